@@ -1,0 +1,68 @@
+// Package dirs holds every path paddock touches, relative to one root
+// directory. On a device the root is "/"; tests and demos point it at a
+// temporary directory with SetRootDir or the PADDOCK_ROOT variable, and the
+// real code runs unchanged.
+package dirs
+
+import (
+	"os"
+	"path/filepath"
+)
+
+// The paths below are recomputed by SetRootDir. Read them after the root is set.
+var (
+	// Root is the directory every other path is relative to.
+	Root string
+	// TrustedDir holds the trusted root public keys (read-only base on a device).
+	TrustedDir string
+	// LibDir is paddock's writable state directory.
+	LibDir string
+	// StateFile is the agent's persisted state.
+	StateFile string
+	// PackagesDir holds installed package blobs, NAME_REV.pdk.
+	PackagesDir string
+	// AssertionsDir holds verified assertions, NAME_REV.assert.
+	AssertionsDir string
+	// AppsDir holds the read-only mounts of each revision and the current links.
+	AppsDir string
+	// DataDir holds per-revision and shared writable app data.
+	DataDir string
+	// ProfilesDir holds generated security profiles.
+	ProfilesDir string
+	// RunDir holds runtime files such as sockets.
+	RunDir string
+	// SocketPath is the admin API socket.
+	SocketPath string
+	// CtlSocketPath is the in-app API socket.
+	CtlSocketPath string
+)
+
+func init() {
+	SetRootDir(os.Getenv("PADDOCK_ROOT"))
+}
+
+// SetRootDir points every path at root; an empty root means "/".
+func SetRootDir(root string) {
+	if root == "" {
+		root = "/"
+	}
+	root = filepath.Clean(root)
+	Root = root
+	TrustedDir = filepath.Join(root, "etc/paddock/trusted")
+	LibDir = filepath.Join(root, "var/lib/paddock")
+	StateFile = filepath.Join(LibDir, "state.json")
+	PackagesDir = filepath.Join(LibDir, "packages")
+	AssertionsDir = filepath.Join(LibDir, "assertions")
+	AppsDir = filepath.Join(root, "apps")
+	DataDir = filepath.Join(LibDir, "data")
+	ProfilesDir = filepath.Join(LibDir, "profiles")
+	RunDir = filepath.Join(root, "run")
+	SocketPath = filepath.Join(RunDir, "paddock.sock")
+	CtlSocketPath = filepath.Join(RunDir, "paddock-ctl.sock")
+}
+
+// AppDir is where revision rev of app name is mounted; rev "current" names the active link.
+func AppDir(name, rev string) string { return filepath.Join(AppsDir, name, rev) }
+
+// AppDataDir is the writable data of revision rev of app name; rev "common" is shared by all revisions.
+func AppDataDir(name, rev string) string { return filepath.Join(DataDir, name, rev) }
