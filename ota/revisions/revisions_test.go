@@ -1,0 +1,197 @@
+package revisions
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"paddock.dev/paddock/internal/dirs/dirstest"
+)
+
+func digest(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+func TestStorePackage(t *testing.T) {
+	dirstest.SetRoot(t)
+	blob := bytes.Repeat([]byte("paddock"), 300000)
+	tests := []struct {
+		name    string
+		input   []byte
+		size    int64
+		sha     string
+		wantErr error
+	}{
+		{"good", blob, int64(len(blob)), digest(blob), nil},
+		{"truncated", blob[:len(blob)-1], int64(len(blob)), digest(blob), ErrSizeMismatch},
+		{"longer", append(bytes.Clone(blob), 'x'), int64(len(blob)), digest(blob), ErrSizeMismatch},
+		{"flipped byte", flip(blob, 1000), int64(len(blob)), digest(blob), ErrDigestMismatch},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rev := i + 1
+			p, err := StorePackage(bytes.NewReader(tt.input), "hello", rev, tt.size, tt.sha)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("got error %v, want %v", err, tt.wantErr)
+			}
+			_, statErr := os.Stat(BlobPath("hello", rev))
+			if tt.wantErr != nil {
+				if statErr == nil {
+					t.Error("a refused package was left in the store")
+				}
+				if _, err := os.Stat(BlobPath("hello", rev) + ".partial"); err == nil {
+					t.Error("a partial file was left in the store")
+				}
+				return
+			}
+			got, err := os.ReadFile(p)
+			if err != nil || !bytes.Equal(got, blob) {
+				t.Errorf("stored blob differs from the input (err %v)", err)
+			}
+		})
+	}
+}
+
+func flip(b []byte, i int) []byte {
+	c := bytes.Clone(b)
+	c[i] ^= 1
+	return c
+}
+
+func TestCreateData(t *testing.T) {
+	dirstest.SetRoot(t)
+	if err := CreateData("hello", 1, 0); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(DataDir("hello", 1), "sub/state"), "v1", 0o600)
+	if err := os.Symlink("sub/state", filepath.Join(DataDir("hello", 1), "link")); err != nil {
+		t.Fatal(err)
+	}
+	if err := CreateData("hello", 2, 1); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(filepath.Join(DataDir("hello", 2), "link"))
+	if err != nil || string(got) != "v1" {
+		t.Errorf("carried-forward data through the link: got %q, %v, want v1", got, err)
+	}
+	fi, err := os.Stat(filepath.Join(DataDir("hello", 2), "sub/state"))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("copied file mode: got %v, %v, want 0600", fi.Mode(), err)
+	}
+	// Repeating the step after a crash keeps what the new revision already wrote.
+	writeFile(t, filepath.Join(DataDir("hello", 2), "sub/state"), "v2", 0o600)
+	if err := CreateData("hello", 2, 1); err != nil {
+		t.Fatal(err)
+	}
+	if got := readFile(t, filepath.Join(DataDir("hello", 2), "sub/state")); got != "v2" {
+		t.Errorf("repeated CreateData: got %q, want v2", got)
+	}
+	if _, err := os.Stat(CommonDir("hello")); err != nil {
+		t.Errorf("common data: %v", err)
+	}
+	if err := RemoveData("hello", 2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(DataDir("hello", 2)); !os.IsNotExist(err) {
+		t.Errorf("data of revision 2 still there: %v", err)
+	}
+}
+
+func TestCurrent(t *testing.T) {
+	dirstest.SetRoot(t)
+	if rev, err := Current("hello"); rev != 0 || err != nil {
+		t.Errorf("no app: got %d, %v, want 0, nil", rev, err)
+	}
+	for _, rev := range []int{1, 2, 1} {
+		if err := SetCurrent("hello", rev); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := Current("hello"); got != rev || err != nil {
+			t.Errorf("got %d, %v, want %d", got, err, rev)
+		}
+	}
+	if err := ClearCurrent("hello"); err != nil {
+		t.Fatal(err)
+	}
+	if rev, _ := Current("hello"); rev != 0 {
+		t.Errorf("after ClearCurrent: got %d, want 0", rev)
+	}
+}
+
+func TestMountAndDiscard(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount")
+	}
+	if _, err := exec.LookPath("mksquashfs"); err != nil {
+		t.Skip("needs mksquashfs (make deps installs squashfs-tools)")
+	}
+	dirstest.SetRoot(t)
+	src := t.TempDir()
+	writeFile(t, filepath.Join(src, "meta/app.yaml"), "name: hello\n", 0o644)
+	img := filepath.Join(t.TempDir(), "hello.pdk")
+	if out, err := exec.Command("mksquashfs", src, img, "-noappend", "-quiet").CombinedOutput(); err != nil {
+		t.Fatalf("mksquashfs: %v\n%s", err, out)
+	}
+	data, _ := os.ReadFile(img)
+	f, _ := os.Open(img)
+	defer f.Close()
+	if _, err := StorePackage(f, "hello", 1, int64(len(data)), digest(data)); err != nil {
+		t.Fatal(err)
+	}
+	if err := Mount("hello", 1); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { Unmount("hello", 1) })
+	if err := Mount("hello", 1); err != nil {
+		t.Fatalf("repeated mount: %v", err)
+	}
+	if !IsMounted("hello", 1) {
+		t.Error("IsMounted: got false, want true")
+	}
+	if got := readFile(t, filepath.Join(MountDir("hello", 1), "meta/app.yaml")); !strings.HasPrefix(got, "name: hello") {
+		t.Errorf("read through the mount: got %q", got)
+	}
+	if err := CreateData("hello", 1, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := Discard("hello", 1); err != nil {
+		t.Fatal(err)
+	}
+	if IsMounted("hello", 1) {
+		t.Error("still mounted after Discard")
+	}
+	for _, p := range []string{BlobPath("hello", 1), MountDir("hello", 1), DataDir("hello", 1)} {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("%s left after Discard (%v)", p, err)
+		}
+	}
+	if err := RemoveApp("hello"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func writeFile(t *testing.T, path, data string, perm os.FileMode) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(data), perm); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

@@ -1,0 +1,7 @@
+//go:build !linux
+
+package revisions
+
+import "os"
+
+func newWriteback(f *os.File) *os.File { return f }
