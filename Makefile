@@ -1,0 +1,40 @@
+# paddock: 'make demo' shows the main job, 'make test' runs every test.
+GO       ?= go
+BIN      := bin/paddock
+GOFLAGS  ?=
+PKGS     := ./...
+
+.PHONY: all deps build test test-short bench demo fuzz clean
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+build:
+	CGO_ENABLED=0 $(GO) build $(GOFLAGS) -trimpath -o $(BIN) ./cmd/paddock
+
+# Every test; those that need root or a kernel feature skip with the reason
+# elsewhere, and run as root in CI.
+test: deps build
+	$(GO) vet $(PKGS)
+	$(GO) test -count=1 -timeout 15m $(PKGS)
+
+test-short: build
+	$(GO) test -short $(PKGS)
+
+# Run each fuzz target for a while (FUZZTIME=1m make fuzz).
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=$(FUZZTIME) ./ota/manifest
+	$(GO) test -run='^$$' -fuzz='FuzzDecode$$' -fuzztime=$(FUZZTIME) ./ota/assert
+	$(GO) test -run='^$$' -fuzz=FuzzDecodeBundle -fuzztime=$(FUZZTIME) ./ota/assert
+
+bench: deps build
+	scripts/bench-install.sh
+
+demo: deps build
+	scripts/demo.sh
+
+clean:
+	rm -rf bin

@@ -1,0 +1,71 @@
+// Package admin holds the device admin commands of the paddock binary
+// (install, refresh, revert, remove, list, info, changes): thin clients of
+// the agent's API that print for people, or JSON with --json.
+package admin
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"paddock.dev/paddock/agent/api"
+	"paddock.dev/paddock/agent/client"
+	"paddock.dev/paddock/internal/cli"
+)
+
+// newClient is swapped by tests.
+var newClient = func() *client.Client { return client.New("") }
+
+// command parses the common flags of an admin command: --json, and
+// --no-wait for those that start a change.
+type command struct {
+	fs     *flag.FlagSet
+	json   *bool
+	noWait *bool
+}
+
+func newCommand(name, usage string, stderr io.Writer, async bool) *command {
+	c := &command{fs: cli.NewFlagSet(name, usage, stderr)}
+	c.json = c.fs.Bool("json", false, "print JSON for scripts")
+	if async {
+		c.noWait = c.fs.Bool("no-wait", false, "print the change id and return without waiting for it")
+	}
+	return c
+}
+
+// wait follows the change id to its end, printing each finished step to
+// stderr (unless --json), and returns its final state.
+func (c *command) wait(id string, stdout, stderr io.Writer) (api.ChangeInfo, bool, error) {
+	if c.noWait != nil && *c.noWait {
+		if *c.json {
+			return api.ChangeInfo{}, false, cli.WriteJSON(stdout, map[string]string{"change": id})
+		}
+		fmt.Fprintln(stdout, id)
+		return api.ChangeInfo{}, false, nil
+	}
+	printed := map[string]bool{}
+	ci, err := newClient().Wait(id, func(ci api.ChangeInfo) {
+		if *c.json {
+			return
+		}
+		for _, t := range ci.Tasks {
+			if (t.Status == "Done" || t.Status == "Undone" || t.Status == "Error") && !printed[t.ID+t.Status] {
+				printed[t.ID+t.Status] = true
+				fmt.Fprintf(stderr, "%-7s %s\n", strings.ToLower(t.Status), t.Summary)
+			}
+		}
+	})
+	return ci, true, err
+}
+
+// table writes rows aligned in columns.
+func table(w io.Writer, header string, rows [][]string) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
+	for _, r := range rows {
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
+	}
+	return tw.Flush()
+}

@@ -1,0 +1,212 @@
+package admin
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"paddock.dev/paddock/internal/cli"
+)
+
+const installUsage = `Usage: paddock install [--assert FILE] [--json] [--no-wait] FILE.pdk
+
+Installs a signed app package on this device, or refreshes the app when an
+older revision of it is installed. The package is checked against its
+assertions (FILE.pdk.assert by default, as written by 'paddock sign'): the
+signature must lead to a trusted root key, and the size and sha256 must
+match while the file streams in, before anything is mounted.
+
+Example:
+  paddock install hello.pdk`
+
+const refreshUsage = `Usage: paddock refresh [--assert FILE] [--json] [--no-wait] FILE.pdk
+
+Refreshes an installed app to the newer revision in FILE.pdk. Its data is
+carried forward; the previous revision and its data are kept, so that
+'paddock revert NAME' can go back.`
+
+// Install runs 'paddock install'.
+func Install(args []string, stdout, stderr io.Writer) error {
+	return install("install", installUsage, false, args, stdout, stderr)
+}
+
+// Refresh runs 'paddock refresh'.
+func Refresh(args []string, stdout, stderr io.Writer) error {
+	return install("refresh", refreshUsage, true, args, stdout, stderr)
+}
+
+func install(name, usage string, refresh bool, args []string, stdout, stderr io.Writer) error {
+	c := newCommand(name, usage, stderr, true)
+	assert := c.fs.String("assert", "", "the assertions of the package (default FILE.pdk.assert)")
+	pos, err := cli.Parse(c.fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return cli.UsageError("%s takes one package file", name)
+	}
+	pdk := pos[0]
+	if *assert == "" {
+		*assert = pdk + ".assert"
+	}
+	id, err := newClient().Install(pdk, *assert, refresh)
+	if err != nil {
+		return fmt.Errorf("cannot %s %s: %w", name, pdk, err)
+	}
+	ci, waited, err := c.wait(id, stdout, stderr)
+	if !waited {
+		return err
+	}
+	if err != nil {
+		return fmt.Errorf("cannot %s %s: %w", name, pdk, err)
+	}
+	return printAppOfChange(c, ci.Summary, stdout)
+}
+
+// printAppOfChange prints the app a finished change worked on.
+func printAppOfChange(c *command, summary string, stdout io.Writer) error {
+	appName := appNameOf(summary)
+	info, err := newClient().App(appName)
+	if err != nil {
+		return err
+	}
+	if *c.json {
+		return cli.WriteJSON(stdout, info)
+	}
+	fmt.Fprintf(stdout, "%s %s (revision %d) from %s is current\n", info.Name, info.Version, info.Revision, info.Publisher)
+	return nil
+}
+
+// appNameOf takes the quoted app name out of a change summary.
+func appNameOf(summary string) string {
+	_, rest, _ := strings.Cut(summary, `"`)
+	name, _, _ := strings.Cut(rest, `"`)
+	return name
+}
+
+const revertUsage = `Usage: paddock revert [--json] [--no-wait] NAME
+
+Switches the app back to the previous revision kept on the device, and to
+that revision's data (data written by the newer revision stays with it).`
+
+// Revert runs 'paddock revert'.
+func Revert(args []string, stdout, stderr io.Writer) error {
+	c := newCommand("revert", revertUsage, stderr, true)
+	pos, err := cli.Parse(c.fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return cli.UsageError("revert takes one app name")
+	}
+	id, err := newClient().Revert(pos[0])
+	if err != nil {
+		return err
+	}
+	ci, waited, err := c.wait(id, stdout, stderr)
+	if !waited {
+		return err
+	}
+	if err != nil {
+		return fmt.Errorf("cannot revert %s: %w", pos[0], err)
+	}
+	return printAppOfChange(c, ci.Summary, stdout)
+}
+
+const removeUsage = `Usage: paddock remove [--json] [--no-wait] NAME
+
+Removes the app: every kept revision, its package files and all its data.`
+
+// Remove runs 'paddock remove'.
+func Remove(args []string, stdout, stderr io.Writer) error {
+	c := newCommand("remove", removeUsage, stderr, true)
+	pos, err := cli.Parse(c.fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return cli.UsageError("remove takes one app name")
+	}
+	id, err := newClient().Remove(pos[0])
+	if err != nil {
+		return err
+	}
+	ci, waited, err := c.wait(id, stdout, stderr)
+	if !waited {
+		return err
+	}
+	if err != nil {
+		return fmt.Errorf("cannot remove %s: %w", pos[0], err)
+	}
+	if *c.json {
+		return cli.WriteJSON(stdout, ci)
+	}
+	fmt.Fprintf(stdout, "%s removed\n", pos[0])
+	return nil
+}
+
+const listUsage = `Usage: paddock list [--json]
+
+Lists the installed apps with their current version and revision.`
+
+// List runs 'paddock list'.
+func List(args []string, stdout, stderr io.Writer) error {
+	c := newCommand("list", listUsage, stderr, false)
+	pos, err := cli.Parse(c.fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return cli.UsageError("list takes no arguments")
+	}
+	apps, err := newClient().Apps()
+	if err != nil {
+		return err
+	}
+	if *c.json {
+		return cli.WriteJSON(stdout, apps)
+	}
+	if len(apps) == 0 {
+		fmt.Fprintln(stdout, "No apps are installed (install one with 'paddock install FILE.pdk').")
+		return nil
+	}
+	var rows [][]string
+	for _, a := range apps {
+		rows = append(rows, []string{a.Name, a.Version, strconv.Itoa(a.Revision), a.Publisher})
+	}
+	return table(stdout, "Name\tVersion\tRev\tPublisher", rows)
+}
+
+const infoUsage = `Usage: paddock info [--json] NAME
+
+Shows an installed app: its current revision and every revision kept on the device.`
+
+// Info runs 'paddock info'.
+func Info(args []string, stdout, stderr io.Writer) error {
+	c := newCommand("info", infoUsage, stderr, false)
+	pos, err := cli.Parse(c.fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return cli.UsageError("info takes one app name")
+	}
+	info, err := newClient().App(pos[0])
+	if err != nil {
+		return err
+	}
+	if *c.json {
+		return cli.WriteJSON(stdout, info)
+	}
+	fmt.Fprintf(stdout, "name:      %s\nversion:   %s\nrevision:  %d\ntype:      %s\narch:      %s\npublisher: %s\nrevisions:\n",
+		info.Name, info.Version, info.Revision, info.Type, info.Arch, info.Publisher)
+	for _, r := range info.Revisions {
+		mark := " "
+		if r.Revision == info.Revision {
+			mark = "*"
+		}
+		fmt.Fprintf(stdout, "  %s %d  %s  %s  %d bytes  sha256 %s\n", mark, r.Revision, r.Version, r.Installed.Format("2006-01-02 15:04"), r.Size, r.SHA256[:min(16, len(r.SHA256))])
+	}
+	return nil
+}

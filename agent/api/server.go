@@ -1,0 +1,94 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"paddock.dev/paddock/agent/appmgr"
+	"paddock.dev/paddock/agent/state"
+)
+
+// Server is the REST API of one agent.
+type Server struct {
+	st     *state.State
+	apps   *appmgr.Manager
+	log    *slog.Logger
+	http   *http.Server
+	listen net.Listener
+}
+
+// New returns an API server over the agent's state and app manager.
+func New(st *state.State, apps *appmgr.Manager, log *slog.Logger) *Server {
+	s := &Server{st: st, apps: apps, log: log}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/apps", s.getApps)
+	mux.HandleFunc("POST /v1/apps", s.root(s.postApps))
+	mux.HandleFunc("GET /v1/apps/{name}", s.getApp)
+	mux.HandleFunc("POST /v1/apps/{name}", s.root(s.postApp))
+	mux.HandleFunc("GET /v1/changes", s.getChanges)
+	mux.HandleFunc("GET /v1/changes/{id}", s.getChange)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		errorResponse(w, http.StatusNotFound, "not-found", fmt.Errorf("no such API endpoint: %s %s", r.Method, r.URL.Path))
+	})
+	s.http = &http.Server{
+		Handler:           mux,
+		ConnContext:       withPeer,
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	return s
+}
+
+// Listen creates the unix socket at path, replacing a stale one, readable
+// and writable by every local user (mutations are checked per request).
+func (s *Server) Listen(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("cannot create socket directory: %w", err)
+	}
+	if c, err := net.Dial("unix", path); err == nil {
+		c.Close()
+		return fmt.Errorf("cannot listen on %s: another daemon is running", path)
+	}
+	os.Remove(path)
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		return fmt.Errorf("cannot listen on %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o666); err != nil {
+		l.Close()
+		return fmt.Errorf("cannot listen on %s: %w", path, err)
+	}
+	s.listen = l
+	return nil
+}
+
+// Serve answers requests until Shutdown.
+func (s *Server) Serve() error {
+	if err := s.http.Serve(s.listen); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// Shutdown stops accepting requests and waits for those in flight.
+func (s *Server) Shutdown(ctx context.Context) error {
+	return s.http.Shutdown(ctx)
+}
+
+// root wraps a handler that changes the device: only root may call it.
+func (s *Server) root(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		uid, ok := peerUID(r.Context())
+		if !ok || uid != 0 {
+			errorResponse(w, http.StatusForbidden, "forbidden", errors.New("permission denied: this needs root (try with sudo)"))
+			return
+		}
+		h(w, r)
+	}
+}

@@ -1,0 +1,85 @@
+// Package appmgr is the agent's app manager: it turns install, refresh,
+// revert and remove requests into changes of tasks, and its task handlers
+// do the work through package revisions.
+package appmgr
+
+import (
+	"slices"
+	"time"
+)
+
+// Revision is one installed revision of an app, as recorded in the state.
+type Revision struct {
+	Revision  int       `json:"revision"`
+	Version   string    `json:"version"`
+	Type      string    `json:"type"`
+	Arch      string    `json:"arch"`
+	Size      int64     `json:"size"`
+	SHA256    string    `json:"sha256"`
+	Publisher string    `json:"publisher"`
+	SignKey   string    `json:"sign-key"`
+	Installed time.Time `json:"installed"`
+}
+
+// App is the recorded state of one installed app.
+type App struct {
+	Name string `json:"name"`
+	// Current is the active revision.
+	Current int `json:"current"`
+	// Sequence holds the kept revisions, oldest first.
+	Sequence []Revision `json:"sequence"`
+}
+
+// Revision returns the kept revision rev, or nil.
+func (a *App) Revision(rev int) *Revision {
+	for i := range a.Sequence {
+		if a.Sequence[i].Revision == rev {
+			return &a.Sequence[i]
+		}
+	}
+	return nil
+}
+
+// CurrentRevision returns the active revision's record.
+func (a *App) CurrentRevision() *Revision { return a.Revision(a.Current) }
+
+// Previous returns the newest kept revision older than the current one, or nil.
+func (a *App) Previous() *Revision {
+	var prev *Revision
+	for i := range a.Sequence {
+		r := &a.Sequence[i]
+		if r.Revision < a.Current && (prev == nil || r.Revision > prev.Revision) {
+			prev = r
+		}
+	}
+	return prev
+}
+
+// add records r, keeping the sequence sorted by revision.
+func (a *App) add(r Revision) {
+	if a.Revision(r.Revision) != nil {
+		return
+	}
+	a.Sequence = append(a.Sequence, r)
+	slices.SortFunc(a.Sequence, func(x, y Revision) int { return x.Revision - y.Revision })
+}
+
+// Info is what the API reports of an app: its state and the current
+// revision's details.
+type Info struct {
+	Name      string     `json:"name"`
+	Version   string     `json:"version"`
+	Revision  int        `json:"revision"`
+	Type      string     `json:"type"`
+	Arch      string     `json:"arch"`
+	Publisher string     `json:"publisher"`
+	Revisions []Revision `json:"revisions"`
+}
+
+func (a *App) info() Info {
+	in := Info{Name: a.Name, Revision: a.Current, Revisions: a.Sequence}
+	if r := a.CurrentRevision(); r != nil {
+		in.Version, in.Type, in.Arch, in.Publisher = r.Version, r.Type, r.Arch, r.Publisher
+	}
+	return in
+}

@@ -1,0 +1,305 @@
+package appmgr
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"paddock.dev/paddock/agent/state"
+	"paddock.dev/paddock/ota/manifest"
+	"paddock.dev/paddock/ota/revisions"
+)
+
+// A change of the app manager carries in its data:
+//   - app-name: the app it works on;
+//   - revision: the revision it installs, reverts to or removes (a Revision);
+//   - before: the app as it was when the change began (an App, absent for a first install),
+//     which undo handlers restore;
+//   - assertions: the verified assertion bundle of an install.
+//
+// Every do handler is idempotent: after a crash the runner calls it again.
+
+// setupChange records what the handlers of chg need; the state must be locked.
+func setupChange(chg *state.Change, name string, before *App, rev Revision, bundle []byte) {
+	chg.Set("app-name", name)
+	chg.Set("revision", rev)
+	if before != nil {
+		chg.Set("before", before)
+	}
+	if bundle != nil {
+		chg.Set("assertions", string(bundle))
+	}
+}
+
+// installChange creates the change that installs rev, or only switches to
+// it when the revision is kept on the device; the state must be locked.
+func (m *Manager) installChange(name string, before *App, rev Revision, bundle []byte, kept bool) *state.Change {
+	kind, verb := "install", "Install"
+	if before != nil {
+		kind, verb = "refresh", "Refresh"
+	}
+	chg := m.st.NewChange(kind, fmt.Sprintf("%s %q revision %d (version %s)", verb, name, rev.Revision, rev.Version))
+	setupChange(chg, name, before, rev, bundle)
+	var tasks []*state.Task
+	if !kept {
+		tasks = append(tasks,
+			m.st.NewTask("store-package", fmt.Sprintf("Store the verified package of %q revision %d", name, rev.Revision)),
+			m.st.NewTask("mount-revision", fmt.Sprintf("Mount %q revision %d", name, rev.Revision)),
+			m.st.NewTask("copy-data", fmt.Sprintf("Prepare the data of %q revision %d", name, rev.Revision)),
+		)
+	}
+	tasks = append(tasks,
+		m.st.NewTask("link-revision", fmt.Sprintf("Make revision %d of %q current", rev.Revision, name)),
+		m.st.NewTask("discard-old", fmt.Sprintf("Discard old revisions of %q", name)),
+	)
+	for i, t := range tasks {
+		if i > 0 {
+			t.WaitFor(tasks[i-1])
+		}
+		chg.AddTask(t)
+	}
+	return chg
+}
+
+func (m *Manager) addHandlers() {
+	m.runner.AddHandler("store-package", m.doStore, m.undoNewRevision)
+	m.runner.AddHandler("mount-revision", m.doMount, m.undoMount)
+	m.runner.AddHandler("copy-data", m.doCopyData, m.undoCopyData)
+	m.runner.AddHandler("link-revision", m.doLink, m.undoLink)
+	m.runner.AddHandler("discard-old", m.doDiscardOld, nil)
+	m.runner.AddHandler("unlink-app", m.doUnlink, m.undoUnlink)
+	m.runner.AddHandler("discard-app", m.doDiscardApp, nil)
+}
+
+// setup is what a task's change carries.
+type setup struct {
+	name       string
+	rev        Revision
+	before     *App
+	assertions string
+}
+
+func (m *Manager) setup(t *state.Task) (setup, error) {
+	m.st.Lock()
+	defer m.st.Unlock()
+	chg := t.Change()
+	var s setup
+	if err := chg.Get("app-name", &s.name); err != nil {
+		return s, fmt.Errorf("internal error: change %s lacks app-name: %w", chg.ID(), err)
+	}
+	if err := chg.Get("revision", &s.rev); err != nil {
+		return s, fmt.Errorf("internal error: change %s lacks revision: %w", chg.ID(), err)
+	}
+	var before App
+	if chg.Get("before", &before) == nil {
+		s.before = &before
+	}
+	chg.Get("assertions", &s.assertions)
+	return s, nil
+}
+
+// isNew reports whether the change brings a revision the device did not keep before.
+func (s setup) isNew() bool {
+	return s.before == nil || s.before.Revision(s.rev.Revision) == nil
+}
+
+func (m *Manager) doStore(t *state.Task) error {
+	s, err := m.setup(t)
+	if err != nil {
+		return err
+	}
+	fi, err := os.Stat(revisions.BlobPath(s.name, s.rev.Revision))
+	if err != nil {
+		return fmt.Errorf("cannot find the stored package: %w", err)
+	}
+	if fi.Size() != s.rev.Size {
+		return fmt.Errorf("stored package of %s is %d bytes, want %d", s.name, fi.Size(), s.rev.Size)
+	}
+	return revisions.SaveAssertions(s.name, s.rev.Revision, []byte(s.assertions))
+}
+
+// undoNewRevision removes every trace of a revision the change brought.
+func (m *Manager) undoNewRevision(t *state.Task) error {
+	s, err := m.setup(t)
+	if err != nil || !s.isNew() {
+		return err
+	}
+	return revisions.Discard(s.name, s.rev.Revision)
+}
+
+func (m *Manager) doMount(t *state.Task) error {
+	s, err := m.setup(t)
+	if err != nil {
+		return err
+	}
+	if err := revisions.Mount(s.name, s.rev.Revision); err != nil {
+		return err
+	}
+	return checkMounted(s)
+}
+
+// checkMounted compares the mounted package's app.yaml with its assertion.
+func checkMounted(s setup) error {
+	path := filepath.Join(revisions.MountDir(s.name, s.rev.Revision), "meta/app.yaml")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("cannot read the package's app.yaml: %w", err)
+	}
+	mf, err := manifest.Parse(data, "meta/app.yaml")
+	if err != nil {
+		return err
+	}
+	if mf.Name != s.name || mf.Version != s.rev.Version || mf.Type != s.rev.Type {
+		return fmt.Errorf("package says it is %s %s (type %s), its assertion says %s %s (type %s)",
+			mf.Name, mf.Version, mf.Type, s.name, s.rev.Version, s.rev.Type)
+	}
+	return nil
+}
+
+func (m *Manager) undoMount(t *state.Task) error {
+	s, err := m.setup(t)
+	if err != nil || !s.isNew() {
+		return err
+	}
+	return revisions.Unmount(s.name, s.rev.Revision)
+}
+
+func (m *Manager) doCopyData(t *state.Task) error {
+	s, err := m.setup(t)
+	if err != nil {
+		return err
+	}
+	from := 0
+	if s.before != nil {
+		from = s.before.Current
+	}
+	return revisions.CreateData(s.name, s.rev.Revision, from)
+}
+
+func (m *Manager) undoCopyData(t *state.Task) error {
+	s, err := m.setup(t)
+	if err != nil || !s.isNew() {
+		return err
+	}
+	return revisions.RemoveData(s.name, s.rev.Revision)
+}
+
+// doLink makes the change's revision current, on disk and in the state.
+func (m *Manager) doLink(t *state.Task) error {
+	s, err := m.setup(t)
+	if err != nil {
+		return err
+	}
+	// After a reboot the revision may need mounting again before it is made current.
+	if err := revisions.Mount(s.name, s.rev.Revision); err != nil {
+		return err
+	}
+	if err := revisions.SetCurrent(s.name, s.rev.Revision); err != nil {
+		return err
+	}
+	m.st.Lock()
+	defer m.st.Unlock()
+	app := m.apps()[s.name]
+	if app == nil {
+		app = &App{Name: s.name}
+	}
+	app.add(s.rev)
+	app.Current = s.rev.Revision
+	m.setApp(s.name, app)
+	return nil
+}
+
+// undoLink restores the app as it was before the change.
+func (m *Manager) undoLink(t *state.Task) error {
+	s, err := m.setup(t)
+	if err != nil {
+		return err
+	}
+	if s.before == nil {
+		if err := revisions.ClearCurrent(s.name); err != nil {
+			return err
+		}
+	} else if err := revisions.SetCurrent(s.name, s.before.Current); err != nil {
+		return err
+	}
+	m.st.Lock()
+	defer m.st.Unlock()
+	m.setApp(s.name, s.before)
+	return nil
+}
+
+// doDiscardOld drops the oldest revisions beyond the number kept.
+func (m *Manager) doDiscardOld(t *state.Task) error {
+	s, err := m.setup(t)
+	if err != nil {
+		return err
+	}
+	keep := max(m.Keep, 2)
+	for {
+		m.st.Lock()
+		app := m.apps()[s.name]
+		m.st.Unlock()
+		if app == nil || len(app.Sequence) <= keep {
+			return nil
+		}
+		old := app.Sequence[0].Revision
+		if old == app.Current {
+			old = app.Sequence[1].Revision
+		}
+		if err := revisions.Discard(s.name, old); err != nil {
+			return err
+		}
+		m.st.Lock()
+		app.Sequence = deleteRevision(app.Sequence, old)
+		m.setApp(s.name, app)
+		m.st.Unlock()
+	}
+}
+
+func deleteRevision(seq []Revision, rev int) []Revision {
+	out := seq[:0:0]
+	for _, r := range seq {
+		if r.Revision != rev {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func (m *Manager) doUnlink(t *state.Task) error {
+	s, err := m.setup(t)
+	if err != nil {
+		return err
+	}
+	return revisions.ClearCurrent(s.name)
+}
+
+func (m *Manager) undoUnlink(t *state.Task) error {
+	s, err := m.setup(t)
+	if err != nil || s.before == nil {
+		return err
+	}
+	return revisions.SetCurrent(s.name, s.before.Current)
+}
+
+// doDiscardApp removes every revision and the data of the app, then forgets it.
+func (m *Manager) doDiscardApp(t *state.Task) error {
+	s, err := m.setup(t)
+	if err != nil {
+		return err
+	}
+	if s.before != nil {
+		for _, r := range s.before.Sequence {
+			if err := revisions.Discard(s.name, r.Revision); err != nil {
+				return err
+			}
+		}
+	}
+	if err := revisions.RemoveApp(s.name); err != nil {
+		return err
+	}
+	m.st.Lock()
+	defer m.st.Unlock()
+	m.setApp(s.name, nil)
+	return nil
+}

@@ -1,0 +1,366 @@
+package appmgr
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime"
+	"sort"
+	"sync"
+	"time"
+
+	"paddock.dev/paddock/agent/state"
+	"paddock.dev/paddock/internal/dirs"
+	"paddock.dev/paddock/ota/keys"
+	"paddock.dev/paddock/ota/revisions"
+	"paddock.dev/paddock/ota/trust"
+)
+
+// Errors that callers map to answers.
+var (
+	// ErrNotInstalled means the named app is not installed.
+	ErrNotInstalled = errors.New("not installed")
+	// ErrInProgress means another change of the same app has not finished.
+	ErrInProgress = errors.New("change in progress")
+	// ErrRefused marks a request refused for what it asked or carried:
+	// a bad signature, a wrong digest, an older revision.
+	ErrRefused = errors.New("refused")
+)
+
+// refused wraps err so that errors.Is(err, ErrRefused) holds, without
+// changing its message.
+type refusedError struct{ err error }
+
+func (e refusedError) Error() string        { return e.err.Error() }
+func (e refusedError) Unwrap() error        { return e.err }
+func (e refusedError) Is(target error) bool { return target == ErrRefused }
+
+func refused(format string, args ...any) error {
+	return refusedError{fmt.Errorf(format, args...)}
+}
+
+// DefaultKeep is how many revisions of an app are kept, the current one included.
+const DefaultKeep = 2
+
+// appsKey is where the apps are kept in the state.
+const appsKey = "apps"
+
+// Manager manages installed apps.
+type Manager struct {
+	st     *state.State
+	runner *state.Runner
+	log    *slog.Logger
+	// Keep is how many revisions of each app are kept; at least 2 so that revert works.
+	Keep int
+	// Arch is the device architecture, in Debian's names.
+	Arch string
+	// Wake asks the agent to run ready tasks now; nil for none.
+	Wake func()
+
+	mu       sync.Mutex
+	inFlight map[string]bool // apps with an upload streaming in, before their change exists
+}
+
+// New returns an app manager over st and registers its task handlers with runner.
+func New(st *state.State, runner *state.Runner, log *slog.Logger) *Manager {
+	m := &Manager{st: st, runner: runner, log: log, Keep: DefaultKeep, Arch: DebianArch(runtime.GOARCH), inFlight: map[string]bool{}}
+	m.addHandlers()
+	return m
+}
+
+// DebianArch maps a Go architecture name to Debian's.
+func DebianArch(goarch string) string {
+	switch goarch {
+	case "arm":
+		return "armhf"
+	case "386":
+		return "i386"
+	}
+	return goarch
+}
+
+var timeNow = time.Now
+
+// apps returns the recorded apps; the state must be locked.
+func (m *Manager) apps() map[string]*App {
+	apps := map[string]*App{}
+	if err := m.st.Get(appsKey, &apps); err != nil && !errors.Is(err, state.ErrNoState) {
+		// The state file was checked when it was opened; this is a bug.
+		panic(fmt.Sprintf("internal error: cannot read apps from state: %v", err))
+	}
+	return apps
+}
+
+// setApp records app, or forgets the app called name when app is nil; the state must be locked.
+func (m *Manager) setApp(name string, app *App) {
+	apps := m.apps()
+	if app == nil {
+		delete(apps, name)
+	} else {
+		apps[name] = app
+	}
+	m.st.Set(appsKey, apps)
+}
+
+// List returns the installed apps, sorted by name.
+func (m *Manager) List() []Info {
+	m.st.Lock()
+	defer m.st.Unlock()
+	out := []Info{}
+	for _, a := range m.apps() {
+		out = append(out, a.info())
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Info returns the app called name.
+func (m *Manager) Info(name string) (Info, error) {
+	m.st.Lock()
+	defer m.st.Unlock()
+	a := m.apps()[name]
+	if a == nil {
+		return Info{}, fmt.Errorf("%s is %w (see 'paddock list')", name, ErrNotInstalled)
+	}
+	return a.info(), nil
+}
+
+// InstallOptions tune Install.
+type InstallOptions struct {
+	// Refresh refuses apps that are not installed yet.
+	Refresh bool
+}
+
+// Install checks the assertion bundle against the trusted keys, streams the
+// package from pkg into the store while verifying its size and digest, and
+// starts the change that installs or refreshes the app. It returns the
+// change id. A refused request changes nothing.
+func (m *Manager) Install(bundle []byte, pkg io.Reader, opts InstallOptions) (string, error) {
+	name, rev, err := m.checkRevision(bundle)
+	if err != nil {
+		return "", err
+	}
+	if err := m.claim(name); err != nil {
+		return "", err
+	}
+	defer m.release(name)
+
+	m.st.Lock()
+	before := m.apps()[name]
+	m.st.Unlock()
+	kept, err := m.checkUpdate(name, before, rev, opts)
+	if err != nil {
+		return "", err
+	}
+	if !kept {
+		if _, err := revisions.StorePackage(pkg, name, rev.Revision, rev.Size, rev.SHA256); err != nil {
+			if errors.Is(err, revisions.ErrSizeMismatch) || errors.Is(err, revisions.ErrDigestMismatch) {
+				return "", refused("cannot install %s: %w (the package was changed or truncated after signing)", name, err)
+			}
+			return "", fmt.Errorf("cannot install %s: %w", name, err)
+		}
+	}
+
+	m.st.Lock()
+	defer m.st.Unlock()
+	chg := m.installChange(name, before, rev, bundle, kept)
+	m.wake()
+	return chg.ID(), nil
+}
+
+// checkRevision verifies the bundle and returns the revision it describes.
+func (m *Manager) checkRevision(bundle []byte) (string, Revision, error) {
+	trusted, err := keys.LoadTrusted()
+	if err != nil {
+		return "", Revision{}, fmt.Errorf("cannot load trusted keys: %w", err)
+	}
+	if len(trusted) == 0 {
+		return "", Revision{}, refused("cannot install: no trusted keys in %s (add a root key with 'paddock key trust')", dirs.TrustedDir)
+	}
+	r, err := trust.CheckRevision(bundle, trusted, timeNow(), "")
+	if err != nil {
+		return "", Revision{}, refused("cannot install: %w", err)
+	}
+	m.st.Lock()
+	installed := m.apps()[r.Name]
+	m.st.Unlock()
+	if installed != nil {
+		if cur := installed.CurrentRevision(); cur != nil && cur.SignKey != r.SignKey {
+			if r, err = trust.CheckRevision(bundle, trusted, timeNow(), cur.SignKey); err != nil {
+				return "", Revision{}, refused("cannot install: %w", err)
+			}
+		}
+	}
+	return r.Name, Revision{
+		Revision: r.Revision, Version: r.Version, Type: r.Type, Arch: r.Arch,
+		Size: r.Size, SHA256: r.SHA256, Publisher: r.Publisher, SignKey: r.SignKey,
+		Installed: timeNow().UTC().Truncate(time.Second),
+	}, nil
+}
+
+// checkUpdate refuses revisions that may not replace what is installed, and
+// reports whether rev is already kept on the device (after a revert).
+func (m *Manager) checkUpdate(name string, before *App, rev Revision, opts InstallOptions) (kept bool, err error) {
+	if rev.Type != "app" {
+		return false, refused("cannot install %s: packages of type %s are not apps", name, rev.Type)
+	}
+	if rev.Arch != "all" && rev.Arch != m.Arch {
+		return false, refused("cannot install %s: built for %s, this device is %s", name, rev.Arch, m.Arch)
+	}
+	if before == nil {
+		if opts.Refresh {
+			return false, fmt.Errorf("cannot refresh %s: it is %w (use 'paddock install')", name, ErrNotInstalled)
+		}
+		return false, nil
+	}
+	switch {
+	case rev.Revision == before.Current:
+		return false, refused("cannot install %s: revision %d is already installed", name, rev.Revision)
+	case rev.Revision < before.Current:
+		return false, refused("cannot install %s: revision %d is older than the installed revision %d (use 'paddock revert %s' to go back)", name, rev.Revision, before.Current, name)
+	}
+	if k := before.Revision(rev.Revision); k != nil {
+		if k.SHA256 != rev.SHA256 || k.Size != rev.Size {
+			return false, refused("cannot install %s: revision %d is kept on the device with other content (sha256 %s)", name, rev.Revision, k.SHA256)
+		}
+		return true, nil
+	}
+	return false, nil
+}
+
+// claim marks the app called name as busy, or says why it is.
+func (m *Manager) claim(name string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.inFlight[name] {
+		return fmt.Errorf("cannot change %s: another upload of it is in progress: %w", name, ErrInProgress)
+	}
+	m.st.Lock()
+	defer m.st.Unlock()
+	if chg := m.changeOf(name); chg != nil {
+		return fmt.Errorf("cannot change %s: change %s (%s) has not finished (see 'paddock changes'): %w", name, chg.ID(), chg.Summary(), ErrInProgress)
+	}
+	m.inFlight[name] = true
+	return nil
+}
+
+func (m *Manager) release(name string) {
+	m.mu.Lock()
+	delete(m.inFlight, name)
+	m.mu.Unlock()
+}
+
+// changeOf returns the unfinished change of the app called name; the state must be locked.
+func (m *Manager) changeOf(name string) *state.Change {
+	for _, chg := range m.st.ChangesInProgress() {
+		var n string
+		if chg.Get("app-name", &n) == nil && n == name {
+			return chg
+		}
+	}
+	return nil
+}
+
+func (m *Manager) wake() {
+	if m.Wake != nil {
+		m.Wake()
+	}
+}
+
+// Revert switches the app called name back to its previous revision and that revision's data.
+func (m *Manager) Revert(name string) (string, error) {
+	if err := m.claim(name); err != nil {
+		return "", err
+	}
+	defer m.release(name)
+	m.st.Lock()
+	defer m.st.Unlock()
+	app := m.apps()[name]
+	if app == nil {
+		return "", fmt.Errorf("cannot revert %s: it is %w", name, ErrNotInstalled)
+	}
+	prev := app.Previous()
+	if prev == nil {
+		return "", refused("cannot revert %s: no revision older than %d is kept", name, app.Current)
+	}
+	chg := m.st.NewChange("revert", fmt.Sprintf("Revert %q to revision %d", name, prev.Revision))
+	setupChange(chg, name, app, *prev, nil)
+	link := m.st.NewTask("link-revision", fmt.Sprintf("Make revision %d of %q current", prev.Revision, name))
+	chg.AddTask(link)
+	m.wake()
+	return chg.ID(), nil
+}
+
+// Remove removes the app called name with all its revisions and data.
+func (m *Manager) Remove(name string) (string, error) {
+	if err := m.claim(name); err != nil {
+		return "", err
+	}
+	defer m.release(name)
+	m.st.Lock()
+	defer m.st.Unlock()
+	app := m.apps()[name]
+	if app == nil {
+		return "", fmt.Errorf("cannot remove %s: it is %w", name, ErrNotInstalled)
+	}
+	chg := m.st.NewChange("remove", fmt.Sprintf("Remove %q", name))
+	setupChange(chg, name, app, *app.CurrentRevision(), nil)
+	unlink := m.st.NewTask("unlink-app", fmt.Sprintf("Make %q inactive", name))
+	discard := m.st.NewTask("discard-app", fmt.Sprintf("Remove the revisions and data of %q", name))
+	discard.WaitFor(unlink)
+	chg.AddTask(unlink)
+	chg.AddTask(discard)
+	m.wake()
+	return chg.ID(), nil
+}
+
+// Startup brings the disk in line with the state after a boot or a crash:
+// it mounts every kept revision, restores the current links of apps that no
+// change is working on, and drops package blobs that nothing refers to.
+// Interrupted changes are then resumed by the task runner.
+func (m *Manager) Startup() error {
+	m.st.Lock()
+	defer m.st.Unlock()
+	var errs []error
+	referenced := map[string]bool{}
+	for name, app := range m.apps() {
+		for _, r := range app.Sequence {
+			referenced[revisions.BlobPath(name, r.Revision)] = true
+			if err := revisions.Mount(name, r.Revision); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if m.changeOf(name) == nil {
+			if err := revisions.SetCurrent(name, app.Current); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	for _, chg := range m.st.ChangesInProgress() {
+		var name string
+		var rev Revision
+		if chg.Get("app-name", &name) == nil && chg.Get("revision", &rev) == nil {
+			referenced[revisions.BlobPath(name, rev.Revision)] = true
+		}
+	}
+	m.dropOrphans(referenced)
+	return errors.Join(errs...)
+}
+
+// dropOrphans removes blobs and partial uploads that no app or change refers
+// to: what a crash left between an upload and the start of its change.
+func (m *Manager) dropOrphans(referenced map[string]bool) {
+	entries, err := os.ReadDir(dirs.PackagesDir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		p := dirs.PackagesDir + "/" + e.Name()
+		if !referenced[p] {
+			m.log.Info("removing unreferenced package", "path", p)
+			os.Remove(p)
+		}
+	}
+}

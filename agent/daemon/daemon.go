@@ -1,0 +1,138 @@
+// Package daemon wires the agent together: the state, the task runner, the
+// managers and the API, and the loop that runs ready tasks.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"paddock.dev/paddock/agent/api"
+	"paddock.dev/paddock/agent/appmgr"
+	"paddock.dev/paddock/agent/state"
+	"paddock.dev/paddock/internal/dirs"
+)
+
+// keepChanges is how many finished changes are remembered for 'paddock changes'.
+const keepChanges = 50
+
+// ensureInterval is how often the loop runs even when nothing wakes it.
+const ensureInterval = 5 * time.Second
+
+// Daemon is a running agent.
+type Daemon struct {
+	log    *slog.Logger
+	lock   *os.File
+	st     *state.State
+	runner *state.Runner
+	apps   *appmgr.Manager
+	api    *api.Server
+
+	wake chan struct{}
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+// Start opens the state, brings the disk in line with it, resumes
+// interrupted changes and starts serving the API.
+func Start(log *slog.Logger) (*Daemon, error) {
+	d := &Daemon{log: log, wake: make(chan struct{}, 1), stop: make(chan struct{})}
+	if err := d.lockState(); err != nil {
+		return nil, err
+	}
+	st, err := state.Open(dirs.StateFile)
+	if err != nil {
+		d.lock.Close()
+		return nil, err
+	}
+	d.st = st
+	d.runner = state.NewRunner(st)
+	d.apps = appmgr.New(st, d.runner, log)
+	d.apps.Wake = d.Wake
+	if err := d.apps.Startup(); err != nil {
+		// A revision that cannot be mounted should not keep the others down.
+		log.Error("startup", "err", err)
+	}
+	d.api = api.New(st, d.apps, log)
+	if err := d.api.Listen(dirs.SocketPath); err != nil {
+		d.lock.Close()
+		return nil, err
+	}
+	d.wg.Add(2)
+	go func() {
+		defer d.wg.Done()
+		if err := d.api.Serve(); err != nil {
+			log.Error("api", "err", err)
+		}
+	}()
+	go d.loop()
+	d.Wake()
+	return d, nil
+}
+
+// lockState takes an exclusive lock so that two agents never share a state.
+func (d *Daemon) lockState() error {
+	if err := os.MkdirAll(dirs.LibDir, 0o755); err != nil {
+		return fmt.Errorf("cannot create %s: %w", dirs.LibDir, err)
+	}
+	f, err := os.OpenFile(filepath.Join(dirs.LibDir, "daemon.lock"), os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return fmt.Errorf("cannot lock the state: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return fmt.Errorf("cannot start: another paddock daemon uses %s", dirs.LibDir)
+		}
+		return fmt.Errorf("cannot lock the state: %w", err)
+	}
+	d.lock = f
+	return nil
+}
+
+// Wake makes the loop run ready tasks now.
+func (d *Daemon) Wake() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (d *Daemon) loop() {
+	defer d.wg.Done()
+	t := time.NewTicker(ensureInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-d.stop:
+			return
+		case <-d.wake:
+		case <-t.C:
+		}
+		if err := d.runner.Ensure(); err != nil {
+			d.log.Error("ensure", "err", err)
+		}
+		d.st.Lock()
+		d.st.Prune(keepChanges)
+		d.st.Unlock()
+	}
+}
+
+// Stop stops serving and waits for the task in progress to finish.
+func (d *Daemon) Stop() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := d.api.Shutdown(ctx)
+	close(d.stop)
+	d.wg.Wait()
+	os.Remove(dirs.SocketPath)
+	d.lock.Close()
+	return err
+}

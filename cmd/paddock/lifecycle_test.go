@@ -1,0 +1,254 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestFirstSteps runs the sequence a new user runs from the README, and
+// checks that a tampered package is refused with the state unchanged.
+func TestFirstSteps(t *testing.T) {
+	needRoot(t)
+	d := newDevice(t)
+	d.setupKeys("hello")
+	d.ok("pack", "../../examples/hello", "-o", "hello.pdk")
+	d.ok("sign", "hello.pdk", "--key", "pub", "--revision", "1", "--delegation", "pub.delegation")
+	d.startDaemon("")
+	d.ok("install", "hello.pdk")
+	apps := d.list()
+	if len(apps) != 1 || apps[0].Name != "hello" || apps[0].Revision != 1 {
+		t.Fatalf("list --json: got %+v, want hello at revision 1", apps)
+	}
+	if got, err := os.Readlink(d.path("apps/hello/current")); err != nil || got != "1" {
+		t.Errorf("current link: got %q, %v, want 1", got, err)
+	}
+	if _, err := os.Stat(d.path("apps/hello/current/bin/hello")); err != nil {
+		t.Errorf("mounted revision lacks bin/hello: %v", err)
+	}
+
+	before := snapshot(t, d)
+	data, _ := os.ReadFile(filepath.Join(d.work, "hello.pdk"))
+	data[len(data)/2] ^= 0xff
+	writeFile(t, filepath.Join(d.work, "tampered.pdk"), string(data))
+	r := d.paddock("install", "tampered.pdk", "--assert", "hello.pdk.assert")
+	if r.code == 0 {
+		t.Fatal("a tampered package was installed")
+	}
+	if !strings.Contains(r.stderr, "sha256") || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+		t.Errorf("got error %q, want one line about the sha256", r.stderr)
+	}
+	if after := snapshot(t, d); after != before {
+		t.Errorf("a refused install changed the device:\nbefore %s\nafter  %s", before, after)
+	}
+}
+
+// snapshot describes what a refused request must not change: the state
+// file, the files under the root, and the mounts under it.
+func snapshot(t *testing.T, d *device) string {
+	t.Helper()
+	var b strings.Builder
+	st, err := os.ReadFile(d.path("var/lib/paddock/state.json"))
+	if err == nil {
+		sum := sha256.Sum256(st)
+		b.WriteString("state " + hex.EncodeToString(sum[:8]) + "\n")
+	}
+	filepath.WalkDir(d.root, func(p string, e os.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		rel, _ := filepath.Rel(d.root, p)
+		if strings.HasPrefix(rel, "apps/hello/") && strings.Count(rel, "/") > 2 {
+			return filepath.SkipDir // inside a read-only mount
+		}
+		if rel == "run" || strings.HasSuffix(rel, "daemon.lock") {
+			return nil
+		}
+		b.WriteString(rel + "\n")
+		return nil
+	})
+	mounts, _ := os.ReadFile("/proc/self/mountinfo")
+	for _, l := range strings.Split(string(mounts), "\n") {
+		if f := strings.Fields(l); len(f) > 4 && strings.HasPrefix(f[4], d.root) {
+			b.WriteString("mount " + f[4] + "\n")
+		}
+	}
+	return b.String()
+}
+
+// TestRefusals feeds the agent every kind of bad input the foundation issue
+// lists; each gets a one-line error, a non-zero exit code, and changes nothing.
+func TestRefusals(t *testing.T) {
+	needRoot(t)
+	d := newDevice(t)
+	d.setupKeys("hello")
+	v2 := d.packHello("2.0", 2)
+	d.startDaemon("")
+	d.ok("install", v2)
+
+	// Material for the cases.
+	v1 := d.packHello("1.0", 1)
+	v3 := d.packHello("3.0", 3)
+	d.ok("key", "create", "stranger")
+	d.ok("key", "create", "other")
+	d.ok("key", "delegate", "--key", "root", "--to", "other", "--role", "publisher", "--names", "foo*", "-o", "other.delegation")
+	d.ok("key", "delegate", "--key", "root", "--to", "pub", "--role", "publisher", "--names", "hello", "--until", "2020-01-01", "-o", "expired.delegation")
+	cp := func(from, to string) {
+		b, err := os.ReadFile(filepath.Join(d.work, from))
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, filepath.Join(d.work, to), string(b))
+	}
+	cp(v3, "untrusted.pdk")
+	d.ok("sign", "untrusted.pdk", "--key", "stranger", "--revision", "3")
+	cp(v3, "undelegated.pdk")
+	d.ok("sign", "undelegated.pdk", "--key", "other", "--revision", "3", "--delegation", "other.delegation")
+	cp(v3, "expired.pdk")
+	d.ok("sign", "expired.pdk", "--key", "pub", "--revision", "3", "--delegation", "expired.delegation")
+	cp(v3, "truncated.pdk")
+	if err := os.Truncate(filepath.Join(d.work, "truncated.pdk"), 4096); err != nil {
+		t.Fatal(err)
+	}
+	cp(v3+".assert", "truncated.pdk.assert")
+	cp(v3, "unsigned.pdk")
+	cp(v3, "garbage.pdk")
+	writeFile(t, filepath.Join(d.work, "garbage.pdk.assert"), "type: app-revision\nname: hello\n\nnot a signature\n")
+
+	tests := []struct {
+		name string
+		args []string
+		want string // in the error
+	}{
+		{"truncated", []string{"install", "truncated.pdk"}, "bytes"},
+		{"unsigned", []string{"install", "unsigned.pdk"}, "paddock sign"},
+		{"garbage assertion", []string{"install", "garbage.pdk"}, "assertion"},
+		{"untrusted key", []string{"install", "untrusted.pdk"}, "trust"},
+		{"not delegated for the name", []string{"install", "undelegated.pdk"}, "hello"},
+		{"expired delegation", []string{"install", "expired.pdk"}, "expired"},
+		{"assertion for another package", []string{"install", v3, "--assert", v2 + ".assert"}, "already installed"},
+		{"digest of another package", []string{"install", "unsigned.pdk", "--assert", v1 + ".assert"}, "older"},
+		{"lower revision", []string{"install", v1}, "revert"},
+		{"same revision", []string{"install", v2}, "already installed"},
+		{"refresh of an app not installed", []string{"refresh", "../nothing.pdk"}, "cannot read"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := snapshot(t, d)
+			r := d.paddock(tt.args...)
+			if r.code == 0 {
+				t.Fatalf("paddock %s succeeded, want a refusal", strings.Join(tt.args, " "))
+			}
+			msg := strings.TrimSpace(r.stderr)
+			if strings.Contains(msg, "\n") || !strings.HasPrefix(msg, "error: ") {
+				t.Errorf("got %q, want one line starting with 'error: '", msg)
+			}
+			if !strings.Contains(msg, tt.want) {
+				t.Errorf("got %q, want it to mention %q", msg, tt.want)
+			}
+			if after := snapshot(t, d); after != before {
+				t.Errorf("a refusal changed the device:\nbefore %s\nafter  %s", before, after)
+			}
+		})
+	}
+	if apps := d.list(); len(apps) != 1 || apps[0].Revision != 2 {
+		t.Errorf("after the refusals: got %+v, want hello at revision 2", apps)
+	}
+}
+
+// TestPackRefusals checks that pack refuses a malformed app.yaml and a path
+// that escapes the package, without writing a package.
+func TestPackRefusals(t *testing.T) {
+	d := newDevice(t)
+	tests := []struct{ name, yaml, want string }{
+		{"malformed", "name: hello\nversion: [1\n", "app.yaml"},
+		{"escaping command", "name: hello\nversion: \"1\"\napps:\n  hello:\n    command: ../../bin/sh\n", "escapes"},
+		{"unknown field", "name: hello\nversion: \"1\"\nbogus: 1\n", "bogus"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := filepath.Join(d.work, strings.ReplaceAll(tt.name, " ", "-"))
+			writeFile(t, filepath.Join(src, "meta/app.yaml"), tt.yaml)
+			r := d.paddock("pack", src, "-o", "out.pdk")
+			if r.code == 0 {
+				t.Fatal("pack succeeded, want a refusal")
+			}
+			if !strings.Contains(r.stderr, tt.want) {
+				t.Errorf("got %q, want it to mention %q", r.stderr, tt.want)
+			}
+			if _, err := os.Stat(filepath.Join(d.work, "out.pdk")); err == nil {
+				t.Error("a refused pack wrote a package")
+			}
+		})
+	}
+}
+
+// TestRefreshRevertRemove follows data through a refresh and a revert, and
+// checks that only two revisions are kept.
+func TestRefreshRevertRemove(t *testing.T) {
+	needRoot(t)
+	d := newDevice(t)
+	d.setupKeys("hello")
+	d.startDaemon("")
+	d.ok("install", d.packHello("1.0", 1))
+	writeFile(t, d.path("var/lib/paddock/data/hello/current/notes"), "written by 1")
+	writeFile(t, d.path("var/lib/paddock/data/hello/common/shared"), "common")
+
+	d.ok("refresh", d.packHello("2.0", 2))
+	if got := readFile(t, d.path("var/lib/paddock/data/hello/2/notes")); got != "written by 1" {
+		t.Errorf("data carried to revision 2: got %q", got)
+	}
+	writeFile(t, d.path("var/lib/paddock/data/hello/current/notes"), "written by 2")
+
+	d.ok("revert", "hello")
+	if got := readFile(t, d.path("var/lib/paddock/data/hello/current/notes")); got != "written by 1" {
+		t.Errorf("after revert, current data: got %q, want revision 1's", got)
+	}
+	if apps := d.list(); apps[0].Revision != 1 || apps[0].Version != "1.0" {
+		t.Errorf("after revert: got %+v, want revision 1", apps[0])
+	}
+	if r := d.paddock("revert", "hello"); r.code == 0 || !strings.Contains(r.stderr, "no revision older") {
+		t.Errorf("second revert: got %d %q, want a refusal", r.code, r.stderr)
+	}
+
+	// Back to 2 (kept on the device), then 3: revision 1 goes.
+	d.ok("install", "hello-2.pdk")
+	d.ok("install", d.packHello("3.0", 3))
+	apps := d.list()
+	if len(apps[0].Revisions) != 2 || apps[0].Revisions[0].Revision != 2 || apps[0].Revisions[1].Revision != 3 {
+		t.Errorf("kept revisions: got %+v, want 2 and 3", apps[0].Revisions)
+	}
+	for _, p := range []string{"apps/hello/1", "var/lib/paddock/packages/hello_1.pdk", "var/lib/paddock/data/hello/1"} {
+		if _, err := os.Stat(d.path(p)); !os.IsNotExist(err) {
+			t.Errorf("%s left after revision 1 was discarded (%v)", p, err)
+		}
+	}
+	if got := readFile(t, d.path("var/lib/paddock/data/hello/3/notes")); got != "written by 2" {
+		t.Errorf("data carried from 2 to 3: got %q", got)
+	}
+
+	d.ok("remove", "hello")
+	if apps := d.list(); len(apps) != 0 {
+		t.Errorf("after remove: got %+v, want no apps", apps)
+	}
+	for _, p := range []string{"apps/hello", "var/lib/paddock/data/hello", "var/lib/paddock/packages/hello_3.pdk"} {
+		if _, err := os.Stat(d.path(p)); !os.IsNotExist(err) {
+			t.Errorf("%s left after remove (%v)", p, err)
+		}
+	}
+	if s := snapshot(t, d); strings.Contains(s, "mount ") {
+		t.Errorf("mounts left after remove:\n%s", s)
+	}
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

@@ -1,0 +1,107 @@
+// Command paddock is the one binary of the paddock appliance agent: the
+// daemon, the device admin commands and the developer tools.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"paddock.dev/paddock/agent/admin"
+	"paddock.dev/paddock/agent/daemon"
+	"paddock.dev/paddock/internal/cli"
+	otacli "paddock.dev/paddock/ota/cli"
+)
+
+// A command is one subcommand of the binary.
+type command struct {
+	name    string
+	summary string
+	run     func(args []string, stdout, stderr io.Writer) error
+}
+
+// commands lists the subcommands, grouped as 'paddock help' shows them.
+var commands = []struct {
+	group string
+	cmds  []command
+}{
+	{"Device admin (talk to the agent)", []command{
+		{"install", "install a signed app package", admin.Install},
+		{"refresh", "refresh an app to a newer revision", admin.Refresh},
+		{"revert", "go back to an app's previous revision and its data", admin.Revert},
+		{"remove", "remove an app with its revisions and data", admin.Remove},
+		{"list", "list installed apps", admin.List},
+		{"info", "show an app and its kept revisions", admin.Info},
+		{"changes", "list changes and their tasks", admin.Changes},
+	}},
+	{"Agent", []command{
+		{"daemon", "run the agent", daemon.Run},
+	}},
+	{"App developer", []command{
+		{"key", "create, list, export, trust and delegate signing keys", otacli.Key},
+		{"pack", "pack a directory into a .pdk package", otacli.Pack},
+		{"sign", "sign a package revision", otacli.Sign},
+	}},
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		if len(args) > 1 {
+			return run([]string{args[1], "--help"}, stdout, stderr)
+		}
+		usage(stdout)
+		return 0
+	}
+	cmd := lookup(args[0])
+	if cmd == nil {
+		fmt.Fprintf(stderr, "error: unknown command %q (see 'paddock help')\n", args[0])
+		return 2
+	}
+	err := cmd.run(args[1:], stdout, stderr)
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, cli.ErrUsage):
+		fmt.Fprintf(stderr, "error: %s (see 'paddock %s --help')\n", strings.TrimPrefix(err.Error(), cli.ErrUsage.Error()+": "), cmd.name)
+		return 2
+	default:
+		fmt.Fprintf(stderr, "error: %s\n", err)
+		return 1
+	}
+}
+
+func lookup(name string) *command {
+	for _, g := range commands {
+		for i := range g.cmds {
+			if g.cmds[i].name == name {
+				return &g.cmds[i]
+			}
+		}
+	}
+	return nil
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `paddock turns a Linux board into a managed appliance: signed app packages,
+installed as atomic revisions with rollback.
+
+Usage: paddock COMMAND [ARGS] (paddock COMMAND --help tells more)
+`)
+	for _, g := range commands {
+		fmt.Fprintf(w, "\n%s:\n", g.group)
+		for _, c := range g.cmds {
+			fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+		}
+	}
+	fmt.Fprint(w, `
+Environment: PADDOCK_ROOT (root of every device path, default /),
+PADDOCK_KEYS (signing keys, default ~/.config/paddock/keys).
+`)
+}

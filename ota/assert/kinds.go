@@ -1,0 +1,257 @@
+package assert
+
+import (
+	"fmt"
+	"path"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"paddock.dev/paddock/ota/keys"
+)
+
+// The assertion types this package knows.
+const (
+	AccountKeyType  = "account-key"
+	AppRevisionType = "app-revision"
+)
+
+// Roles an account-key can delegate.
+const (
+	RolePublisher = "publisher"
+	RoleOperator  = "operator"
+)
+
+// Package types an app-revision can describe.
+var packageTypes = []string{"app", "gadget", "base"}
+
+var (
+	validName        = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
+	validArch        = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
+	validFingerprint = regexp.MustCompile(`^([0-9A-F]{40}|[0-9A-F]{64})$`)
+	validSHA256      = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	validVersion     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9.+~_-]*$`)
+)
+
+// AccountKey is an account-key assertion: a root key delegates a key to an
+// account, for a role, names and time window.
+type AccountKey struct {
+	// SignKey is the fingerprint of the delegating (root) key.
+	SignKey string
+	// Account names who holds the delegated key.
+	Account string
+	// Fingerprint is the delegated key's fingerprint.
+	Fingerprint string
+	// Role is RolePublisher or RoleOperator.
+	Role string
+	// Names are path.Match globs of the package names the key may sign.
+	Names []string
+	// Since and Until bound the delegation; a zero Until never ends.
+	Since, Until time.Time
+	// Takeover lets the key publish names another key published before.
+	Takeover bool
+	// Key is the delegated public key, from the body.
+	Key *keys.PublicKey
+}
+
+// Allows reports whether name matches one of the delegation's globs.
+func (k *AccountKey) Allows(name string) bool {
+	for _, g := range k.Names {
+		if ok, _ := path.Match(g, name); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// ParseAccountKey returns the typed content of an account-key assertion,
+// checking every value.
+func ParseAccountKey(a *Assertion) (*AccountKey, error) {
+	if a.Type() != AccountKeyType {
+		return nil, fmt.Errorf("cannot parse %s as %s", a.Type(), AccountKeyType)
+	}
+	k := &AccountKey{
+		SignKey:     a.SignKey(),
+		Account:     a.Header("account"),
+		Fingerprint: a.Header("public-key-fingerprint"),
+		Role:        a.Header("role"),
+	}
+	var err error
+	check := func(bad bool, format string, args ...any) {
+		if bad && err == nil {
+			err = fmt.Errorf("invalid account-key: "+format, args...)
+		}
+	}
+	check(!validName.MatchString(k.Account), "account %q", k.Account)
+	check(!validFingerprint.MatchString(k.Fingerprint), "public-key-fingerprint %q", k.Fingerprint)
+	check(k.Role != RolePublisher && k.Role != RoleOperator, "role %q (want %s or %s)", k.Role, RolePublisher, RoleOperator)
+	k.Names, err = parseNames(a.Header("names"), err)
+	k.Since, err = parseTime(a, "since", err)
+	if a.Header("until") != "" {
+		k.Until, err = parseTime(a, "until", err)
+		check(err == nil && !k.Until.After(k.Since), "until %s is not after since %s", a.Header("until"), a.Header("since"))
+	}
+	switch a.Header("takeover") {
+	case "":
+	case "true":
+		k.Takeover = true
+	default:
+		check(true, "takeover %q (want true, or no takeover header)", a.Header("takeover"))
+	}
+	if err != nil {
+		return nil, err
+	}
+	if k.Key, err = keys.ParsePublicKey(a.body); err != nil {
+		return nil, fmt.Errorf("invalid account-key body: %w", err)
+	}
+	if got := k.Key.Fingerprint(); got != k.Fingerprint {
+		return nil, fmt.Errorf("invalid account-key: body holds key %s, not public-key-fingerprint %s", got, k.Fingerprint)
+	}
+	return k, nil
+}
+
+func parseNames(v string, err error) ([]string, error) {
+	if err != nil {
+		return nil, err
+	}
+	names := strings.Split(v, ",")
+	for _, g := range names {
+		if g == "" || strings.ContainsAny(g, " /") {
+			return nil, fmt.Errorf("invalid account-key: names %q (want comma-separated globs such as hello,acme-*)", v)
+		}
+		if _, err := path.Match(g, ""); err != nil {
+			return nil, fmt.Errorf("invalid account-key: names glob %q: %w", g, err)
+		}
+	}
+	return names, nil
+}
+
+// parseTime parses header name of a as a canonical RFC 3339 UTC time.
+func parseTime(a *Assertion, name string, err error) (time.Time, error) {
+	if err != nil {
+		return time.Time{}, err
+	}
+	v := a.Header(name)
+	t, perr := time.Parse(time.RFC3339, v)
+	if perr != nil || FormatTime(t) != v {
+		return time.Time{}, fmt.Errorf("invalid %s: %s %q (want a UTC time such as 2026-01-02T15:04:05Z)", a.Type(), name, v)
+	}
+	return t, nil
+}
+
+// FormatTime formats t as assertions hold times: RFC 3339 in UTC, to the second.
+func FormatTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+// headers returns the account-key headers of k.
+func (k *AccountKey) headers() []Header {
+	hs := []Header{
+		{"account", k.Account},
+		{"public-key-fingerprint", k.Key.Fingerprint()},
+		{"role", k.Role},
+		{"names", strings.Join(k.Names, ",")},
+		{"since", FormatTime(k.Since)},
+	}
+	if !k.Until.IsZero() {
+		hs = append(hs, Header{"until", FormatTime(k.Until)})
+	}
+	if k.Takeover {
+		hs = append(hs, Header{"takeover", "true"})
+	}
+	return hs
+}
+
+// SignAccountKey makes an account-key assertion delegating k.Key, signed
+// by root. k.Fingerprint and k.SignKey are ignored.
+func SignAccountKey(k *AccountKey, root *keys.PrivateKey) (*Assertion, error) {
+	if k.Key == nil {
+		return nil, fmt.Errorf("internal error: account-key without a key")
+	}
+	body, err := k.Key.Armored()
+	if err != nil {
+		return nil, err
+	}
+	return Sign(AccountKeyType, k.headers(), body, root)
+}
+
+// AppRevision is an app-revision assertion: one revision of a package and
+// the size and digest of its file.
+type AppRevision struct {
+	// SignKey is the fingerprint of the publisher's key.
+	SignKey string
+	// AuthorityID is the name the publisher's key gives itself.
+	AuthorityID string
+	Name        string
+	Version     string
+	Revision    int
+	Arch        string
+	Size        int64
+	// SHA256 is the lowercase hex digest of the package file.
+	SHA256 string
+	// Type is app, gadget or base (the package-type header).
+	Type      string
+	Timestamp time.Time
+}
+
+// ParseAppRevision returns the typed content of an app-revision assertion,
+// checking every value.
+func ParseAppRevision(a *Assertion) (*AppRevision, error) {
+	if a.Type() != AppRevisionType {
+		return nil, fmt.Errorf("cannot parse %s as %s", a.Type(), AppRevisionType)
+	}
+	r := &AppRevision{
+		SignKey:     a.SignKey(),
+		AuthorityID: a.AuthorityID(),
+		Name:        a.Header("name"),
+		Version:     a.Header("version"),
+		Arch:        a.Header("arch"),
+		SHA256:      a.Header("sha256"),
+		Type:        a.Header("package-type"),
+	}
+	var err error
+	check := func(bad bool, format string, args ...any) {
+		if bad && err == nil {
+			err = fmt.Errorf("invalid app-revision: "+format, args...)
+		}
+	}
+	check(len(r.Name) > 64 || !validName.MatchString(r.Name), "name %q", r.Name)
+	check(len(r.Version) > 64 || !validVersion.MatchString(r.Version), "version %q", r.Version)
+	rev, size := a.Header("revision"), a.Header("size")
+	r.Revision, _ = strconv.Atoi(rev)
+	check(r.Revision <= 0 || strconv.Itoa(r.Revision) != rev, "revision %q (want a positive integer)", rev)
+	check(len(r.Arch) > 32 || !validArch.MatchString(r.Arch), "arch %q", r.Arch)
+	r.Size, _ = strconv.ParseInt(size, 10, 64)
+	check(r.Size <= 0 || strconv.FormatInt(r.Size, 10) != size, "size %q (want a positive integer)", size)
+	check(!validSHA256.MatchString(r.SHA256), "sha256 %q (want 64 lowercase hex digits)", r.SHA256)
+	check(!isPackageType(r.Type), "package-type %q (want app, gadget or base)", r.Type)
+	r.Timestamp, err = parseTime(a, "timestamp", err)
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func isPackageType(t string) bool {
+	for _, p := range packageTypes {
+		if t == p {
+			return true
+		}
+	}
+	return false
+}
+
+// SignAppRevision makes an app-revision assertion for r, signed by key.
+// r.SignKey and r.AuthorityID are ignored.
+func SignAppRevision(r *AppRevision, key *keys.PrivateKey) (*Assertion, error) {
+	hs := []Header{
+		{"name", r.Name},
+		{"version", r.Version},
+		{"revision", strconv.Itoa(r.Revision)},
+		{"arch", r.Arch},
+		{"size", strconv.FormatInt(r.Size, 10)},
+		{"sha256", r.SHA256},
+		{"package-type", r.Type},
+		{"timestamp", FormatTime(r.Timestamp)},
+	}
+	return Sign(AppRevisionType, hs, nil, key)
+}

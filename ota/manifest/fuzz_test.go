@@ -1,0 +1,36 @@
+package manifest
+
+import (
+	"testing"
+	"testing/fstest"
+)
+
+// FuzzParse checks that Parse never panics, and that what it accepts is
+// consistent: required fields set, commands inside the package.
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(full))
+	f.Add([]byte(checkYAML))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m, err := Parse(data, "f")
+		if err != nil {
+			if m != nil {
+				t.Fatalf("got a manifest and the error %v", err)
+			}
+			return
+		}
+		if m.Name == "" || m.Version == "" || m.Type == "" {
+			t.Fatalf("accepted a manifest without name, version or type: %+v", m)
+		}
+		for name, a := range m.Apps {
+			if err := checkCommand(a.Command); err != nil {
+				t.Fatalf("accepted app %s with %v", name, err)
+			}
+		}
+		for name, h := range m.Hooks {
+			if err := checkCommand(h.Command); err != nil {
+				t.Fatalf("accepted hook %s with %v", name, err)
+			}
+		}
+		_ = m.CheckFiles(fstest.MapFS{})
+	})
+}

@@ -1,0 +1,103 @@
+// Package manifest describes a paddock package: the types of meta/app.yaml
+// and a strict parser for it. Every error names the file, the line and the
+// field, so a developer can fix the manifest without guessing.
+package manifest
+
+import (
+	"fmt"
+	"time"
+)
+
+// Path is where the manifest lives inside a package.
+const Path = "meta/app.yaml"
+
+// MaxSize is the largest manifest Parse accepts, in bytes.
+const MaxSize = 256 << 10
+
+// Package types.
+const (
+	TypeApp    = "app"
+	TypeGadget = "gadget"
+	TypeBase   = "base"
+)
+
+// Defaults applied to a health check that leaves them out.
+const (
+	DefaultHealthInterval = 30 * time.Second
+	DefaultHealthTimeout  = 10 * time.Second
+)
+
+// HookNames lists the hooks a package may declare.
+var HookNames = []string{"install", "post-refresh", "pre-refresh", "remove", "configure"}
+
+// Manifest is the parsed meta/app.yaml of a package.
+type Manifest struct {
+	Name        string           `yaml:"name" json:"name"`
+	Version     string           `yaml:"version" json:"version"`
+	Type        string           `yaml:"type" json:"type"` // app, gadget or base; Parse fills in app
+	Summary     string           `yaml:"summary,omitempty" json:"summary,omitempty"`
+	Description string           `yaml:"description,omitempty" json:"description,omitempty"`
+	Apps        map[string]*App  `yaml:"apps,omitempty" json:"apps,omitempty"`
+	Hooks       map[string]*Hook `yaml:"hooks,omitempty" json:"hooks,omitempty"`
+
+	// filename and lines let CheckFiles point at the line of a bad command.
+	filename string
+	lines    map[string]int
+}
+
+// App is one command of a package, run on demand or as a service.
+type App struct {
+	// Command is a path relative to the package root, optionally followed
+	// by arguments separated by spaces ("bin/hello --greet"). No quoting.
+	Command string   `yaml:"command" json:"command"`
+	Daemon  string   `yaml:"daemon,omitempty" json:"daemon,omitempty"` // "", simple, oneshot or notify
+	Plugs   []string `yaml:"plugs,omitempty" json:"plugs,omitempty"`
+	Limits  Limits   `yaml:"limits,omitempty" json:"limits,omitzero"`
+	Health  *Health  `yaml:"health,omitempty" json:"health,omitempty"`
+	// Restart is on-failure, always or never; Parse fills in on-failure
+	// for daemons. Only daemons may set it.
+	Restart string `yaml:"restart,omitempty" json:"restart,omitempty"`
+}
+
+// Limits caps the resources of an app; zero means no limit.
+type Limits struct {
+	Memory     int64 `yaml:"memory,omitempty" json:"memory,omitempty"`           // bytes; written "64M", "1G" or a plain number
+	CPUPercent int   `yaml:"cpu-percent,omitempty" json:"cpu-percent,omitempty"` // percent of one CPU
+	Pids       int   `yaml:"pids,omitempty" json:"pids,omitempty"`
+}
+
+// Health is a command that the agent runs periodically inside a daemon's
+// sandbox; a non-zero exit or a timeout marks the app unhealthy.
+type Health struct {
+	Command  string        `yaml:"command" json:"command"`
+	Interval time.Duration `yaml:"interval" json:"interval"` // written "10s"
+	Timeout  time.Duration `yaml:"timeout" json:"timeout"`
+}
+
+// Hook is a command run at a point of the package's life cycle.
+type Hook struct {
+	Command string   `yaml:"command" json:"command"` // Parse fills in hooks/NAME
+	Plugs   []string `yaml:"plugs,omitempty" json:"plugs,omitempty"`
+}
+
+// Error is a problem in a manifest, located by file, line and field.
+type Error struct {
+	File  string
+	Line  int    // 0 when unknown
+	Field string // dotted path such as apps.hello.command; empty for the whole file
+	Msg   string
+}
+
+func (e *Error) Error() string {
+	s := e.File
+	if e.Line > 0 {
+		s += fmt.Sprintf(":%d", e.Line)
+	}
+	if e.Field != "" {
+		s += ": " + e.Field
+	}
+	return s + ": " + e.Msg
+}
+
+// Filename returns the name the manifest was parsed under.
+func (m *Manifest) Filename() string { return m.filename }

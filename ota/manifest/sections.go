@@ -1,0 +1,275 @@
+package manifest
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"go.yaml.in/yaml/v3"
+)
+
+var (
+	topFields    = []string{"name", "version", "type", "summary", "description", "apps", "hooks"}
+	appFields    = []string{"command", "daemon", "plugs", "limits", "health", "restart"}
+	limitFields  = []string{"memory", "cpu-percent", "pids"}
+	healthFields = []string{"command", "interval", "timeout"}
+	hookFields   = []string{"command", "plugs"}
+
+	types    = []string{TypeApp, TypeGadget, TypeBase}
+	daemons  = []string{"simple", "oneshot", "notify"}
+	restarts = []string{"on-failure", "always", "never"}
+)
+
+// top parses the top-level mapping into m and checks what is required.
+func (p *parser) top(root *yaml.Node, m *Manifest) error {
+	err := p.fields(root, "", topFields, func(key, field string, v *yaml.Node) error {
+		var err error
+		switch key {
+		case "name":
+			m.Name, err = p.str(v, field)
+			if err == nil && m.Name != "" {
+				err = p.checkName(v, field, m.Name, "package")
+			}
+		case "version":
+			m.Version, err = p.str(v, field)
+			if err == nil && m.Version != "" {
+				err = p.checkVersion(v, field, m.Version)
+			}
+		case "type":
+			m.Type, err = p.str(v, field)
+			if err == nil && !slices.Contains(types, m.Type) {
+				err = p.errorf(v, field, "unknown type %q (want %s)", m.Type, strings.Join(types, ", "))
+			}
+		case "summary":
+			m.Summary, err = p.str(v, field)
+			if err == nil {
+				err = p.checkSummary(v, field, m.Summary)
+			}
+		case "description":
+			m.Description, err = p.str(v, field)
+		case "apps":
+			m.Apps, err = p.apps(v, field)
+		case "hooks":
+			m.Hooks, err = p.hooks(v, field)
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if m.Name == "" {
+		return p.errorf(root, "name", "missing (every package needs a name, like hello)")
+	}
+	if m.Version == "" {
+		return p.errorf(root, "version", "missing (every package needs a version, like 1.0)")
+	}
+	if m.Type == "" {
+		m.Type = TypeApp
+	}
+	return nil
+}
+
+func (p *parser) checkName(n *yaml.Node, field, s, what string) error {
+	if len(s) > maxNameLen {
+		return p.errorf(n, field, "%s name %q is longer than %d characters", what, s, maxNameLen)
+	}
+	if !nameRe.MatchString(s) {
+		return p.errorf(n, field, "invalid %s name %q (want lowercase letters and digits, with single dashes between them)", what, s)
+	}
+	return nil
+}
+
+func (p *parser) checkVersion(n *yaml.Node, field, s string) error {
+	if len(s) > maxVersionLen {
+		return p.errorf(n, field, "version %q is longer than %d characters", s, maxVersionLen)
+	}
+	// The version ends up in file names (NAME_VERSION.pdk), hence no slash.
+	for _, r := range s {
+		if r <= ' ' || r >= 0x7f || r == '/' {
+			return p.errorf(n, field, "invalid version %q (want printable ASCII without spaces or slashes, like 1.0.2)", s)
+		}
+	}
+	return nil
+}
+
+func (p *parser) checkSummary(n *yaml.Node, field, s string) error {
+	if utf8.RuneCountInString(s) > maxSummaryLen {
+		return p.errorf(n, field, "longer than %d characters (put the rest in description)", maxSummaryLen)
+	}
+	if strings.ContainsAny(s, "\n\r") {
+		return p.errorf(n, field, "must be a single line (put the rest in description)")
+	}
+	return nil
+}
+
+func (p *parser) apps(n *yaml.Node, prefix string) (map[string]*App, error) {
+	apps := make(map[string]*App)
+	err := p.fields(n, prefix, nil, func(key, field string, v *yaml.Node) error {
+		if err := p.checkName(v, field, key, "app"); err != nil {
+			return err
+		}
+		app, err := p.app(v, field)
+		apps[key] = app
+		return err
+	})
+	return apps, err
+}
+
+func (p *parser) app(n *yaml.Node, prefix string) (*App, error) {
+	a := &App{}
+	err := p.fields(n, prefix, appFields, func(key, field string, v *yaml.Node) error {
+		var err error
+		switch key {
+		case "command":
+			a.Command, err = p.command(v, field)
+		case "daemon":
+			a.Daemon, err = p.str(v, field)
+			if err == nil && !slices.Contains(daemons, a.Daemon) {
+				err = p.errorf(v, field, "unknown daemon type %q (want %s, or leave it out for a command run on demand)", a.Daemon, strings.Join(daemons, ", "))
+			}
+		case "plugs":
+			a.Plugs, err = p.plugs(v, field)
+		case "limits":
+			err = p.limits(v, field, &a.Limits)
+		case "health":
+			a.Health, err = p.health(v, field)
+		case "restart":
+			a.Restart, err = p.str(v, field)
+			if err == nil && !slices.Contains(restarts, a.Restart) {
+				err = p.errorf(v, field, "unknown restart policy %q (want %s)", a.Restart, strings.Join(restarts, ", "))
+			}
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return a, p.checkApp(n, prefix, a)
+}
+
+// checkApp checks what involves more than one field of an app.
+func (p *parser) checkApp(n *yaml.Node, prefix string, a *App) error {
+	if a.Command == "" {
+		return p.fieldErrorf(prefix+".command", "missing (want a path inside the package, like bin/hello)")
+	}
+	if a.Daemon == "" {
+		if a.Restart != "" {
+			return p.fieldErrorf(prefix+".restart", "only a daemon can have a restart policy (add daemon: simple)")
+		}
+		if a.Health != nil {
+			return p.fieldErrorf(prefix+".health", "only a daemon can have a health check (add daemon: simple)")
+		}
+		return nil
+	}
+	if a.Restart == "" {
+		a.Restart = "on-failure"
+	}
+	return nil
+}
+
+func (p *parser) limits(n *yaml.Node, prefix string, l *Limits) error {
+	return p.fields(n, prefix, limitFields, func(key, field string, v *yaml.Node) error {
+		var err error
+		var i int64
+		switch key {
+		case "memory":
+			l.Memory, err = p.size(v, field)
+		case "cpu-percent":
+			i, err = p.integer(v, field, maxCPUPercent)
+			l.CPUPercent = int(i)
+		case "pids":
+			i, err = p.integer(v, field, 1<<22) // the kernel's pid_max ceiling
+			l.Pids = int(i)
+		}
+		return err
+	})
+}
+
+func (p *parser) health(n *yaml.Node, prefix string) (*Health, error) {
+	h := &Health{}
+	err := p.fields(n, prefix, healthFields, func(key, field string, v *yaml.Node) error {
+		var err error
+		switch key {
+		case "command":
+			h.Command, err = p.command(v, field)
+		case "interval":
+			h.Interval, err = p.duration(v, field)
+		case "timeout":
+			h.Timeout, err = p.duration(v, field)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if h.Command == "" {
+		return nil, p.fieldErrorf(prefix+".command", "missing (want a path inside the package, like bin/check)")
+	}
+	if h.Interval == 0 {
+		h.Interval = DefaultHealthInterval
+	}
+	if h.Timeout == 0 {
+		h.Timeout = min(DefaultHealthTimeout, h.Interval)
+	}
+	if h.Timeout > h.Interval {
+		return nil, p.fieldErrorf(prefix+".timeout", "%v is longer than the interval %v", h.Timeout, h.Interval)
+	}
+	return h, nil
+}
+
+func (p *parser) hooks(n *yaml.Node, prefix string) (map[string]*Hook, error) {
+	hooks := make(map[string]*Hook)
+	err := p.fields(n, prefix, nil, func(key, field string, v *yaml.Node) error {
+		if !slices.Contains(HookNames, key) {
+			return p.errorf(v, field, "unknown hook (known hooks: %s)", strings.Join(HookNames, ", "))
+		}
+		h, err := p.hook(v, field, key)
+		hooks[key] = h
+		return err
+	})
+	return hooks, err
+}
+
+// hook parses one hook; "install:" with nothing after it is a hook with
+// the default command hooks/NAME.
+func (p *parser) hook(n *yaml.Node, prefix, name string) (*Hook, error) {
+	h := &Hook{}
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		h.Command = "hooks/" + name
+		return h, nil
+	}
+	err := p.fields(n, prefix, hookFields, func(key, field string, v *yaml.Node) error {
+		var err error
+		switch key {
+		case "command":
+			h.Command, err = p.command(v, field)
+		case "plugs":
+			h.Plugs, err = p.plugs(v, field)
+		}
+		return err
+	})
+	if h.Command == "" {
+		h.Command = "hooks/" + name
+	}
+	return h, err
+}
+
+// lineOf returns the line of field, or of the nearest parent field known.
+func lineOf(lines map[string]int, field string) int {
+	for field != "" {
+		if l, ok := lines[field]; ok {
+			return l
+		}
+		i := strings.LastIndexByte(field, '.')
+		if i < 0 {
+			break
+		}
+		field = field[:i]
+	}
+	return 0
+}
+
+func (m *Manifest) errorf(field, format string, args ...any) error {
+	return &Error{File: m.filename, Line: lineOf(m.lines, field), Field: field, Msg: fmt.Sprintf(format, args...)}
+}

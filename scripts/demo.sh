@@ -1,0 +1,82 @@
+#!/bin/bash
+# demo.sh walks through the life of an app on a paddock device, in a
+# temporary root: keys, packing, signing, installing, refreshing, refusing a
+# tampered package, reverting and removing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+P="$PWD/bin/paddock"
+
+if [ "$(id -u)" != 0 ]; then
+	echo "demo: needs root, to loop-mount app revisions (try 'sudo make demo')" >&2
+	exit 1
+fi
+
+work=$(mktemp -d /tmp/paddock-demo.XXXXXX)
+export PADDOCK_ROOT="$work/root" PADDOCK_KEYS="$work/keys"
+mkdir -p "$PADDOCK_ROOT"
+daemon=""
+cleanup() {
+	set +e
+	if [ -n "$daemon" ]; then
+		"$P" remove hello >/dev/null 2>&1
+		kill "$daemon" 2>/dev/null; wait "$daemon" 2>/dev/null
+	fi
+	# Whatever is still mounted under the demo root goes before the root does.
+	grep -o " $work/root/apps/[^ ]*" /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l 2>/dev/null
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+show() { printf '$ %s\n' "$*"; "$@"; }
+
+step "A root key for the device, and a publisher key it delegates to"
+show "$P" key create root
+show "$P" key create pub
+"$P" key export root > "$work/root.asc"
+show "$P" key trust "$work/root.asc"
+show "$P" key delegate --key root --to pub --role publisher --names 'hello' -o "$work/pub.delegation"
+
+step "Pack and sign the example app (revision 1)"
+cd "$work"
+show "$P" pack "$OLDPWD/examples/hello" -o hello.pdk
+show "$P" sign hello.pdk --key pub --revision 1 --delegation pub.delegation
+
+step "Start the agent"
+"$P" daemon >"$work/daemon.log" 2>&1 &
+daemon=$!
+for _ in $(seq 100); do [ -S "$PADDOCK_ROOT/run/paddock.sock" ] && break; sleep 0.05; done
+echo "paddock daemon running (pid $daemon), root $PADDOCK_ROOT"
+
+step "Install it: verified as it streams in, mounted read-only, made current"
+show "$P" install hello.pdk
+show "$P" list
+echo '$ $PADDOCK_ROOT/apps/hello/current/bin/hello'
+APP_NAME=hello APP_REVISION=1 APP_DATA="$PADDOCK_ROOT/var/lib/paddock/data/hello/current" "$PADDOCK_ROOT/apps/hello/current/bin/hello"
+
+step "A tampered package is refused, and nothing changes"
+cp -r "$OLDPWD/examples/hello" hello-src
+sed -i 's/^version: .*/version: "1.1"/' hello-src/meta/app.yaml
+"$P" pack hello-src -o hello-1.1.pdk >/dev/null
+"$P" sign hello-1.1.pdk --key pub --revision 2 --delegation pub.delegation >/dev/null
+cp hello-1.1.pdk tampered.pdk; cp hello-1.1.pdk.assert tampered.pdk.assert
+printf '\xff' | dd of=tampered.pdk bs=1 seek=4000 conv=notrunc status=none
+show "$P" install tampered.pdk || echo "(refused, exit code $?)"
+show "$P" list
+
+step "Refresh to version 1.1 (revision 2): data is carried forward"
+show "$P" refresh hello-1.1.pdk
+show "$P" info hello
+
+step "Revert to revision 1 and its data"
+show "$P" revert hello
+show "$P" list --json
+
+step "The changes the agent made, step by step"
+show "$P" changes
+
+step "Remove the app"
+show "$P" remove hello
+show "$P" list
+echo
+echo "demo done: every step above ran against the real agent in $PADDOCK_ROOT"

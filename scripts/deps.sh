@@ -1,0 +1,23 @@
+#!/bin/sh
+# deps.sh installs what building and testing paddock needs on a fresh
+# Debian machine: the Debian packages below (with apt-get, when missing) and
+# the Go modules (through the module proxy).
+set -eu
+
+# squashfs-tools: mksquashfs/unsquashfs for packing and reading packages.
+PACKAGES="squashfs-tools"
+
+missing=""
+for p in $PACKAGES; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+	if [ "$(id -u)" != 0 ]; then
+		echo "deps: missing Debian packages:$missing (run 'sudo make deps')" >&2
+		exit 1
+	fi
+	echo "deps: installing$missing"
+	apt-get update -q >/dev/null
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing >/dev/null
+fi
+go mod download
