@@ -52,7 +52,7 @@ func install(name, usage string, refresh bool, args []string, stdout, stderr io.
 	}
 	id, err := newClient().Install(pdk, *assert, refresh)
 	if err != nil {
-		return fmt.Errorf("cannot %s %s: %w", name, pdk, err)
+		return err
 	}
 	ci, waited, err := c.wait(id, stdout, stderr)
 	if !waited {

@@ -321,6 +321,11 @@ func (m *Manager) Remove(name string) (string, error) {
 // change is working on, and drops package blobs that nothing refers to.
 // Interrupted changes are then resumed by the task runner.
 func (m *Manager) Startup() error {
+	for _, dir := range []string{dirs.PackagesDir, dirs.AssertionsDir, dirs.AppsDir, dirs.DataDir} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("cannot create %s: %w", dir, err)
+		}
+	}
 	m.st.Lock()
 	defer m.st.Unlock()
 	var errs []error

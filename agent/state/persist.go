@@ -72,6 +72,9 @@ func checkID(what, key, id string, last int) error {
 
 func (s *State) checkLinks() error {
 	for id, c := range s.changes {
+		if len(slices.Compact(slices.Sorted(slices.Values(c.d.TaskIDs)))) != len(c.d.TaskIDs) {
+			return fmt.Errorf("change %s lists a task twice", id)
+		}
 		for _, tid := range c.d.TaskIDs {
 			if t := s.tasks[tid]; t == nil || t.d.Change != id {
 				return fmt.Errorf("change %s lists task %s, which does not belong to it", id, tid)

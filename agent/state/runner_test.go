@@ -317,3 +317,43 @@ func TestChangeStatus(t *testing.T) {
 		st.Unlock()
 	}
 }
+
+// The API reads the state and starts changes while the runner works; the
+// race detector checks that handlers, runner and readers share it safely.
+func TestConcurrentReaders(t *testing.T) {
+	st, _ := openTemp(t)
+	kinds := []string{"a", "b", "c"}
+	r := NewRunner(st)
+	addRecorders(r, st, kinds, "b", "")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 20 {
+			addChain(st, kinds)
+			st.Lock()
+			for _, c := range st.ChangesInProgress() {
+				c.Status()
+				c.Err()
+			}
+			st.Unlock()
+		}
+	}()
+	for {
+		if err := r.Ensure(); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-done:
+			if err := r.Ensure(); err != nil {
+				t.Fatal(err)
+			}
+			st.Lock()
+			defer st.Unlock()
+			if got := len(st.ChangesInProgress()); got != 0 {
+				t.Errorf("got %d changes in progress, want 0", got)
+			}
+			return
+		default:
+		}
+	}
+}

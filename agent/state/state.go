@@ -12,7 +12,8 @@
 //
 // Every method of State, Change and Task, except State.Lock, State.Unlock
 // and the ID, Kind and Summary of changes and tasks, must be called with the
-// state locked; a call without the lock panics with an internal error.
+// state locked; a call while nobody holds the lock panics with an internal
+// error.
 // Unlock writes the state to disk if it was modified since Lock. If that
 // write fails, Unlock panics: the agent must not go on with its memory ahead
 // of its disk, and a crash followed by a restart is exactly the power cut the

@@ -18,6 +18,9 @@ import (
 // binary is the paddock binary built for these tests by TestMain.
 var binary string
 
+// examples is the absolute path of the examples folder.
+var examples string
+
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "paddock-bin")
 	if err != nil {
@@ -25,6 +28,10 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "paddock")
+	if examples, err = filepath.Abs("../../examples"); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	build := exec.Command("go", "build", "-o", binary, ".")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
@@ -227,7 +234,7 @@ func (d *device) setupKeys(names string) {
 func (d *device) packHello(version string, rev int) string {
 	d.t.Helper()
 	src := filepath.Join(d.work, "src-"+version)
-	if err := os.CopyFS(src, os.DirFS("../../examples/hello")); err != nil {
+	if err := os.CopyFS(src, os.DirFS(filepath.Join(examples, "hello"))); err != nil {
 		d.t.Fatal(err)
 	}
 	yaml := filepath.Join(src, "meta/app.yaml")

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestFirstSteps runs the sequence a new user runs from the README, and
@@ -15,9 +16,25 @@ func TestFirstSteps(t *testing.T) {
 	needRoot(t)
 	d := newDevice(t)
 	d.setupKeys("hello")
-	d.ok("pack", "../../examples/hello", "-o", "hello.pdk")
+	d.ok("pack", filepath.Join(examples, "hello"), "-o", "hello.pdk")
 	d.ok("sign", "hello.pdk", "--key", "pub", "--revision", "1", "--delegation", "pub.delegation")
 	d.startDaemon("")
+
+	// A flipped byte, before and after the first install: refused while it
+	// streams in, and nothing changes.
+	v2 := d.packHello("2.0", 2)
+	tamper := func(from, to string) {
+		data, err := os.ReadFile(filepath.Join(d.work, from))
+		if err != nil {
+			t.Fatal(err)
+		}
+		data[len(data)/2] ^= 0xff
+		writeFile(t, filepath.Join(d.work, to), string(data))
+	}
+	tamper("hello.pdk", "tampered-1.pdk")
+	tamper(v2, "tampered-2.pdk")
+	checkTamperedRefused(t, d, "tampered-1.pdk", "hello.pdk.assert")
+
 	d.ok("install", "hello.pdk")
 	apps := d.list()
 	if len(apps) != 1 || apps[0].Name != "hello" || apps[0].Revision != 1 {
@@ -29,14 +46,15 @@ func TestFirstSteps(t *testing.T) {
 	if _, err := os.Stat(d.path("apps/hello/current/bin/hello")); err != nil {
 		t.Errorf("mounted revision lacks bin/hello: %v", err)
 	}
+	checkTamperedRefused(t, d, "tampered-2.pdk", v2+".assert")
+}
 
+func checkTamperedRefused(t *testing.T, d *device, pdk, assert string) {
+	t.Helper()
 	before := snapshot(t, d)
-	data, _ := os.ReadFile(filepath.Join(d.work, "hello.pdk"))
-	data[len(data)/2] ^= 0xff
-	writeFile(t, filepath.Join(d.work, "tampered.pdk"), string(data))
-	r := d.paddock("install", "tampered.pdk", "--assert", "hello.pdk.assert")
+	r := d.paddock("install", pdk, "--assert", assert)
 	if r.code == 0 {
-		t.Fatal("a tampered package was installed")
+		t.Fatalf("tampered package %s was installed", pdk)
 	}
 	if !strings.Contains(r.stderr, "sha256") || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
 		t.Errorf("got error %q, want one line about the sha256", r.stderr)
@@ -95,7 +113,9 @@ func TestRefusals(t *testing.T) {
 	d.ok("key", "create", "stranger")
 	d.ok("key", "create", "other")
 	d.ok("key", "delegate", "--key", "root", "--to", "other", "--role", "publisher", "--names", "foo*", "-o", "other.delegation")
-	d.ok("key", "delegate", "--key", "root", "--to", "pub", "--role", "publisher", "--names", "hello", "--until", "2020-01-01", "-o", "expired.delegation")
+	// A delegation that expires in a second: delegate refuses dates in the past.
+	until := time.Now().Add(time.Second)
+	d.ok("key", "delegate", "--key", "root", "--to", "pub", "--role", "publisher", "--names", "hello", "--until", until.Format(time.RFC3339), "-o", "expired.delegation")
 	cp := func(from, to string) {
 		b, err := os.ReadFile(filepath.Join(d.work, from))
 		if err != nil {
@@ -106,11 +126,16 @@ func TestRefusals(t *testing.T) {
 	cp(v3, "untrusted.pdk")
 	d.ok("sign", "untrusted.pdk", "--key", "stranger", "--revision", "3")
 	cp(v3, "undelegated.pdk")
-	d.ok("sign", "undelegated.pdk", "--key", "other", "--revision", "3", "--delegation", "other.delegation")
+	// sign refuses a delegation that does not cover the name: put it in the bundle by hand.
+	d.ok("sign", "undelegated.pdk", "--key", "other", "--revision", "3")
+	cp("other.delegation", "undelegated.pdk.assert.tmp")
+	bundle := readFile(t, filepath.Join(d.work, "undelegated.pdk.assert.tmp")) + readFile(t, filepath.Join(d.work, "undelegated.pdk.assert"))
+	writeFile(t, filepath.Join(d.work, "undelegated.pdk.assert"), bundle)
 	cp(v3, "expired.pdk")
 	d.ok("sign", "expired.pdk", "--key", "pub", "--revision", "3", "--delegation", "expired.delegation")
+	time.Sleep(time.Until(until.Truncate(time.Second).Add(time.Second)))
 	cp(v3, "truncated.pdk")
-	if err := os.Truncate(filepath.Join(d.work, "truncated.pdk"), 4096); err != nil {
+	if err := os.Truncate(filepath.Join(d.work, "truncated.pdk"), int64(len(readFile(t, filepath.Join(d.work, v3))))-100); err != nil {
 		t.Fatal(err)
 	}
 	cp(v3+".assert", "truncated.pdk.assert")

@@ -13,6 +13,7 @@ import (
 	"io"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
@@ -216,6 +217,11 @@ func readOne(armored []byte, blockType string) (*openpgp.Entity, error) {
 	e := el[0]
 	if algo := e.PrimaryKey.PubKeyAlgo; algo != packet.PubKeyAlgoEd25519 {
 		return nil, fmt.Errorf("cannot parse key %X: algorithm %d is not Ed25519", e.PrimaryKey.Fingerprint, algo)
+	}
+	// A key whose self-signature fails, or that is revoked or expired,
+	// cannot sign anything we accept.
+	if _, err := e.VerifyPrimaryKey(time.Now(), nil); err != nil {
+		return nil, fmt.Errorf("cannot use key %X: %w", e.PrimaryKey.Fingerprint, err)
 	}
 	return e, nil
 }

@@ -149,6 +149,13 @@ func TestParsePublicKeyRejects(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	revoked, err := Generate("r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := revoked.entity.Revoke(packet.KeyCompromised, "lost", nil); err != nil {
+		t.Fatal(err)
+	}
 	priv, err := a.armoredPrivate()
 	if err != nil {
 		t.Fatal(err)
@@ -164,6 +171,7 @@ func TestParsePublicKeyRejects(t *testing.T) {
 		{"private in public block", armorEntities(t, publicBlock, true, a.entity), "holds a private key"},
 		{"two keys", armorEntities(t, publicBlock, false, a.public.entity, b.public.entity), "got 2 keys"},
 		{"not ed25519", armorEntities(t, publicBlock, false, ecdsa), "is not Ed25519"},
+		{"revoked", armorEntities(t, publicBlock, false, revoked.entity), "revoked"},
 		{"too big", bytes.Repeat([]byte("a"), maxKeySize+1), "larger than"},
 	}
 	for _, tt := range tests {
