@@ -17,7 +17,8 @@ import (
 const faultExitCode = 99
 
 // TestCrashSafety cuts the agent at every task boundary of install,
-// refresh, revert and remove, restarts it, and checks that the device is
+// refresh, revert and remove, restarts it (as after a crash, with its
+// mounts in place, or as after a power cut, without them), and checks that the device is
 // consistent, app data written before the cut is intact, and the operation
 // can be completed.
 func TestCrashSafety(t *testing.T) {
@@ -74,8 +75,13 @@ func TestCrashSafety(t *testing.T) {
 	}
 	for _, o := range ops {
 		for _, task := range o.tasks {
-			for _, when := range []string{"before", "after"} {
-				t.Run(fmt.Sprintf("%s/%s:%s", o.name, task, when), func(t *testing.T) {
+			for i, when := range []string{"before", "after", "before", "after"} {
+				powerCut := i >= 2
+				name := fmt.Sprintf("%s/%s:%s", o.name, task, when)
+				if powerCut {
+					name += "/power-cut"
+				}
+				t.Run(name, func(t *testing.T) {
 					d := newDevice(t)
 					d.setupKeys("hello")
 					d.packHello("1.0", 1)
@@ -93,6 +99,9 @@ func TestCrashSafety(t *testing.T) {
 						t.Fatalf("agent exit code: got %d, want %d\n%s", code, faultExitCode, d.daemonLog)
 					}
 
+					if powerCut {
+						d.unmountAll() // a power cut loses the mounts too
+					}
 					d.startDaemon("")
 					d.waitIdle()
 					checkConsistent(t, d)

@@ -77,6 +77,11 @@ func newDevice(t *testing.T) *device {
 // even when the test failed half-way.
 func (d *device) cleanup() {
 	d.stopDaemon()
+	d.unmountAll()
+}
+
+// unmountAll unmounts everything mounted under the root.
+func (d *device) unmountAll() {
 	mounts, _ := os.ReadFile("/proc/self/mountinfo")
 	var dirs []string
 	for _, line := range strings.Split(string(mounts), "\n") {
