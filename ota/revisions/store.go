@@ -14,8 +14,8 @@ import (
 
 // Sentinel errors of StorePackage, for callers that map them to answers.
 var (
-	ErrSizeMismatch   = errors.New("size does not match the assertion")
-	ErrDigestMismatch = errors.New("sha256 does not match the assertion")
+	ErrSizeMismatch   = errors.New("package size does not match its assertion")
+	ErrDigestMismatch = errors.New("package sha256 does not match its assertion")
 )
 
 // StorePackage copies the package read from r into the blob store as
@@ -70,10 +70,10 @@ func copyVerified(f *os.File, r io.Reader, size int64, sha256hex string) error {
 		return fmt.Errorf("cannot store package: %w", err)
 	}
 	if n != size {
-		return fmt.Errorf("package is %d bytes, want %d: %w", n, size, ErrSizeMismatch)
+		return fmt.Errorf("%w: got %d bytes, want %d", ErrSizeMismatch, n, size)
 	}
 	if got := h.Sum(nil); string(got) != string(want) {
-		return fmt.Errorf("package sha256 is %x, want %s: %w", got, sha256hex, ErrDigestMismatch)
+		return fmt.Errorf("%w: got %.16x..., want %.16s...", ErrDigestMismatch, got, sha256hex)
 	}
 	return nil
 }
