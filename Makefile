@@ -11,8 +11,11 @@ all: build
 deps:
 	@scripts/deps.sh
 
+# A static binary with cgo, for libseccomp (which compiles the filters).
+BUILDFLAGS := -trimpath -tags osusergo,netgo -ldflags '-s -w -linkmode external -extldflags "-static"'
+
 build:
-	CGO_ENABLED=0 $(GO) build $(GOFLAGS) -trimpath -o $(BIN) ./cmd/paddock
+	CGO_ENABLED=1 $(GO) build $(GOFLAGS) $(BUILDFLAGS) -o $(BIN) ./cmd/paddock
 
 # Every test; those that need root or a kernel feature skip with the reason
 # elsewhere, and run as root in CI.
@@ -32,6 +35,7 @@ fuzz:
 
 bench: deps build
 	scripts/bench-install.sh
+	scripts/bench-run.sh
 
 demo: deps build
 	scripts/demo.sh

@@ -5,7 +5,10 @@
 set -eu
 
 # squashfs-tools: mksquashfs/unsquashfs for packing and reading packages.
-PACKAGES="squashfs-tools"
+# libseccomp-dev: compiling seccomp filters (cgo, linked statically).
+# apparmor: apparmor_parser, to check and compile AppArmor profiles.
+# bubblewrap: the peer that 'make bench' compares 'paddock run' with.
+PACKAGES="squashfs-tools libseccomp-dev apparmor bubblewrap"
 
 missing=""
 for p in $PACKAGES; do

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 
 	"paddock.dev/paddock/agent/state"
+	"paddock.dev/paddock/confine/cgroup"
+	"paddock.dev/paddock/confine/profiles"
 	"paddock.dev/paddock/ota/manifest"
 	"paddock.dev/paddock/ota/revisions"
 )
@@ -46,6 +48,7 @@ func (m *Manager) installChange(name string, before *App, rev Revision, bundle [
 			m.st.NewTask("store-package", fmt.Sprintf("Store the verified package of %q revision %d", name, rev.Revision)),
 			m.st.NewTask("mount-revision", fmt.Sprintf("Mount %q revision %d", name, rev.Revision)),
 			m.st.NewTask("copy-data", fmt.Sprintf("Prepare the data of %q revision %d", name, rev.Revision)),
+			m.st.NewTask("generate-profiles", fmt.Sprintf("Generate the security profiles of %q revision %d", name, rev.Revision)),
 		)
 	}
 	tasks = append(tasks,
@@ -65,6 +68,7 @@ func (m *Manager) addHandlers() {
 	m.runner.AddHandler("store-package", m.doStore, m.undoNewRevision)
 	m.runner.AddHandler("mount-revision", m.doMount, m.undoMount)
 	m.runner.AddHandler("copy-data", m.doCopyData, m.undoCopyData)
+	m.runner.AddHandler("generate-profiles", m.doProfiles, m.undoProfiles)
 	m.runner.AddHandler("link-revision", m.doLink, m.undoLink)
 	m.runner.AddHandler("discard-old", m.doDiscardOld, nil)
 	m.runner.AddHandler("unlink-app", m.doUnlink, m.undoUnlink)
@@ -124,7 +128,7 @@ func (m *Manager) undoNewRevision(t *state.Task) error {
 	if err != nil || !s.isNew() {
 		return err
 	}
-	return revisions.Discard(s.name, s.rev.Revision)
+	return discard(s.name, s.rev.Revision)
 }
 
 func (m *Manager) doMount(t *state.Task) error {
@@ -138,14 +142,70 @@ func (m *Manager) doMount(t *state.Task) error {
 	return checkMounted(s)
 }
 
-// checkMounted compares the mounted package's app.yaml with its assertion.
-func checkMounted(s setup) error {
-	path := filepath.Join(revisions.MountDir(s.name, s.rev.Revision), "meta/app.yaml")
+// mountedManifest reads the app.yaml of the mounted revision.
+func mountedManifest(name string, rev int) (*manifest.Manifest, error) {
+	path := filepath.Join(revisions.MountDir(name, rev), manifest.Path)
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return fmt.Errorf("cannot read the package's app.yaml: %w", err)
+		return nil, fmt.Errorf("cannot read the package's app.yaml: %w", err)
 	}
-	mf, err := manifest.Parse(data, "meta/app.yaml")
+	return manifest.Parse(data, manifest.Path)
+}
+
+func (m *Manager) doProfiles(t *state.Task) error {
+	s, err := m.setup(t)
+	if err != nil {
+		return err
+	}
+	mf, err := mountedManifest(s.name, s.rev.Revision)
+	if err != nil {
+		return err
+	}
+	return profiles.Generate(s.rev.Revision, mf, profiles.Options{Arch: m.Arch})
+}
+
+func (m *Manager) undoProfiles(t *state.Task) error {
+	s, err := m.setup(t)
+	if err != nil || !s.isNew() {
+		return err
+	}
+	return profiles.Remove(s.name, s.rev.Revision)
+}
+
+// loadAppArmor loads the AppArmor profiles of a revision, where the kernel has AppArmor.
+func loadAppArmor(name string, rev int) error {
+	mf, err := mountedManifest(name, rev)
+	if err != nil {
+		return err
+	}
+	return profiles.LoadAppArmor(rev, mf)
+}
+
+// deleteCgroups removes the cgroups of the commands of a mounted revision.
+func deleteCgroups(name string, rev int) error {
+	mf, err := mountedManifest(name, rev)
+	if err != nil {
+		return nil // not mounted any more: a repeated task, or nothing was ever run
+	}
+	for cmd := range mf.Apps {
+		if err := cgroup.Delete(profiles.Label(name, cmd)); err != nil {
+			return fmt.Errorf("cannot remove %s: %w (stop its processes first)", name, err)
+		}
+	}
+	return nil
+}
+
+// discard removes a revision with its profiles.
+func discard(name string, rev int) error {
+	if err := revisions.Discard(name, rev); err != nil {
+		return err
+	}
+	return profiles.Remove(name, rev)
+}
+
+// checkMounted compares the mounted package's app.yaml with its assertion.
+func checkMounted(s setup) error {
+	mf, err := mountedManifest(s.name, s.rev.Revision)
 	if err != nil {
 		return err
 	}
@@ -181,7 +241,13 @@ func (m *Manager) undoCopyData(t *state.Task) error {
 	if err != nil || !s.isNew() {
 		return err
 	}
-	return revisions.RemoveData(s.name, s.rev.Revision)
+	if err := revisions.RemoveData(s.name, s.rev.Revision); err != nil {
+		return err
+	}
+	if s.before == nil { // a first install also made the common data
+		return revisions.RemoveCommonData(s.name)
+	}
+	return nil
 }
 
 // doLink makes the change's revision current, on disk and in the state.
@@ -194,7 +260,13 @@ func (m *Manager) doLink(t *state.Task) error {
 	if err := revisions.Mount(s.name, s.rev.Revision); err != nil {
 		return err
 	}
+	if err := loadAppArmor(s.name, s.rev.Revision); err != nil {
+		m.restoreLinks(s)
+		return err
+	}
 	if err := revisions.SetCurrent(s.name, s.rev.Revision); err != nil {
+		// A failed task is not undone: put back what it switched half-way.
+		m.restoreLinks(s)
 		return err
 	}
 	m.st.Lock()
@@ -215,17 +287,25 @@ func (m *Manager) undoLink(t *state.Task) error {
 	if err != nil {
 		return err
 	}
-	if s.before == nil {
-		if err := revisions.ClearCurrent(s.name); err != nil {
-			return err
-		}
-	} else if err := revisions.SetCurrent(s.name, s.before.Current); err != nil {
+	if err := m.restoreLinks(s); err != nil {
 		return err
 	}
 	m.st.Lock()
 	defer m.st.Unlock()
 	m.setApp(s.name, s.before)
 	return nil
+}
+
+// restoreLinks points the current links, and the AppArmor profiles, back
+// at the revision that was current before the change.
+func (m *Manager) restoreLinks(s setup) error {
+	if s.before == nil {
+		return revisions.ClearCurrent(s.name)
+	}
+	if err := loadAppArmor(s.name, s.before.Current); err != nil {
+		return err
+	}
+	return revisions.SetCurrent(s.name, s.before.Current)
 }
 
 // doDiscardOld drops the oldest revisions beyond the number kept.
@@ -246,7 +326,7 @@ func (m *Manager) doDiscardOld(t *state.Task) error {
 		if old == app.Current {
 			old = app.Sequence[1].Revision
 		}
-		if err := revisions.Discard(s.name, old); err != nil {
+		if err := discard(s.name, old); err != nil {
 			return err
 		}
 		m.st.Lock()
@@ -289,8 +369,15 @@ func (m *Manager) doDiscardApp(t *state.Task) error {
 		return err
 	}
 	if s.before != nil {
+		// The cgroups of the app's commands go too; the commands are
+		// read from the revisions while they are still mounted.
 		for _, r := range s.before.Sequence {
-			if err := revisions.Discard(s.name, r.Revision); err != nil {
+			if err := deleteCgroups(s.name, r.Revision); err != nil {
+				return err
+			}
+		}
+		for _, r := range s.before.Sequence {
+			if err := discard(s.name, r.Revision); err != nil {
 				return err
 			}
 		}

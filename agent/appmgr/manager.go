@@ -341,6 +341,10 @@ func (m *Manager) Startup() error {
 			if err := revisions.SetCurrent(name, app.Current); err != nil {
 				errs = append(errs, err)
 			}
+			// AppArmor profiles live in the kernel: load them again after a boot.
+			if err := loadAppArmor(name, app.Current); err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
 	for _, chg := range m.st.ChangesInProgress() {

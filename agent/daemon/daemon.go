@@ -35,9 +35,10 @@ type Daemon struct {
 	apps   *appmgr.Manager
 	api    *api.Server
 
-	wake chan struct{}
-	stop chan struct{}
-	wg   sync.WaitGroup
+	wake     chan struct{}
+	stop     chan struct{}
+	stopOnce sync.Once
+	wg       sync.WaitGroup
 }
 
 // Start opens the state, brings the disk in line with it, resumes
@@ -125,14 +126,18 @@ func (d *Daemon) loop() {
 	}
 }
 
-// Stop stops serving and waits for the task in progress to finish.
+// Stop stops serving and waits for the task in progress to finish. Calling
+// it again does nothing.
 func (d *Daemon) Stop() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	err := d.api.Shutdown(ctx)
-	close(d.stop)
-	d.wg.Wait()
-	os.Remove(dirs.SocketPath)
-	d.lock.Close()
+	var err error
+	d.stopOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		err = d.api.Shutdown(ctx)
+		close(d.stop)
+		d.wg.Wait()
+		os.Remove(dirs.SocketPath)
+		d.lock.Close()
+	})
 	return err
 }

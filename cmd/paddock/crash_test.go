@@ -46,14 +46,14 @@ func TestCrashSafety(t *testing.T) {
 	ops := []op{
 		{
 			name:    "install",
-			tasks:   []string{"store-package", "mount-revision", "copy-data", "link-revision", "discard-old"},
+			tasks:   []string{"store-package", "mount-revision", "copy-data", "generate-profiles", "link-revision", "discard-old"},
 			prepare: func(d *device) {},
 			args:    []string{"install", "hello-1.pdk"},
 			done:    func(d *device) bool { return current(d) == 1 },
 		},
 		{
 			name:    "refresh",
-			tasks:   []string{"store-package", "mount-revision", "copy-data", "link-revision", "discard-old"},
+			tasks:   []string{"store-package", "mount-revision", "copy-data", "generate-profiles", "link-revision", "discard-old"},
 			prepare: func(d *device) { d.ok("install", "hello-1.pdk") },
 			args:    []string{"refresh", "hello-2.pdk"},
 			done:    func(d *device) bool { return current(d) == 2 },

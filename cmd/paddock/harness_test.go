@@ -9,10 +9,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"paddock.dev/paddock/confine/cgroup"
 )
 
 // binary is the paddock binary built for these tests by TestMain.
@@ -32,8 +35,9 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	build := exec.Command("go", "build", "-o", binary, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	// Built as 'make build' builds it: static, with cgo for libseccomp.
+	build := exec.Command("go", "build", "-tags", "osusergo,netgo", "-ldflags", "-linkmode external -extldflags -static", "-o", binary, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=1")
 	if out, err := build.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "cannot build paddock: %v\n%s", err, out)
 		os.Exit(1)
@@ -78,6 +82,36 @@ func newDevice(t *testing.T) *device {
 func (d *device) cleanup() {
 	d.stopDaemon()
 	d.unmountAll()
+	d.removeCgroups()
+}
+
+// removeCgroups removes the cgroups that the apps of this root got, in
+// every hierarchy, stopping (by PID) what the test left running in them.
+func (d *device) removeCgroups() {
+	dirs, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup/*", cgroup.ParentFor(d.root)))
+	for _, parent := range dirs {
+		groups, _ := filepath.Glob(filepath.Join(parent, "*"))
+		for _, g := range groups {
+			if fi, err := os.Stat(g); err != nil || !fi.IsDir() {
+				continue
+			}
+			procs, _ := os.ReadFile(filepath.Join(g, "cgroup.procs"))
+			for _, p := range strings.Fields(string(procs)) {
+				if pid, err := strconv.Atoi(p); err == nil {
+					syscall.Kill(pid, syscall.SIGKILL)
+				}
+			}
+			for range 100 {
+				if err := os.Remove(g); err == nil || os.IsNotExist(err) {
+					break
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		}
+		if err := os.Remove(parent); err != nil && !os.IsNotExist(err) {
+			d.t.Errorf("cleanup: cannot remove cgroup %s: %v", parent, err)
+		}
+	}
 }
 
 // unmountAll unmounts everything mounted under the root.

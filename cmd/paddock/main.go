@@ -12,6 +12,8 @@ import (
 
 	"paddock.dev/paddock/agent/admin"
 	"paddock.dev/paddock/agent/daemon"
+	"paddock.dev/paddock/confine/denials"
+	"paddock.dev/paddock/confine/launch"
 	"paddock.dev/paddock/internal/cli"
 	otacli "paddock.dev/paddock/ota/cli"
 )
@@ -37,6 +39,10 @@ var commands = []struct {
 		{"info", "show an app and its kept revisions", admin.Info},
 		{"changes", "list changes and their tasks", admin.Changes},
 	}},
+	{"Apps", []command{
+		{"run", "run an app command in its sandbox", launch.RunCommand},
+		{"debug", "debug confinement: 'paddock debug denials [APP]'", debug},
+	}},
 	{"Agent", []command{
 		{"daemon", "run the agent", daemon.Run},
 	}},
@@ -48,6 +54,9 @@ var commands = []struct {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == launch.SandboxArg {
+		launch.SandboxMain() // the init of a sandbox that 'paddock run' starts
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -65,7 +74,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	err := cmd.run(args[1:], stdout, stderr)
+	var code cli.ExitCode
 	switch {
+	case errors.As(err, &code):
+		return int(code)
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return 0
 	case errors.Is(err, cli.ErrUsage):
@@ -75,6 +87,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "error: %s\n", err)
 		return 1
 	}
+}
+
+// debug dispatches the debugging subcommands.
+func debug(args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "denials" {
+		return denials.Run(args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+		fmt.Fprintln(stdout, "Usage: paddock debug denials [APP] [--json] [--file FILE]\n\nLists what the sandbox denied (seccomp and AppArmor lines of the kernel log) and\nnames the interface that would allow each.")
+		return nil
+	}
+	return cli.UsageError("debug takes a subcommand: denials")
 }
 
 func lookup(name string) *command {

@@ -70,3 +70,10 @@ func WriteJSON(w io.Writer, v any) error {
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
 }
+
+// ExitCode is an error that only sets the exit code of the binary: the
+// command already said what there was to say (paddock run passes on its
+// app's exit code).
+type ExitCode int
+
+func (e ExitCode) Error() string { return fmt.Sprintf("exit code %d", int(e)) }

@@ -21,6 +21,15 @@ const (
 	TypeBase   = "base"
 )
 
+// Confinement modes: strict denies what the policy does not allow; devmode
+// only logs it, for developing an app's policy.
+const (
+	Strict  = "strict"
+	Devmode = "devmode"
+)
+
+var confinements = []string{Strict, Devmode}
+
 // Defaults applied to a health check that leaves them out.
 const (
 	DefaultHealthInterval = 30 * time.Second
@@ -37,6 +46,7 @@ type Manifest struct {
 	Type        string           `yaml:"type" json:"type"` // app, gadget or base; Parse fills in app
 	Summary     string           `yaml:"summary,omitempty" json:"summary,omitempty"`
 	Description string           `yaml:"description,omitempty" json:"description,omitempty"`
+	Confinement string           `yaml:"confinement,omitempty" json:"confinement,omitempty"` // strict or devmode; Parse fills in strict
 	Apps        map[string]*App  `yaml:"apps,omitempty" json:"apps,omitempty"`
 	Hooks       map[string]*Hook `yaml:"hooks,omitempty" json:"hooks,omitempty"`
 

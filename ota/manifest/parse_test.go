@@ -47,7 +47,7 @@ func TestParseFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := &Manifest{
-		Name: "hello", Version: "1.0", Type: "app", Summary: "Says hello", Description: "Longer text.\n",
+		Name: "hello", Version: "1.0", Type: "app", Summary: "Says hello", Description: "Longer text.\n", Confinement: Strict,
 		Apps: map[string]*App{
 			"hello": {Command: "bin/hello --greet", Plugs: []string{"network", "serial-port"}},
 			"web": {Command: "bin/web", Daemon: "simple", Restart: "always",
@@ -220,5 +220,25 @@ func TestParseRoundTrip(t *testing.T) {
 	m.lines, back.lines = nil, nil
 	if !reflect.DeepEqual(back, m) {
 		t.Errorf("got %+v, want %+v", back, m)
+	}
+}
+
+func TestConfinement(t *testing.T) {
+	tests := []struct{ yaml, want, wantErr string }{
+		{"name: a\nversion: \"1\"\n", Strict, ""},
+		{"name: a\nversion: \"1\"\nconfinement: devmode\n", Devmode, ""},
+		{"name: a\nversion: \"1\"\nconfinement: classic\n", "", `meta/app.yaml:3: confinement: unknown confinement "classic"`},
+	}
+	for _, tt := range tests {
+		m, err := Parse([]byte(tt.yaml), "meta/app.yaml")
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("got %v, want an error containing %q", err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil || m.Confinement != tt.want {
+			t.Errorf("got %q, %v, want %q", m.Confinement, err, tt.want)
+		}
 	}
 }

@@ -10,7 +10,7 @@ import (
 )
 
 var (
-	topFields    = []string{"name", "version", "type", "summary", "description", "apps", "hooks"}
+	topFields    = []string{"name", "version", "type", "summary", "description", "confinement", "apps", "hooks"}
 	appFields    = []string{"command", "daemon", "plugs", "limits", "health", "restart"}
 	limitFields  = []string{"memory", "cpu-percent", "pids"}
 	healthFields = []string{"command", "interval", "timeout"}
@@ -48,6 +48,11 @@ func (p *parser) top(root *yaml.Node, m *Manifest) error {
 			}
 		case "description":
 			m.Description, err = p.str(v, field)
+		case "confinement":
+			m.Confinement, err = p.str(v, field)
+			if err == nil && !slices.Contains(confinements, m.Confinement) {
+				err = p.errorf(v, field, "unknown confinement %q (want %s)", m.Confinement, strings.Join(confinements, " or "))
+			}
 		case "apps":
 			m.Apps, err = p.apps(v, field)
 		case "hooks":
@@ -66,6 +71,9 @@ func (p *parser) top(root *yaml.Node, m *Manifest) error {
 	}
 	if m.Type == "" {
 		m.Type = TypeApp
+	}
+	if m.Confinement == "" {
+		m.Confinement = Strict
 	}
 	return nil
 }

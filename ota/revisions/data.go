@@ -1,9 +1,11 @@
 package revisions
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // CreateData makes the writable data of revision rev of app name, and the
@@ -48,6 +50,18 @@ func RemoveData(name string, rev int) error {
 		if err := os.RemoveAll(p); err != nil {
 			return fmt.Errorf("cannot remove data of %s revision %d: %w", name, rev, err)
 		}
+	}
+	return nil
+}
+
+// RemoveCommonData removes the common data of app name, and its data
+// directory when nothing else is left in it.
+func RemoveCommonData(name string) error {
+	if err := os.RemoveAll(CommonDir(name)); err != nil {
+		return fmt.Errorf("cannot remove data of %s: %w", name, err)
+	}
+	if err := os.Remove(filepath.Dir(CommonDir(name))); err != nil && !os.IsNotExist(err) && !errors.Is(err, syscall.ENOTEMPTY) {
+		return fmt.Errorf("cannot remove data of %s: %w", name, err)
 	}
 	return nil
 }

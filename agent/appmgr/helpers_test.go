@@ -1,0 +1,199 @@
+package appmgr
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"paddock.dev/paddock/agent/state"
+	"paddock.dev/paddock/internal/dirs"
+	"paddock.dev/paddock/internal/dirs/dirstest"
+	"paddock.dev/paddock/internal/loopmount"
+	"paddock.dev/paddock/ota/assert"
+	"paddock.dev/paddock/ota/keys"
+)
+
+// fixture is a temporary root with a trusted root key, two publisher keys
+// delegated for hello, and an app manager over a fresh state.
+type fixture struct {
+	t        *testing.T
+	st       *state.State
+	runner   *state.Runner
+	m        *Manager
+	root     *keys.PrivateKey
+	pub      *keys.PrivateKey
+	pub2     *keys.PrivateKey
+	delegPub []byte
+	since    time.Time
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	dirstest.SetRoot(t)
+	if err := os.MkdirAll(dirs.LibDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{t: t, root: genKey(t, "root"), pub: genKey(t, "pub"), pub2: genKey(t, "pub2")}
+	f.since = time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
+	armored, err := f.root.Public().Armored()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := keys.Trust(armored); err != nil {
+		t.Fatal(err)
+	}
+	f.delegPub = f.delegation(f.pub, false)
+	if f.st, err = state.Open(dirs.StateFile); err != nil {
+		t.Fatal(err)
+	}
+	f.runner = state.NewRunner(f.st)
+	f.m = New(f.st, f.runner, slog.New(slog.DiscardHandler))
+	f.m.Arch = "amd64"
+	return f
+}
+
+func genKey(t *testing.T, name string) *keys.PrivateKey {
+	t.Helper()
+	k, err := keys.Generate(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// delegation returns an account-key by the root that lets key publish hello.
+func (f *fixture) delegation(key *keys.PrivateKey, takeover bool) []byte {
+	f.t.Helper()
+	a, err := assert.SignAccountKey(&assert.AccountKey{
+		Account: key.Public().Name(), Role: assert.RolePublisher, Names: []string{"hello", "other"},
+		Since: f.since, Key: key.Public(), Takeover: takeover,
+	}, f.root)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return a.Encode()
+}
+
+// revision describes pkg as revision rev of app name, type app, for amd64.
+func (f *fixture) revision(name string, rev int, pkg []byte) *assert.AppRevision {
+	sum := sha256.Sum256(pkg)
+	return &assert.AppRevision{
+		Name: name, Version: "1.0", Revision: rev, Arch: "amd64", Type: "app",
+		Size: int64(len(pkg)), SHA256: hex.EncodeToString(sum[:]), Timestamp: f.since,
+	}
+}
+
+// bundle signs r with key and puts the delegation in front, as 'paddock sign' does.
+func (f *fixture) bundle(key *keys.PrivateKey, deleg []byte, r *assert.AppRevision) []byte {
+	f.t.Helper()
+	a, err := assert.SignAppRevision(r, key)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return append(append([]byte{}, deleg...), a.Encode()...)
+}
+
+// pubBundle is the bundle of revision rev of app name for pkg, signed by pub.
+func (f *fixture) pubBundle(name string, rev int, pkg []byte) []byte {
+	return f.bundle(f.pub, f.delegPub, f.revision(name, rev, pkg))
+}
+
+// installed records app as the app manager does after an install.
+func (f *fixture) installed(app *App) {
+	f.st.Lock()
+	defer f.st.Unlock()
+	f.m.setApp(app.Name, app)
+}
+
+// app returns the recorded app called name, or nil.
+func (f *fixture) app(name string) *App {
+	f.st.Lock()
+	defer f.st.Unlock()
+	return f.m.apps()[name]
+}
+
+// ensure runs every task that can run.
+func (f *fixture) ensure() {
+	f.t.Helper()
+	if err := f.runner.Ensure(); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// change returns the status of change id and its tasks' kind=status.
+func (f *fixture) change(id string) (state.Status, []string, error) {
+	f.st.Lock()
+	defer f.st.Unlock()
+	chg := f.st.Change(id)
+	if chg == nil {
+		f.t.Fatalf("no change %s", id)
+	}
+	var tasks []string
+	for _, t := range chg.Tasks() {
+		tasks = append(tasks, t.Kind()+"="+t.Status().String())
+	}
+	return chg.Status(), tasks, chg.Err()
+}
+
+func (f *fixture) changeCount() int {
+	f.st.Lock()
+	defer f.st.Unlock()
+	return len(f.st.Changes())
+}
+
+// revisionOf returns a Revision record of rev signed by key.
+func revisionOf(rev int, key *keys.PrivateKey) Revision {
+	sum := sha256.Sum256([]byte{byte(rev)})
+	return Revision{Revision: rev, Version: "1.0", Type: "app", Arch: "amd64", Size: 1, SHA256: hex.EncodeToString(sum[:]), Publisher: "pub", SignKey: key.Public().Fingerprint()}
+}
+
+// exists reports whether path exists (a dangling link counts).
+func exists(t *testing.T, path string) bool {
+	t.Helper()
+	_, err := os.Lstat(path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		t.Fatal(err)
+	}
+	return err == nil
+}
+
+// writeFile writes data at path, creating its directory.
+func writeFile(t *testing.T, path, data string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// replace sets *p to v for the duration of the test.
+func replace[T any](t *testing.T, p *T, v T) {
+	t.Helper()
+	old := *p
+	*p = v
+	t.Cleanup(func() { *p = old })
+}
+
+// mountsUnder returns the mount points below dir.
+func mountsUnder(t *testing.T, dir string) []string {
+	t.Helper()
+	ms, err := loopmount.Mounts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, m := range ms {
+		if strings.HasPrefix(m.Dir, dir+"/") {
+			out = append(out, m.Dir)
+		}
+	}
+	return out
+}

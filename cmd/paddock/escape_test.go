@@ -1,0 +1,181 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"paddock.dev/paddock/confine/cgroup"
+)
+
+// escapeApp is the app.yaml of the hostile app; its limits stop the bombs.
+const escapeApp = `name: escape
+version: "1"
+summary: Tries every way out of its sandbox
+apps:
+  escape:
+    command: bin/escape
+    limits:
+      pids: 64
+      memory: 64M
+`
+
+// installEscape builds the hostile app and a victim app, installs both and
+// returns the host path of a secret in the victim's data.
+func installEscape(t *testing.T, d *device) string {
+	t.Helper()
+	src := filepath.Join(d.work, "escape-src")
+	build := exec.Command("go", "build", "-o", filepath.Join(src, "bin/escape"), "./testdata/escape")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("cannot build the escape app: %v\n%s", err, out)
+	}
+	writeFile(t, filepath.Join(src, "meta/app.yaml"), escapeApp)
+	d.setupKeys("hello,escape")
+	d.ok("pack", src, "-o", "escape.pdk")
+	d.ok("sign", "escape.pdk", "--key", "pub", "--revision", "1", "--delegation", "pub.delegation")
+	d.startDaemon("")
+	d.ok("install", "escape.pdk")
+	d.ok("install", d.packHello("1.0", 1))
+	secret := d.path("var/lib/paddock/data/hello/1/secret")
+	writeFile(t, secret, "the victim's secret")
+	return secret
+}
+
+// TestEscape runs the hostile app's attempts in its sandbox on the host:
+// each must fail with the expected error and leave the host unchanged,
+// while the app's allowed actions work.
+func TestEscape(t *testing.T) {
+	needRoot(t)
+	d := newDevice(t)
+	secret := installEscape(t, d)
+
+	denied := map[string][]string{
+		"mount":          {"EPERM"},
+		"umount":         {"EPERM"},
+		"pivot_root":     {"EPERM"},
+		"ptrace":         {"EPERM"},
+		"kexec_load":     {"EPERM"},
+		"init_module":    {"EPERM"},
+		"bpf":            {"EPERM"},
+		"keyctl":         {"EPERM"},
+		"unshare_user":   {"EPERM"},
+		"raw_socket":     {"EPERM"},
+		"dev_mem":        {"EPERM", "ENOENT"}, // not every kernel has /dev/mem
+		"block_device":   {"EPERM"},
+		"other_data":     {"ENOENT"},
+		"write_package":  {"EROFS"},
+		"write_base":     {"EROFS"},
+		"write_proc_sys": {"EROFS"},
+		"clock":          {"EPERM"},
+		"reboot":         {"EPERM"},
+		"mknod":          {"EPERM"},
+		"chroot":         {"EPERM"},
+		"setns":          {"EPERM"},
+		"fork_bomb":      {"EAGAIN"},
+	}
+	allowed := []string{"own_data", "own_common", "tmp", "read_package", "loopback", "dev_null", "exec"}
+
+	hostname, _ := os.Hostname()
+	domain := readFile(t, "/proc/sys/kernel/domainname")
+	args := []string{"run", "escape", "--"}
+	for name := range denied {
+		if name == "other_data" {
+			name += "=" + secret
+		}
+		args = append(args, name)
+	}
+	args = append(args, allowed...)
+	r := d.paddock(args...)
+	if r.code != 0 {
+		t.Fatalf("paddock run escape: exit code %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	t.Logf("the escape app answered:\n%s", r.stdout)
+	got := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+		name, answer, _ := strings.Cut(line, ": ")
+		got[name] = answer
+	}
+	for name, want := range denied {
+		if !slices.Contains(want, got[name]) {
+			t.Errorf("%s: got %q, want %s", name, got[name], strings.Join(want, " or "))
+		}
+	}
+	for _, name := range allowed {
+		if got[name] != "allowed" {
+			t.Errorf("%s: got %q, want allowed", name, got[name])
+		}
+	}
+	if n, err := strconv.Atoi(got["fork_bomb_count"]); err != nil || n >= 64 {
+		t.Errorf("fork bomb started %q children, want fewer than the pids limit of 64", got["fork_bomb_count"])
+	}
+
+	// The host is unchanged.
+	if h, _ := os.Hostname(); h != hostname {
+		t.Errorf("host name changed from %q to %q", hostname, h)
+	}
+	if got := readFile(t, "/proc/sys/kernel/domainname"); got != domain {
+		t.Errorf("domain name changed from %q to %q", domain, got)
+	}
+	if _, err := os.Stat("/etc/paddock-escape"); err == nil {
+		os.Remove("/etc/paddock-escape")
+		t.Error("the app wrote /etc/paddock-escape on the host")
+	}
+	if got := readFile(t, secret); got != "the victim's secret" {
+		t.Errorf("victim's data changed: %q", got)
+	}
+	if _, err := os.Stat(d.path("apps/escape/1/injected")); err == nil {
+		t.Error("the app wrote into its package")
+	}
+}
+
+// TestEscapeMemoryBomb checks that the memory limit stops an app that
+// touches more memory than it may: the kernel kills it.
+func TestEscapeMemoryBomb(t *testing.T) {
+	needRoot(t)
+	d := newDevice(t)
+	installEscape(t, d)
+	r := d.paddock("run", "escape", "--", "memory_bomb")
+	if r.code != 128+9 {
+		t.Errorf("memory bomb: got exit code %d (%s), want %d (killed by SIGKILL)", r.code, strings.TrimSpace(r.stdout+r.stderr), 128+9)
+	}
+}
+
+// TestRunHello runs the foundation's example app in its sandbox.
+func TestRunHello(t *testing.T) {
+	needRoot(t)
+	d := newDevice(t)
+	d.setupKeys("hello")
+	d.startDaemon("")
+	d.ok("install", d.packHello("1.0", 1))
+	out := d.ok("run", "hello")
+	if !strings.Contains(out, "hello") || !strings.Contains(out, "revision 1") {
+		t.Errorf("paddock run hello: got %q, want a greeting naming hello and revision 1", out)
+	}
+	// The example appends to its data: the sandbox's $APP_DATA is the revision's data on the host.
+	if got := readFile(t, d.path("var/lib/paddock/data/hello/1/greetings")); got == "" {
+		t.Error("hello wrote nothing into its data")
+	}
+	r := d.paddock("run", "hello.nope")
+	if r.code == 0 || !strings.Contains(r.stderr, `has no command "nope"`) {
+		t.Errorf("unknown command: got %d %q", r.code, r.stderr)
+	}
+	r = d.paddock("run", "absent")
+	if r.code == 0 || !strings.Contains(r.stderr, "not installed") {
+		t.Errorf("app not installed: got %d %q", r.code, r.stderr)
+	}
+
+	// The app's cgroup exists while it is installed, and goes with it.
+	group := filepath.Join("/sys/fs/cgroup/devices", cgroup.ParentFor(d.root), "paddock.hello.hello")
+	if _, err := os.Stat(group); err != nil {
+		t.Errorf("device cgroup of hello.hello: %v", err)
+	}
+	d.ok("remove", "hello")
+	if _, err := os.Stat(group); !os.IsNotExist(err) {
+		t.Errorf("device cgroup of hello.hello left after remove (%v)", err)
+	}
+}

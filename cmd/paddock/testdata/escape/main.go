@@ -1,0 +1,208 @@
+// Command escape is a hostile app for the escape suite: each case tries one
+// way out of the sandbox and prints "ok" with what the system answered, as
+// "CASE: ERRNO-NAME" (or "CASE: allowed" when the attempt succeeded). The
+// test that runs it decides what is a pass.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// otherData is a file of another app, named by the test with other_data=PATH.
+var otherData string
+
+var cases = map[string]func() error{
+	"mount":        func() error { return unix.Mount("tmpfs", "/tmp", "tmpfs", 0, "") },
+	"umount":       func() error { return unix.Unmount("/proc", unix.MNT_DETACH) },
+	"pivot_root":   func() error { return unix.PivotRoot("/tmp", "/tmp") },
+	"ptrace":       func() error { return unix.PtraceAttach(1) },
+	"kexec_load":   func() error { return errno(unix.Syscall6(unix.SYS_KEXEC_LOAD, 0, 0, 0, 0, 0, 0)) },
+	"init_module":  func() error { return errno(unix.Syscall(unix.SYS_INIT_MODULE, 0, 0, 0)) },
+	"bpf":          func() error { return errno(unix.Syscall(unix.SYS_BPF, 0, 0, 0)) },
+	"keyctl":       func() error { _, err := unix.KeyctlInt(unix.KEYCTL_JOIN_SESSION_KEYRING, 0, 0, 0, 0); return err },
+	"unshare_user": func() error { return unix.Unshare(unix.CLONE_NEWUSER) },
+	"raw_socket":   rawSocket,
+	"dev_mem":      func() error { return openRW("/dev/mem") },
+	"block_device": blockDevice,
+	"other_data":   func() error { _, err := os.ReadFile(otherData); return err },
+	"write_package": func() error {
+		return os.WriteFile(filepath.Join(os.Getenv("APP"), "injected"), []byte("x"), 0o644)
+	},
+	"write_base":     func() error { return os.WriteFile("/etc/paddock-escape", []byte("x"), 0o644) },
+	"write_proc_sys": func() error { return os.WriteFile("/proc/sys/kernel/domainname", []byte("escaped"), 0o644) },
+	"clock":          func() error { ts := unix.NsecToTimespec(0); return unix.ClockSettime(unix.CLOCK_REALTIME, &ts) },
+	"reboot":         func() error { return unix.Reboot(unix.LINUX_REBOOT_CMD_CAD_OFF) },
+	"mknod":          func() error { return unix.Mknod("/tmp/sda", unix.S_IFBLK|0o600, int(unix.Mkdev(8, 0))) },
+	"chroot":         func() error { return unix.Chroot("/tmp") },
+	"setns":          setns,
+	"fork_bomb":      forkBomb,
+	"memory_bomb":    memoryBomb,
+
+	// What the app may do.
+	"own_data":     func() error { return roundTrip(filepath.Join(os.Getenv("APP_DATA"), "f")) },
+	"own_common":   func() error { return roundTrip(filepath.Join(os.Getenv("APP_COMMON"), "f")) },
+	"tmp":          func() error { return roundTrip("/tmp/f") },
+	"read_package": func() error { _, err := os.ReadFile(filepath.Join(os.Getenv("APP"), "meta/app.yaml")); return err },
+	"loopback":     loopback,
+	"dev_null":     func() error { return openRW("/dev/null") },
+	"exec":         func() error { return exec.Command("/bin/true").Run() },
+}
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: escape CASE...")
+		os.Exit(2)
+	}
+	for _, arg := range os.Args[1:] {
+		name, value, _ := strings.Cut(arg, "=")
+		if name == "other_data" {
+			otherData = value
+		}
+		f := cases[name]
+		if f == nil {
+			fmt.Printf("%s: unknown case\n", name)
+			continue
+		}
+		err := f()
+		fmt.Printf("%s: %s\n", name, describe(err))
+	}
+}
+
+func describe(err error) string {
+	if err == nil {
+		return "allowed"
+	}
+	var en unix.Errno
+	if errors.As(err, &en) {
+		return unix.ErrnoName(en)
+	}
+	return "error " + err.Error()
+}
+
+func errno(_, _ uintptr, e unix.Errno) error {
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
+func openRW(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err == nil {
+		f.Close()
+	}
+	return err
+}
+
+// blockDevice opens the first block device it finds in /dev.
+func blockDevice() error {
+	for _, p := range []string{"/dev/vda", "/dev/sda", "/dev/nvme0n1", "/dev/loop0"} {
+		if fi, err := os.Stat(p); err == nil && fi.Mode()&os.ModeDevice != 0 && fi.Mode()&os.ModeCharDevice == 0 {
+			return openRW(p)
+		}
+	}
+	return errors.New("no block device node to try")
+}
+
+func rawSocket() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW, unix.IPPROTO_ICMP)
+	if err == nil {
+		unix.Close(fd)
+	}
+	return err
+}
+
+func setns() error {
+	fd, err := unix.Open("/proc/1/ns/mnt", unix.O_RDONLY, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	return unix.Setns(fd, unix.CLONE_NEWNS)
+}
+
+func roundTrip(path string) error {
+	if err := os.WriteFile(path, []byte("data"), 0o644); err != nil {
+		return err
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if string(b) != "data" {
+		return errors.New("read back different data")
+	}
+	return os.Remove(path)
+}
+
+func loopback() error {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	go func() {
+		if c, err := l.Accept(); err == nil {
+			c.Write([]byte("hi"))
+			c.Close()
+		}
+	}()
+	c, err := net.DialTimeout("tcp", l.Addr().String(), 2*time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	buf := make([]byte, 2)
+	_, err = c.Read(buf)
+	return err
+}
+
+// forkBomb starts sleeping children until the kernel refuses; it prints how
+// many it got and answers with the error that stopped it.
+func forkBomb() error {
+	var pids []int
+	defer func() {
+		for _, p := range pids {
+			unix.Kill(p, unix.SIGKILL)
+			var ws unix.WaitStatus
+			unix.Wait4(p, &ws, 0, nil)
+		}
+	}()
+	for range 10000 {
+		pid, _, e := unix.RawSyscall(unix.SYS_CLONE, uintptr(unix.SIGCHLD), 0, 0)
+		if e != 0 {
+			fmt.Printf("fork_bomb_count: %s\n", strconv.Itoa(len(pids)))
+			return e
+		}
+		if pid == 0 { // the child: sleep until killed
+			for {
+				unix.Pause()
+			}
+		}
+		pids = append(pids, int(pid))
+	}
+	return nil
+}
+
+// memoryBomb touches 1 GiB; the memory limit must stop it.
+func memoryBomb() error {
+	const size = 1 << 30
+	b, err := unix.Mmap(-1, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		return err
+	}
+	for i := 0; i < size; i += 4096 {
+		b[i] = 1
+	}
+	return nil
+}

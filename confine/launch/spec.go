@@ -1,0 +1,54 @@
+// Package launch runs app commands in their sandbox: `paddock run`, and the
+// same path for the agent's services. One launcher process joins the app's
+// cgroup and starts the sandbox's init in new namespaces; the init builds
+// the mount namespace, drops privileges on the thread that forks the app,
+// loads the precompiled seccomp filter, enters the AppArmor profile and
+// execs the command, then reaps and forwards signals until it exits.
+package launch
+
+import (
+	"paddock.dev/paddock/confine/cgroup"
+)
+
+// Spec is everything the sandbox needs, resolved by the launcher before the
+// namespaces exist. Host paths are absolute paths on the host (under the
+// root directory); sandbox paths are where the sandbox sees them.
+type Spec struct {
+	// App, Command and Revision name what runs.
+	App      string `json:"app"`
+	Command  string `json:"command"`
+	Revision int    `json:"revision"`
+	// Label is the security label, paddock.APP.CMD.
+	Label string `json:"label"`
+
+	// Scratch is an empty host directory on which the sandbox's root is
+	// built, in the sandbox's own mount namespace.
+	Scratch string `json:"scratch"`
+
+	// HostAppDir is the mounted revision; it appears read-only at AppDir.
+	HostAppDir string `json:"host-app-dir"`
+	AppDir     string `json:"app-dir"`
+	// HostDataDir and HostCommonDir are the writable data; they appear at DataDir and CommonDir.
+	HostDataDir   string `json:"host-data-dir"`
+	DataDir       string `json:"data-dir"`
+	HostCommonDir string `json:"host-common-dir"`
+	CommonDir     string `json:"common-dir"`
+
+	// Argv is the command line, its first word a path inside the sandbox; Env is the whole environment.
+	Argv []string `json:"argv"`
+	Env  []string `json:"env"`
+
+	// Network keeps the host's network namespace (a network plug is
+	// connected); otherwise the sandbox has only loopback.
+	Network bool `json:"network"`
+	// Sys mounts the host's /sys read-only (hardware-observe); otherwise there is none.
+	Sys bool `json:"sys"`
+
+	// Seccomp is the compiled filter program, loaded just before exec.
+	Seccomp []byte `json:"seccomp"`
+	// AppArmor is true when the profile Label is loaded and must be entered.
+	AppArmor bool `json:"apparmor"`
+
+	// Cgroup is the app command's device allowlist and limits.
+	Cgroup cgroup.Spec `json:"cgroup"`
+}
