@@ -7,6 +7,7 @@ import (
 
 	"paddock.dev/paddock/agent/state"
 	"paddock.dev/paddock/confine/cgroup"
+	"paddock.dev/paddock/confine/launch"
 	"paddock.dev/paddock/confine/profiles"
 	"paddock.dev/paddock/ota/manifest"
 	"paddock.dev/paddock/ota/revisions"
@@ -181,8 +182,12 @@ func loadAppArmor(name string, rev int) error {
 	return profiles.LoadAppArmor(rev, mf)
 }
 
-// deleteCgroups removes the cgroups of the commands of a mounted revision.
+// deleteCgroups stops the app's sandboxes, with what runs in them, and
+// removes the cgroups of the commands of a mounted revision.
 func deleteCgroups(name string, rev int) error {
+	if err := launch.StopSandboxes(name, 0); err != nil {
+		return err
+	}
 	mf, err := mountedManifest(name, rev)
 	if err != nil {
 		return nil // not mounted any more: a repeated task, or nothing was ever run
@@ -195,8 +200,12 @@ func deleteCgroups(name string, rev int) error {
 	return nil
 }
 
-// discard removes a revision with its profiles.
+// discard removes a revision with its sandboxes and profiles.
 func discard(name string, rev int) error {
+	// A kept sandbox holds a bind mount of the revision: it goes first.
+	if err := launch.StopSandboxes(name, rev); err != nil {
+		return err
+	}
 	if err := revisions.Discard(name, rev); err != nil {
 		return err
 	}

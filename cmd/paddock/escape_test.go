@@ -75,7 +75,7 @@ func TestEscape(t *testing.T) {
 		"reboot":         {"EPERM"},
 		"mknod":          {"EPERM"},
 		"chroot":         {"EPERM"},
-		"setns":          {"EPERM"},
+		"setns":          {"EPERM", "EACCES"}, // the init is not dumpable: its /proc/1/ns cannot even be opened
 		"fork_bomb":      {"EAGAIN"},
 	}
 	allowed := []string{"own_data", "own_common", "tmp", "read_package", "loopback", "dev_null", "exec"}

@@ -93,7 +93,7 @@ var execAttrs = []string{
 // nothing in between that could exec or clone. The profile must be loaded;
 // an unknown label makes the write fail with ENOENT.
 func ExecAs(label string) error {
-	if !labelRE.MatchString(label) {
+	if !labelRE().MatchString(label) {
 		return fmt.Errorf("cannot exec as %q: %w: bad label", label, ErrInvalid)
 	}
 	for _, attr := range execAttrs {

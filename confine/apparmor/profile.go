@@ -16,6 +16,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"text/template"
 )
 
@@ -43,18 +44,20 @@ var ErrInvalid = errors.New("invalid profile")
 //go:embed profile.tmpl
 var profileTemplate string
 
-var tmpl = template.Must(template.New("profile").Parse(profileTemplate))
+var tmpl = sync.OnceValue(func() *template.Template { return template.Must(template.New("profile").Parse(profileTemplate)) })
 
 // labelRE allows "paddock.APP.CMD" and "paddock.APP.hook.HOOK"; nothing in it
 // can end a rule or a name in the policy language.
-var labelRE = regexp.MustCompile(`^paddock\.([a-z0-9][a-z0-9-]*)(\.[A-Za-z0-9][A-Za-z0-9_-]*){1,2}$`)
+var labelRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^paddock\.([a-z0-9][a-z0-9-]*)(\.[A-Za-z0-9][A-Za-z0-9_-]*){1,2}$`)
+})
 
 // pathRE allows absolute paths of plain characters: no quotes, spaces,
 // newlines, braces, commas, globs, variables or comment signs.
-var pathRE = regexp.MustCompile(`^/[A-Za-z0-9._/+-]*$`)
+var pathRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^/[A-Za-z0-9._/+-]*$`) })
 
 // sysfsRE finds a snippet rule on a /sys path (but not /proc/sys).
-var sysfsRE = regexp.MustCompile(`(?m)^\s*(?:(?:owner|audit|allow)\s+)*/sys/`)
+var sysfsRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?m)^\s*(?:(?:owner|audit|allow)\s+)*/sys/`) })
 
 // templateData is what profile.tmpl sees; every field is validated.
 type templateData struct {
@@ -75,14 +78,14 @@ func Generate(p Profile) (string, error) {
 		return "", err
 	}
 	var b bytes.Buffer
-	if err := tmpl.Execute(&b, d); err != nil {
+	if err := tmpl().Execute(&b, d); err != nil {
 		return "", fmt.Errorf("internal error: profile template: %w", err)
 	}
 	return b.String(), nil
 }
 
 func newTemplateData(p Profile) (*templateData, error) {
-	m := labelRE.FindStringSubmatch(p.Label)
+	m := labelRE().FindStringSubmatch(p.Label)
 	if m == nil {
 		return nil, fmt.Errorf("%w: label %q is not of the form paddock.APP.CMD (lowercase app name; letters, digits, '-' and '_')", ErrInvalid, p.Label)
 	}
@@ -121,12 +124,12 @@ func newTemplateData(p Profile) (*templateData, error) {
 		Snippets:   indent(p.Snippets),
 		Flags:      flags,
 		// Deny beats allow: a blanket deny would void a gpio or pwm plug.
-		DenySysWrites: !slices.ContainsFunc(p.Snippets, sysfsRE.MatchString),
+		DenySysWrites: !slices.ContainsFunc(p.Snippets, sysfsRE().MatchString),
 	}, nil
 }
 
 func checkPath(name, p string) error {
-	if !pathRE.MatchString(p) {
+	if !pathRE().MatchString(p) {
 		return fmt.Errorf("%w: %s %q must be an absolute path of letters, digits and ._+-/ only", ErrInvalid, name, p)
 	}
 	if path.Clean(p) != p || p == "/" {

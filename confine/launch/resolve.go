@@ -62,7 +62,7 @@ func Resolve(name, cmd string, args []string) (*Spec, error) {
 	}
 	s := &Spec{
 		App: name, Command: cmd, Revision: rev, Label: label,
-		Scratch:       filepath.Join(dirs.RunDir, "paddock", "sandbox"),
+		Scratch:       filepath.Join(dirs.RunDir, "paddock", "root"),
 		HostAppDir:    hostApp,
 		AppDir:        filepath.Join(sandboxAppsDir, name, target),
 		HostDataDir:   dirs.AppDataDir(name, target),

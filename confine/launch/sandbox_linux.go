@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -16,26 +15,52 @@ import (
 // shell's "cannot execute".
 const setupFailed = 126
 
-// SandboxMain is the init of a sandbox: the paddock binary started by Run
-// with SandboxArg, as PID 1 of new namespaces. It never returns.
+// readyFD is the descriptor on which the sandbox init says it is ready, by
+// closing it after writing "ok" or an error.
+const readyFD = 4
+
+// SandboxMain is the init of a sandbox: the paddock binary started with
+// SandboxArg as PID 1 of new namespaces. It builds the sandbox's mounts,
+// says it is ready, then stays as the namespace's init for as long as the
+// sandbox is kept: it reaps the processes that launches start in it. It
+// never returns.
 func SandboxMain() {
+	ready := os.NewFile(readyFD, "ready")
 	spec, err := readSpec()
 	if err == nil {
 		err = setupSandbox(spec)
 	}
-	var pid int
-	if err == nil {
-		pid, err = startApp(spec)
-	}
 	if err != nil {
-		label := "app"
-		if spec != nil {
-			label = spec.App
-		}
-		fmt.Fprintf(os.Stderr, "error: cannot run %s: %v\n", label, err)
+		fmt.Fprintf(ready, "%v", err)
 		os.Exit(setupFailed)
 	}
-	os.Exit(reap(pid))
+	// Launches run the app with less privilege than the init has: keep
+	// them from reading its memory through /proc/1.
+	unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
+	// Only SIGKILL ends the init: the agent sends it when the sandbox goes.
+	signal.Ignore(syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGPIPE)
+	chld := make(chan os.Signal, 16)
+	signal.Notify(chld, syscall.SIGCHLD)
+	ready.Write([]byte("ok"))
+	ready.Close()
+	for range chld {
+		reapAll()
+	}
+	os.Exit(0)
+}
+
+// reapAll reaps every child that has ended.
+func reapAll() {
+	for {
+		var ws syscall.WaitStatus
+		pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
+		if err == syscall.EINTR {
+			continue
+		}
+		if pid <= 0 || err != nil {
+			return
+		}
+	}
 }
 
 func readSpec() (*Spec, error) {
@@ -66,63 +91,4 @@ func setupSandbox(s *Spec) error {
 		}
 	}
 	return nil
-}
-
-// startApp forks the app from a thread stripped of every privilege, so that
-// the app inherits that thread's state: no capabilities, no_new_privs, the
-// seccomp filter and the AppArmor profile to enter at exec. The thread is
-// never unlocked: it exits with its goroutine.
-func startApp(s *Spec) (int, error) {
-	type result struct {
-		pid int
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread()
-		pid, err := dropAndFork(s)
-		ch <- result{pid, err}
-	}()
-	r := <-ch
-	return r.pid, r.err
-}
-
-func dropAndFork(s *Spec) (int, error) {
-	if err := confineThread(s); err != nil {
-		return 0, err
-	}
-	pid, err := syscall.ForkExec(s.Argv[0], s.Argv, &syscall.ProcAttr{
-		Dir:   s.DataDir,
-		Env:   s.Env,
-		Files: []uintptr{0, 1, 2},
-	})
-	if err != nil {
-		return 0, fmt.Errorf("cannot execute %s: %w", s.Argv[0], err)
-	}
-	return pid, nil
-}
-
-// reap waits for the app, passing signals on to it and reaping every other
-// process that ends in the sandbox, and returns the app's exit code.
-func reap(app int) int {
-	sig := make(chan os.Signal, 8)
-	signal.Notify(sig, forwarded...)
-	go func() {
-		for s := range sig {
-			syscall.Kill(app, s.(syscall.Signal))
-		}
-	}()
-	for {
-		var ws syscall.WaitStatus
-		pid, err := syscall.Wait4(-1, &ws, 0, nil)
-		if err == syscall.EINTR {
-			continue
-		}
-		if err != nil {
-			return setupFailed
-		}
-		if pid == app {
-			return exitCode(ws)
-		}
-	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"regexp"
 	"strconv"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -22,7 +23,7 @@ const (
 )
 
 var (
-	validHeaderName = regexp.MustCompile(`^[a-z][a-z0-9]*(-[a-z0-9]+)*$`)
+	validHeaderName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z][a-z0-9]*(-[a-z0-9]+)*$`) })
 	validType       = validHeaderName
 )
 
@@ -168,7 +169,7 @@ func parseHeaderLine(line []byte) (Header, error) {
 
 // checkHeader checks the form of one header, whatever its meaning.
 func checkHeader(h Header) error {
-	if len(h.Name) > 64 || !validHeaderName.MatchString(h.Name) {
+	if len(h.Name) > 64 || !validHeaderName().MatchString(h.Name) {
 		return fmt.Errorf("invalid header name %q", h.Name)
 	}
 	v := h.Value
@@ -198,7 +199,7 @@ func checkOrder(headers []Header) error {
 		}
 	}
 	typ := headers[0].Value
-	if !validType.MatchString(typ) {
+	if !validType().MatchString(typ) {
 		return fmt.Errorf("invalid type %q", typ)
 	}
 	rest := headers[3:]

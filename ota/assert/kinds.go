@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"paddock.dev/paddock/ota/keys"
@@ -27,11 +28,11 @@ const (
 var packageTypes = []string{"app", "gadget", "base"}
 
 var (
-	validName        = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
-	validArch        = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
-	validFingerprint = regexp.MustCompile(`^([0-9A-F]{40}|[0-9A-F]{64})$`)
-	validSHA256      = regexp.MustCompile(`^[0-9a-f]{64}$`)
-	validVersion     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9.+~_-]*$`)
+	validName        = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`) })
+	validArch        = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`) })
+	validFingerprint = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^([0-9A-F]{40}|[0-9A-F]{64})$`) })
+	validSHA256      = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9a-f]{64}$`) })
+	validVersion     = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9.+~_-]*$`) })
 )
 
 // AccountKey is an account-key assertion: a root key delegates a key to an
@@ -83,8 +84,8 @@ func ParseAccountKey(a *Assertion) (*AccountKey, error) {
 			err = fmt.Errorf("invalid account-key: "+format, args...)
 		}
 	}
-	check(!validName.MatchString(k.Account), "account %q", k.Account)
-	check(!validFingerprint.MatchString(k.Fingerprint), "public-key-fingerprint %q", k.Fingerprint)
+	check(!validName().MatchString(k.Account), "account %q", k.Account)
+	check(!validFingerprint().MatchString(k.Fingerprint), "public-key-fingerprint %q", k.Fingerprint)
 	check(k.Role != RolePublisher && k.Role != RoleOperator, "role %q (want %s or %s)", k.Role, RolePublisher, RoleOperator)
 	k.Names, err = parseNames(a.Header("names"), err)
 	k.Since, err = parseTime(a, "since", err)
@@ -214,15 +215,15 @@ func ParseAppRevision(a *Assertion) (*AppRevision, error) {
 			err = fmt.Errorf("invalid app-revision: "+format, args...)
 		}
 	}
-	check(len(r.Name) > 64 || !validName.MatchString(r.Name), "name %q", r.Name)
-	check(len(r.Version) > 64 || !validVersion.MatchString(r.Version), "version %q", r.Version)
+	check(len(r.Name) > 64 || !validName().MatchString(r.Name), "name %q", r.Name)
+	check(len(r.Version) > 64 || !validVersion().MatchString(r.Version), "version %q", r.Version)
 	rev, size := a.Header("revision"), a.Header("size")
 	r.Revision, _ = strconv.Atoi(rev)
 	check(r.Revision <= 0 || strconv.Itoa(r.Revision) != rev, "revision %q (want a positive integer)", rev)
-	check(len(r.Arch) > 32 || !validArch.MatchString(r.Arch), "arch %q", r.Arch)
+	check(len(r.Arch) > 32 || !validArch().MatchString(r.Arch), "arch %q", r.Arch)
 	r.Size, _ = strconv.ParseInt(size, 10, 64)
 	check(r.Size <= 0 || strconv.FormatInt(r.Size, 10) != size, "size %q (want a positive integer)", size)
-	check(!validSHA256.MatchString(r.SHA256), "sha256 %q (want 64 lowercase hex digits)", r.SHA256)
+	check(!validSHA256().MatchString(r.SHA256), "sha256 %q (want 64 lowercase hex digits)", r.SHA256)
 	check(!isPackageType(r.Type), "package-type %q (want app, gadget or base)", r.Type)
 	r.Timestamp, err = parseTime(a, "timestamp", err)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"io"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
@@ -28,11 +29,11 @@ const (
 )
 
 // validName is the form of a key name: lowercase letters, digits and dashes.
-var validName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
+var validName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`) })
 
 // ValidateName reports whether name can name a key.
 func ValidateName(name string) error {
-	if len(name) > 64 || !validName.MatchString(name) {
+	if len(name) > 64 || !validName().MatchString(name) {
 		return fmt.Errorf("invalid key name %q (use lowercase letters, digits and dashes, starting with a letter or digit)", name)
 	}
 	return nil

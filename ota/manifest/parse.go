@@ -10,14 +10,15 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"go.yaml.in/yaml/v3"
 )
 
 var (
-	nameRe = regexp.MustCompile(`^[a-z0-9](?:-?[a-z0-9])*$`)
-	plugRe = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
+	nameRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9](?:-?[a-z0-9])*$`) })
+	plugRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z][a-z0-9-]*$`) })
 )
 
 const (
@@ -267,7 +268,7 @@ func (p *parser) plugs(n *yaml.Node, field string) ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		if !plugRe.MatchString(s) {
+		if !plugRe().MatchString(s) {
 			return nil, p.errorf(item, field, "invalid plug name %q (want lowercase letters, digits and dashes, starting with a letter)", s)
 		}
 		if slices.Contains(out, s) {

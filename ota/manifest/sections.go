@@ -82,7 +82,7 @@ func (p *parser) checkName(n *yaml.Node, field, s, what string) error {
 	if len(s) > maxNameLen {
 		return p.errorf(n, field, "%s name %q is longer than %d characters", what, s, maxNameLen)
 	}
-	if !nameRe.MatchString(s) {
+	if !nameRe().MatchString(s) {
 		return p.errorf(n, field, "invalid %s name %q (want lowercase letters and digits, with single dashes between them)", what, s)
 	}
 	return nil

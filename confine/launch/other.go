@@ -1,0 +1,26 @@
+//go:build !linux
+
+package launch
+
+import (
+	"errors"
+	"fmt"
+	"os"
+)
+
+// SandboxArg is the hidden first argument of a sandbox's init.
+const SandboxArg = "__sandbox"
+
+var errNotLinux = errors.New("cannot run an app: sandboxes need Linux (run it on the device, or in 'paddock vm run')")
+
+// Run fails: sandboxes need Linux.
+func Run(spec *Spec) (int, error) { return 0, errNotLinux }
+
+// SandboxMain fails: sandboxes need Linux.
+func SandboxMain() {
+	fmt.Fprintln(os.Stderr, "error:", errNotLinux)
+	os.Exit(126)
+}
+
+// StopSandboxes does nothing where there are no sandboxes.
+func StopSandboxes(app string, rev int) error { return nil }

@@ -1,0 +1,220 @@
+package launch
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"paddock.dev/paddock/internal/atomicfile"
+	"paddock.dev/paddock/internal/dirs"
+)
+
+// A sandbox is kept per command and revision, like snapd keeps mount
+// namespaces: its init holds the namespaces and the mounts, so that a
+// launch only joins them (setns) instead of building them again. Its record
+// lives on the run directory (a tmpfs on a device), so a boot starts fresh.
+
+// sandboxRecord is what is known of a kept sandbox.
+type sandboxRecord struct {
+	PID int `json:"pid"`
+	// Start is the init's start time in clock ticks, so that a recycled
+	// PID is not mistaken for it.
+	Start string `json:"start"`
+	// Key is a digest of what the mounts were built from.
+	Key string `json:"key"`
+}
+
+func nsDir() string { return filepath.Join(dirs.RunDir, "paddock", "ns") }
+
+func recordPath(label string, rev int) string {
+	return filepath.Join(nsDir(), fmt.Sprintf("%s.%d.json", label, rev))
+}
+
+// sandboxKey digests the parts of spec that the mounts and namespaces depend on.
+func sandboxKey(s *Spec) string {
+	b, _ := json.Marshal([]any{s.App, s.HostAppDir, s.AppDir, s.HostDataDir, s.DataDir, s.HostCommonDir, s.CommonDir, s.Network, s.Sys})
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:8])
+}
+
+// ensureSandbox returns the PID of the init of the sandbox for spec,
+// starting it when there is none (or the one there was built for other
+// mounts, in which case it is stopped).
+func ensureSandbox(s *Spec) (int, error) {
+	if err := os.MkdirAll(nsDir(), 0o700); err != nil {
+		return 0, err
+	}
+	lock, err := lockFile(recordPath(s.Label, s.Revision) + ".lock")
+	if err != nil {
+		return 0, err
+	}
+	defer lock.Close()
+	key := sandboxKey(s)
+	if rec, ok := readRecord(recordPath(s.Label, s.Revision)); ok {
+		if rec.Key == key {
+			return rec.PID, nil
+		}
+		stopInit(rec)
+	}
+	pid, err := startSandbox(s)
+	if err != nil {
+		return 0, err
+	}
+	rec := sandboxRecord{PID: pid, Start: startTime(pid), Key: key}
+	data, _ := json.Marshal(rec)
+	if err := atomicfile.WriteFile(recordPath(s.Label, s.Revision), data, 0o600); err != nil {
+		syscall.Kill(pid, syscall.SIGKILL)
+		return 0, err
+	}
+	return pid, nil
+}
+
+// startSandbox starts the init of a new sandbox and waits until it has
+// built the mounts.
+func startSandbox(s *Spec) (int, error) {
+	data, err := json.Marshal(s)
+	if err != nil {
+		return 0, err
+	}
+	specR, specW, err := os.Pipe()
+	if err != nil {
+		return 0, err
+	}
+	defer specW.Close()
+	readyR, readyW, err := os.Pipe()
+	if err != nil {
+		specR.Close()
+		return 0, err
+	}
+	defer readyR.Close()
+	null, err := os.Open(os.DevNull)
+	if err != nil {
+		return 0, err
+	}
+	defer null.Close()
+	flags := unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC | unix.CLONE_NEWPID
+	if !s.Network {
+		flags |= unix.CLONE_NEWNET
+	}
+	pid, err := syscall.ForkExec("/proc/self/exe", []string{"paddock", SandboxArg}, &syscall.ProcAttr{
+		Env:   []string{},
+		Files: []uintptr{null.Fd(), null.Fd(), null.Fd(), specR.Fd(), readyW.Fd()},
+		Sys:   &syscall.SysProcAttr{Cloneflags: uintptr(flags), Setsid: true},
+	})
+	specR.Close()
+	readyW.Close()
+	if err != nil {
+		return 0, fmt.Errorf("cannot start the sandbox of %s: %w", s.Label, err)
+	}
+	specW.Write(data)
+	specW.Close()
+	answer, _ := io.ReadAll(io.LimitReader(readyR, 4096))
+	if string(answer) != "ok" {
+		syscall.Kill(pid, syscall.SIGKILL)
+		var ws syscall.WaitStatus
+		syscall.Wait4(pid, &ws, 0, nil)
+		if len(answer) == 0 {
+			answer = []byte("its init ended before it was ready")
+		}
+		return 0, fmt.Errorf("cannot set up the sandbox of %s: %s", s.Label, answer)
+	}
+	return pid, nil
+}
+
+func readRecord(path string) (sandboxRecord, bool) {
+	var rec sandboxRecord
+	data, err := os.ReadFile(path)
+	if err != nil || json.Unmarshal(data, &rec) != nil || rec.PID <= 0 {
+		return rec, false
+	}
+	// A record whose init is gone (or whose PID now names another process) is stale.
+	if startTime(rec.PID) != rec.Start {
+		return rec, false
+	}
+	return rec, true
+}
+
+// startTime is field 22 of /proc/PID/stat, or "" when there is no such process.
+func startTime(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return ""
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return ""
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 20 {
+		return ""
+	}
+	return f[19]
+}
+
+// stopInit kills a sandbox's init, which ends every process in its PID
+// namespace, and waits for it to be gone.
+func stopInit(rec sandboxRecord) {
+	if startTime(rec.PID) != rec.Start {
+		return
+	}
+	syscall.Kill(rec.PID, syscall.SIGKILL)
+	for range 200 {
+		if startTime(rec.PID) != rec.Start {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// StopSandboxes stops the kept sandboxes of app (of revision rev, or of
+// every revision when rev is 0), with every process running in them. The
+// agent calls it when a revision or the app goes.
+func StopSandboxes(app string, rev int) error {
+	pattern := fmt.Sprintf("paddock.%s.*.json", app)
+	if rev > 0 {
+		pattern = fmt.Sprintf("paddock.%s.*.%d.json", app, rev)
+	}
+	paths, err := filepath.Glob(filepath.Join(nsDir(), pattern))
+	if err != nil {
+		return err
+	}
+	for _, p := range paths {
+		if rec, ok := readRecord(p); ok {
+			stopInit(rec)
+		}
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("cannot stop the sandbox of %s: %w", app, err)
+		}
+		os.Remove(strings.TrimSuffix(p, ".json") + ".json.lock")
+	}
+	return nil
+}
+
+// lockFile opens path and takes an exclusive lock on it, released on Close.
+func lockFile(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, os.NewSyscallError("flock", err)
+	}
+	return f, nil
+}
