@@ -90,15 +90,20 @@ func TestEscape(t *testing.T) {
 		args = append(args, name)
 	}
 	args = append(args, allowed...)
-	r := d.paddock(args...)
-	if r.code != 0 {
-		t.Fatalf("paddock run escape: exit code %d\n%s%s", r.code, r.stdout, r.stderr)
-	}
-	t.Logf("the escape app answered:\n%s", r.stdout)
+	// The first launch builds the sandbox in Go; the second takes the C
+	// fast path into the kept sandbox: both must confine the same.
 	got := map[string]string{}
-	for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
-		name, answer, _ := strings.Cut(line, ": ")
-		got[name] = answer
+	for _, fast := range []bool{false, true} {
+		answers := runEscape(t, d, fast, args)
+		if !fast {
+			got = answers
+			continue
+		}
+		for name, a := range answers {
+			if name != "fork_bomb_count" && got[name] != a {
+				t.Errorf("%s: the fast path answered %q, the Go launcher %q", name, a, got[name])
+			}
+		}
 	}
 	for name, want := range denied {
 		if !slices.Contains(want, got[name]) {
@@ -133,15 +138,50 @@ func TestEscape(t *testing.T) {
 	}
 }
 
+// runEscape runs the escape app with args, by the Go launcher or the fast
+// path, and returns its answers by case.
+func runEscape(t *testing.T, d *device, fast bool, args []string) map[string]string {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	// The Go runtime reports its package inits: the fast path has none.
+	cmd.Env = append(d.env(), "GODEBUG=inittrace=1")
+	if !fast {
+		cmd.Env = append(cmd.Env, "PADDOCK_NO_FAST_PATH=1")
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("paddock run escape (fast path %v): %v\n%s%s", fast, err, out, stderr.String())
+	}
+	if ranGo := strings.Contains(stderr.String(), "init runtime"); ranGo == fast {
+		t.Errorf("fast path %v: the Go runtime ran: %v", fast, ranGo)
+	}
+	t.Logf("the escape app answered (fast path %v):\n%s", fast, out)
+	got := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		name, answer, _ := strings.Cut(line, ": ")
+		got[name] = answer
+	}
+	return got
+}
+
 // TestEscapeMemoryBomb checks that the memory limit stops an app that
 // touches more memory than it may: the kernel kills it.
 func TestEscapeMemoryBomb(t *testing.T) {
 	needRoot(t)
 	d := newDevice(t)
 	installEscape(t, d)
-	r := d.paddock("run", "escape", "--", "memory_bomb")
-	if r.code != 128+9 {
-		t.Errorf("memory bomb: got exit code %d (%s), want %d (killed by SIGKILL)", r.code, strings.TrimSpace(r.stdout+r.stderr), 128+9)
+	for _, fast := range []bool{false, true} {
+		cmd := exec.Command(binary, "run", "escape", "--", "memory_bomb")
+		cmd.Env = d.env()
+		if !fast {
+			cmd.Env = append(cmd.Env, "PADDOCK_NO_FAST_PATH=1")
+		}
+		out, _ := cmd.CombinedOutput()
+		if code := cmd.ProcessState.ExitCode(); code != 128+9 {
+			t.Errorf("memory bomb (fast path %v): got exit code %d (%s), want %d (killed by SIGKILL)", fast, code, strings.TrimSpace(string(out)), 128+9)
+		}
 	}
 }
 

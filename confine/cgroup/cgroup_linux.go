@@ -2,6 +2,7 @@ package cgroup
 
 import (
 	"paddock.dev/paddock/internal/dirs"
+	"sort"
 
 	"errors"
 	"fmt"
@@ -201,6 +202,18 @@ func Delete(name string) error {
 	if err != nil {
 		return fmt.Errorf("cannot delete cgroup %s: %w", name, err)
 	}
+	// The parent goes with its last group; while others remain, rmdir fails
+	// and leaves it.
+	var dirs []string
+	if g.v2 != nil {
+		dirs = []string{g.v2Dir}
+	}
+	for _, d := range g.v1Dirs {
+		dirs = append(dirs, d)
+	}
+	for _, d := range dirs {
+		os.Remove(filepath.Dir(d))
+	}
 	return nil
 }
 
@@ -237,4 +250,19 @@ func exists(path string) bool {
 // joinGroup is the group's path below base.
 func joinGroup(base, name string) string {
 	return filepath.Join("/", base, ParentFor(dirs.Root), name)
+}
+
+// ProcsFiles lists the cgroup.procs file of the group in each hierarchy:
+// writing a PID to each moves that process into the group. The launcher's
+// fast path does so without loading the group.
+func (g *Group) ProcsFiles() []string {
+	if g.v2 != nil {
+		return []string{filepath.Join(g.v2Dir, "cgroup.procs")}
+	}
+	var out []string
+	for _, dir := range g.v1Dirs {
+		out = append(out, filepath.Join(dir, "cgroup.procs"))
+	}
+	sort.Strings(out)
+	return out
 }

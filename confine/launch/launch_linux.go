@@ -46,14 +46,18 @@ func Run(spec *Spec) (int, error) {
 	if err := g.AddProc(os.Getpid()); err != nil {
 		return 0, fmt.Errorf("cannot join the cgroup of %s: %w", spec.Label, err)
 	}
-	init, err := ensureSandbox(spec)
+	rec, err := ensureSandbox(spec)
 	if err != nil {
+		return 0, err
+	}
+	// The next launches can take the fast path (fastpath.c).
+	if err := writeLaunchFile(spec, rec, g.ProcsFiles(), spec.SeccompPath); err != nil {
 		return 0, err
 	}
 	sig := make(chan os.Signal, 8)
 	signal.Notify(sig, forwarded...)
 	defer signal.Stop(sig)
-	pid, err := startApp(spec, init)
+	pid, err := startApp(spec, rec.PID)
 	if err != nil {
 		return 0, err
 	}

@@ -56,7 +56,8 @@ func Resolve(name, cmd string, args []string) (*Spec, error) {
 		return nil, fmt.Errorf("%s has no command %q (it has: %s)", name, cmd, commandList(m))
 	}
 	label := profiles.Label(name, cmd)
-	prog, err := os.ReadFile(profiles.SeccompPath(name, rev, cmd))
+	seccompPath := profiles.SeccompPath(name, rev, cmd)
+	prog, err := os.ReadFile(seccompPath)
 	if err != nil {
 		return nil, fmt.Errorf("cannot read the seccomp profile of %s: %w (reinstall the app to generate it)", label, err)
 	}
@@ -72,6 +73,7 @@ func Resolve(name, cmd string, args []string) (*Spec, error) {
 		Network:       profiles.HasNetwork(app.Plugs),
 		Sys:           slices.Contains(app.Plugs, "hardware-observe"),
 		Seccomp:       prog,
+		SeccompPath:   seccompPath,
 		AppArmor:      apparmor.Enabled(),
 		Cgroup: cgroup.Spec{
 			Devices:    cgroup.DefaultDevices(),
@@ -82,6 +84,7 @@ func Resolve(name, cmd string, args []string) (*Spec, error) {
 	}
 	words := strings.Fields(app.Command)
 	s.Argv = append([]string{filepath.Join(s.AppDir, words[0])}, append(words[1:], args...)...)
+	s.BaseArgc = len(words)
 	s.Env = environment(s, m)
 	if err := os.MkdirAll(s.Scratch, 0o755); err != nil {
 		return nil, err

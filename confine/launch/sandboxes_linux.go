@@ -1,6 +1,7 @@
 package launch
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -9,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -47,36 +49,71 @@ func sandboxKey(s *Spec) string {
 	return hex.EncodeToString(sum[:8])
 }
 
-// ensureSandbox returns the PID of the init of the sandbox for spec,
-// starting it when there is none (or the one there was built for other
-// mounts, in which case it is stopped).
-func ensureSandbox(s *Spec) (int, error) {
+// ensureSandbox returns the record of the sandbox for spec, starting one
+// when there is none (or the one there was built for other mounts, in
+// which case it is stopped).
+func ensureSandbox(s *Spec) (sandboxRecord, error) {
 	if err := os.MkdirAll(nsDir(), 0o700); err != nil {
-		return 0, err
+		return sandboxRecord{}, err
 	}
 	lock, err := lockFile(recordPath(s.Label, s.Revision) + ".lock")
 	if err != nil {
-		return 0, err
+		return sandboxRecord{}, err
 	}
 	defer lock.Close()
 	key := sandboxKey(s)
 	if rec, ok := readRecord(recordPath(s.Label, s.Revision)); ok {
 		if rec.Key == key {
-			return rec.PID, nil
+			return rec, nil
 		}
 		stopInit(rec)
 	}
 	pid, err := startSandbox(s)
 	if err != nil {
-		return 0, err
+		return sandboxRecord{}, err
 	}
 	rec := sandboxRecord{PID: pid, Start: startTime(pid), Key: key}
 	data, _ := json.Marshal(rec)
 	if err := atomicfile.WriteFile(recordPath(s.Label, s.Revision), data, 0o600); err != nil {
 		syscall.Kill(pid, syscall.SIGKILL)
-		return 0, err
+		return sandboxRecord{}, err
 	}
-	return pid, nil
+	return rec, nil
+}
+
+// launchMagic starts a launch file; fastpath.c checks it.
+const launchMagic = "paddock-launch-1"
+
+func launchPath(label string, rev int) string {
+	return filepath.Join(nsDir(), fmt.Sprintf("%s.%d.launch", label, rev))
+}
+
+// writeLaunchFile records what the fast path of 'paddock run' (fastpath.c)
+// needs to start the command again in the sandbox rec, without the Go
+// launcher: NUL-terminated fields, in order: the magic, the init's PID and
+// start time, the AppArmor label ("" for none), the seccomp program's
+// path, the data directory, then three lists (a count, then the items):
+// the cgroup.procs files, the command's words and the environment.
+func writeLaunchFile(s *Spec, rec sandboxRecord, procs []string, seccompPath string) error {
+	var b bytes.Buffer
+	field := func(v string) { b.WriteString(v); b.WriteByte(0) }
+	list := func(vs []string) {
+		field(strconv.Itoa(len(vs)))
+		for _, v := range vs {
+			field(v)
+		}
+	}
+	label := ""
+	if s.AppArmor {
+		label = s.Label
+	}
+	for _, v := range []string{launchMagic, strconv.Itoa(rec.PID), rec.Start, label, seccompPath, s.DataDir} {
+		field(v)
+	}
+	list(procs)
+	list(s.Argv[:s.BaseArgc])
+	list(s.Env)
+	return atomicfile.WriteFile(launchPath(s.Label, s.Revision), b.Bytes(), 0o600)
 }
 
 // startSandbox starts the init of a new sandbox and waits until it has
@@ -196,6 +233,7 @@ func StopSandboxes(app string, rev int) error {
 			return fmt.Errorf("cannot stop the sandbox of %s: %w", app, err)
 		}
 		os.Remove(strings.TrimSuffix(p, ".json") + ".json.lock")
+		os.Remove(strings.TrimSuffix(p, ".json") + ".launch")
 	}
 	return nil
 }

@@ -37,6 +37,8 @@ type Spec struct {
 	// Argv is the command line, its first word a path inside the sandbox; Env is the whole environment.
 	Argv []string `json:"argv"`
 	Env  []string `json:"env"`
+	// BaseArgc counts the words of Argv that come from the command, before the caller's arguments.
+	BaseArgc int `json:"base-argc"`
 
 	// Network keeps the host's network namespace (a network plug is
 	// connected); otherwise the sandbox has only loopback.
@@ -44,8 +46,9 @@ type Spec struct {
 	// Sys mounts the host's /sys read-only (hardware-observe); otherwise there is none.
 	Sys bool `json:"sys"`
 
-	// Seccomp is the compiled filter program, loaded just before exec.
-	Seccomp []byte `json:"seccomp"`
+	// Seccomp is the compiled filter program, loaded just before exec, read from SeccompPath.
+	Seccomp     []byte `json:"seccomp"`
+	SeccompPath string `json:"seccomp-path"`
 	// AppArmor is true when the profile Label is loaded and must be entered.
 	AppArmor bool `json:"apparmor"`
 
