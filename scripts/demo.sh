@@ -51,8 +51,10 @@ echo "paddock daemon running (pid $daemon), root $PADDOCK_ROOT"
 step "Install it: verified as it streams in, mounted read-only, made current"
 show "$P" install hello.pdk
 show "$P" list
-echo '$ $PADDOCK_ROOT/apps/hello/current/bin/hello'
-APP_NAME=hello APP_REVISION=1 APP_DATA="$PADDOCK_ROOT/var/lib/paddock/data/hello/current" "$PADDOCK_ROOT/apps/hello/current/bin/hello"
+
+step "Run it in its sandbox: namespaces, seccomp, device cgroup, no capabilities"
+show "$P" run hello
+show cat "$PADDOCK_ROOT/var/lib/paddock/data/hello/1/greetings"
 
 step "A tampered package is refused, and nothing changes"
 cp -r "$OLDPWD/examples/hello" hello-src
@@ -67,6 +69,8 @@ show "$P" list
 step "Refresh to version 1.1 (revision 2): data is carried forward"
 show "$P" refresh hello-1.1.pdk
 show "$P" info hello
+show "$P" run hello
+show cat "$PADDOCK_ROOT/var/lib/paddock/data/hello/2/greetings"
 
 step "Revert to revision 1 and its data"
 show "$P" revert hello
