@@ -8,7 +8,8 @@ set -eu
 # libseccomp-dev: compiling seccomp filters (cgo, linked statically).
 # apparmor: apparmor_parser, to check and compile AppArmor profiles.
 # bubblewrap: the peer that 'make bench' compares 'paddock run' with.
-PACKAGES="squashfs-tools libseccomp-dev apparmor bubblewrap"
+# mosquitto: the MQTT broker that the fleet tests start on loopback.
+PACKAGES="squashfs-tools libseccomp-dev apparmor bubblewrap mosquitto mosquitto-clients"
 
 missing=""
 for p in $PACKAGES; do

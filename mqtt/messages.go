@@ -1,0 +1,128 @@
+package mqtt
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// TopicPrefix is the root of every paddock topic.
+const TopicPrefix = "paddock/v1/"
+
+// Topics of one device.
+func CmdTopic(device string) string    { return TopicPrefix + "devices/" + device + "/cmd" }
+func GroupTopic(group string) string   { return TopicPrefix + "groups/" + group + "/cmd" }
+func EventsTopic(device string) string { return TopicPrefix + "devices/" + device + "/events" }
+func StateTopic(device string) string  { return TopicPrefix + "devices/" + device + "/state" }
+func OnlineTopic(device string) string { return TopicPrefix + "devices/" + device + "/online" }
+
+// Actions a command may carry.
+const (
+	ActionInstall    = "install"
+	ActionRefresh    = "refresh"
+	ActionRemove     = "remove"
+	ActionRevert     = "revert"
+	ActionConnect    = "connect"
+	ActionDisconnect = "disconnect"
+	ActionStart      = "start"
+	ActionStop       = "stop"
+	ActionRestart    = "restart"
+	ActionConfigSet  = "config-set"
+	ActionBaseUpdate = "base-update"
+	ActionReboot     = "reboot"
+	ActionLogs       = "logs"
+	ActionPing       = "ping"
+)
+
+// Actions lists every action, for validation and help.
+var Actions = []string{ActionInstall, ActionRefresh, ActionRemove, ActionRevert, ActionConnect, ActionDisconnect,
+	ActionStart, ActionStop, ActionRestart, ActionConfigSet, ActionBaseUpdate, ActionReboot, ActionLogs, ActionPing}
+
+// Args are the arguments of a command, the JSON body of its assertion;
+// each action reads the fields it needs.
+type Args struct {
+	// Name is the app (remove, revert, start, stop, restart, logs) or
+	// the plug/slot pair (connect, disconnect: "app:plug slot").
+	Name string `json:"name,omitempty"`
+	// Assertions is the app-revision bundle of an install or refresh (or
+	// the base-revision of a base update), as 'paddock sign' writes it.
+	Assertions string `json:"assertions,omitempty"`
+	// URLs are where the artifact can be downloaded, tried in order.
+	URLs []string `json:"urls,omitempty"`
+	// Lines is how many log lines to send back (logs).
+	Lines int `json:"lines,omitempty"`
+	// Key and Value are a configuration setting (config-set).
+	Key   string `json:"key,omitempty"`
+	Value string `json:"value,omitempty"`
+}
+
+// Event types.
+const (
+	EventAccepted = "accepted"
+	EventRefused  = "refused"
+	EventProgress = "progress"
+	EventDone     = "done"
+	EventFailed   = "failed"
+)
+
+// Event is one message on devices/ID/events.
+type Event struct {
+	// Command is the id of the command the event is about.
+	Command string `json:"command"`
+	Device  string `json:"device"`
+	// Seq numbers the device's events, so that an operator can order them.
+	Seq  uint64    `json:"seq"`
+	Time time.Time `json:"time"`
+	Type string    `json:"type"`
+	// Step and Percent describe progress.
+	Step    string `json:"step,omitempty"`
+	Percent int    `json:"percent,omitempty"`
+	// Message is the reason of a refusal or failure, or a note.
+	Message string `json:"message,omitempty"`
+	// Result is what a done command answers (an app's revision, log lines, ...).
+	Result json.RawMessage `json:"result,omitempty"`
+	// Replayed marks the recorded answer to a command delivered again.
+	Replayed bool `json:"replayed,omitempty"`
+}
+
+// Final reports whether the event ends its command.
+func (e Event) Final() bool {
+	return e.Type == EventDone || e.Type == EventFailed || e.Type == EventRefused
+}
+
+// Presence is the retained message on devices/ID/online.
+type Presence struct {
+	Online bool      `json:"online"`
+	Time   time.Time `json:"time"`
+}
+
+// AppState is what the state reports of an installed app.
+type AppState struct {
+	Name     string `json:"name"`
+	Version  string `json:"version"`
+	Revision int    `json:"revision"`
+	// Revisions are the kept revisions, the current one included.
+	Revisions []int `json:"revisions,omitempty"`
+}
+
+// Metrics are light figures reported with the state.
+type Metrics struct {
+	Uptime       float64 `json:"uptime"`        // seconds
+	MemAvailable uint64  `json:"mem-available"` // bytes
+	DiskFree     uint64  `json:"disk-free"`     // bytes, of the data partition
+	Load1        float64 `json:"load1"`
+}
+
+// State is the retained message on devices/ID/state.
+type State struct {
+	Device       string     `json:"device"`
+	Groups       []string   `json:"groups,omitempty"`
+	AgentVersion string     `json:"agent-version"`
+	Time         time.Time  `json:"time"`
+	Apps         []AppState `json:"apps"`
+	// Health is "ok" or "degraded" (with Problems).
+	Health   string   `json:"health"`
+	Problems []string `json:"problems,omitempty"`
+	// BaseSlot is the active base slot (a or b), when the device has A/B bases.
+	BaseSlot string  `json:"base-slot,omitempty"`
+	Metrics  Metrics `json:"metrics"`
+}
