@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"paddock.dev/paddock/agent/api"
 	"paddock.dev/paddock/internal/cli"
 )
 
@@ -92,24 +93,9 @@ that revision's data (data written by the newer revision stays with it).`
 
 // Revert runs 'paddock revert'.
 func Revert(args []string, stdout, stderr io.Writer) error {
-	c := newCommand("revert", revertUsage, stderr, true)
-	pos, err := cli.Parse(c.fs, args)
-	if err != nil {
+	c, _, ci, err := appChange("revert", revertUsage, args, stdout, stderr, newClient().Revert)
+	if err != nil || ci == nil {
 		return err
-	}
-	if len(pos) != 1 {
-		return cli.UsageError("revert takes one app name")
-	}
-	id, err := newClient().Revert(pos[0])
-	if err != nil {
-		return err
-	}
-	ci, waited, err := c.wait(id, stdout, stderr)
-	if !waited {
-		return err
-	}
-	if err != nil {
-		return fmt.Errorf("cannot revert %s: %w", pos[0], err)
 	}
 	return printAppOfChange(c, ci.Summary, stdout)
 }
@@ -120,30 +106,40 @@ Removes the app: every kept revision, its package files and all its data.`
 
 // Remove runs 'paddock remove'.
 func Remove(args []string, stdout, stderr io.Writer) error {
-	c := newCommand("remove", removeUsage, stderr, true)
-	pos, err := cli.Parse(c.fs, args)
-	if err != nil {
+	c, name, ci, err := appChange("remove", removeUsage, args, stdout, stderr, newClient().Remove)
+	if err != nil || ci == nil {
 		return err
-	}
-	if len(pos) != 1 {
-		return cli.UsageError("remove takes one app name")
-	}
-	id, err := newClient().Remove(pos[0])
-	if err != nil {
-		return err
-	}
-	ci, waited, err := c.wait(id, stdout, stderr)
-	if !waited {
-		return err
-	}
-	if err != nil {
-		return fmt.Errorf("cannot remove %s: %w", pos[0], err)
 	}
 	if *c.json {
 		return cli.WriteJSON(stdout, ci)
 	}
-	fmt.Fprintf(stdout, "%s removed\n", pos[0])
+	fmt.Fprintf(stdout, "%s removed\n", name)
 	return nil
+}
+
+// appChange runs a command that starts a change of one app (named by the
+// only argument) and follows it; ci is nil when --no-wait returned early.
+func appChange(verb, usage string, args []string, stdout, stderr io.Writer, start func(string) (string, error)) (*command, string, *api.ChangeInfo, error) {
+	c := newCommand(verb, usage, stderr, true)
+	pos, err := cli.Parse(c.fs, args)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	if len(pos) != 1 {
+		return nil, "", nil, cli.UsageError("%s takes one app name", verb)
+	}
+	id, err := start(pos[0])
+	if err != nil {
+		return nil, "", nil, err
+	}
+	ci, waited, err := c.wait(id, stdout, stderr)
+	if !waited {
+		return c, pos[0], nil, err
+	}
+	if err != nil {
+		return nil, "", nil, fmt.Errorf("cannot %s %s: %w", verb, pos[0], err)
+	}
+	return c, pos[0], &ci, nil
 }
 
 const listUsage = `Usage: paddock list [--json]

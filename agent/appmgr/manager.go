@@ -6,12 +6,12 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"runtime"
 	"sort"
 	"sync"
 	"time"
 
 	"paddock.dev/paddock/agent/state"
+	"paddock.dev/paddock/internal/arch"
 	"paddock.dev/paddock/internal/dirs"
 	"paddock.dev/paddock/ota/keys"
 	"paddock.dev/paddock/ota/revisions"
@@ -65,20 +65,9 @@ type Manager struct {
 
 // New returns an app manager over st and registers its task handlers with runner.
 func New(st *state.State, runner *state.Runner, log *slog.Logger) *Manager {
-	m := &Manager{st: st, runner: runner, log: log, Keep: DefaultKeep, Arch: DebianArch(runtime.GOARCH), inFlight: map[string]bool{}}
+	m := &Manager{st: st, runner: runner, log: log, Keep: DefaultKeep, Arch: arch.Native(), inFlight: map[string]bool{}}
 	m.addHandlers()
 	return m
-}
-
-// DebianArch maps a Go architecture name to Debian's.
-func DebianArch(goarch string) string {
-	switch goarch {
-	case "arm":
-		return "armhf"
-	case "386":
-		return "i386"
-	}
-	return goarch
 }
 
 var timeNow = time.Now

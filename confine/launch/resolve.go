@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"sort"
 	"strconv"
@@ -14,6 +13,7 @@ import (
 	"paddock.dev/paddock/confine/apparmor"
 	"paddock.dev/paddock/confine/cgroup"
 	"paddock.dev/paddock/confine/profiles"
+	"paddock.dev/paddock/internal/arch"
 	"paddock.dev/paddock/internal/dirs"
 	"paddock.dev/paddock/ota/manifest"
 )
@@ -101,7 +101,7 @@ func environment(s *Spec, m *manifest.Manifest) []string {
 		"APP_COMMAND=" + s.Command,
 		"APP_REVISION=" + strconv.Itoa(s.Revision),
 		"APP_VERSION=" + m.Version,
-		"APP_ARCH=" + debianArch(runtime.GOARCH),
+		"APP_ARCH=" + arch.Native(),
 		"APP_DATA=" + s.DataDir,
 		"APP_COMMON=" + s.CommonDir,
 		"APP_LABEL=" + s.Label,
@@ -128,14 +128,4 @@ func commandList(m *manifest.Manifest) string {
 	}
 	sort.Strings(names)
 	return strings.Join(names, ", ")
-}
-
-func debianArch(goarch string) string {
-	switch goarch {
-	case "arm":
-		return "armhf"
-	case "386":
-		return "i386"
-	}
-	return goarch
 }

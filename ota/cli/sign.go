@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime"
 	"strconv"
 	"strings"
 
+	"paddock.dev/paddock/internal/arch"
 	pcli "paddock.dev/paddock/internal/cli"
 	"paddock.dev/paddock/ota/assert"
 	"paddock.dev/paddock/ota/keys"
@@ -60,7 +60,7 @@ func Sign(args []string, stdout, stderr io.Writer) error {
 	keyName := fs.String("key", "", "sign with key `NAME` from your store (required)")
 	revision := fs.String("revision", "", "the revision number `N` of this package, 1 or more (required)")
 	delegation := fs.String("delegation", "", "include the delegation of NAME in `FILE` (from 'paddock key delegate')")
-	arch := fs.String("arch", DebianArch(runtime.GOARCH), "the `ARCH`itecture the package runs on: amd64, arm64, armhf...")
+	arch := fs.String("arch", arch.Native(), "the `ARCH`itecture the package runs on: amd64, arm64, armhf...")
 	out := fs.String("o", "", "write the assertions to `FILE` (default PACKAGE.pdk.assert)")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	pos, err := keyParseArgs(fs, args, 1, "sign takes one package file (try 'paddock sign hello_1.0.pdk --key NAME --revision 1')")
@@ -180,17 +180,4 @@ func hashFile(path string) (int64, string, error) {
 		return 0, "", fmt.Errorf("cannot read %s: %w", path, err)
 	}
 	return n, hex.EncodeToString(h.Sum(nil)), nil
-}
-
-// DebianArch maps a Go GOARCH to the Debian architecture name packages use.
-func DebianArch(goarch string) string {
-	switch goarch {
-	case "arm":
-		return "armhf"
-	case "386":
-		return "i386"
-	case "ppc64le":
-		return "ppc64el"
-	}
-	return goarch
 }

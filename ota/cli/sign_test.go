@@ -8,8 +8,8 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"paddock.dev/paddock/internal/arch"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
@@ -107,7 +107,7 @@ func TestSignDefaults(t *testing.T) {
 	if err != nil || len(as) != 1 {
 		t.Fatalf("got %d assertions, %v, want one app-revision", len(as), err)
 	}
-	if got, want := as[0].Header("arch"), DebianArch(runtime.GOARCH); got != want {
+	if got, want := as[0].Header("arch"), arch.Native(); got != want {
 		t.Errorf("got arch %q, want %q", got, want)
 	}
 }
@@ -172,14 +172,6 @@ func TestSignHelp(t *testing.T) {
 	}
 	if !strings.HasPrefix(stdout.String(), "Usage: paddock sign") || !strings.Contains(stdout.String(), "-delegation") {
 		t.Errorf("got help\n%s\nwant the usage and options", stdout.String())
-	}
-}
-
-func TestDebianArch(t *testing.T) {
-	for goarch, want := range map[string]string{"amd64": "amd64", "arm64": "arm64", "arm": "armhf", "386": "i386", "riscv64": "riscv64"} {
-		if got := DebianArch(goarch); got != want {
-			t.Errorf("DebianArch(%q): got %q, want %q", goarch, got, want)
-		}
 	}
 }
 

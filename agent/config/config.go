@@ -1,0 +1,133 @@
+// Package config reads the agent's configuration, agent.yaml: which broker
+// the fleet link talks to, as which device, in which groups.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+
+	"go.yaml.in/yaml/v3"
+
+	"paddock.dev/paddock/internal/dirs"
+)
+
+// maxSize bounds agent.yaml.
+const maxSize = 64 << 10
+
+var idRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`) })
+
+// Config is the agent's configuration. The zero value runs no fleet link.
+type Config struct {
+	// Brokers are the MQTT brokers, tried in order: tcp://HOST:PORT or ssl://HOST:PORT.
+	Brokers []string `yaml:"brokers"`
+	// DeviceID names the device to the fleet; empty means the machine id.
+	DeviceID string `yaml:"device-id"`
+	// Groups are the fleet groups the device takes group commands for.
+	Groups []string `yaml:"groups"`
+	// TLS names the files of an ssl:// connection.
+	TLS TLS `yaml:"tls"`
+}
+
+// TLS names the certificate files of the link, relative to the root directory when not absolute.
+type TLS struct {
+	CA   string `yaml:"ca"`
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+}
+
+// Path is where agent.yaml lives.
+func Path() string { return filepath.Join(dirs.Root, "etc/paddock/agent.yaml") }
+
+// Load reads agent.yaml; a missing file gives the zero Config.
+func Load() (*Config, error) {
+	data, err := os.ReadFile(Path())
+	if errors.Is(err, os.ErrNotExist) {
+		return &Config{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cannot read agent configuration: %w", err)
+	}
+	c, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", Path(), err)
+	}
+	return c, nil
+}
+
+// Parse parses and checks agent.yaml. A single "broker: URL" is accepted
+// for "brokers: [URL]".
+func Parse(data []byte) (*Config, error) {
+	if len(data) > maxSize {
+		return nil, fmt.Errorf("configuration is larger than %d bytes", maxSize)
+	}
+	var raw struct {
+		Config `yaml:",inline"`
+		Broker string `yaml:"broker"`
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&raw); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("invalid configuration: %s", strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	c := raw.Config
+	if raw.Broker != "" {
+		c.Brokers = append([]string{raw.Broker}, c.Brokers...)
+	}
+	return &c, c.Check()
+}
+
+// Check reports the first thing wrong in c.
+func (c *Config) Check() error {
+	for _, b := range c.Brokers {
+		if err := checkBroker(b); err != nil {
+			return err
+		}
+	}
+	if c.DeviceID != "" && !idRe().MatchString(c.DeviceID) {
+		return fmt.Errorf("device-id %q: want letters, digits, dots, dashes and underscores, at most 64", c.DeviceID)
+	}
+	for _, g := range c.Groups {
+		if !idRe().MatchString(g) {
+			return fmt.Errorf("group %q: want letters, digits, dots, dashes and underscores, at most 64", g)
+		}
+	}
+	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
+		return errors.New("tls: cert and key go together")
+	}
+	return nil
+}
+
+func checkBroker(b string) error {
+	u, err := url.Parse(b)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("broker %q: want tcp://HOST:PORT or ssl://HOST:PORT", b)
+	}
+	switch u.Scheme {
+	case "tcp", "ssl", "tls", "mqtt", "mqtts":
+		return nil
+	}
+	return fmt.Errorf("broker %q: unknown scheme %q (want tcp or ssl)", b, u.Scheme)
+}
+
+// DeviceIDOrDefault returns the configured device id, or the machine id,
+// or the host name.
+func (c *Config) DeviceIDOrDefault() string {
+	if c.DeviceID != "" {
+		return c.DeviceID
+	}
+	if b, err := os.ReadFile(filepath.Join(dirs.Root, "etc/machine-id")); err == nil {
+		if id := strings.TrimSpace(string(b)); idRe().MatchString(id) {
+			return id
+		}
+	}
+	h, _ := os.Hostname()
+	return h
+}
