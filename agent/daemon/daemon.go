@@ -4,11 +4,13 @@ package daemon
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -16,8 +18,11 @@ import (
 
 	"paddock.dev/paddock/agent/api"
 	"paddock.dev/paddock/agent/appmgr"
+	"paddock.dev/paddock/agent/config"
+	"paddock.dev/paddock/agent/fleetlink"
 	"paddock.dev/paddock/agent/state"
 	"paddock.dev/paddock/internal/dirs"
+	"paddock.dev/paddock/mqtt"
 )
 
 // keepChanges is how many finished changes are remembered for 'paddock changes'.
@@ -25,6 +30,12 @@ const keepChanges = 50
 
 // ensureInterval is how often the loop runs even when nothing wakes it.
 const ensureInterval = 5 * time.Second
+
+// Options tune the agent.
+type Options struct {
+	// Fleet configures the fleet link; no brokers means no link.
+	Fleet config.Config
+}
 
 // Daemon is a running agent.
 type Daemon struct {
@@ -34,6 +45,10 @@ type Daemon struct {
 	runner *state.Runner
 	apps   *appmgr.Manager
 	api    *api.Server
+	link   *mqtt.Link
+	// appsSeen is the last apps state reported to the fleet link.
+	appsSeen string
+	cancel   context.CancelFunc
 
 	wake     chan struct{}
 	stop     chan struct{}
@@ -43,7 +58,7 @@ type Daemon struct {
 
 // Start opens the state, brings the disk in line with it, resumes
 // interrupted changes and starts serving the API.
-func Start(log *slog.Logger) (*Daemon, error) {
+func Start(log *slog.Logger, opts Options) (*Daemon, error) {
 	d := &Daemon{log: log, wake: make(chan struct{}, 1), stop: make(chan struct{})}
 	if err := d.lockState(); err != nil {
 		return nil, err
@@ -63,6 +78,11 @@ func Start(log *slog.Logger) (*Daemon, error) {
 	}
 	d.api = api.New(st, d.apps, log)
 	if err := d.api.Listen(dirs.SocketPath); err != nil {
+		d.lock.Close()
+		return nil, err
+	}
+	if err := d.startLink(opts.Fleet); err != nil {
+		d.api.Shutdown(context.Background())
 		d.lock.Close()
 		return nil, err
 	}
@@ -120,6 +140,7 @@ func (d *Daemon) loop() {
 		if err := d.runner.Ensure(); err != nil {
 			d.log.Error("ensure", "err", err)
 		}
+		d.reportApps()
 		d.st.Lock()
 		d.st.Prune(keepChanges)
 		d.st.Unlock()
@@ -134,10 +155,60 @@ func (d *Daemon) Stop() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		err = d.api.Shutdown(ctx)
+		if d.link != nil {
+			d.cancel()
+			d.link.Close()
+		}
 		close(d.stop)
 		d.wg.Wait()
 		os.Remove(dirs.SocketPath)
 		d.lock.Close()
 	})
 	return err
+}
+
+// startLink starts the fleet link when a broker is configured.
+func (d *Daemon) startLink(c config.Config) error {
+	if len(c.Brokers) == 0 {
+		return nil
+	}
+	tlsConf, err := c.TLSConfig()
+	if err != nil {
+		return err
+	}
+	id := c.DeviceIDOrDefault()
+	var reboot func() error
+	if dirs.Root == "/" {
+		reboot = rebootMachine
+	}
+	dev := fleetlink.New(d.st, d.apps, id, c.Groups, reboot)
+	ctx, cancel := context.WithCancel(context.Background())
+	link, err := mqtt.Start(ctx, mqtt.Config{
+		Brokers:      c.Brokers,
+		DeviceID:     id,
+		Groups:       c.Groups,
+		StoreDir:     filepath.Join(dirs.LibDir, "fleet"),
+		TLS:          tlsConf,
+		AgentVersion: fleetlink.Version,
+		Logf:         func(format string, args ...any) { d.log.Info(fmt.Sprintf(format, args...)) },
+	}, dev)
+	if err != nil {
+		cancel()
+		return fmt.Errorf("cannot start the fleet link: %w", err)
+	}
+	d.link, d.cancel = link, cancel
+	d.log.Info("fleet link started", "device", id, "brokers", strings.Join(c.Brokers, ","))
+	return nil
+}
+
+// reportApps tells the fleet link when the installed apps changed.
+func (d *Daemon) reportApps() {
+	if d.link == nil {
+		return
+	}
+	b, _ := json.Marshal(d.apps.List())
+	if s := string(b); s != d.appsSeen {
+		d.appsSeen = s
+		d.link.Changed()
+	}
 }

@@ -16,7 +16,7 @@ func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 func TestStartStop(t *testing.T) {
 	dirstest.SetRoot(t)
-	d, err := Start(quiet())
+	d, err := Start(quiet(), Options{})
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}
@@ -32,7 +32,7 @@ func TestStartStop(t *testing.T) {
 
 	// A second agent on the same root must not start, and must leave the
 	// first one's socket alone.
-	if d2, err := Start(quiet()); err == nil {
+	if d2, err := Start(quiet(), Options{}); err == nil {
 		d2.Stop()
 		t.Errorf("second Start: got success, want an error")
 	} else if !strings.Contains(err.Error(), "another paddock daemon") {
@@ -53,7 +53,7 @@ func TestStartStop(t *testing.T) {
 	}
 
 	// The lock went with the agent: a new one starts on the same state.
-	d, err = Start(quiet())
+	d, err = Start(quiet(), Options{})
 	if err != nil {
 		t.Fatalf("Start after Stop: %v", err)
 	}
@@ -72,7 +72,7 @@ func TestStartCorruptState(t *testing.T) {
 	if err := os.WriteFile(dirs.StateFile, []byte("{not json"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if d, err := Start(quiet()); err == nil {
+	if d, err := Start(quiet(), Options{}); err == nil {
 		d.Stop()
 		t.Fatal("Start on a corrupt state: got success, want an error")
 	} else if !strings.Contains(err.Error(), dirs.StateFile) {
@@ -81,7 +81,7 @@ func TestStartCorruptState(t *testing.T) {
 	if err := os.Remove(dirs.StateFile); err != nil {
 		t.Fatal(err)
 	}
-	d, err := Start(quiet())
+	d, err := Start(quiet(), Options{})
 	if err != nil {
 		t.Fatalf("Start after the state was moved aside: %v", err)
 	}
@@ -96,14 +96,14 @@ func TestStartSocketInUse(t *testing.T) {
 	if err := os.MkdirAll(dirs.SocketPath+"/x", 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if d, err := Start(quiet()); err == nil {
+	if d, err := Start(quiet(), Options{}); err == nil {
 		d.Stop()
 		t.Fatal("Start with the socket path taken: got success, want an error")
 	}
 	if err := os.RemoveAll(dirs.SocketPath); err != nil {
 		t.Fatal(err)
 	}
-	d, err := Start(quiet())
+	d, err := Start(quiet(), Options{})
 	if err != nil {
 		t.Fatalf("Start once the path is free: %v (the failed Start kept the lock?)", err)
 	}

@@ -6,18 +6,29 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
+	"paddock.dev/paddock/agent/config"
 	"paddock.dev/paddock/internal/cli"
 	"paddock.dev/paddock/internal/dirs"
 )
 
-const usage = `Usage: paddock daemon [--verbose]
+const usage = `Usage: paddock daemon [--verbose] [--broker URL] [--device-id ID] [--group G]...
 
 Runs the paddock agent: it serves the admin API on $PADDOCK_ROOT/run/paddock.sock,
 runs changes (install, refresh, revert, remove) step by step, and at start
 re-mounts installed revisions and resumes any change that a crash or power
 cut interrupted. Stop it with SIGTERM or SIGINT.
+
+With a broker (from the flags or $PADDOCK_ROOT/etc/paddock/agent.yaml), it
+also keeps the fleet link: it takes signed commands over MQTT and reports
+events and state. The flags override agent.yaml, for example:
+
+  broker: ssl://mqtt.example.com:8883
+  device-id: dev1
+  groups: [lab, eu-west]
+  tls: {ca: ca.pem, cert: device.pem, key: device.key}
 
 Environment:
   PADDOCK_ROOT   the root directory of every path (default /)
@@ -27,6 +38,10 @@ Environment:
 func Run(args []string, stdout, stderr io.Writer) error {
 	fs := cli.NewFlagSet("daemon", usage, stderr)
 	verbose := fs.Bool("verbose", false, "log every step")
+	broker := fs.String("broker", "", "the MQTT broker of the fleet link (tcp://HOST:PORT or ssl://HOST:PORT)")
+	deviceID := fs.String("device-id", "", "the device's name in the fleet (default: agent.yaml, then the machine id)")
+	var groups groupList
+	fs.Var(&groups, "group", "a fleet group of the device (repeatable)")
 	pos, err := cli.Parse(fs, args)
 	if err != nil {
 		return err
@@ -42,7 +57,23 @@ func Run(args []string, stdout, stderr io.Writer) error {
 	if os.Geteuid() != 0 {
 		log.Warn("not running as root: mounting revisions will fail")
 	}
-	d, err := Start(log)
+	conf, err := config.Load()
+	if err != nil {
+		return err
+	}
+	if *broker != "" {
+		conf.Brokers = []string{*broker}
+	}
+	if *deviceID != "" {
+		conf.DeviceID = *deviceID
+	}
+	if len(groups) > 0 {
+		conf.Groups = groups
+	}
+	if err := conf.Check(); err != nil {
+		return cli.UsageError("%v", err)
+	}
+	d, err := Start(log, Options{Fleet: *conf})
 	if err != nil {
 		return err
 	}
@@ -56,3 +87,9 @@ func Run(args []string, stdout, stderr io.Writer) error {
 	}
 	return nil
 }
+
+// groupList collects repeated --group flags.
+type groupList []string
+
+func (g *groupList) String() string     { return strings.Join(*g, ",") }
+func (g *groupList) Set(v string) error { *g = append(*g, v); return nil }

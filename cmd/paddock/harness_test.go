@@ -174,9 +174,9 @@ func (d *device) ok(args ...string) string {
 
 // startDaemon starts the agent, with fault (a PADDOCK_FAULT spec) if not
 // empty, and waits for its socket.
-func (d *device) startDaemon(fault string) {
+func (d *device) startDaemon(fault string, args ...string) {
 	d.t.Helper()
-	cmd := exec.Command(binary, "daemon")
+	cmd := exec.Command(binary, append([]string{"daemon"}, args...)...)
 	cmd.Env = d.env()
 	if fault != "" {
 		cmd.Env = append(cmd.Env, "PADDOCK_FAULT="+fault)

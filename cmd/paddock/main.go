@@ -15,6 +15,7 @@ import (
 	"paddock.dev/paddock/confine/denials"
 	"paddock.dev/paddock/confine/launch"
 	"paddock.dev/paddock/internal/cli"
+	"paddock.dev/paddock/mqtt/fleet"
 	otacli "paddock.dev/paddock/ota/cli"
 )
 
@@ -45,6 +46,9 @@ var commands = []struct {
 	}},
 	{"Agent", []command{
 		{"daemon", "run the agent", daemon.Run},
+	}},
+	{"Fleet operator", []command{
+		{"fleet", "drive devices over MQTT: devices, send, rollout, serve", fleet.Run},
 	}},
 	{"App developer", []command{
 		{"key", "create, list, export, trust and delegate signing keys", otacli.Key},

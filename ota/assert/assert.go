@@ -1,6 +1,7 @@
 // Package assert encodes, decodes and signs assertions: small signed text
 // documents that carry the facts paddock trusts (a root key delegating to a
-// publisher key, a package revision and its digest).
+// publisher or operator key, a package revision and its digest, an
+// operator's command to a device).
 //
 // An assertion has one canonical text form, so the bytes that are signed
 // are the bytes that are stored and compared:

@@ -197,7 +197,7 @@ func mustArmor(t *testing.T, k *keys.PublicKey) string {
 
 func TestUnknownTypeSorted(t *testing.T) {
 	key := newKey(t, "pub")
-	a, err := Sign("command", []Header{{"target", "dev1"}, {"id", "7"}, {"expiry", "soon"}}, []byte("reboot"), key)
+	a, err := Sign("thing", []Header{{"target", "dev1"}, {"id", "7"}, {"expiry", "soon"}}, []byte("reboot"), key)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,15 +8,15 @@ import (
 
 // fuzzSeeds returns freshly signed assertions of each kind to start from.
 func fuzzSeeds(f *testing.F) [][]byte {
-	root, pub := newKey(f, "root"), newKey(f, "pub")
-	cmd, err := Sign("command", []Header{{"target", "dev1"}, {"id", "7"}}, []byte("reboot"), root)
-	if err != nil {
-		f.Fatal(err)
-	}
+	root, pub, ops := newKey(f, "root"), newKey(f, "pub"), newKey(f, "ops")
 	return [][]byte{
 		signAccountKey(f, root, pub).Encode(),
 		signRevision(f, pub).Encode(),
-		cmd.Encode(),
+		signOperatorKey(f, root, ops).Encode(),
+		signCommand(f, ops, nil).Encode(),
+		signCommand(f, ops, func(c *Command) {
+			c.Target, c.Action, c.Body = "group/lab", "config-set", []byte(`{"key":"a","value":"b"}`)
+		}).Encode(),
 	}
 }
 
@@ -53,6 +53,10 @@ func FuzzDecode(f *testing.F) {
 			if _, err := ParseAppRevision(a); err != nil {
 				t.Fatalf("got %v parsing a decoded app-revision, want nil", err)
 			}
+		case CommandType:
+			if _, err := ParseCommand(a); err != nil {
+				t.Fatalf("got %v parsing a decoded command, want nil", err)
+			}
 		}
 	})
 }
@@ -74,6 +78,37 @@ func FuzzDecodeBundle(f *testing.F) {
 		for _, a := range as {
 			if _, err := Decode(a.Encode()); err != nil {
 				t.Fatalf("got %v decoding one assertion of a bundle, want nil", err)
+			}
+		}
+	})
+}
+
+// FuzzDecodeCommand feeds arbitrary bytes, as they may arrive from the
+// broker, through DecodeBundle and ParseCommand: they must never panic, and
+// a command they accept must sign its fields again unchanged.
+func FuzzDecodeCommand(f *testing.F) {
+	seeds := fuzzSeeds(f)
+	f.Add(seeds[3])
+	f.Add(seeds[4])
+	f.Add(bytes.Join(seeds[2:4], nil))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		as, err := DecodeBundle(data)
+		if err != nil {
+			return
+		}
+		for _, a := range as {
+			c, err := ParseCommand(a)
+			if err != nil {
+				if a.Type() == CommandType {
+					t.Fatalf("got %v parsing a decoded command, want nil", err)
+				}
+				continue
+			}
+			if c.ID != a.Header("id") || c.Target != a.Header("target") || !bytes.Equal(c.Body, a.Body()) {
+				t.Fatalf("got command %+v, want the headers and body of the assertion", c)
+			}
+			if kind, name := c.SplitTarget(); kind+"/"+name != c.Target {
+				t.Fatalf("got target split %q %q, want %q", kind, name, c.Target)
 			}
 		}
 	})

@@ -46,7 +46,8 @@ type AccountKey struct {
 	Fingerprint string
 	// Role is RolePublisher or RoleOperator.
 	Role string
-	// Names are path.Match globs of the package names the key may sign.
+	// Names are path.Match globs of the package names a publisher key may
+	// sign, or of the command targets an operator key may command.
 	Names []string
 	// Since and Until bound the delegation; a zero Until never ends.
 	Since, Until time.Time
@@ -56,10 +57,12 @@ type AccountKey struct {
 	Key *keys.PublicKey
 }
 
-// Allows reports whether name matches one of the delegation's globs.
+// Allows reports whether name matches one of the delegation's globs
+// (path.Match; a glob "*" alone matches every name, "/" included, so that
+// it covers every command target).
 func (k *AccountKey) Allows(name string) bool {
 	for _, g := range k.Names {
-		if ok, _ := path.Match(g, name); ok {
+		if ok, _ := path.Match(g, name); ok || g == "*" {
 			return true
 		}
 	}
@@ -87,7 +90,7 @@ func ParseAccountKey(a *Assertion) (*AccountKey, error) {
 	check(!validName().MatchString(k.Account), "account %q", k.Account)
 	check(!validFingerprint().MatchString(k.Fingerprint), "public-key-fingerprint %q", k.Fingerprint)
 	check(k.Role != RolePublisher && k.Role != RoleOperator, "role %q (want %s or %s)", k.Role, RolePublisher, RoleOperator)
-	k.Names, err = parseNames(a.Header("names"), err)
+	k.Names, err = parseNames(a.Header("names"), k.Role, err)
 	k.Since, err = parseTime(a, "since", err)
 	if a.Header("until") != "" {
 		k.Until, err = parseTime(a, "until", err)
@@ -112,13 +115,20 @@ func ParseAccountKey(a *Assertion) (*AccountKey, error) {
 	return k, nil
 }
 
-func parseNames(v string, err error) ([]string, error) {
+// parseNames parses the names header: comma-separated globs over package
+// names for a publisher, over command targets ("device/ID", "group/NAME")
+// for an operator.
+func parseNames(v, role string, err error) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
 	names := strings.Split(v, ",")
 	for _, g := range names {
-		if g == "" || strings.ContainsAny(g, " /") {
+		if role == RoleOperator {
+			if g == "" || strings.Contains(g, " ") {
+				return nil, fmt.Errorf("invalid account-key: names %q (want comma-separated globs such as device/*,group/lab)", v)
+			}
+		} else if g == "" || strings.ContainsAny(g, " /") {
 			return nil, fmt.Errorf("invalid account-key: names %q (want comma-separated globs such as hello,acme-*)", v)
 		}
 		if _, err := path.Match(g, ""); err != nil {

@@ -48,6 +48,17 @@ var schemas = map[string]*schema{
 		},
 		parse: func(a *Assertion) error { _, err := ParseAppRevision(a); return err },
 	},
+	CommandType: {
+		fields: []field{
+			{name: "id"},
+			{name: "target"},
+			{name: "action"},
+			{name: "not-before"},
+			{name: "expiry"},
+		},
+		body:  true,
+		parse: func(a *Assertion) error { _, err := ParseCommand(a); return err },
+	},
 }
 
 // checkHeaders checks that the type-specific headers (without type,

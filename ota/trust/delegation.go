@@ -63,7 +63,7 @@ func checkDelegation(a *assert.Assertion, ak *assert.AccountKey, trusted []*keys
 		return stageSigned, refuse(ErrBadSignature, "delegation of key %s has an invalid signature by root key %s (delegate again with 'paddock key delegate')",
 			who, keyName(root.Name(), ak.SignKey))
 	case ak.Role != assert.RolePublisher:
-		return stageRole, refuse(ErrNotDelegated, "key %s is delegated as %s, not %s (delegate it with 'paddock key delegate --role publisher')",
+		return stageRole, refuse(ErrWrongRole, "key %s is delegated as %s, not %s (delegate it with 'paddock key delegate --role publisher')",
 			who, ak.Role, assert.RolePublisher)
 	case !ak.Allows(name):
 		return stageName, refuse(ErrNotDelegated, "key %s is not delegated to publish %q (it may publish: %s)",

@@ -1,7 +1,8 @@
-// Package trust decides whether a package revision may be installed: it
-// follows the chain from the device's trusted root keys, through
-// account-key delegations, to the app-revision assertion that describes
-// the package.
+// Package trust decides whether a package revision may be installed, and
+// whether an operator's command may be applied: it follows the chain from
+// the device's trusted root keys, through account-key delegations, to the
+// app-revision assertion that describes the package or to the command
+// assertion.
 package trust
 
 import (
@@ -17,16 +18,18 @@ import (
 // Sentinel errors for the refusals callers may want to tell apart. The
 // errors CheckRevision returns wrap them with a message for the user.
 var (
-	// ErrUnsigned: the bundle holds no signed app-revision.
+	// ErrUnsigned: the bundle holds no signed app-revision (or command).
 	ErrUnsigned = assert.ErrUnsigned
 	// ErrNotTrusted: no chain leads from a trusted root to the signer.
 	ErrNotTrusted = errors.New("key is not trusted")
 	// ErrNotDelegated: the signer's delegation does not cover this
 	// revision (role or name).
 	ErrNotDelegated = errors.New("key is not delegated")
-	// ErrExpired: the signer's delegation has ended.
+	// ErrExpired: the signer's delegation has ended, or the command has
+	// expired.
 	ErrExpired = errors.New("delegation expired")
-	// ErrNotYetValid: the signer's delegation has not started yet.
+	// ErrNotYetValid: the signer's delegation, or the command, has not
+	// started yet.
 	ErrNotYetValid = errors.New("delegation not yet valid")
 	// ErrKeyChanged: another key published the installed revision and
 	// the root did not allow a takeover.

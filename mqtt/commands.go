@@ -1,0 +1,171 @@
+package mqtt
+
+import (
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+)
+
+// progressEvery rate-limits progress events (about 4 a second).
+const progressEvery = 250 * time.Millisecond
+
+// msgInterrupted is the failure of a command that was being applied when
+// the agent stopped. It is not applied again blindly, since it may have
+// half happened: the operator sees the failure and may send a new
+// command (with a new id) once the device's state says what to do.
+const msgInterrupted = "interrupted by a restart"
+
+// onMessage takes a message from paho's router. It must not block: the
+// message is queued for the worker, which applies commands one at a time
+// in arrival order. The worker runs only while there is work, so that
+// an idle link costs no goroutine.
+func (l *Link) onMessage(_ paho.Client, m paho.Message) {
+	if !l.isCommandTopic(m.Topic()) {
+		m.Ack()
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return // not acknowledged: the broker delivers it again
+	}
+	l.pending = append(l.pending, m)
+	if !l.working {
+		l.working = true
+		l.wg.Add(1)
+		go l.work()
+	}
+}
+
+func (l *Link) isCommandTopic(topic string) bool {
+	if topic == CmdTopic(l.cfg.DeviceID) {
+		return true
+	}
+	for _, g := range l.cfg.Groups {
+		if topic == GroupTopic(g) {
+			return true
+		}
+	}
+	return false
+}
+
+func (l *Link) work() {
+	defer l.wg.Done()
+	for {
+		l.mu.Lock()
+		if len(l.pending) == 0 || l.closed {
+			l.pending, l.working = nil, false
+			l.mu.Unlock()
+			return
+		}
+		m := l.pending[0]
+		l.pending[0] = nil
+		l.pending = l.pending[1:]
+		l.mu.Unlock()
+		l.handle(m)
+	}
+}
+
+// handle answers one command message: refused, replayed, or applied.
+func (l *Link) handle(m paho.Message) {
+	cmd, err := l.dev.Verify(m.Payload())
+	if err != nil {
+		id := "unknown"
+		if cmd != nil && cmd.ID != "" {
+			id = cmd.ID
+		}
+		l.emit(Event{Command: id, Type: EventRefused, Message: err.Error()}, nil)
+		m.Ack()
+		return
+	}
+	if rec := l.applied.get(cmd.ID); rec != nil {
+		l.replay(cmd, rec)
+		m.Ack()
+		return
+	}
+	// Recorded before anything happens, so that a crash during Apply is
+	// never followed by a blind second Apply.
+	if err := l.applied.put(cmd.ID, &appliedRecord{Expiry: cmd.Expiry, Recorded: timeNow().UTC()}); err != nil {
+		l.emit(Event{Command: cmd.ID, Type: EventRefused, Message: fmt.Sprintf("cannot record command: %v", err)}, nil)
+		m.Ack()
+		return
+	}
+	m.Ack()
+	l.emit(Event{Command: cmd.ID, Type: EventAccepted}, nil)
+	result, err := l.apply(cmd)
+	if err != nil && l.ctx.Err() != nil {
+		return // stopped by Close: the next Start reports it interrupted
+	}
+	final := Event{Command: cmd.ID, Type: EventDone, Result: result}
+	if err != nil {
+		final = Event{Command: cmd.ID, Type: EventFailed, Message: err.Error()}
+	}
+	// The state goes out before the final event, so that an operator who
+	// sees "done" reads the retained state that the command left.
+	l.publishState()
+	l.finish(cmd.ID, cmd.Expiry, final)
+}
+
+// replay answers a command delivered again with its recorded final event.
+func (l *Link) replay(cmd *Command, rec *appliedRecord) {
+	if rec.Final == nil {
+		// Cannot happen: Start turns such records into failures.
+		l.finish(cmd.ID, rec.Expiry, Event{Command: cmd.ID, Type: EventFailed, Message: msgInterrupted})
+		rec = l.applied.get(cmd.ID)
+	}
+	ev := *rec.Final
+	ev.Replayed = true
+	l.emit(ev, nil)
+}
+
+// finish records a final event, then publishes it.
+func (l *Link) finish(id string, expiry time.Time, final Event) {
+	l.emit(final, func(ev Event) {
+		if err := l.applied.put(id, &appliedRecord{Expiry: expiry, Recorded: timeNow().UTC(), Final: &ev}); err != nil {
+			l.logf("mqtt: cannot record the end of command %s: %v", id, err)
+		}
+	})
+}
+
+// apply runs Device.Apply with a rate-limited progress callback; a panic
+// in Apply fails the command instead of the agent.
+func (l *Link) apply(cmd *Command) (result json.RawMessage, err error) {
+	var (
+		mu   sync.Mutex
+		last time.Time
+		over bool
+	)
+	progress := func(step string, percent int) {
+		mu.Lock()
+		now := time.Now()
+		if over || (!last.IsZero() && now.Sub(last) < progressEvery) {
+			mu.Unlock()
+			return
+		}
+		last = now
+		mu.Unlock()
+		l.emit(Event{Command: cmd.ID, Type: EventProgress, Step: step, Percent: percent}, nil)
+	}
+	defer func() {
+		mu.Lock()
+		over = true
+		mu.Unlock()
+		if r := recover(); r != nil {
+			result, err = nil, fmt.Errorf("internal error: %s panicked: %v", cmd.Action, r)
+		}
+	}()
+	return l.dev.Apply(l.ctx, cmd, progress)
+}
+
+// recoverInterrupted answers the commands that were being applied when
+// the agent last stopped: failed, interrupted by a restart.
+func (l *Link) recoverInterrupted() {
+	for _, id := range l.applied.interrupted() {
+		rec := l.applied.get(id)
+		l.logf("mqtt: command %s was interrupted by a restart: reporting it failed", id)
+		l.finish(id, rec.Expiry, Event{Command: id, Type: EventFailed, Message: msgInterrupted})
+	}
+}

@@ -1,0 +1,87 @@
+package fleet
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"paddock.dev/paddock/internal/cli"
+)
+
+const devicesUsage = `
+Usage: paddock fleet devices --broker URL [--group G] [--wait 2s] [--json]
+
+Devices lists the devices that report to the broker, from their retained
+state and presence messages: whether each is online, its active base slot,
+its apps (name=revision), its health and the time of its last state.
+The broker sends the retained messages at once; the listing waits until
+they stop arriving, or at most --wait.
+`
+
+// Devices is 'paddock fleet devices'.
+func Devices(args []string, stdout, stderr io.Writer) error {
+	fs := cli.NewFlagSet("fleet devices", devicesUsage, stdout)
+	broker := brokerFlag(fs)
+	group := fs.String("group", "", "list only the devices of `GROUP`")
+	wait := fs.Duration("wait", 2*time.Second, "wait at most `DURATION` for the devices' retained messages")
+	asJSON := fs.Bool("json", false, "print the devices as JSON")
+	pos, err := cli.Parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return cli.UsageError("fleet devices takes no arguments besides its options")
+	}
+	if err := needBroker("fleet devices", *broker); err != nil {
+		return err
+	}
+	l, err := dial(*broker, stderr)
+	if err != nil {
+		return err
+	}
+	defer l.close()
+	r := newRegistry()
+	if err := r.collect(l, *wait, true); err != nil {
+		return err
+	}
+	list := r.devices(*group)
+	if *asJSON {
+		return cli.WriteJSON(stdout, list)
+	}
+	return writeDevices(stdout, list)
+}
+
+// writeDevices prints the devices as a table.
+func writeDevices(w io.Writer, list []DeviceInfo) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tONLINE\tBASE\tAPPS\tHEALTH\tLAST SEEN")
+	for _, d := range list {
+		online := "-"
+		if d.Presence {
+			online = map[bool]string{true: "yes", false: "no"}[d.Online]
+		}
+		apps := make([]string, len(d.Apps))
+		for i, a := range d.Apps {
+			apps[i] = fmt.Sprintf("%s=%d", a.Name, a.Revision)
+		}
+		seen := "-"
+		if !d.LastSeen.IsZero() {
+			seen = d.LastSeen.UTC().Format(time.RFC3339)
+		}
+		health := d.Health
+		if len(d.Problems) > 0 {
+			health += " (" + strings.Join(d.Problems, "; ") + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", d.ID, online, dash(d.BaseSlot), dash(strings.Join(apps, ",")), dash(health), seen)
+	}
+	return tw.Flush()
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

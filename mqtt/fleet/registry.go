@@ -1,0 +1,147 @@
+package fleet
+
+import (
+	"encoding/json"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"paddock.dev/paddock/mqtt"
+)
+
+// quietPeriod ends the collection of retained messages early: the broker
+// sends them in one burst right after the subscription, so a pause this
+// long means they have all arrived.
+var quietPeriod = 500 * time.Millisecond
+
+// registry collects the retained states and presences of the devices.
+type registry struct {
+	mu     sync.Mutex
+	states map[string]*mqtt.State
+	online map[string]mqtt.Presence
+	last   time.Time // when the last message arrived
+}
+
+func newRegistry() *registry {
+	return &registry{states: map[string]*mqtt.State{}, online: map[string]mqtt.Presence{}}
+}
+
+func (r *registry) onState(_ paho.Client, m paho.Message) {
+	var st mqtt.State
+	id := topicDevice(m.Topic())
+	if id == "" || len(m.Payload()) == 0 || json.Unmarshal(m.Payload(), &st) != nil {
+		return // a cleared or foreign message; the broker is not trusted
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.states[id] = &st
+	r.last = time.Now()
+}
+
+func (r *registry) onOnline(_ paho.Client, m paho.Message) {
+	var p mqtt.Presence
+	id := topicDevice(m.Topic())
+	if id == "" || len(m.Payload()) == 0 || json.Unmarshal(m.Payload(), &p) != nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.online[id] = p
+	r.last = time.Now()
+}
+
+// collect subscribes to the states (and presences, with presence) of every
+// device and returns once the retained messages have arrived: after a
+// quiet period, or at the latest after wait.
+func (r *registry) collect(l *link, wait time.Duration, presence bool) error {
+	start := time.Now()
+	if err := l.subscribe(allStates, r.onState); err != nil {
+		return err
+	}
+	if presence {
+		if err := l.subscribe(allOnline, r.onOnline); err != nil {
+			return err
+		}
+	}
+	subscribed := time.Now()
+	quiet := min(quietPeriod, wait)
+	for {
+		r.mu.Lock()
+		last := r.last
+		r.mu.Unlock()
+		if last.Before(subscribed) {
+			last = subscribed
+		}
+		now := time.Now()
+		if now.Sub(start) >= wait || now.Sub(last) >= quiet {
+			return nil
+		}
+		time.Sleep(min(quiet/5, 50*time.Millisecond) + time.Millisecond)
+	}
+}
+
+// group returns the sorted IDs of the devices whose state lists group.
+func (r *registry) group(group string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var ids []string
+	for id, st := range r.states {
+		if slices.Contains(st.Groups, group) {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// DeviceInfo is what 'paddock fleet devices' reports of a device.
+type DeviceInfo struct {
+	ID     string `json:"id"`
+	Online bool   `json:"online"`
+	// Presence is false when the device never published its presence.
+	Presence     bool            `json:"presence"`
+	Groups       []string        `json:"groups,omitempty"`
+	BaseSlot     string          `json:"base-slot,omitempty"`
+	Apps         []mqtt.AppState `json:"apps"`
+	Health       string          `json:"health,omitempty"`
+	Problems     []string        `json:"problems,omitempty"`
+	AgentVersion string          `json:"agent-version,omitempty"`
+	// LastSeen is the time of the device's state.
+	LastSeen time.Time `json:"last-seen,omitzero"`
+}
+
+// devices returns the devices known by state or presence, sorted by ID,
+// keeping those of group when group is not "".
+func (r *registry) devices(group string) []DeviceInfo {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ids := map[string]bool{}
+	for id := range r.states {
+		ids[id] = true
+	}
+	for id := range r.online {
+		ids[id] = true
+	}
+	list := []DeviceInfo{}
+	for id := range ids {
+		d := DeviceInfo{ID: id, Apps: []mqtt.AppState{}}
+		if p, ok := r.online[id]; ok {
+			d.Online, d.Presence = p.Online, true
+		}
+		if st := r.states[id]; st != nil {
+			d.Groups, d.BaseSlot, d.Health, d.Problems = st.Groups, st.BaseSlot, st.Health, st.Problems
+			d.AgentVersion, d.LastSeen = st.AgentVersion, st.Time
+			if st.Apps != nil {
+				d.Apps = st.Apps
+			}
+		}
+		if group == "" || slices.Contains(d.Groups, group) {
+			list = append(list, d)
+		}
+	}
+	sort.Slice(list, func(i, j int) bool { return list[i].ID < list[j].ID })
+	return list
+}

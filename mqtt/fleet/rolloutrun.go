@@ -1,0 +1,403 @@
+package fleet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"paddock.dev/paddock/mqtt"
+)
+
+var (
+	// progressTick is how often a running rollout shows its progress,
+	// checks health deadlines and the abort marker.
+	progressTick = 500 * time.Millisecond
+	// saveInterval bounds how often answers are written to disk while a
+	// wave runs; a wave's end is always written.
+	saveInterval = 2 * time.Second
+	// maxFailureLines bounds the failures a wave prints one by one.
+	maxFailureLines = 10
+)
+
+// runner runs a rollout over one MQTT session. Its state is owned by the
+// goroutine of run: the MQTT handlers only decode messages into msgs.
+type runner struct {
+	st             *rolloutState
+	path           string
+	l              *link
+	op             *operator // loaded when a command must be signed
+	stdout, stderr io.Writer
+	msgs           chan inbound
+
+	byCmd    map[string]int         // command ID → device index
+	byDev    map[string]int         // device ID → index
+	accepted map[int]time.Time      // when the device accepted, by its clock
+	health   map[int]healthWait     // done, awaiting a healthy state
+	states   map[string]*mqtt.State // latest states, with --wait-healthy
+	pending  int                    // devices of the wave without a result
+
+	dirty     bool
+	lastSave  time.Time
+	shown     string
+	failLines int
+}
+
+// healthWait is a device that is done and must report health ok.
+type healthWait struct {
+	since    time.Time // a state older than this (device clock) predates the command
+	deadline time.Time
+}
+
+func newRunner(st *rolloutState, path string, l *link, stdout, stderr io.Writer) *runner {
+	r := &runner{
+		st: st, path: path, l: l, stdout: stdout, stderr: stderr,
+		msgs:  make(chan inbound, 4096),
+		byCmd: map[string]int{}, byDev: make(map[string]int, len(st.Devices)),
+		accepted: map[int]time.Time{}, health: map[int]healthWait{}, states: map[string]*mqtt.State{},
+	}
+	for i, d := range st.Devices {
+		r.byDev[d.ID] = i
+	}
+	return r
+}
+
+// run runs the waves from the current one.
+func (r *runner) run(ctx context.Context) error {
+	if err := r.l.subscribe(allEvents, r.l.eventHandler(r.msgs)); err != nil {
+		return err
+	}
+	if r.st.WaitHealthy > 0 {
+		if err := r.l.subscribe(allStates, r.l.stateHandler(r.msgs)); err != nil {
+			return err
+		}
+	}
+	for r.st.Wave < len(r.st.Waves) {
+		if err := r.checkAbort(); err != nil {
+			return err
+		}
+		if err := r.wave(ctx); err != nil {
+			return err
+		}
+		c := r.st.counts(r.st.Devices)
+		if rate := c.failureRate(); rate > r.st.MaxFailures {
+			r.st.State = rolloutStopped
+			r.st.Reason = fmt.Sprintf("%d of %d devices sent to failed (%.1f%%, more than --max-failures %g%%)",
+				c.Failed, c.Done+c.Failed+c.Pending, rate, r.st.MaxFailures)
+			return r.save()
+		}
+		r.st.Wave++
+		if err := r.save(); err != nil {
+			return err
+		}
+	}
+	r.st.State = rolloutDone
+	return r.save()
+}
+
+// finish reports how the rollout ended.
+func (r *runner) finish(err error, asJSON bool) error {
+	st := r.st
+	switch {
+	case errors.Is(err, errInterrupted):
+		r.save()
+		return fmt.Errorf("rollout %s interrupted in wave %d/%d (resume it with 'paddock fleet rollout resume %s')", st.ID, st.Wave+1, len(st.Waves), st.ID)
+	case errors.Is(err, errAborted):
+		return fmt.Errorf("rollout %s was aborted in wave %d/%d", st.ID, st.Wave+1, len(st.Waves))
+	case err != nil && st.State == rolloutRunning:
+		r.save()
+		return fmt.Errorf("rollout %s: %w (resume it with 'paddock fleet rollout resume %s')", st.ID, err, st.ID)
+	case err != nil:
+		return err
+	}
+	if asJSON {
+		if err := writeStatus(r.stdout, st, true); err != nil {
+			return err
+		}
+	}
+	c := st.counts(st.Devices)
+	switch st.State {
+	case rolloutStopped:
+		return fmt.Errorf("rollout %s stopped after wave %d/%d: %s", st.ID, st.Wave+1, len(st.Waves), st.Reason)
+	}
+	if !asJSON {
+		fmt.Fprintf(r.stdout, "rollout %s done: %d devices, %d done, %d failed\n", st.ID, len(st.Devices), c.Done, c.Failed)
+	}
+	return nil
+}
+
+func (r *runner) save() error {
+	if err := r.st.save(r.path); err != nil {
+		return err
+	}
+	r.dirty, r.lastSave = false, time.Now()
+	return nil
+}
+
+// checkAbort stops the rollout when 'rollout abort' left its marker.
+func (r *runner) checkAbort() error {
+	if _, err := os.Stat(abortPath(r.path)); err != nil {
+		return nil
+	}
+	r.st.State, r.st.Reason = rolloutAborted, "aborted by the operator"
+	if err := r.save(); err != nil {
+		return err
+	}
+	return errAborted
+}
+
+// wave sends the command to the devices of the current wave that have no
+// result and waits for their answers.
+func (r *runner) wave(ctx context.Context) error {
+	devs := r.st.Devices[:r.st.Waves[r.st.Wave].Count]
+	var unsigned []int
+	for i := range devs {
+		if devs[i].Command == "" {
+			unsigned = append(unsigned, i)
+		}
+	}
+	if len(unsigned) > 0 {
+		if err := r.signAll(unsigned); err != nil {
+			return err
+		}
+		// The commands are on disk before they are on the wire.
+		if err := r.save(); err != nil {
+			return err
+		}
+	}
+	var out []outgoing
+	r.pending = 0
+	for i, d := range devs {
+		if d.Result == "" {
+			r.byCmd[d.Command] = i
+			out = append(out, outgoing{device: d.ID, assertion: d.Assertion})
+			r.pending++
+		}
+	}
+	r.progress(true)
+	pubErr := make(chan error, 1)
+	go func() { pubErr <- r.publishAll(ctx, out) }()
+	err := r.await(ctx, len(devs), pubErr)
+	r.progress(true)
+	return err
+}
+
+// outgoing is a command to publish.
+type outgoing struct{ device, assertion string }
+
+// publishAll publishes the commands, many awaiting their PUBACK at once.
+func (r *runner) publishAll(ctx context.Context, out []outgoing) error {
+	w := newWindow(r.l, publishWindow)
+	for _, o := range out {
+		if ctx.Err() != nil {
+			break
+		}
+		if err := w.publish(mqtt.CmdTopic(o.device), bundle([]byte(r.st.Delegation), []byte(o.assertion))); err != nil {
+			break
+		}
+	}
+	return w.wait()
+}
+
+// signAll signs a command for each device of idxs, on every CPU.
+func (r *runner) signAll(idxs []int) error {
+	if r.op == nil {
+		op, err := loadOperator(r.st.Key, []byte(r.st.Delegation), "of rollout "+r.st.ID)
+		if err != nil {
+			return err
+		}
+		r.op = op
+	}
+	type signed struct {
+		id, text string
+		err      error
+	}
+	res := make([]signed, len(idxs))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			for i := int(next.Add(1)) - 1; i < len(idxs); i = int(next.Add(1)) - 1 {
+				a, err := r.op.sign(rolloutTarget(r.st.Devices[idxs[i]].ID), r.st.Action, r.st.Args, time.Duration(r.st.Expires))
+				if err != nil {
+					res[i].err = err
+					continue
+				}
+				res[i] = signed{id: a.Header("id"), text: string(a.Encode())}
+			}
+		})
+	}
+	wg.Wait()
+	now := timeNow().UTC()
+	for i, idx := range idxs {
+		if res[i].err != nil {
+			return res[i].err
+		}
+		d := &r.st.Devices[idx]
+		d.Command, d.Assertion, d.Sent = res[i].id, res[i].text, now
+	}
+	return nil
+}
+
+// await handles the answers until every device of the wave (the first n)
+// has a result or the wave times out.
+func (r *runner) await(ctx context.Context, n int, pubErr <-chan error) error {
+	timeout := time.NewTimer(time.Duration(r.st.Timeout))
+	defer timeout.Stop()
+	tick := time.NewTicker(progressTick)
+	defer tick.Stop()
+	for r.pending > 0 || pubErr != nil {
+		select {
+		case m := <-r.msgs:
+			r.handle(m)
+		case err := <-pubErr:
+			if err != nil {
+				return err
+			}
+			pubErr = nil
+		case <-tick.C:
+			if err := r.tick(); err != nil {
+				return err
+			}
+		case <-timeout.C:
+			r.timeout(n)
+		case <-ctx.Done():
+			return errInterrupted
+		}
+	}
+	return nil
+}
+
+// handle takes one event or state of a device.
+func (r *runner) handle(m inbound) {
+	if m.state != nil {
+		r.states[m.device] = m.state
+		if idx, ok := r.byDev[m.device]; ok {
+			r.checkHealth(idx)
+		}
+		return
+	}
+	ev := m.event
+	idx, ok := r.byCmd[ev.Command]
+	if !ok || r.st.Devices[idx].ID != m.device || r.st.Devices[idx].Result != "" {
+		return
+	}
+	switch ev.Type {
+	case mqtt.EventAccepted:
+		r.accepted[idx] = ev.Time
+	case mqtt.EventDone:
+		if r.st.WaitHealthy <= 0 {
+			r.setResult(idx, mqtt.EventDone, "")
+			return
+		}
+		since, ok := r.accepted[idx]
+		if !ok || ev.Replayed {
+			since = ev.Time
+		}
+		r.health[idx] = healthWait{since: since, deadline: time.Now().Add(time.Duration(r.st.WaitHealthy))}
+		r.checkHealth(idx)
+	case mqtt.EventFailed, mqtt.EventRefused:
+		r.setResult(idx, ev.Type, ev.Message)
+	}
+}
+
+// checkHealth finishes a done device once its state since the command
+// says health ok.
+func (r *runner) checkHealth(idx int) {
+	hw, ok := r.health[idx]
+	if !ok {
+		return
+	}
+	st := r.states[r.st.Devices[idx].ID]
+	if st != nil && st.Health == "ok" && !st.Time.Before(hw.since) {
+		delete(r.health, idx)
+		r.setResult(idx, mqtt.EventDone, "")
+	}
+}
+
+func (r *runner) setResult(idx int, result, msg string) {
+	d := &r.st.Devices[idx]
+	d.Result, d.Message, d.Finished = result, msg, timeNow().UTC()
+	d.Assertion = "" // answered: it will not be sent again
+	delete(r.health, idx)
+	delete(r.accepted, idx)
+	r.pending--
+	r.dirty = true
+	if result == mqtt.EventDone {
+		return
+	}
+	if r.failLines < maxFailureLines {
+		fmt.Fprintf(r.stderr, "%s: %s %s\n", d.ID, result, msg)
+	} else if r.failLines == maxFailureLines {
+		fmt.Fprintf(r.stderr, "(more failures: see 'paddock fleet rollout status %s')\n", r.st.ID)
+	}
+	r.failLines++
+}
+
+// tick fails the devices past their health deadline, shows the progress,
+// saves what changed and checks for an abort.
+func (r *runner) tick() error {
+	now := time.Now()
+	for idx, hw := range r.health {
+		if now.After(hw.deadline) {
+			r.setResult(idx, resultUnhealthy, r.healthMessage(idx))
+		}
+	}
+	r.progress(false)
+	if r.dirty && time.Since(r.lastSave) >= saveInterval {
+		if err := r.save(); err != nil {
+			return err
+		}
+	}
+	return r.checkAbort()
+}
+
+var errAborted = errors.New("aborted")
+
+func (r *runner) waitsHealth(idx int) bool {
+	_, ok := r.health[idx]
+	return ok
+}
+
+func (r *runner) healthMessage(idx int) string {
+	msg := fmt.Sprintf("no health ok within %s of done", time.Duration(r.st.WaitHealthy))
+	if st := r.states[r.st.Devices[idx].ID]; st != nil && st.Health != "" {
+		msg += fmt.Sprintf(" (health %s", st.Health)
+		for _, p := range st.Problems {
+			msg += "; " + p
+		}
+		msg += ")"
+	}
+	return msg
+}
+
+// timeout fails the devices of the wave that have not answered.
+func (r *runner) timeout(n int) {
+	for idx := range r.st.Devices[:n] {
+		d := &r.st.Devices[idx]
+		switch {
+		case d.Result != "":
+		case r.waitsHealth(idx):
+			r.setResult(idx, resultUnhealthy, r.healthMessage(idx))
+		default:
+			r.setResult(idx, resultTimeout, fmt.Sprintf("no answer within %s", time.Duration(r.st.Timeout)))
+		}
+	}
+}
+
+// progress shows the wave's counts when they changed (or always, with force).
+func (r *runner) progress(force bool) {
+	n := r.st.Waves[r.st.Wave].Count
+	c := r.st.counts(r.st.Devices[:n])
+	line := fmt.Sprintf("wave %d/%d (%g%%, %d devices): %d done, %d failed, %d pending",
+		r.st.Wave+1, len(r.st.Waves), r.st.Waves[r.st.Wave].Percent, n, c.Done, c.Failed, c.Pending+c.Unsent)
+	if line != r.shown || force {
+		fmt.Fprintln(r.stderr, line)
+		r.shown = line
+	}
+}

@@ -1,0 +1,117 @@
+package fleet
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"paddock.dev/paddock/internal/cli"
+	"paddock.dev/paddock/mqtt"
+)
+
+func TestSendDevice(t *testing.T) {
+	e := newTestEnv(t)
+	e.fleet.add("good", fakeDone, "lab")
+	e.fleet.add("bad", fakeFail, "lab")
+
+	var stdout, stderr bytes.Buffer
+	args := append(e.opArgs(), "--device", "good", "--json", "restart", "hello")
+	if err := Send(args, &stdout, &stderr); err != nil {
+		t.Fatalf("send to good: %v (%s)", err, stderr.String())
+	}
+	var res SendResult
+	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Devices) != 1 || res.Devices[0].Result != mqtt.EventDone || res.Action != "restart" {
+		t.Errorf("got %+v, want restart done on good", res)
+	}
+	if !strings.Contains(stderr.String(), "good: download 50%") {
+		t.Errorf("got stderr %q, want the progress", stderr.String())
+	}
+	if got := e.fleet.received("good"); len(got) != 1 || got[0] != res.Command {
+		t.Errorf("got commands %v, want [%s]", got, res.Command)
+	}
+
+	stdout.Reset()
+	stderr.Reset()
+	err := Send(append(e.opArgs(), "--device", "bad", "ping"), &stdout, &stderr)
+	var code cli.ExitCode
+	if !errors.As(err, &code) || code != 1 {
+		t.Fatalf("got %v, want exit code 1", err)
+	}
+	if !strings.Contains(stdout.String(), "bad: failed: cannot download") || !strings.Contains(stderr.String(), "1 failed") {
+		t.Errorf("got stdout %q, stderr %q, want the failure and a summary", stdout.String(), stderr.String())
+	}
+}
+
+func TestSendGroup(t *testing.T) {
+	e := newTestEnv(t)
+	e.fleet.add("a1", fakeDone, "lab")
+	e.fleet.add("a2", fakeDone, "lab")
+	e.fleet.add("b1", fakeDone, "other")
+	dir := t.TempDir()
+	t.Chdir(dir)
+	// The package's assertions are found next to where the operator runs.
+	if err := os.WriteFile(filepath.Join(dir, "hello_1.0.pdk.assert"), appRevision(t), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	var stdout, stderr bytes.Buffer
+	args := append(e.opArgs(), "--group", "lab", "--json", "install", "http://127.0.0.1:1/hello_1.0.pdk")
+	if err := Send(args, &stdout, &stderr); err != nil {
+		t.Fatalf("send to lab: %v (%s)", err, stderr.String())
+	}
+	var res SendResult
+	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Devices) != 2 || res.Devices[0].Device != "a1" || res.Devices[1].Device != "a2" || res.Target != "group/lab" {
+		t.Errorf("got %+v, want done on a1 and a2", res)
+	}
+	if got := e.fleet.received("b1"); len(got) != 0 {
+		t.Errorf("got commands %v on b1, want none", got)
+	}
+}
+
+func TestSendUsage(t *testing.T) {
+	t.Setenv("PADDOCK_BROKER", "tcp://127.0.0.1:1")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--key", "k", "--delegation", "d", "ping"}, "--device"},
+		{[]string{"--key", "k", "--delegation", "d", "--device", "x", "--group", "g", "ping"}, "--device"},
+		{[]string{"--key", "k", "--delegation", "d", "--device", "x", "fly"}, "unknown action"},
+		{[]string{"--key", "k", "--delegation", "d", "--device", "x", "remove"}, "remove NAME"},
+		{[]string{"--device", "x", "ping"}, "--key"},
+	} {
+		var out bytes.Buffer
+		err := Send(tc.args, &out, &out)
+		if !errors.Is(err, cli.ErrUsage) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("send %v: got %v, want a usage error about %s", tc.args, err, tc.want)
+		}
+	}
+}
+
+func TestParseAction(t *testing.T) {
+	for _, tc := range []struct {
+		args   []string
+		action string
+		want   mqtt.Args
+	}{
+		{[]string{"logs", "hello"}, "logs", mqtt.Args{Name: "hello", Lines: 20}},
+		{[]string{"config-set", "k", "v"}, "config-set", mqtt.Args{Key: "k", Value: "v"}},
+		{[]string{"connect", "hello:serial", "uart0"}, "connect", mqtt.Args{Name: "hello:serial uart0"}},
+		{[]string{"reboot"}, "reboot", mqtt.Args{}},
+	} {
+		action, args, err := parseAction(tc.args, actionOptions{lines: 20})
+		if err != nil || action != tc.action || args.Name != tc.want.Name || args.Key != tc.want.Key || args.Value != tc.want.Value || args.Lines != tc.want.Lines {
+			t.Errorf("%v: got %s %+v %v, want %s %+v", tc.args, action, args, err, tc.action, tc.want)
+		}
+	}
+}
