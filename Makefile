@@ -36,6 +36,7 @@ fuzz:
 bench: deps build
 	scripts/bench-install.sh
 	scripts/bench-run.sh
+	scripts/bench-fleet.sh
 
 demo: deps build
 	scripts/demo.sh

@@ -23,6 +23,12 @@ var (
 	saveInterval = 2 * time.Second
 	// maxFailureLines bounds the failures a wave prints one by one.
 	maxFailureLines = 10
+	// resendAfter is how long a device may leave its command unanswered
+	// (not even accepted) before it is published again. A broker that
+	// crashed loses what it had queued; the device applies a command id
+	// once and answers a repeat with its recorded result, so sending
+	// again is safe.
+	resendAfter = 15 * time.Second
 )
 
 // runner runs a rollout over one MQTT session. Its state is owned by the
@@ -41,6 +47,8 @@ type runner struct {
 	health   map[int]healthWait     // done, awaiting a healthy state
 	states   map[string]*mqtt.State // latest states, with --wait-healthy
 	pending  int                    // devices of the wave without a result
+	sentAt   map[int]time.Time      // when each command of the wave was last published
+	resend   chan error             // the outcome of a re-send in flight, nil when none
 
 	dirty     bool
 	lastSave  time.Time
@@ -60,6 +68,7 @@ func newRunner(st *rolloutState, path string, l *link, stdout, stderr io.Writer)
 		msgs:  make(chan inbound, 4096),
 		byCmd: map[string]int{}, byDev: make(map[string]int, len(st.Devices)),
 		accepted: map[int]time.Time{}, health: map[int]healthWait{}, states: map[string]*mqtt.State{},
+		sentAt: map[int]time.Time{},
 	}
 	for i, d := range st.Devices {
 		r.byDev[d.ID] = i
@@ -172,10 +181,12 @@ func (r *runner) wave(ctx context.Context) error {
 	}
 	var out []outgoing
 	r.pending = 0
+	now := time.Now()
 	for i, d := range devs {
 		if d.Result == "" {
 			r.byCmd[d.Command] = i
 			out = append(out, outgoing{device: d.ID, assertion: d.Assertion})
+			r.sentAt[i] = now
 			r.pending++
 		}
 	}
@@ -324,6 +335,7 @@ func (r *runner) setResult(idx int, result, msg string) {
 	d := &r.st.Devices[idx]
 	d.Result, d.Message, d.Finished = result, msg, timeNow().UTC()
 	d.Assertion = "" // answered: it will not be sent again
+	delete(r.sentAt, idx)
 	delete(r.health, idx)
 	delete(r.accepted, idx)
 	r.pending--
@@ -343,6 +355,7 @@ func (r *runner) setResult(idx int, result, msg string) {
 // saves what changed and checks for an abort.
 func (r *runner) tick() error {
 	now := time.Now()
+	r.resendUnanswered(now)
 	for idx, hw := range r.health {
 		if now.After(hw.deadline) {
 			r.setResult(idx, resultUnhealthy, r.healthMessage(idx))
@@ -355,6 +368,41 @@ func (r *runner) tick() error {
 		}
 	}
 	return r.checkAbort()
+}
+
+// resendUnanswered publishes again the commands of the wave that got no
+// answer within resendAfter (or no final answer within four times that),
+// one batch at a time.
+func (r *runner) resendUnanswered(now time.Time) {
+	if r.resend != nil {
+		select {
+		case <-r.resend:
+			r.resend = nil
+		default:
+			return // the last batch is still going out
+		}
+	}
+	var out []outgoing
+	for idx, at := range r.sentAt {
+		d := r.st.Devices[idx]
+		wait := resendAfter
+		if _, ok := r.accepted[idx]; ok {
+			// Applying takes time; an answer lost with a crashed broker
+			// is asked for again, later.
+			wait = 4 * resendAfter
+		}
+		if d.Result != "" || d.Assertion == "" || now.Sub(at) < wait {
+			continue
+		}
+		out = append(out, outgoing{device: d.ID, assertion: d.Assertion})
+		r.sentAt[idx] = now
+	}
+	if len(out) == 0 {
+		return
+	}
+	fmt.Fprintf(r.stderr, "sending again to %d devices that have not answered\n", len(out))
+	r.resend = make(chan error, 1)
+	go func(done chan error) { done <- r.publishAll(context.Background(), out) }(r.resend)
 }
 
 var errAborted = errors.New("aborted")
