@@ -15,8 +15,10 @@ work=$(mktemp -d /tmp/paddock-demo.XXXXXX)
 export PADDOCK_ROOT="$work/root" PADDOCK_KEYS="$work/keys"
 mkdir -p "$PADDOCK_ROOT"
 daemon=""
+others=()
 cleanup() {
 	set +e
+	for pid in "${others[@]}"; do kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
 	if [ -n "$daemon" ]; then
 		"$P" remove hello >/dev/null 2>&1
 		kill "$daemon" 2>/dev/null; wait "$daemon" 2>/dev/null
@@ -78,6 +80,29 @@ show "$P" list --json
 
 step "The changes the agent made, step by step"
 show "$P" changes
+
+step "The fleet: the agent joins a broker, an operator installs over MQTT"
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo $((20000 + RANDOM % 20000)); }
+mqtt_port=$(port); http_port=$(port)
+printf 'listener %s 127.0.0.1\nallow_anonymous true\n' "$mqtt_port" > mosquitto.conf
+/usr/sbin/mosquitto -c mosquitto.conf >mosquitto.log 2>&1 & others+=($!)
+kill "$daemon"; wait "$daemon" 2>/dev/null
+broker=tcp://127.0.0.1:$mqtt_port
+"$P" daemon --broker "$broker" --device-id demo1 --group lab >>"$work/daemon.log" 2>&1 &
+daemon=$!
+"$P" key create ops >/dev/null
+show "$P" key delegate --key root --to ops --role operator --names '*' -o ops.delegation
+mkdir -p artifacts
+sed -i 's/^version: .*/version: "2.0"/' hello-src/meta/app.yaml
+"$P" pack hello-src -o artifacts/hello.pdk >/dev/null
+show "$P" sign artifacts/hello.pdk --key pub --revision 3 --delegation pub.delegation
+"$P" fleet serve artifacts --listen "127.0.0.1:$http_port" 2>serve.log & others+=($!)
+sleep 1
+show "$P" fleet devices --broker "$broker"
+show "$P" fleet send --broker "$broker" --key ops --delegation ops.delegation --device demo1 \
+	--assert artifacts/hello.pdk.assert install "http://127.0.0.1:$http_port/hello.pdk"
+show "$P" fleet devices --broker "$broker"
+show "$P" run hello
 
 step "Remove the app"
 show "$P" remove hello

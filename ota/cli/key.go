@@ -418,6 +418,11 @@ func delegateReport(stdout io.Writer, a *assert.Assertion, ak *assert.AccountKey
 		_, err := stdout.Write(a.Encode())
 		return err
 	}
+	if ak.Role == assert.RoleOperator {
+		_, err := fmt.Fprintf(stdout, "delegated key %s (%s) to command %s\nwrote %s (pass it to 'paddock fleet send --delegation %s')\n",
+			ak.Account, keys.Short(ak.Key.Fingerprint()), strings.Join(ak.Names, ", "), out, out)
+		return err
+	}
 	_, err := fmt.Fprintf(stdout, "delegated key %s (%s) to publish %s\nwrote %s (pass it to 'paddock sign --delegation %s')\n",
 		ak.Account, keys.Short(ak.Key.Fingerprint()), strings.Join(ak.Names, ", "), out, out)
 	return err

@@ -1,0 +1,161 @@
+package fleetlink
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"paddock.dev/paddock/agent/appmgr"
+	"paddock.dev/paddock/agent/state"
+	"paddock.dev/paddock/internal/dirs"
+	"paddock.dev/paddock/internal/dirs/dirstest"
+	"paddock.dev/paddock/mqtt"
+	"paddock.dev/paddock/ota/assert"
+	"paddock.dev/paddock/ota/keys"
+	"paddock.dev/paddock/ota/trust"
+)
+
+// fixture is a device in a temporary root that trusts root, and an
+// operator key and a publisher key that root delegated.
+type fixture struct {
+	dev                *Device
+	root, ops, pub     *keys.PrivateKey
+	opsDeleg, pubDeleg []byte
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	dirstest.SetRoot(t)
+	f := &fixture{}
+	for _, k := range []struct {
+		p    **keys.PrivateKey
+		name string
+	}{{&f.root, "root"}, {&f.ops, "ops"}, {&f.pub, "pub"}} {
+		key, err := keys.Generate(k.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		*k.p = key
+	}
+	armored, _ := f.root.Public().Armored()
+	if _, err := keys.Trust(armored); err != nil {
+		t.Fatal(err)
+	}
+	since := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
+	f.opsDeleg = delegate(t, f.root, f.ops, assert.RoleOperator, "*", since)
+	f.pubDeleg = delegate(t, f.root, f.pub, assert.RolePublisher, "hello", since)
+	if err := os.MkdirAll(dirs.LibDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	st, err := state.Open(dirs.StateFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runner := state.NewRunner(st)
+	apps := appmgr.New(st, runner, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	f.dev = New(st, apps, "dev1", []string{"lab"}, nil)
+	return f
+}
+
+func delegate(t *testing.T, root, key *keys.PrivateKey, role, names string, since time.Time) []byte {
+	t.Helper()
+	a, err := assert.SignAccountKey(&assert.AccountKey{Account: key.Public().Name(), Role: role, Names: []string{names}, Since: since, Key: key.Public()}, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a.Encode()
+}
+
+// command signs a command with key and bundles it after delegation.
+func command(t *testing.T, key *keys.PrivateKey, delegation []byte, id, target, action string, body string, expiry time.Time) []byte {
+	t.Helper()
+	a, err := assert.SignCommand(&assert.Command{ID: id, Target: target, Action: action, NotBefore: time.Now().Add(-time.Minute).UTC().Truncate(time.Second), Expiry: expiry.UTC().Truncate(time.Second), Body: []byte(body)}, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(append([]byte{}, delegation...), a.Encode()...)
+}
+
+func TestVerify(t *testing.T) {
+	f := newFixture(t)
+	hour := time.Now().Add(time.Hour)
+	tests := []struct {
+		name    string
+		bundle  []byte
+		wantErr error
+		wantID  string
+	}{
+		{"for this device", command(t, f.ops, f.opsDeleg, "c1", "device/dev1", "remove", `{"name":"hello"}`, hour), nil, "c1"},
+		{"for its group", command(t, f.ops, f.opsDeleg, "c2", "group/lab", "ping", "", hour), nil, "c2"},
+		{"for another device", command(t, f.ops, f.opsDeleg, "c3", "device/dev2", "ping", "", hour), trust.ErrNotForMe, "c3"},
+		{"for another group", command(t, f.ops, f.opsDeleg, "c4", "group/eu", "ping", "", hour), trust.ErrNotForMe, "c4"},
+		{"expired", command(t, f.ops, f.opsDeleg, "c5", "device/dev1", "ping", "", time.Now().Add(-time.Second)), trust.ErrExpired, "c5"},
+		{"signed by a publisher", command(t, f.pub, f.pubDeleg, "c6", "device/dev1", "ping", "", hour), trust.ErrNotDelegated, "c6"},
+		{"garbage", []byte("not an assertion"), assert.ErrUnsigned, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd, err := f.dev.Verify(tt.bundle)
+			if tt.wantErr == nil {
+				if err != nil {
+					t.Fatalf("got %v, want the command accepted", err)
+				}
+			} else if !errors.Is(err, tt.wantErr) && !(tt.name == "garbage" && err != nil) {
+				t.Fatalf("got %v, want %v", err, tt.wantErr)
+			}
+			gotID := ""
+			if cmd != nil {
+				gotID = cmd.ID
+			}
+			if gotID != tt.wantID {
+				t.Errorf("command id: got %q, want %q (a refusal names the command)", gotID, tt.wantID)
+			}
+		})
+	}
+	cmd, _ := f.dev.Verify(tests[0].bundle)
+	if cmd.Args.Name != "hello" || cmd.Operator != "ops" {
+		t.Errorf("got args %+v and operator %q, want name hello from ops", cmd.Args, cmd.Operator)
+	}
+}
+
+func TestApply(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	noProgress := func(string, int) {}
+	if res, err := f.dev.Apply(ctx, &mqtt.Command{Action: mqtt.ActionPing}, noProgress); err != nil || !strings.Contains(string(res), "pong") {
+		t.Errorf("ping: got %s, %v", res, err)
+	}
+	if _, err := f.dev.Apply(ctx, &mqtt.Command{Action: mqtt.ActionConfigSet, Args: mqtt.Args{Key: "tz", Value: "UTC"}}, noProgress); err != nil {
+		t.Fatal(err)
+	}
+	cfg := map[string]string{}
+	f.dev.st.Lock()
+	f.dev.st.Get("config", &cfg)
+	f.dev.st.Unlock()
+	if cfg["tz"] != "UTC" {
+		t.Errorf("config-set: got %v, want tz=UTC in the state", cfg)
+	}
+	if _, err := f.dev.Apply(ctx, &mqtt.Command{Action: mqtt.ActionRemove, Args: mqtt.Args{Name: "absent"}}, noProgress); !errors.Is(err, appmgr.ErrNotInstalled) {
+		t.Errorf("remove of an absent app: got %v, want ErrNotInstalled", err)
+	}
+	if _, err := f.dev.Apply(ctx, &mqtt.Command{Action: mqtt.ActionReboot}, noProgress); err == nil {
+		t.Error("reboot in a test root: got nil, want a refusal")
+	}
+	if _, err := f.dev.Apply(ctx, &mqtt.Command{Action: mqtt.ActionStart, Args: mqtt.Args{Name: "hello"}}, noProgress); !errors.Is(err, errUnsupported) {
+		t.Errorf("start: got %v, want errUnsupported", err)
+	}
+	if _, err := f.dev.Apply(ctx, &mqtt.Command{Action: mqtt.ActionInstall, Args: mqtt.Args{URLs: []string{"http://127.0.0.1:1/x.pdk"}}}, noProgress); err == nil {
+		t.Error("install without assertions: got nil, want an error")
+	}
+	st := f.dev.State()
+	b, _ := json.Marshal(st)
+	if st.Health != "ok" || st.Apps == nil || len(st.Apps) != 0 {
+		t.Errorf("state: got %s, want health ok and no apps", b)
+	}
+}
