@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -8,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"paddock.dev/paddock/confine/cgroup"
 )
@@ -80,6 +82,7 @@ func TestEscape(t *testing.T) {
 	}
 	allowed := []string{"own_data", "own_common", "tmp", "read_package", "loopback", "dev_null", "exec"}
 
+	started := time.Now()
 	hostname, _ := os.Hostname()
 	domain := readFile(t, "/proc/sys/kernel/domainname")
 	args := []string{"run", "escape", "--"}
@@ -117,6 +120,27 @@ func TestEscape(t *testing.T) {
 	}
 	if n, err := strconv.Atoi(got["fork_bomb_count"]); err != nil || n >= 64 {
 		t.Errorf("fork bomb started %q children, want fewer than the pids limit of 64", got["fork_bomb_count"])
+	}
+
+	// The seccomp denials were logged, and 'debug denials' explains them.
+	if _, err := os.Stat("/dev/kmsg"); err == nil {
+		var denials []struct {
+			Time        time.Time `json:"time"`
+			Syscall     string    `json:"syscall"`
+			Explanation string    `json:"explanation"`
+		}
+		if err := json.Unmarshal([]byte(d.ok("debug", "denials", "escape", "--json")), &denials); err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, dn := range denials {
+			if dn.Syscall == "kexec_load" && !dn.Time.Before(started.Add(-time.Second)) && dn.Explanation != "" {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("'paddock debug denials escape' does not list the kexec_load denial of this run (%d denials)", len(denials))
+		}
 	}
 
 	// The host is unchanged.
