@@ -318,7 +318,14 @@ func (m *Manager) Startup() error {
 	m.st.Lock()
 	defer m.st.Unlock()
 	var errs []error
+	if err := m.adoptSeed(); err != nil {
+		errs = append(errs, err)
+	}
 	referenced := map[string]bool{}
+	// Seeded packages not adopted yet are kept for the next start.
+	for _, p := range seededBlobs() {
+		referenced[p] = true
+	}
 	for name, app := range m.apps() {
 		for _, r := range app.Sequence {
 			referenced[revisions.BlobPath(name, r.Revision)] = true
