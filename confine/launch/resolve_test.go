@@ -1,0 +1,118 @@
+package launch
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"paddock.dev/paddock/confine/profiles"
+	"paddock.dev/paddock/internal/dirs"
+	"paddock.dev/paddock/internal/dirs/dirstest"
+)
+
+// installFake lays out revision 2 of app hello as an install leaves it,
+// with a plain directory in place of the mount.
+func installFake(t *testing.T, yaml string) {
+	t.Helper()
+	dirstest.SetRoot(t)
+	write := func(path, data string) {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(filepath.Join(dirs.AppDir("hello", "2"), "meta/app.yaml"), yaml)
+	write(profiles.SeccompPath("hello", 2, "hello"), "12345678")
+	if err := os.Symlink("2", dirs.AppDir("hello", "current")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+const helloYAML = `name: hello
+version: "2.0"
+apps:
+  hello:
+    command: bin/hello --loud
+    plugs: [network]
+    limits: {memory: 64M, pids: 10}
+  quiet:
+    command: bin/quiet
+`
+
+func TestResolve(t *testing.T) {
+	installFake(t, helloYAML)
+	t.Setenv("TERM", "xterm")
+	t.Setenv("SECRET", "not for apps")
+	s, err := Resolve("hello", "", []string{"a", "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"/apps/hello/2/bin/hello", "--loud", "a", "b"}; !slices.Equal(s.Argv, want) {
+		t.Errorf("argv: got %q, want %q", s.Argv, want)
+	}
+	if s.BaseArgc != 2 {
+		t.Errorf("base argc: got %d, want 2 (the command's words)", s.BaseArgc)
+	}
+	if s.Label != "paddock.hello.hello" || s.Revision != 2 || !s.Network || s.Sys {
+		t.Errorf("got label %q revision %d network %v sys %v", s.Label, s.Revision, s.Network, s.Sys)
+	}
+	if s.Cgroup.MemoryMax != 64<<20 || s.Cgroup.PidsMax != 10 || len(s.Cgroup.Devices) == 0 {
+		t.Errorf("cgroup: got %+v", s.Cgroup)
+	}
+	env := strings.Join(s.Env, "\n")
+	for _, want := range []string{"APP=/apps/hello/2", "APP_DATA=/var/lib/paddock/data/hello/2", "HOME=/var/lib/paddock/data/hello/2", "APP_VERSION=2.0", "TERM=xterm"} {
+		if !strings.Contains(env, want) {
+			t.Errorf("environment lacks %s:\n%s", want, env)
+		}
+	}
+	if strings.Contains(env, "SECRET") {
+		t.Error("the caller's environment leaked into the app's")
+	}
+}
+
+func TestResolveErrors(t *testing.T) {
+	installFake(t, helloYAML)
+	tests := []struct{ app, cmd, want string }{
+		{"absent", "", "absent is not installed"},
+		{"hello", "nope", `hello has no command "nope" (it has: hello, quiet)`},
+		{"hello", "quiet", "cannot read the seccomp profile of paddock.hello.quiet"},
+	}
+	for _, tt := range tests {
+		if _, err := Resolve(tt.app, tt.cmd, nil); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Resolve(%q, %q): got %v, want an error containing %q", tt.app, tt.cmd, err, tt.want)
+		}
+	}
+}
+
+func TestSandboxKeyFollowsMounts(t *testing.T) {
+	installFake(t, helloYAML)
+	a, err := Resolve("hello", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := *a
+	b.Argv = []string{"/other"}
+	if sandboxKey(a) != sandboxKey(&b) {
+		t.Error("the key changed with the command line, which the mounts do not depend on")
+	}
+	b.Network = !a.Network
+	if sandboxKey(a) == sandboxKey(&b) {
+		t.Error("the key did not change with the network namespace")
+	}
+}
+
+func TestStartTime(t *testing.T) {
+	if startTime(os.Getpid()) == "" {
+		t.Error("no start time for this process")
+	}
+	if got := startTime(1 << 30); got != "" {
+		t.Errorf("start time of a process that cannot exist: got %q", got)
+	}
+	if _, ok := readRecord(filepath.Join(t.TempDir(), "none.json")); ok {
+		t.Error("a missing record was read")
+	}
+}

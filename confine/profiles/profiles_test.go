@@ -1,0 +1,71 @@
+package profiles
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"paddock.dev/paddock/internal/dirs/dirstest"
+	"paddock.dev/paddock/ota/manifest"
+)
+
+func parse(t *testing.T, yaml string) *manifest.Manifest {
+	t.Helper()
+	m, err := manifest.Parse([]byte(yaml), manifest.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func TestGenerate(t *testing.T) {
+	dirstest.SetRoot(t)
+	m := parse(t, "name: hello\nversion: \"1\"\napps:\n  hello:\n    command: bin/hello\n  web:\n    command: bin/web\n    daemon: simple\n")
+	if err := Generate(3, m, Options{Arch: "amd64"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, cmd := range []string{"hello", "web"} {
+		prog, err := os.ReadFile(SeccompPath("hello", 3, cmd))
+		if err != nil || len(prog) == 0 || len(prog)%8 != 0 {
+			t.Errorf("%s: seccomp program of %d bytes (%v), want a non-empty BPF program", cmd, len(prog), err)
+		}
+		aa, err := os.ReadFile(AppArmorPath("hello", 3, cmd))
+		if err != nil || !strings.Contains(string(aa), "profile "+Label("hello", cmd)) || !strings.Contains(string(aa), "/apps/hello/3") {
+			t.Errorf("%s: AppArmor profile %q (%v) does not name its label and revision", cmd, aa, err)
+		}
+	}
+	strict, _ := os.ReadFile(SeccompPath("hello", 3, "hello"))
+
+	dev := parse(t, "name: hello\nversion: \"1\"\nconfinement: devmode\napps:\n  hello:\n    command: bin/hello\n")
+	if err := Generate(4, dev, Options{Arch: "amd64"}); err != nil {
+		t.Fatal(err)
+	}
+	logged, _ := os.ReadFile(SeccompPath("hello", 4, "hello"))
+	if string(logged) == string(strict) {
+		t.Error("devmode and strict compiled to the same seccomp program")
+	}
+	if aa, _ := os.ReadFile(AppArmorPath("hello", 4, "hello")); !strings.Contains(string(aa), "complain") {
+		t.Error("the devmode AppArmor profile is not in complain mode")
+	}
+
+	if err := Remove("hello", 3); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(Dir("hello", 3)); !os.IsNotExist(err) {
+		t.Errorf("profiles of revision 3 left after Remove (%v)", err)
+	}
+	if _, err := os.Stat(Dir("hello", 4)); err != nil {
+		t.Errorf("Remove of revision 3 took revision 4: %v", err)
+	}
+	if err := Remove("hello", 4); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestHasNetwork(t *testing.T) {
+	for plugs, want := range map[string]bool{"": false, "network": true, "network-bind": true, "serial-port": false, "networking": false} {
+		if got := HasNetwork(strings.Fields(plugs)); got != want {
+			t.Errorf("HasNetwork(%q): got %v, want %v", plugs, got, want)
+		}
+	}
+}
