@@ -46,7 +46,9 @@ var cases = map[string]func() error{
 	"chroot":         func() error { return unix.Chroot("/tmp") },
 	"setns":          setns,
 	"fork_bomb":      forkBomb,
-	"memory_bomb":    memoryBomb,
+	// Not in the AppArmor profile (only a short list of /etc is): EACCES where AppArmor is enforced.
+	"read_etc_hostname": func() error { _, err := os.ReadFile("/etc/hostname"); return err },
+	"memory_bomb":       memoryBomb,
 
 	// What the app may do.
 	"own_data":     func() error { return roundTrip(filepath.Join(os.Getenv("APP_DATA"), "f")) },
