@@ -43,3 +43,9 @@ demo: deps build
 
 clean:
 	rm -rf bin
+
+# Static binaries for the boards: bin/paddock-linux-{amd64,arm64,armv7}
+# (installs the cross compilers and libseccomp-dev for each, when missing).
+.PHONY: cross
+cross: deps
+	scripts/cross.sh

@@ -9,7 +9,9 @@ set -eu
 # apparmor: apparmor_parser, to check and compile AppArmor profiles.
 # bubblewrap: the peer that 'make bench' compares 'paddock run' with.
 # mosquitto: the MQTT broker that the fleet tests start on loopback.
-PACKAGES="squashfs-tools libseccomp-dev apparmor bubblewrap mosquitto mosquitto-clients"
+# qemu-system-x86, busybox-static, kmod: booting device images under QEMU
+# (busybox goes into the base; depmod indexes the guest kernel's modules).
+PACKAGES="squashfs-tools libseccomp-dev apparmor bubblewrap mosquitto mosquitto-clients qemu-system-x86 busybox-static kmod"
 
 missing=""
 for p in $PACKAGES; do
@@ -25,3 +27,7 @@ if [ -n "$missing" ]; then
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing >/dev/null
 fi
 go mod download
+# The Debian guest kernel that device images boot, cached in .cache/kernels.
+if [ "$(id -u)" = 0 ]; then
+	scripts/kernel.sh amd64 "$(pwd)/.cache/kernels" >/dev/null
+fi

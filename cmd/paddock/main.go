@@ -12,11 +12,14 @@ import (
 
 	"paddock.dev/paddock/agent/admin"
 	"paddock.dev/paddock/agent/daemon"
+	"paddock.dev/paddock/boot"
 	"paddock.dev/paddock/confine/denials"
 	"paddock.dev/paddock/confine/launch"
+	"paddock.dev/paddock/images"
 	"paddock.dev/paddock/internal/cli"
 	"paddock.dev/paddock/mqtt/fleet"
 	otacli "paddock.dev/paddock/ota/cli"
+	"paddock.dev/paddock/qemu"
 )
 
 // A command is one subcommand of the binary.
@@ -46,6 +49,7 @@ var commands = []struct {
 	}},
 	{"Agent", []command{
 		{"daemon", "run the agent", daemon.Run},
+		{"init", "the init of a device (PID 1 in the initramfs and the base)", initCommand},
 	}},
 	{"Fleet operator", []command{
 		{"fleet", "drive devices over MQTT: devices, send, rollout, serve", fleet.Run},
@@ -54,12 +58,17 @@ var commands = []struct {
 		{"key", "create, list, export, trust and delegate signing keys", otacli.Key},
 		{"pack", "pack a directory into a .pdk package", otacli.Pack},
 		{"sign", "sign a package revision", otacli.Sign},
+		{"image", "build a device image: base, initrd, build", images.Run},
+		{"vm", "boot a disk image in QEMU: run", qemu.Run},
 	}},
 }
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == launch.SandboxArg {
 		launch.SandboxMain() // the init of a sandbox that 'paddock run' starts
+	}
+	if boot.IsInit(os.Args) {
+		boot.Main() // /init in the initramfs, 'paddock init' in the base
 	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
@@ -91,6 +100,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "error: %s\n", err)
 		return 1
 	}
+}
+
+// initCommand is reached only for 'paddock help init': main hands 'paddock
+// init' to boot.Main before anything else.
+func initCommand(args []string, stdout, stderr io.Writer) error {
+	fmt.Fprint(stdout, boot.Usage)
+	return nil
 }
 
 // debug dispatches the debugging subcommands.

@@ -1,0 +1,285 @@
+package boot
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// Env is the boot environment: which base slot to boot (see the package
+// documentation for the record format and the rule).
+type Env struct {
+	Slot      string // the known-good slot, "a" or "b"
+	Try       string // a slot to try once, or ""
+	Trying    string // the slot being tried, or ""
+	BootCount int    // attempts of the tried slot
+}
+
+const (
+	recordSize   = 4096
+	envSize      = 2 * recordSize
+	recordHeader = "paddock-bootenv-1\n"
+	trailerSize  = 8 // sequence, then CRC-32, both big-endian
+)
+
+// ErrBadEnv is wrapped by Read when neither copy of the environment is valid.
+var ErrBadEnv = errors.New("no valid copy")
+
+// defaultEnv is the environment of a zeroed bootenv partition.
+func defaultEnv() *Env { return &Env{Slot: "a"} }
+
+// copyState is one of the two copies as read from the disk.
+type copyState struct {
+	env   *Env
+	seq   uint32
+	blank bool  // all zeros: never written, reads as the default with sequence 0
+	err   error // not valid
+}
+
+// Read reads the boot environment from path, a bootenv partition or a file:
+// the valid copy with the higher sequence. A zeroed partition reads as the
+// default environment (slot a); two damaged copies are an error.
+func Read(path string) (*Env, error) {
+	copies, err := readCopies(path)
+	if err != nil {
+		return nil, err
+	}
+	i, err := newest(copies)
+	if err != nil {
+		return nil, fmt.Errorf("bootenv %s: %w", path, err)
+	}
+	e := *copies[i].env
+	return &e, nil
+}
+
+// Write writes e over the older copy of the environment at path, at its
+// fixed place, and syncs it, so a power cut during the write leaves the
+// newer copy intact. The file must exist; it is never created or truncated.
+func Write(path string, e *Env) error {
+	copies, err := readCopies(path)
+	if err != nil {
+		return err
+	}
+	target, seq := 0, uint32(1) // both damaged, or both blank: start over at copy 1
+	if i, err := newest(copies); err == nil && !(copies[0].blank && copies[1].blank) {
+		target, seq = 1-i, copies[i].seq+1
+	}
+	rec, err := encodeRecord(e, seq)
+	if err != nil {
+		return fmt.Errorf("bootenv %s: %w", path, err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return fmt.Errorf("cannot write bootenv: %w", err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt(rec, int64(target)*recordSize); err != nil {
+		return fmt.Errorf("cannot write bootenv: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("cannot write bootenv: %w", err)
+	}
+	return f.Close()
+}
+
+// readCopies reads both copies; a short file reads as zeros past its end.
+func readCopies(path string) ([2]copyState, error) {
+	var copies [2]copyState
+	f, err := os.Open(path)
+	if err != nil {
+		return copies, fmt.Errorf("cannot read bootenv: %w", err)
+	}
+	defer f.Close()
+	buf := make([]byte, envSize)
+	if _, err := f.ReadAt(buf, 0); err != nil && err != io.EOF {
+		return copies, fmt.Errorf("cannot read bootenv: %w", err)
+	}
+	for i := range copies {
+		copies[i] = parseCopy(buf[i*recordSize : (i+1)*recordSize])
+	}
+	return copies, nil
+}
+
+func parseCopy(rec []byte) copyState {
+	if isZero(rec) {
+		return copyState{env: defaultEnv(), blank: true}
+	}
+	e, seq, err := parseRecord(rec)
+	return copyState{env: e, seq: seq, err: err}
+}
+
+// newest returns the index of the valid copy with the higher sequence; on a
+// tie the first copy wins.
+func newest(c [2]copyState) (int, error) {
+	switch {
+	case c[0].err != nil && c[1].err != nil:
+		return 0, fmt.Errorf("%w: copy 1: %v; copy 2: %v", ErrBadEnv, c[0].err, c[1].err)
+	case c[0].err != nil:
+		return 1, nil
+	case c[1].err != nil:
+		return 0, nil
+	case c[1].seq > c[0].seq:
+		return 1, nil
+	}
+	return 0, nil
+}
+
+// parseRecord checks and parses one 4096-byte record.
+func parseRecord(rec []byte) (*Env, uint32, error) {
+	if len(rec) != recordSize {
+		return nil, 0, fmt.Errorf("record is %d bytes, want %d", len(rec), recordSize)
+	}
+	body := rec[:recordSize-trailerSize]
+	seq := binary.BigEndian.Uint32(rec[recordSize-8:])
+	sum := binary.BigEndian.Uint32(rec[recordSize-4:])
+	if got := crc32.ChecksumIEEE(body); got != sum {
+		return nil, 0, fmt.Errorf("bad checksum %08x, want %08x", got, sum)
+	}
+	text, pad, _ := bytes.Cut(body, []byte{0})
+	if !isZero(pad) {
+		return nil, 0, errors.New("data after the NUL padding")
+	}
+	e, err := parseText(string(text))
+	return e, seq, err
+}
+
+// parseText parses the header and key=value lines of a record.
+func parseText(text string) (*Env, error) {
+	rest, ok := strings.CutPrefix(text, recordHeader)
+	if !ok {
+		return nil, errors.New("no paddock-bootenv-1 header")
+	}
+	if rest != "" && !strings.HasSuffix(rest, "\n") {
+		return nil, errors.New("last line not terminated")
+	}
+	e := &Env{}
+	seen := map[string]bool{}
+	for line := range strings.Lines(rest) {
+		key, value, ok := strings.Cut(strings.TrimSuffix(line, "\n"), "=")
+		if !ok {
+			return nil, fmt.Errorf("line %q is not key=value", line)
+		}
+		if seen[key] {
+			return nil, fmt.Errorf("key %q twice", key)
+		}
+		seen[key] = true
+		if err := e.set(key, value); err != nil {
+			return nil, err
+		}
+	}
+	if e.Slot == "" {
+		e.Slot = "a"
+	}
+	return e, nil
+}
+
+// set sets one key; unknown keys are ignored so that a newer writer's
+// record still boots.
+func (e *Env) set(key, value string) error {
+	var field *string
+	switch key {
+	case "slot":
+		field = &e.Slot
+	case "try":
+		field = &e.Try
+	case "trying":
+		field = &e.Trying
+	case "boot_count":
+		n, err := strconv.Atoi(value)
+		if err != nil || n < 0 || value != strconv.Itoa(n) {
+			return fmt.Errorf("boot_count %q is not a count", value)
+		}
+		e.BootCount = n
+		return nil
+	default:
+		return nil
+	}
+	if value != "" && !validSlot(value) {
+		return fmt.Errorf("%s %q: want a or b", key, value)
+	}
+	*field = value
+	return nil
+}
+
+// encodeRecord builds the record of e with sequence seq.
+func encodeRecord(e *Env, seq uint32) ([]byte, error) {
+	if err := e.check(); err != nil {
+		return nil, err
+	}
+	var b strings.Builder
+	b.WriteString(recordHeader)
+	fmt.Fprintf(&b, "slot=%s\n", e.Slot)
+	if e.Try != "" {
+		fmt.Fprintf(&b, "try=%s\n", e.Try)
+	}
+	if e.Trying != "" {
+		fmt.Fprintf(&b, "trying=%s\n", e.Trying)
+	}
+	fmt.Fprintf(&b, "boot_count=%d\n", e.BootCount)
+	rec := make([]byte, recordSize)
+	copy(rec, b.String())
+	binary.BigEndian.PutUint32(rec[recordSize-8:], seq)
+	binary.BigEndian.PutUint32(rec[recordSize-4:], crc32.ChecksumIEEE(rec[:recordSize-trailerSize]))
+	return rec, nil
+}
+
+// check reports whether e can be written.
+func (e *Env) check() error {
+	if !validSlot(e.Slot) {
+		return fmt.Errorf("slot %q: want a or b", e.Slot)
+	}
+	for _, s := range []string{e.Try, e.Trying} {
+		if s != "" && !validSlot(s) {
+			return fmt.Errorf("slot %q: want a or b", s)
+		}
+	}
+	if e.BootCount < 0 {
+		return fmt.Errorf("boot count %d is negative", e.BootCount)
+	}
+	return nil
+}
+
+func validSlot(s string) bool { return s == "a" || s == "b" }
+
+func isZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// Choose applies the boot rule to e: it returns the slot to boot and the
+// environment to write before booting it (equal to e when nothing changes).
+//
+// A forced slot (paddock.slot) is booted as is and leaves the environment
+// alone. Else, if a try is in progress (trying set), it did not commit:
+// clear try and trying and boot the known-good slot. Else, if try is set,
+// move it to trying, count the attempt and boot it. Else boot slot. The
+// boot count is left as it was on a fallback, so the agent can see that a
+// try failed.
+func Choose(e *Env, forced string) (slot string, next *Env) {
+	n := *e
+	if !validSlot(n.Slot) {
+		n.Slot = "a"
+	}
+	switch {
+	case forced != "":
+		return forced, &n
+	case n.Trying != "":
+		n.Try, n.Trying = "", ""
+		return n.Slot, &n
+	case n.Try != "":
+		n.Trying, n.Try = n.Try, ""
+		n.BootCount++
+		return n.Trying, &n
+	}
+	return n.Slot, &n
+}

@@ -1,0 +1,45 @@
+package boot
+
+import "path/filepath"
+
+// The paths init reads and mounts, relative to one root directory. On a
+// device the root is "/" (the initramfs in stage 1, the base in stage 2);
+// tests point it at a temporary directory with setRootDir and run the real
+// code on a fake /proc and /sys.
+var (
+	rootDir       string
+	procDir       string
+	sysDir        string
+	procCmdline   string // the kernel command line
+	sysClassBlock string // one directory per block device, with a uevent file
+	devDir        string // device nodes (devtmpfs)
+	modulesDir    string // /lib/modules: KVER/paddock.modules and modules.dep
+	newRootDir    string // where stage 1 assembles the base before switching to it
+	baseMarker    string // exists in the base image only: we are in stage 2
+	hostnameFile  string
+	agentSocket   string // the agent's admin API socket
+)
+
+// Programs init runs, inside the base.
+const (
+	paddockBinary = "/usr/bin/paddock"
+	shellBinary   = "/bin/sh"
+)
+
+func init() { setRootDir("/") }
+
+// setRootDir points every path at root.
+func setRootDir(root string) {
+	rootDir = filepath.Clean(root)
+	at := func(p string) string { return filepath.Join(rootDir, p) }
+	procDir = at("proc")
+	sysDir = at("sys")
+	procCmdline = at("proc/cmdline")
+	sysClassBlock = at("sys/class/block")
+	devDir = at("dev")
+	modulesDir = at("lib/modules")
+	newRootDir = at("newroot")
+	baseMarker = at("etc/paddock-base")
+	hostnameFile = at("etc/hostname")
+	agentSocket = at("run/paddock.sock")
+}

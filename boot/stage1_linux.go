@@ -1,0 +1,113 @@
+package boot
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/u-root/u-root/pkg/kmodule"
+	"golang.org/x/sys/unix"
+)
+
+// diskTimeout is how long stage 1 waits for the disk to appear.
+var diskTimeout = 10 * time.Second
+
+// stage1 runs in the initramfs: it assembles the base of the chosen slot
+// at newRootDir, switches to it and executes stage 2. It returns only on
+// failure, with whether paddock.debug was set.
+func stage1(con *console) (debug bool, err error) {
+	if err := mountEarly(); err != nil {
+		return false, err
+	}
+	ensureConsole()
+	cl, err := readCmdline()
+	if err != nil {
+		return cl.Debug, err
+	}
+	loadModules(con)
+	slot, parts, err := findSlot(con, cl.Slot)
+	if err != nil {
+		return cl.Debug, err
+	}
+	for _, m := range rootMounts(parts, slot) {
+		if err := runMountStep(m); err != nil {
+			return cl.Debug, err
+		}
+	}
+	if err := switchRoot(newRootDir); err != nil {
+		return cl.Debug, err
+	}
+	return cl.Debug, execInit([]string{paddockBinary, "init"}, stage2Env(os.Environ(), slot))
+}
+
+// mountEarly mounts /proc, /sys and /dev in the initramfs.
+func mountEarly() error {
+	early := []struct {
+		fstype, dir string
+		flags       uintptr
+	}{
+		{"proc", procDir, unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC},
+		{"sysfs", sysDir, unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC},
+		{"devtmpfs", devDir, unix.MS_NOSUID},
+	}
+	for _, m := range early {
+		if err := os.MkdirAll(m.dir, 0o755); err != nil {
+			return fmt.Errorf("cannot mount %s: %w", m.dir, err)
+		}
+		// EBUSY: mounted already (a kernel with CONFIG_DEVTMPFS_MOUNT)
+		if err := mount(m.fstype, m.dir, m.fstype, m.flags, ""); err != nil && !errors.Is(err, unix.EBUSY) {
+			return err
+		}
+	}
+	return nil
+}
+
+// findSlot waits for the disk, chooses the slot by the boot environment
+// and waits for that slot's base.
+func findSlot(con *console, forced string) (string, partitions, error) {
+	parts, err := waitPartitions(diskTimeout, partBootenv, partData)
+	if err != nil {
+		return "", nil, err
+	}
+	slot, err := chooseSlot(con, parts.node(partBootenv), forced)
+	if err != nil {
+		return "", nil, err
+	}
+	parts, err = waitPartitions(time.Second, partBootenv, partData, partBase+slot)
+	return slot, parts, err
+}
+
+// loadModules loads the modules of paddock.modules with their
+// dependencies. A module that fails is reported, not fatal: some fail
+// harmlessly (crc32c-intel under TCG) and a missing one shows later.
+func loadModules(con *console) {
+	kver, err := kernelRelease()
+	if err == nil {
+		var names []string
+		if names, err = moduleList(kver); err == nil && len(names) > 0 {
+			err = probe(con, names)
+		}
+	}
+	if err != nil {
+		con.logf("cannot load kernel modules: %v", err)
+	}
+}
+
+func probe(con *console, names []string) error {
+	p, err := kmodule.NewProber(kmodule.ProbeOpts{RootDir: rootDir})
+	if err != nil {
+		return err
+	}
+	var failed []string
+	for _, name := range names {
+		if err := p.Probe(name, ""); err != nil {
+			failed = append(failed, fmt.Sprintf("%s (%v)", name, err))
+		}
+	}
+	if len(failed) > 0 {
+		con.logf("modules not loaded: %s", strings.Join(failed, ", "))
+	}
+	return nil
+}

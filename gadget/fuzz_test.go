@@ -1,0 +1,48 @@
+package gadget
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// FuzzParse checks that Parse never panics, and that what it accepts keeps
+// the promises the image builder relies on: one volume with structures of
+// valid sizes, unique names, and connections to declared slots.
+func FuzzParse(f *testing.F) {
+	seeds, _ := filepath.Glob("testdata/*.yaml")
+	seeds = append(seeds, "../examples/gadget-amd64/gadget.yaml", "../examples/gadget-arm64/gadget.yaml")
+	for _, name := range seeds {
+		data, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Add([]byte(minimal))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		g, err := Parse(data, "f")
+		if err != nil {
+			if g != nil {
+				t.Fatalf("got a gadget and the error %v", err)
+			}
+			return
+		}
+		if len(g.Volumes) != 1 {
+			t.Fatalf("accepted %d volumes", len(g.Volumes))
+		}
+		v := g.Volume()
+		names := make(map[string]bool)
+		for _, s := range v.Structures {
+			if s.Size <= 0 || s.Size%512 != 0 || s.Name == "" || names[s.Name] || s.Filesystem == "" || s.Type == "" {
+				t.Fatalf("accepted structure %+v", s)
+			}
+			names[s.Name] = true
+		}
+		for _, c := range g.Connections {
+			if g.Slots[c.Slot] == nil {
+				t.Fatalf("accepted a connection to missing slot %s", c.Slot)
+			}
+		}
+	})
+}

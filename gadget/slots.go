@@ -1,0 +1,227 @@
+package gadget
+
+import (
+	"path"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+
+	"go.yaml.in/yaml/v3"
+)
+
+var (
+	plugRe = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^[a-z0-9](?:-?[a-z0-9])*:[a-z][a-z0-9-]*$`)
+	})
+	// devPatterns are the device nodes each interface may name.
+	devPatterns = map[string]*regexp.Regexp{
+		SerialPort: regexp.MustCompile(`^/dev/(tty(S|AMA|USB|ACM|mxc|O|SAC|PS|LP|AML|MFD|HS|GS|RPMSG)[0-9]+|serial/by-(id|path)/[A-Za-z0-9._:-]+)$`),
+		I2C:        regexp.MustCompile(`^/dev/i2c-[0-9]+$`),
+		SPI:        regexp.MustCompile(`^/dev/spidev[0-9]+\.[0-9]+$`),
+	}
+)
+
+// slotAttrs are the attributes each interface requires (all of them) and
+// allows.
+var slotAttrs = map[string][]string{
+	SerialPort:   {"path"},
+	GPIO:         {"number"},
+	I2C:          {"path"},
+	SPI:          {"path"},
+	PWM:          {"chip", "number"},
+	CustomDevice: {"paths"},
+}
+
+func (p *parser) slots(n *yaml.Node, field string, g *Gadget) error {
+	g.Slots = make(map[string]*Slot)
+	return p.fields(n, field, nil, func(key, field string, k, v *yaml.Node) error {
+		name, err := p.name(k, field, "slot")
+		if err != nil {
+			return err
+		}
+		s := &Slot{Name: name}
+		if err := p.slot(k, v, field, s); err != nil {
+			return err
+		}
+		g.Slots[name] = s
+		return nil
+	})
+}
+
+// slot parses the slot whose key is key; errors about the whole slot point
+// at key.
+func (p *parser) slot(key, n *yaml.Node, prefix string, s *Slot) error {
+	known := []string{"interface", "path", "paths", "chip", "number"}
+	set := make(map[string]*yaml.Node)
+	err := p.fields(n, prefix, known, func(attr, field string, k, v *yaml.Node) error {
+		set[attr] = k
+		var err error
+		switch attr {
+		case "interface":
+			s.Interface, err = p.oneOf(v, field, "interface", Interfaces)
+		case "path":
+			s.Path, err = p.devicePath(v, field)
+		case "paths":
+			err = p.list(v, field, func(_ int, field string, v *yaml.Node) error {
+				d, err := p.devicePath(v, field)
+				s.Paths = append(s.Paths, d)
+				return err
+			})
+		case "chip":
+			s.Chip, err = p.number(v, field)
+		case "number":
+			s.Number, err = p.number(v, field)
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if s.Interface == "" {
+		return p.errorf(key, prefix+".interface", "missing (want one of %s)", strings.Join(Interfaces, ", "))
+	}
+	want := slotAttrs[s.Interface]
+	for _, attr := range known {
+		if k := set[attr]; k != nil && attr != "interface" && !slices.Contains(want, attr) {
+			return p.errorf(k, prefix+"."+attr, "a %s slot takes %s, not %s", s.Interface, strings.Join(want, " and "), attr)
+		}
+	}
+	for _, attr := range want {
+		if set[attr] == nil {
+			return p.errorf(key, prefix+"."+attr, "missing (a %s slot takes %s)", s.Interface, strings.Join(want, " and "))
+		}
+	}
+	if s.Interface == CustomDevice && len(s.Paths) == 0 {
+		return p.errorf(set["paths"], prefix+".paths", "empty (list the device nodes, like /dev/foo0)")
+	}
+	if re := devPatterns[s.Interface]; re != nil && !re.MatchString(s.Path) {
+		return p.errorf(set["path"], prefix+".path", "%q is not a %s device (like %s)", s.Path, s.Interface, examplePath[s.Interface])
+	}
+	return nil
+}
+
+var examplePath = map[string]string{SerialPort: "/dev/ttyS1", I2C: "/dev/i2c-1", SPI: "/dev/spidev0.0"}
+
+// devicePath accepts a clean absolute path under /dev/.
+func (p *parser) devicePath(n *yaml.Node, field string) (string, error) {
+	s, err := p.str(n, field)
+	if err != nil {
+		return "", err
+	}
+	if len(s) > maxPathLen || !strings.HasPrefix(s, "/dev/") || path.Clean(s) != s || strings.ContainsAny(s, "\x00*?[") {
+		return "", p.errorf(n, field, "%q is not a device path (want a clean path under /dev/, without wildcards)", s)
+	}
+	return s, nil
+}
+
+func (p *parser) number(n *yaml.Node, field string) (*int, error) {
+	v, err := p.integer(n, field, maxSlotNum)
+	if err != nil {
+		return nil, err
+	}
+	i := int(v)
+	return &i, nil
+}
+
+// connections parses a list of {plug: APP:PLUG, slot: SLOT}. Parse checks
+// the slots exist once all slots are known.
+func (p *parser) connections(n *yaml.Node, field string, g *Gadget) error {
+	return p.list(n, field, func(_ int, prefix string, v *yaml.Node) error {
+		var c Connection
+		err := p.fields(v, prefix, []string{"plug", "slot"}, func(key, field string, k, v *yaml.Node) error {
+			s, err := p.str(v, field)
+			if err != nil {
+				return err
+			}
+			switch key {
+			case "plug":
+				if !plugRe().MatchString(s) {
+					return p.errorf(v, field, "invalid plug %q (want APP:PLUG, like hello:serial)", s)
+				}
+				c.Plug = s
+			case "slot":
+				if !nameRe().MatchString(s) {
+					return p.errorf(v, field, "invalid slot name %q", s)
+				}
+				c.Slot = s
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if c.Plug == "" || c.Slot == "" {
+			return p.errorf(v, prefix, "a connection needs plug and slot")
+		}
+		if slices.Contains(g.Connections, c) {
+			return p.errorf(v, prefix, "duplicate connection of %s to %s", c.Plug, c.Slot)
+		}
+		g.Connections = append(g.Connections, c)
+		p.connLines = append(p.connLines, v.Line)
+		return nil
+	})
+}
+
+// defaults parses app name → key → any YAML value without anchors.
+func (p *parser) defaults(n *yaml.Node, field string, g *Gadget) error {
+	g.Defaults = make(map[string]map[string]any)
+	return p.fields(n, field, nil, func(key, field string, k, v *yaml.Node) error {
+		if !appNameRe().MatchString(key) {
+			return p.errorf(k, field, "invalid app name %q", key)
+		}
+		conf := make(map[string]any)
+		err := p.fields(v, field, nil, func(key, field string, k, v *yaml.Node) error {
+			val, err := p.value(v, field, 0)
+			conf[key] = val
+			return err
+		})
+		g.Defaults[key] = conf
+		return err
+	})
+}
+
+var appNameRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9](?:-?[a-z0-9])*$`) })
+
+// value turns a YAML node into plain Go values (string, int, float, bool,
+// nil, []any, map[string]any), refusing anchors, tags and deep nesting.
+func (p *parser) value(n *yaml.Node, field string, depth int) (any, error) {
+	p.nvalues++
+	if p.nvalues > maxDefaults {
+		return nil, p.errorf(n, field, "more than %d default values", maxDefaults)
+	}
+	if depth > maxDepth {
+		return nil, p.errorf(n, field, "nested deeper than %d levels", maxDepth)
+	}
+	if n.Kind == yaml.AliasNode || n.Anchor != "" {
+		return nil, p.errorf(n, field, "YAML anchors and aliases are not supported")
+	}
+	switch n.Kind {
+	case yaml.MappingNode:
+		m := make(map[string]any)
+		err := p.fields(n, field, nil, func(key, field string, k, v *yaml.Node) error {
+			val, err := p.value(v, field, depth+1)
+			m[key] = val
+			return err
+		})
+		return m, err
+	case yaml.SequenceNode:
+		l := make([]any, 0, len(n.Content))
+		err := p.list(n, field, func(_ int, field string, v *yaml.Node) error {
+			val, err := p.value(v, field, depth+1)
+			l = append(l, val)
+			return err
+		})
+		return l, err
+	}
+	switch n.Tag {
+	case "!!str", "!!int", "!!float", "!!bool", "!!null":
+	default:
+		return nil, p.errorf(n, field, "unsupported value tagged %s", n.Tag)
+	}
+	var v any
+	if err := n.Decode(&v); err != nil {
+		return nil, p.errorf(n, field, "invalid value %q", n.Value)
+	}
+	return v, nil
+}

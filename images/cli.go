@@ -1,0 +1,139 @@
+package images
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"paddock.dev/paddock/internal/cli"
+)
+
+// listFlag is a flag that may be given several times.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
+
+const baseUsage = `usage: paddock image base --arch amd64|arm64 [--paddock BIN] [--trust KEY.asc]... -o base.pdk
+
+Builds a base: the read-only root filesystem of a device, as a SquashFS
+package of type base. It holds the paddock binary (a static build; by
+default the running one), busybox, apparmor_parser and its libraries, the
+trusted root keys, and the mount points the boot stage uses.`
+
+// Base is 'paddock image base'.
+func Base(args []string, stdout, stderr io.Writer) error {
+	fs := cli.NewFlagSet("paddock image base", baseUsage, stderr)
+	var o BaseOptions
+	var trustKeys listFlag
+	var asJSON bool
+	fs.StringVar(&o.Arch, "arch", "", "architecture: amd64 or arm64")
+	fs.StringVar(&o.Paddock, "paddock", "", "static paddock binary (default: this one)")
+	fs.StringVar(&o.Busybox, "busybox", "/bin/busybox", "static busybox for the architecture")
+	fs.StringVar(&o.ApparmorParser, "apparmor-parser", "/sbin/apparmor_parser", "apparmor_parser for the architecture (its libraries come from ldd)")
+	fs.BoolVar(&o.NoApparmor, "no-apparmor", false, "leave apparmor_parser out")
+	fs.Var(&trustKeys, "trust", "armored public root key to trust (repeatable)")
+	fs.StringVar(&o.Name, "name", "paddock-base", "package name of the base")
+	fs.StringVar(&o.Version, "version", "1", "version of the base")
+	fs.StringVar(&o.Hostname, "hostname", "paddock", "the device's /etc/hostname")
+	fs.StringVar(&o.Output, "o", "", "output file (required)")
+	fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
+	pos, err := cli.Parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return cli.UsageError("unexpected argument %q", pos[0])
+	}
+	if o.Arch == "" || o.Output == "" {
+		return cli.UsageError("give --arch and -o")
+	}
+	if o.Paddock == "" {
+		if o.Paddock, err = os.Executable(); err != nil {
+			return err
+		}
+	}
+	o.TrustedKeys = trustKeys
+	start := time.Now()
+	m, err := BuildBase(o)
+	if err != nil {
+		return err
+	}
+	fi, err := os.Stat(o.Output)
+	if err != nil {
+		return err
+	}
+	took := time.Since(start).Round(time.Millisecond)
+	if asJSON {
+		return cli.WriteJSON(stdout, map[string]any{"path": o.Output, "name": m.Name, "version": m.Version,
+			"arch": o.Arch, "size": fi.Size(), "seconds": took.Seconds()})
+	}
+	fmt.Fprintf(stdout, "%s: base %s %s (%s), %s in %v\n", o.Output, m.Name, m.Version, o.Arch, humanBytes(fi.Size()), took)
+	return nil
+}
+
+const buildUsage = `usage: paddock image build --gadget DIR --base BASE.pdk --kernel KERNEL --initrd INITRD --arch ARCH [--app FILE.pdk]... -o disk.img
+
+Builds a raw disk image from a gadget's volume: a GPT with the boot (FAT32:
+the kernel and the initramfs), bootenv, base-a (the base), base-b and data
+(ext4) partitions. Each --app is pre-installed in the data partition, after
+its assertions (FILE.pdk.assert) are checked against the trusted keys
+(--trust, or else the base's own), for the agent to adopt at first boot.`
+
+// Build is 'paddock image build'.
+func Build(args []string, stdout, stderr io.Writer) error {
+	fs := cli.NewFlagSet("paddock image build", buildUsage, stderr)
+	var o DiskOptions
+	var apps, trustKeys listFlag
+	var asJSON, quiet bool
+	fs.StringVar(&o.Gadget, "gadget", "", "gadget directory (holding gadget.yaml)")
+	fs.StringVar(&o.Base, "base", "", "base image (paddock image base)")
+	fs.StringVar(&o.Kernel, "kernel", "", "kernel for the boot partition (vmlinuz)")
+	fs.StringVar(&o.Initrd, "initrd", "", "initramfs for the boot partition")
+	fs.StringVar(&o.Arch, "arch", "", "architecture: amd64 or arm64")
+	fs.Var(&apps, "app", "package to pre-install, with FILE.assert next to it (repeatable)")
+	fs.Var(&trustKeys, "trust", "armored root key to check apps against (repeatable; default: the base's keys)")
+	fs.StringVar(&o.Output, "o", "", "output file (required)")
+	fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
+	fs.BoolVar(&quiet, "q", false, "no progress on stderr")
+	pos, err := cli.Parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return cli.UsageError("unexpected argument %q", pos[0])
+	}
+	var missing []string
+	for _, f := range []struct{ flag, val string }{{"--gadget", o.Gadget}, {"--base", o.Base},
+		{"--kernel", o.Kernel}, {"--initrd", o.Initrd}, {"--arch", o.Arch}, {"-o", o.Output}} {
+		if f.val == "" {
+			missing = append(missing, f.flag)
+		}
+	}
+	if len(missing) > 0 {
+		return cli.UsageError("missing %s", strings.Join(missing, ", "))
+	}
+	if o.Arch != "amd64" && o.Arch != "arm64" {
+		return cli.UsageError("unknown architecture %q (want amd64 or arm64)", o.Arch)
+	}
+	o.Apps, o.TrustedKeys = apps, trustKeys
+	if !quiet {
+		o.Progress = stderr
+	}
+	start := time.Now()
+	if err := BuildDisk(o); err != nil {
+		return err
+	}
+	fi, err := os.Stat(o.Output)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return cli.WriteJSON(stdout, map[string]any{"path": o.Output, "size": fi.Size(), "apps": len(apps),
+			"seconds": time.Since(start).Seconds()})
+	}
+	fmt.Fprintf(stdout, "%s: disk image, %s\n", o.Output, humanBytes(fi.Size()))
+	return nil
+}

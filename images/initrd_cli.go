@@ -1,0 +1,68 @@
+package images
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"paddock.dev/paddock/internal/cli"
+)
+
+const initrdUsage = `usage: paddock image initrd --modules DIR [--paddock BIN] -o initrd.img
+
+Builds the initramfs of a device: the static paddock binary as /init (the
+boot stage, 'paddock init') and the kernel modules the boot needs, with
+their dependencies, from the kernel's lib/modules/KVER directory
+(scripts/kernel.sh prints it as modules=).`
+
+// Initrd is 'paddock image initrd'.
+func Initrd(args []string, stdout, stderr io.Writer) error {
+	fs := cli.NewFlagSet("paddock image initrd", initrdUsage, stderr)
+	var o InitramfsOptions
+	fs.StringVar(&o.ModulesDir, "modules", "", "the kernel's lib/modules/KVER `DIR`")
+	fs.StringVar(&o.Paddock, "paddock", "", "the static paddock `BIN`ary that becomes /init (default: the running one)")
+	fs.StringVar(&o.Output, "o", "", "the initramfs `FILE` to write")
+	pos, err := cli.Parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 || o.Output == "" {
+		return cli.UsageError("image initrd takes -o FILE and no arguments")
+	}
+	if o.Paddock == "" {
+		if o.Paddock, err = os.Executable(); err != nil {
+			return err
+		}
+	}
+	o.Logf = func(format string, args ...any) { fmt.Fprintf(stderr, format+"\n", args...) }
+	start := time.Now()
+	if err := BuildInitramfs(o); err != nil {
+		return err
+	}
+	fi, err := os.Stat(o.Output)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %s (%d bytes) in %s\n", o.Output, fi.Size(), time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+const imageUsage = `usage: paddock image base|initrd|build ...
+
+Builds what a device boots: 'base' the read-only root filesystem, 'initrd'
+the initramfs with the boot stage, 'build' the whole disk image laid out
+from a gadget. 'paddock image COMMAND --help' tells more.`
+
+// Run dispatches 'paddock image SUBCOMMAND'.
+func Run(args []string, stdout, stderr io.Writer) error {
+	sub := map[string]func([]string, io.Writer, io.Writer) error{"base": Base, "initrd": Initrd, "build": Build}
+	if len(args) > 0 && sub[args[0]] != nil {
+		return sub[args[0]](args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+		fmt.Fprintln(stdout, imageUsage)
+		return nil
+	}
+	return cli.UsageError("image takes a subcommand: base, initrd or build")
+}

@@ -1,0 +1,177 @@
+package images
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+)
+
+// DefaultModules are the kernel modules the initramfs loads (with their
+// dependencies) so that 'paddock init' can mount a virtio disk with a
+// SquashFS base, an ext4 data partition, a vfat boot partition and
+// overlays. Modules a kernel has built in, or lacks, are skipped: the
+// arm64 Debian kernel has virtio built in.
+var DefaultModules = []string{
+	"virtio_ring", "virtio", "virtio_pci_modern_dev", "virtio_pci_legacy_dev", "virtio_pci",
+	"virtio_mmio", "virtio_blk", "squashfs", "loop",
+	"crc32c-intel", // fails harmlessly under TCG; crc32c_generic takes over
+	"crc32c_generic", "jbd2", "mbcache", "crc16", "ext4",
+	"fat", "vfat", "nls_cp437", "nls_iso8859-1",
+	"nls_ascii", // vfat's default iocharset
+	"overlay",
+}
+
+// ModuleListName is the file in lib/modules/KVER that lists the modules
+// 'paddock init' loads, one name a line, in load order.
+const ModuleListName = "paddock.modules"
+
+// moduleDB is what the image builder needs of a kernel's modules
+// directory: where each module is and what it depends on.
+type moduleDB struct {
+	dir     string              // lib/modules/KVER
+	path    map[string]string   // normalized name → path relative to dir
+	deps    map[string][]string // relative path → dependencies as modules.dep lists them
+	order   []string            // relative paths in modules.dep order
+	builtin map[string]bool     // normalized names
+}
+
+// moduleName returns the normalized name of a module file or name:
+// "kernel/fs/nls/nls_iso8859-1.ko.xz" → "nls_iso8859_1".
+func moduleName(s string) string {
+	s = path.Base(s)
+	if i := strings.Index(s, ".ko"); i >= 0 {
+		s = s[:i]
+	}
+	return strings.ReplaceAll(s, "-", "_")
+}
+
+// normalPath returns the path a module gets in the initramfs: its file
+// named by its normalized name, "kernel/fs/nls/nls_iso8859_1.ko.xz". u-root's
+// kmodule finds a module by name spelled all with dashes or all with
+// underscores, so a file named nls_iso8859-1.ko.xz could not be probed.
+func normalPath(rel string) string {
+	base := path.Base(rel)
+	ext := ""
+	if i := strings.Index(base, ".ko"); i >= 0 {
+		ext = base[i:]
+	}
+	return path.Join(path.Dir(rel), moduleName(rel)+ext)
+}
+
+func readModuleDB(dir string) (*moduleDB, error) {
+	db := &moduleDB{dir: dir, path: map[string]string{}, deps: map[string][]string{}, builtin: map[string]bool{}}
+	f, err := os.Open(filepath.Join(dir, "modules.dep"))
+	if err != nil {
+		return nil, fmt.Errorf("cannot read kernel modules: %w (run 'depmod -b ROOT KVER', or scripts/kernel.sh)", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		mod, deps, ok := strings.Cut(sc.Text(), ":")
+		if !ok {
+			continue
+		}
+		db.path[moduleName(mod)] = mod
+		db.deps[mod] = strings.Fields(deps)
+		db.order = append(db.order, mod)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("cannot read kernel modules: %w", err)
+	}
+	if data, err := os.ReadFile(filepath.Join(dir, "modules.builtin")); err == nil {
+		for _, line := range strings.Fields(string(data)) {
+			db.builtin[moduleName(line)] = true
+		}
+	}
+	return db, nil
+}
+
+// resolve returns the paths (relative to db.dir) of the modules in names
+// and of their dependencies, in load order: each module after what it
+// depends on. Built-in and missing modules are left out and returned in
+// skipped.
+func (db *moduleDB) resolve(names []string) (load, skipped []string) {
+	seen := make(map[string]bool)
+	var add func(rel string)
+	add = func(rel string) {
+		if seen[rel] {
+			return
+		}
+		seen[rel] = true
+		// modules.dep lists the dependencies that must load last first.
+		deps := db.deps[rel]
+		for i := len(deps) - 1; i >= 0; i-- {
+			add(deps[i])
+		}
+		load = append(load, rel)
+	}
+	for _, name := range names {
+		rel, ok := db.path[moduleName(name)]
+		if !ok {
+			skipped = append(skipped, name)
+			continue
+		}
+		add(rel)
+	}
+	return load, skipped
+}
+
+// filteredFiles returns the modules.* index files for an initramfs that
+// holds only the modules in load: modules.dep, modules.alias and
+// modules.order cut down to them (with the paths of normalPath),
+// modules.builtin and modules.softdep as they are.
+func (db *moduleDB) filteredFiles(load []string) (map[string][]byte, error) {
+	keep := make(map[string]bool)
+	names := make(map[string]bool)
+	for _, rel := range load {
+		keep[rel] = true
+		names[moduleName(rel)] = true
+	}
+	out := make(map[string][]byte)
+	var dep strings.Builder
+	for _, rel := range db.order {
+		if keep[rel] {
+			fmt.Fprintf(&dep, "%s:", normalPath(rel))
+			for _, d := range db.deps[rel] {
+				fmt.Fprintf(&dep, " %s", normalPath(d))
+			}
+			dep.WriteByte('\n')
+		}
+	}
+	out["modules.dep"] = []byte(dep.String())
+	filter := func(file string, keepLine func(fields []string) bool) error {
+		data, err := os.ReadFile(filepath.Join(db.dir, file))
+		if os.IsNotExist(err) {
+			return nil
+		} else if err != nil {
+			return fmt.Errorf("cannot read kernel modules: %w", err)
+		}
+		var b strings.Builder
+		for _, line := range strings.SplitAfter(string(data), "\n") {
+			if f := strings.Fields(line); len(f) > 0 && keepLine(f) {
+				if file == "modules.order" {
+					line = normalPath(f[0]) + "\n"
+				}
+				b.WriteString(line)
+			}
+		}
+		out[file] = []byte(b.String())
+		return nil
+	}
+	if err := filter("modules.alias", func(f []string) bool { return len(f) == 3 && f[0] == "alias" && names[moduleName(f[2])] }); err != nil {
+		return nil, err
+	}
+	if err := filter("modules.order", func(f []string) bool { return names[moduleName(f[0])] }); err != nil {
+		return nil, err
+	}
+	for _, file := range []string{"modules.builtin", "modules.softdep"} {
+		if err := filter(file, func([]string) bool { return true }); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
