@@ -17,12 +17,15 @@ import (
 const vmUsage = `
 Usage: paddock vm run DISK.img [--arch amd64] [--kernel K] [--initrd I] [--mem 512]
          [--cpus 1] [--forward HOSTPORT:GUESTPORT]... [--guest-forward GUESTPORT:HOSTPORT]...
-         [--print] [-v] [-- 'COMMAND']
+         [--disk FILE]... [--disk-ro FILE]... [--print] [-v] [-- 'COMMAND']
 
 Boots a paddock disk image in QEMU (TCG). Without COMMAND the terminal is
 the guest's serial console until the guest powers off (Ctrl-C ends QEMU).
 With COMMAND the guest runs it once the agent is ready, prints its output and
 powers off; paddock exits with the command's exit code.
+
+More disks follow the image as /dev/vdb, /dev/vdc...: --disk ones writable,
+then --disk-ro ones read-only (a package file, say, to install from).
 
 The kernel and initramfs default to the files next to the image
 (disk.img -> disk.vmlinux or disk.vmlinuz, and disk.initrd.img), else to
@@ -61,6 +64,9 @@ func vmRun(args []string, stdout, stderr io.Writer) error {
 	var gfwd guestForwardFlag
 	fs.Var(&fwd, "forward", "forward 127.0.0.1:HOSTPORT to the guest's GUESTPORT (repeatable)")
 	fs.Var(&gfwd, "guest-forward", "forward the guest's 10.0.2.100:GUESTPORT to 127.0.0.1:HOSTPORT (repeatable)")
+	var extra, extraRO listFlag
+	fs.Var(&extra, "disk", "another disk `FILE`, writable (repeatable)")
+	fs.Var(&extraRO, "disk-ro", "another disk `FILE`, read-only (repeatable)")
 	printOnly := fs.Bool("print", false, "print the QEMU command line instead of running it")
 	verbose := fs.Bool("v", false, "with COMMAND: copy the whole console to stderr")
 	pos, err := cli.Parse(fs, args)
@@ -74,8 +80,8 @@ func vmRun(args []string, stdout, stderr io.Writer) error {
 	if _, err := os.Stat(disk); err != nil {
 		return fmt.Errorf("cannot boot %s: %w", disk, err)
 	}
-	c := Config{Arch: Arch(*arch), Disks: []string{disk}, MemoryMB: *mem, CPUs: *cpus,
-		Forwards: fwd, GuestForwards: gfwd}
+	c := Config{Arch: Arch(*arch), Disks: append([]string{disk}, extra...), ReadOnlyDisks: extraRO,
+		MemoryMB: *mem, CPUs: *cpus, Forwards: fwd, GuestForwards: gfwd}
 	if c.Kernel, c.Initrd, err = bootFiles(c.Arch, disk, *kernel, *initrd); err != nil {
 		return err
 	}
@@ -176,3 +182,9 @@ func parsePorts(s string) (int, int, error) {
 }
 
 var _ flag.Value = (*forwardFlag)(nil)
+
+// listFlag collects a repeated flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
