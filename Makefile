@@ -37,6 +37,7 @@ bench: deps build
 	scripts/bench-install.sh
 	scripts/bench-run.sh
 	scripts/bench-fleet.sh
+	scripts/bench-boot.sh
 
 demo: deps build
 	scripts/demo.sh

@@ -8,7 +8,7 @@ import (
 )
 
 // readyPollInterval is how often waitAgent asks the agent.
-var readyPollInterval = 200 * time.Millisecond
+var readyPollInterval = 20 * time.Millisecond
 
 // waitAgent returns once the agent answers GET /v1/apps on its socket with
 // 200 OK, or with ctx's error when ctx ends first.

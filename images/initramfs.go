@@ -2,7 +2,6 @@ package images
 
 import (
 	"bytes"
-	"compress/gzip"
 	"fmt"
 	"os"
 	"path"
@@ -24,7 +23,7 @@ type InitramfsOptions struct {
 	// Modules are the modules to load, with their dependencies;
 	// DefaultModules when nil.
 	Modules []string
-	// Output is the file written: a gzip-compressed newc cpio archive.
+	// Output is the file written: a newc cpio archive, uncompressed.
 	Output string
 	// Logf, when set, is told about skipped modules.
 	Logf func(format string, args ...any)
@@ -41,20 +40,15 @@ func BuildInitramfs(opts InitramfsOptions) error {
 	if err != nil {
 		return fmt.Errorf("cannot build initramfs: %w", err)
 	}
+	// Uncompressed: under emulation the kernel copies 23 MB faster than
+	// it inflates 9 MB (measured: 0.36 s less to agent ready under TCG),
+	// and boot loaders load files at disk speed.
 	var buf bytes.Buffer
-	// No name or time in the gzip header: reproducible.
-	zw, err := gzip.NewWriterLevel(&buf, gzip.DefaultCompression)
-	if err != nil {
-		return err
-	}
-	w := cpio.Newc.Writer(zw)
+	w := cpio.Newc.Writer(&buf)
 	if err := cpio.WriteRecords(w, recs); err != nil {
 		return fmt.Errorf("cannot build initramfs: %w", err)
 	}
 	if err := cpio.WriteTrailer(w); err != nil {
-		return fmt.Errorf("cannot build initramfs: %w", err)
-	}
-	if err := zw.Close(); err != nil {
 		return fmt.Errorf("cannot build initramfs: %w", err)
 	}
 	return writeFileAtomic(opts.Output, buf.Bytes(), 0o644)
@@ -105,7 +99,7 @@ func addModules(files map[string]cpio.Record, opts InitramfsOptions) error {
 	var list strings.Builder
 	list.WriteString("# Kernel modules 'paddock init' loads, in order (written by 'paddock image').\n")
 	for _, rel := range load {
-		data, err := os.ReadFile(filepath.Join(opts.ModulesDir, rel))
+		data, err := readModule(filepath.Join(opts.ModulesDir, rel))
 		if err != nil {
 			return err
 		}
