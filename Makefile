@@ -4,7 +4,7 @@ BIN      := bin/paddock
 GOFLAGS  ?=
 PKGS     := ./...
 
-.PHONY: all deps build test test-short bench demo fuzz clean
+.PHONY: all deps build test test-short bench demo fuzz clean vm cross
 
 all: build
 
@@ -50,3 +50,7 @@ clean:
 .PHONY: cross
 cross: deps
 	scripts/cross.sh
+
+# Build the amd64 appliance image and boot it under QEMU.
+vm: deps build
+	scripts/vm.sh
