@@ -17,10 +17,12 @@ import (
 const vmUsage = `
 Usage: paddock vm run DISK.img [--arch amd64] [--kernel K] [--initrd I] [--mem 512]
          [--cpus 1] [--forward HOSTPORT:GUESTPORT]... [--guest-forward GUESTPORT:HOSTPORT]...
-         [--disk FILE]... [--disk-ro FILE]... [--print] [-v] [-- 'COMMAND']
+         [--disk FILE]... [--disk-ro FILE]... [--shell] [--print] [-v] [-- 'COMMAND']
 
 Boots a paddock disk image in QEMU (TCG). Without COMMAND the terminal is
-the guest's serial console until the guest powers off (Ctrl-C ends QEMU).
+the guest's serial console until the guest powers off (Ctrl-C ends QEMU);
+with --shell, a root shell on that console once the agent is ready (try
+'paddock list'), and the guest powers off when the shell exits.
 With COMMAND the guest runs it once the agent is ready, prints its output and
 powers off; paddock exits with the command's exit code.
 
@@ -67,6 +69,7 @@ func vmRun(args []string, stdout, stderr io.Writer) error {
 	var extra, extraRO listFlag
 	fs.Var(&extra, "disk", "another disk `FILE`, writable (repeatable)")
 	fs.Var(&extraRO, "disk-ro", "another disk `FILE`, read-only (repeatable)")
+	shell := fs.Bool("shell", false, "a root shell on the console once the agent is ready")
 	printOnly := fs.Bool("print", false, "print the QEMU command line instead of running it")
 	verbose := fs.Bool("v", false, "with COMMAND: copy the whole console to stderr")
 	pos, err := cli.Parse(fs, args)
@@ -89,6 +92,12 @@ func vmRun(args []string, stdout, stderr io.Writer) error {
 		return printCommand(c, command, stdout)
 	}
 	if command == "" {
+		if *shell {
+			// The shell talks to the console itself, not through init's pipe.
+			if c, err = withCommand(c, consoleShell); err != nil {
+				return err
+			}
+		}
 		return interactive(c, stdout)
 	}
 	if *verbose {
@@ -182,6 +191,9 @@ func parsePorts(s string) (int, int, error) {
 }
 
 var _ flag.Value = (*forwardFlag)(nil)
+
+// consoleShell is the paddock.cmd of --shell.
+const consoleShell = "exec /bin/sh -i </dev/console >/dev/console 2>&1"
 
 // listFlag collects a repeated flag.
 type listFlag []string

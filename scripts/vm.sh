@@ -1,9 +1,10 @@
 #!/bin/bash
-# vm.sh builds the amd64 appliance image, with the example app seeded, boots
-# it under QEMU showing its console, runs a few commands in the guest once the
-# agent is ready (VM_COMMAND replaces them) and powers it off. The image stays
-# in .cache/vm: 'bin/paddock vm run .cache/vm/disk.img' boots it again with
-# the terminal as its console.
+# vm.sh builds the amd64 appliance image, with the example app seeded, and
+# boots it under QEMU. On a terminal it leaves you at a root shell on the
+# guest's console once the agent is ready (try 'paddock list' and 'paddock
+# run hello'; 'exit' powers off, Ctrl-C ends QEMU). Elsewhere, or with
+# VM_COMMAND set, it runs commands in the guest and powers it off. The image
+# stays in .cache/vm.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 P="$PWD/bin/paddock"
@@ -27,5 +28,9 @@ echo "== building the base, the initramfs and the disk image"
 "$P" image build --gadget "$OLDPWD/examples/gadget-amd64" --base base.pdk --kernel "$vmlinuz" \
 	--initrd initrd.img --arch amd64 --app hello.pdk -o disk.img
 echo "== booting $out/disk.img under QEMU"
+if [ -z "${VM_COMMAND:-}" ] && [ -t 0 ] && [ -t 1 ]; then
+	echo "== a root shell on the guest's console once the agent is ready: try 'paddock run hello'; 'exit' powers off"
+	exec "$P" vm run disk.img --kernel "$kernel" --initrd initrd.img --shell
+fi
 cmd=${VM_COMMAND:-'paddock list; paddock run hello; paddock changes'}
 "$P" vm run disk.img --kernel "$kernel" --initrd initrd.img -v -- "$cmd"
