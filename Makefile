@@ -4,7 +4,7 @@ BIN      := bin/paddock
 GOFLAGS  ?=
 PKGS     := ./...
 
-.PHONY: all deps build test test-short bench demo fuzz clean vm cross
+.PHONY: all deps build test test-short bench demo fuzz clean vm cross e2e-full
 
 all: build
 
@@ -54,3 +54,7 @@ cross: deps
 # Build the amd64 appliance image and boot it under QEMU.
 vm: deps build
 	scripts/vm.sh
+
+# The arm64 appliance under full emulation (slower; not part of make test).
+e2e-full: deps build
+	scripts/e2e-full.sh

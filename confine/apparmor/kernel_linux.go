@@ -31,6 +31,21 @@ func Enabled() bool {
 	return err == nil && fi.IsDir()
 }
 
+// Loaded reports whether the kernel holds a profile named label
+// (/sys/kernel/security/apparmor/profiles lists "NAME (MODE)" lines).
+func Loaded(label string) bool {
+	b, err := os.ReadFile(filepath.Join(dirs.Root, apparmorFS, "profiles"))
+	if err != nil {
+		return false
+	}
+	for line := range bytes.Lines(b) {
+		if bytes.HasPrefix(line, []byte(label+" (")) {
+			return true
+		}
+	}
+	return false
+}
+
 // Load loads (or replaces) the compiled binary policy in the kernel through
 // /sys/kernel/security/apparmor/.replace, mounting securityfs first if needed.
 func Load(binary []byte) error {

@@ -14,3 +14,6 @@ func Load(binary []byte) error { return errNotLinux }
 
 // ExecAs returns an error: AppArmor is a Linux feature.
 func ExecAs(label string) error { return errNotLinux }
+
+// Loaded reports false: there is no AppArmor here.
+func Loaded(label string) bool { return false }

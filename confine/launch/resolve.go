@@ -74,7 +74,7 @@ func Resolve(name, cmd string, args []string) (*Spec, error) {
 		Sys:           slices.Contains(app.Plugs, "hardware-observe"),
 		Seccomp:       prog,
 		SeccompPath:   seccompPath,
-		AppArmor:      apparmor.Enabled(),
+		AppArmor:      appArmorFor(label),
 		Cgroup: cgroup.Spec{
 			Devices:    cgroup.DefaultDevices(),
 			MemoryMax:  app.Limits.Memory,
@@ -128,4 +128,25 @@ func commandList(m *manifest.Manifest) string {
 	}
 	sort.Strings(names)
 	return strings.Join(names, ", ")
+}
+
+// appArmorFor reports whether launches of label enter its AppArmor profile:
+// where the kernel has AppArmor and the agent loaded the profile. Otherwise
+// the launcher says once (per boot) that AppArmor does not confine apps,
+// and goes on with the other layers.
+func appArmorFor(label string) bool {
+	if apparmor.Enabled() && apparmor.Loaded(label) {
+		return true
+	}
+	reason := "the kernel has no AppArmor"
+	if apparmor.Enabled() {
+		reason = "the profile " + label + " is not loaded (the agent loads it; is apparmor_parser in the base?)"
+	}
+	marker := filepath.Join(dirs.RunDir, "paddock", "apparmor-warned")
+	if _, err := os.Stat(marker); err != nil {
+		fmt.Fprintf(os.Stderr, "warning: AppArmor does not confine apps here: %s; namespaces, seccomp and the device cgroup still do\n", reason)
+		os.MkdirAll(filepath.Dir(marker), 0o755)
+		os.WriteFile(marker, nil, 0o644)
+	}
+	return false
 }
