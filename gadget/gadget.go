@@ -10,6 +10,8 @@ package gadget
 import (
 	"fmt"
 	"strings"
+
+	"paddock.dev/paddock/internal/yamlstrict"
 )
 
 // File is the name of the gadget description inside a gadget directory.
@@ -171,21 +173,6 @@ func (s *Structure) MBRType() byte {
 	return b
 }
 
-// Error is a problem in a gadget.yaml, located by file, line and field.
-type Error struct {
-	File  string
-	Line  int    // 0 when unknown
-	Field string // dotted path such as volumes.pc.structures[1].size
-	Msg   string
-}
-
-func (e *Error) Error() string {
-	s := e.File
-	if e.Line > 0 {
-		s += fmt.Sprintf(":%d", e.Line)
-	}
-	if e.Field != "" {
-		s += ": " + e.Field
-	}
-	return s + ": " + e.Msg
-}
+// Error is a problem in a gadget.yaml, located by file, line and field,
+// such as volumes.pc.structures[1].size.
+type Error = yamlstrict.Error

@@ -35,7 +35,7 @@ var slotAttrs = map[string][]string{
 
 func (p *parser) slots(n *yaml.Node, field string, g *Gadget) error {
 	g.Slots = make(map[string]*Slot)
-	return p.fields(n, field, nil, func(key, field string, k, v *yaml.Node) error {
+	return p.Fields(n, field, nil, func(key, field string, k, v *yaml.Node) error {
 		name, err := p.name(k, field, "slot")
 		if err != nil {
 			return err
@@ -54,7 +54,7 @@ func (p *parser) slots(n *yaml.Node, field string, g *Gadget) error {
 func (p *parser) slot(key, n *yaml.Node, prefix string, s *Slot) error {
 	known := []string{"interface", "path", "paths", "chip", "number"}
 	set := make(map[string]*yaml.Node)
-	err := p.fields(n, prefix, known, func(attr, field string, k, v *yaml.Node) error {
+	err := p.Fields(n, prefix, known, func(attr, field string, k, v *yaml.Node) error {
 		set[attr] = k
 		var err error
 		switch attr {
@@ -63,7 +63,7 @@ func (p *parser) slot(key, n *yaml.Node, prefix string, s *Slot) error {
 		case "path":
 			s.Path, err = p.devicePath(v, field)
 		case "paths":
-			err = p.list(v, field, func(_ int, field string, v *yaml.Node) error {
+			err = p.Seq(v, field, func(_ int, field string, v *yaml.Node) error {
 				d, err := p.devicePath(v, field)
 				s.Paths = append(s.Paths, d)
 				return err
@@ -79,24 +79,24 @@ func (p *parser) slot(key, n *yaml.Node, prefix string, s *Slot) error {
 		return err
 	}
 	if s.Interface == "" {
-		return p.errorf(key, prefix+".interface", "missing (want one of %s)", strings.Join(Interfaces, ", "))
+		return p.Errorf(key, prefix+".interface", "missing (want one of %s)", strings.Join(Interfaces, ", "))
 	}
 	want := slotAttrs[s.Interface]
 	for _, attr := range known {
 		if k := set[attr]; k != nil && attr != "interface" && !slices.Contains(want, attr) {
-			return p.errorf(k, prefix+"."+attr, "a %s slot takes %s, not %s", s.Interface, strings.Join(want, " and "), attr)
+			return p.Errorf(k, prefix+"."+attr, "a %s slot takes %s, not %s", s.Interface, strings.Join(want, " and "), attr)
 		}
 	}
 	for _, attr := range want {
 		if set[attr] == nil {
-			return p.errorf(key, prefix+"."+attr, "missing (a %s slot takes %s)", s.Interface, strings.Join(want, " and "))
+			return p.Errorf(key, prefix+"."+attr, "missing (a %s slot takes %s)", s.Interface, strings.Join(want, " and "))
 		}
 	}
 	if s.Interface == CustomDevice && len(s.Paths) == 0 {
-		return p.errorf(set["paths"], prefix+".paths", "empty (list the device nodes, like /dev/foo0)")
+		return p.Errorf(set["paths"], prefix+".paths", "empty (list the device nodes, like /dev/foo0)")
 	}
 	if re := devPatterns[s.Interface]; re != nil && !re.MatchString(s.Path) {
-		return p.errorf(set["path"], prefix+".path", "%q is not a %s device (like %s)", s.Path, s.Interface, examplePath[s.Interface])
+		return p.Errorf(set["path"], prefix+".path", "%q is not a %s device (like %s)", s.Path, s.Interface, examplePath[s.Interface])
 	}
 	return nil
 }
@@ -105,18 +105,18 @@ var examplePath = map[string]string{SerialPort: "/dev/ttyS1", I2C: "/dev/i2c-1",
 
 // devicePath accepts a clean absolute path under /dev/.
 func (p *parser) devicePath(n *yaml.Node, field string) (string, error) {
-	s, err := p.str(n, field)
+	s, err := p.Str(n, field)
 	if err != nil {
 		return "", err
 	}
 	if len(s) > maxPathLen || !strings.HasPrefix(s, "/dev/") || path.Clean(s) != s || strings.ContainsAny(s, "\x00*?[") {
-		return "", p.errorf(n, field, "%q is not a device path (want a clean path under /dev/, without wildcards)", s)
+		return "", p.Errorf(n, field, "%q is not a device path (want a clean path under /dev/, without wildcards)", s)
 	}
 	return s, nil
 }
 
 func (p *parser) number(n *yaml.Node, field string) (*int, error) {
-	v, err := p.integer(n, field, maxSlotNum)
+	v, err := p.Int(n, field, maxSlotNum)
 	if err != nil {
 		return nil, err
 	}
@@ -127,22 +127,22 @@ func (p *parser) number(n *yaml.Node, field string) (*int, error) {
 // connections parses a list of {plug: APP:PLUG, slot: SLOT}. Parse checks
 // the slots exist once all slots are known.
 func (p *parser) connections(n *yaml.Node, field string, g *Gadget) error {
-	return p.list(n, field, func(_ int, prefix string, v *yaml.Node) error {
+	return p.Seq(n, field, func(_ int, prefix string, v *yaml.Node) error {
 		var c Connection
-		err := p.fields(v, prefix, []string{"plug", "slot"}, func(key, field string, k, v *yaml.Node) error {
-			s, err := p.str(v, field)
+		err := p.Fields(v, prefix, []string{"plug", "slot"}, func(key, field string, k, v *yaml.Node) error {
+			s, err := p.Str(v, field)
 			if err != nil {
 				return err
 			}
 			switch key {
 			case "plug":
 				if !plugRe().MatchString(s) {
-					return p.errorf(v, field, "invalid plug %q (want APP:PLUG, like hello:serial)", s)
+					return p.Errorf(v, field, "invalid plug %q (want APP:PLUG, like hello:serial)", s)
 				}
 				c.Plug = s
 			case "slot":
 				if !nameRe().MatchString(s) {
-					return p.errorf(v, field, "invalid slot name %q", s)
+					return p.Errorf(v, field, "invalid slot name %q", s)
 				}
 				c.Slot = s
 			}
@@ -152,10 +152,10 @@ func (p *parser) connections(n *yaml.Node, field string, g *Gadget) error {
 			return err
 		}
 		if c.Plug == "" || c.Slot == "" {
-			return p.errorf(v, prefix, "a connection needs plug and slot")
+			return p.Errorf(v, prefix, "a connection needs plug and slot")
 		}
 		if slices.Contains(g.Connections, c) {
-			return p.errorf(v, prefix, "duplicate connection of %s to %s", c.Plug, c.Slot)
+			return p.Errorf(v, prefix, "duplicate connection of %s to %s", c.Plug, c.Slot)
 		}
 		g.Connections = append(g.Connections, c)
 		p.connLines = append(p.connLines, v.Line)
@@ -166,12 +166,12 @@ func (p *parser) connections(n *yaml.Node, field string, g *Gadget) error {
 // defaults parses app name → key → any YAML value without anchors.
 func (p *parser) defaults(n *yaml.Node, field string, g *Gadget) error {
 	g.Defaults = make(map[string]map[string]any)
-	return p.fields(n, field, nil, func(key, field string, k, v *yaml.Node) error {
+	return p.Fields(n, field, nil, func(key, field string, k, v *yaml.Node) error {
 		if !appNameRe().MatchString(key) {
-			return p.errorf(k, field, "invalid app name %q", key)
+			return p.Errorf(k, field, "invalid app name %q", key)
 		}
 		conf := make(map[string]any)
-		err := p.fields(v, field, nil, func(key, field string, k, v *yaml.Node) error {
+		err := p.Fields(v, field, nil, func(key, field string, k, v *yaml.Node) error {
 			val, err := p.value(v, field, 0)
 			conf[key] = val
 			return err
@@ -188,18 +188,18 @@ var appNameRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile
 func (p *parser) value(n *yaml.Node, field string, depth int) (any, error) {
 	p.nvalues++
 	if p.nvalues > maxDefaults {
-		return nil, p.errorf(n, field, "more than %d default values", maxDefaults)
+		return nil, p.Errorf(n, field, "more than %d default values", maxDefaults)
 	}
 	if depth > maxDepth {
-		return nil, p.errorf(n, field, "nested deeper than %d levels", maxDepth)
+		return nil, p.Errorf(n, field, "nested deeper than %d levels", maxDepth)
 	}
 	if n.Kind == yaml.AliasNode || n.Anchor != "" {
-		return nil, p.errorf(n, field, "YAML anchors and aliases are not supported")
+		return nil, p.Errorf(n, field, "YAML anchors and aliases are not supported")
 	}
 	switch n.Kind {
 	case yaml.MappingNode:
 		m := make(map[string]any)
-		err := p.fields(n, field, nil, func(key, field string, k, v *yaml.Node) error {
+		err := p.Fields(n, field, nil, func(key, field string, k, v *yaml.Node) error {
 			val, err := p.value(v, field, depth+1)
 			m[key] = val
 			return err
@@ -207,7 +207,7 @@ func (p *parser) value(n *yaml.Node, field string, depth int) (any, error) {
 		return m, err
 	case yaml.SequenceNode:
 		l := make([]any, 0, len(n.Content))
-		err := p.list(n, field, func(_ int, field string, v *yaml.Node) error {
+		err := p.Seq(n, field, func(_ int, field string, v *yaml.Node) error {
 			val, err := p.value(v, field, depth+1)
 			l = append(l, val)
 			return err
@@ -217,11 +217,11 @@ func (p *parser) value(n *yaml.Node, field string, depth int) (any, error) {
 	switch n.Tag {
 	case "!!str", "!!int", "!!float", "!!bool", "!!null":
 	default:
-		return nil, p.errorf(n, field, "unsupported value tagged %s", n.Tag)
+		return nil, p.Errorf(n, field, "unsupported value tagged %s", n.Tag)
 	}
 	var v any
 	if err := n.Decode(&v); err != nil {
-		return nil, p.errorf(n, field, "invalid value %q", n.Value)
+		return nil, p.Errorf(n, field, "invalid value %q", n.Value)
 	}
 	return v, nil
 }

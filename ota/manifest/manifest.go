@@ -4,8 +4,9 @@
 package manifest
 
 import (
-	"fmt"
 	"time"
+
+	"paddock.dev/paddock/internal/yamlstrict"
 )
 
 // Path is where the manifest lives inside a package.
@@ -52,7 +53,7 @@ type Manifest struct {
 
 	// filename and lines let CheckFiles point at the line of a bad command.
 	filename string
-	lines    map[string]int
+	lines    yamlstrict.Lines
 }
 
 // App is one command of a package, run on demand or as a service.
@@ -90,24 +91,9 @@ type Hook struct {
 	Plugs   []string `yaml:"plugs,omitempty" json:"plugs,omitempty"`
 }
 
-// Error is a problem in a manifest, located by file, line and field.
-type Error struct {
-	File  string
-	Line  int    // 0 when unknown
-	Field string // dotted path such as apps.hello.command; empty for the whole file
-	Msg   string
-}
-
-func (e *Error) Error() string {
-	s := e.File
-	if e.Line > 0 {
-		s += fmt.Sprintf(":%d", e.Line)
-	}
-	if e.Field != "" {
-		s += ": " + e.Field
-	}
-	return s + ": " + e.Msg
-}
+// Error is a problem in a manifest, located by file, line and field, such
+// as apps.hello.command.
+type Error = yamlstrict.Error
 
 // Filename returns the name the manifest was parsed under.
 func (m *Manifest) Filename() string { return m.filename }

@@ -23,35 +23,35 @@ var (
 
 // top parses the top-level mapping into m and checks what is required.
 func (p *parser) top(root *yaml.Node, m *Manifest) error {
-	err := p.fields(root, "", topFields, func(key, field string, v *yaml.Node) error {
+	err := p.Fields(root, "", topFields, func(key, field string, _, v *yaml.Node) error {
 		var err error
 		switch key {
 		case "name":
-			m.Name, err = p.str(v, field)
+			m.Name, err = p.Str(v, field)
 			if err == nil && m.Name != "" {
 				err = p.checkName(v, field, m.Name, "package")
 			}
 		case "version":
-			m.Version, err = p.str(v, field)
+			m.Version, err = p.Str(v, field)
 			if err == nil && m.Version != "" {
 				err = p.checkVersion(v, field, m.Version)
 			}
 		case "type":
-			m.Type, err = p.str(v, field)
+			m.Type, err = p.Str(v, field)
 			if err == nil && !slices.Contains(types, m.Type) {
-				err = p.errorf(v, field, "unknown type %q (want %s)", m.Type, strings.Join(types, ", "))
+				err = p.Errorf(v, field, "unknown type %q (want %s)", m.Type, strings.Join(types, ", "))
 			}
 		case "summary":
-			m.Summary, err = p.str(v, field)
+			m.Summary, err = p.Str(v, field)
 			if err == nil {
 				err = p.checkSummary(v, field, m.Summary)
 			}
 		case "description":
-			m.Description, err = p.str(v, field)
+			m.Description, err = p.Str(v, field)
 		case "confinement":
-			m.Confinement, err = p.str(v, field)
+			m.Confinement, err = p.Str(v, field)
 			if err == nil && !slices.Contains(confinements, m.Confinement) {
-				err = p.errorf(v, field, "unknown confinement %q (want %s)", m.Confinement, strings.Join(confinements, " or "))
+				err = p.Errorf(v, field, "unknown confinement %q (want %s)", m.Confinement, strings.Join(confinements, " or "))
 			}
 		case "apps":
 			m.Apps, err = p.apps(v, field)
@@ -64,10 +64,10 @@ func (p *parser) top(root *yaml.Node, m *Manifest) error {
 		return err
 	}
 	if m.Name == "" {
-		return p.errorf(root, "name", "missing (every package needs a name, like hello)")
+		return p.Errorf(root, "name", "missing (every package needs a name, like hello)")
 	}
 	if m.Version == "" {
-		return p.errorf(root, "version", "missing (every package needs a version, like 1.0)")
+		return p.Errorf(root, "version", "missing (every package needs a version, like 1.0)")
 	}
 	if m.Type == "" {
 		m.Type = TypeApp
@@ -80,22 +80,22 @@ func (p *parser) top(root *yaml.Node, m *Manifest) error {
 
 func (p *parser) checkName(n *yaml.Node, field, s, what string) error {
 	if len(s) > maxNameLen {
-		return p.errorf(n, field, "%s name %q is longer than %d characters", what, s, maxNameLen)
+		return p.Errorf(n, field, "%s name %q is longer than %d characters", what, s, maxNameLen)
 	}
 	if !nameRe().MatchString(s) {
-		return p.errorf(n, field, "invalid %s name %q (want lowercase letters and digits, with single dashes between them)", what, s)
+		return p.Errorf(n, field, "invalid %s name %q (want lowercase letters and digits, with single dashes between them)", what, s)
 	}
 	return nil
 }
 
 func (p *parser) checkVersion(n *yaml.Node, field, s string) error {
 	if len(s) > maxVersionLen {
-		return p.errorf(n, field, "version %q is longer than %d characters", s, maxVersionLen)
+		return p.Errorf(n, field, "version %q is longer than %d characters", s, maxVersionLen)
 	}
 	// The version ends up in file names (NAME_VERSION.pdk), hence no slash.
 	for _, r := range s {
 		if r <= ' ' || r >= 0x7f || r == '/' {
-			return p.errorf(n, field, "invalid version %q (want printable ASCII without spaces or slashes, like 1.0.2)", s)
+			return p.Errorf(n, field, "invalid version %q (want printable ASCII without spaces or slashes, like 1.0.2)", s)
 		}
 	}
 	return nil
@@ -103,17 +103,17 @@ func (p *parser) checkVersion(n *yaml.Node, field, s string) error {
 
 func (p *parser) checkSummary(n *yaml.Node, field, s string) error {
 	if utf8.RuneCountInString(s) > maxSummaryLen {
-		return p.errorf(n, field, "longer than %d characters (put the rest in description)", maxSummaryLen)
+		return p.Errorf(n, field, "longer than %d characters (put the rest in description)", maxSummaryLen)
 	}
 	if strings.ContainsAny(s, "\n\r") {
-		return p.errorf(n, field, "must be a single line (put the rest in description)")
+		return p.Errorf(n, field, "must be a single line (put the rest in description)")
 	}
 	return nil
 }
 
 func (p *parser) apps(n *yaml.Node, prefix string) (map[string]*App, error) {
 	apps := make(map[string]*App)
-	err := p.fields(n, prefix, nil, func(key, field string, v *yaml.Node) error {
+	err := p.Fields(n, prefix, nil, func(key, field string, _, v *yaml.Node) error {
 		if err := p.checkName(v, field, key, "app"); err != nil {
 			return err
 		}
@@ -126,15 +126,15 @@ func (p *parser) apps(n *yaml.Node, prefix string) (map[string]*App, error) {
 
 func (p *parser) app(n *yaml.Node, prefix string) (*App, error) {
 	a := &App{}
-	err := p.fields(n, prefix, appFields, func(key, field string, v *yaml.Node) error {
+	err := p.Fields(n, prefix, appFields, func(key, field string, _, v *yaml.Node) error {
 		var err error
 		switch key {
 		case "command":
 			a.Command, err = p.command(v, field)
 		case "daemon":
-			a.Daemon, err = p.str(v, field)
+			a.Daemon, err = p.Str(v, field)
 			if err == nil && !slices.Contains(daemons, a.Daemon) {
-				err = p.errorf(v, field, "unknown daemon type %q (want %s, or leave it out for a command run on demand)", a.Daemon, strings.Join(daemons, ", "))
+				err = p.Errorf(v, field, "unknown daemon type %q (want %s, or leave it out for a command run on demand)", a.Daemon, strings.Join(daemons, ", "))
 			}
 		case "plugs":
 			a.Plugs, err = p.plugs(v, field)
@@ -143,9 +143,9 @@ func (p *parser) app(n *yaml.Node, prefix string) (*App, error) {
 		case "health":
 			a.Health, err = p.health(v, field)
 		case "restart":
-			a.Restart, err = p.str(v, field)
+			a.Restart, err = p.Str(v, field)
 			if err == nil && !slices.Contains(restarts, a.Restart) {
-				err = p.errorf(v, field, "unknown restart policy %q (want %s)", a.Restart, strings.Join(restarts, ", "))
+				err = p.Errorf(v, field, "unknown restart policy %q (want %s)", a.Restart, strings.Join(restarts, ", "))
 			}
 		}
 		return err
@@ -159,14 +159,14 @@ func (p *parser) app(n *yaml.Node, prefix string) (*App, error) {
 // checkApp checks what involves more than one field of an app.
 func (p *parser) checkApp(n *yaml.Node, prefix string, a *App) error {
 	if a.Command == "" {
-		return p.fieldErrorf(prefix+".command", "missing (want a path inside the package, like bin/hello)")
+		return p.FieldErrorf(prefix+".command", "missing (want a path inside the package, like bin/hello)")
 	}
 	if a.Daemon == "" {
 		if a.Restart != "" {
-			return p.fieldErrorf(prefix+".restart", "only a daemon can have a restart policy (add daemon: simple)")
+			return p.FieldErrorf(prefix+".restart", "only a daemon can have a restart policy (add daemon: simple)")
 		}
 		if a.Health != nil {
-			return p.fieldErrorf(prefix+".health", "only a daemon can have a health check (add daemon: simple)")
+			return p.FieldErrorf(prefix+".health", "only a daemon can have a health check (add daemon: simple)")
 		}
 		return nil
 	}
@@ -177,17 +177,17 @@ func (p *parser) checkApp(n *yaml.Node, prefix string, a *App) error {
 }
 
 func (p *parser) limits(n *yaml.Node, prefix string, l *Limits) error {
-	return p.fields(n, prefix, limitFields, func(key, field string, v *yaml.Node) error {
+	return p.Fields(n, prefix, limitFields, func(key, field string, _, v *yaml.Node) error {
 		var err error
 		var i int64
 		switch key {
 		case "memory":
-			l.Memory, err = p.size(v, field)
+			l.Memory, err = p.Size(v, field)
 		case "cpu-percent":
-			i, err = p.integer(v, field, maxCPUPercent)
+			i, err = p.Int(v, field, maxCPUPercent)
 			l.CPUPercent = int(i)
 		case "pids":
-			i, err = p.integer(v, field, 1<<22) // the kernel's pid_max ceiling
+			i, err = p.Int(v, field, 1<<22) // the kernel's pid_max ceiling
 			l.Pids = int(i)
 		}
 		return err
@@ -196,7 +196,7 @@ func (p *parser) limits(n *yaml.Node, prefix string, l *Limits) error {
 
 func (p *parser) health(n *yaml.Node, prefix string) (*Health, error) {
 	h := &Health{}
-	err := p.fields(n, prefix, healthFields, func(key, field string, v *yaml.Node) error {
+	err := p.Fields(n, prefix, healthFields, func(key, field string, _, v *yaml.Node) error {
 		var err error
 		switch key {
 		case "command":
@@ -212,7 +212,7 @@ func (p *parser) health(n *yaml.Node, prefix string) (*Health, error) {
 		return nil, err
 	}
 	if h.Command == "" {
-		return nil, p.fieldErrorf(prefix+".command", "missing (want a path inside the package, like bin/check)")
+		return nil, p.FieldErrorf(prefix+".command", "missing (want a path inside the package, like bin/check)")
 	}
 	if h.Interval == 0 {
 		h.Interval = DefaultHealthInterval
@@ -221,16 +221,16 @@ func (p *parser) health(n *yaml.Node, prefix string) (*Health, error) {
 		h.Timeout = min(DefaultHealthTimeout, h.Interval)
 	}
 	if h.Timeout > h.Interval {
-		return nil, p.fieldErrorf(prefix+".timeout", "%v is longer than the interval %v", h.Timeout, h.Interval)
+		return nil, p.FieldErrorf(prefix+".timeout", "%v is longer than the interval %v", h.Timeout, h.Interval)
 	}
 	return h, nil
 }
 
 func (p *parser) hooks(n *yaml.Node, prefix string) (map[string]*Hook, error) {
 	hooks := make(map[string]*Hook)
-	err := p.fields(n, prefix, nil, func(key, field string, v *yaml.Node) error {
+	err := p.Fields(n, prefix, nil, func(key, field string, _, v *yaml.Node) error {
 		if !slices.Contains(HookNames, key) {
-			return p.errorf(v, field, "unknown hook (known hooks: %s)", strings.Join(HookNames, ", "))
+			return p.Errorf(v, field, "unknown hook (known hooks: %s)", strings.Join(HookNames, ", "))
 		}
 		h, err := p.hook(v, field, key)
 		hooks[key] = h
@@ -247,7 +247,7 @@ func (p *parser) hook(n *yaml.Node, prefix, name string) (*Hook, error) {
 		h.Command = "hooks/" + name
 		return h, nil
 	}
-	err := p.fields(n, prefix, hookFields, func(key, field string, v *yaml.Node) error {
+	err := p.Fields(n, prefix, hookFields, func(key, field string, _, v *yaml.Node) error {
 		var err error
 		switch key {
 		case "command":
@@ -263,21 +263,6 @@ func (p *parser) hook(n *yaml.Node, prefix, name string) (*Hook, error) {
 	return h, err
 }
 
-// lineOf returns the line of field, or of the nearest parent field known.
-func lineOf(lines map[string]int, field string) int {
-	for field != "" {
-		if l, ok := lines[field]; ok {
-			return l
-		}
-		i := strings.LastIndexByte(field, '.')
-		if i < 0 {
-			break
-		}
-		field = field[:i]
-	}
-	return 0
-}
-
 func (m *Manifest) errorf(field, format string, args ...any) error {
-	return &Error{File: m.filename, Line: lineOf(m.lines, field), Field: field, Msg: fmt.Sprintf(format, args...)}
+	return &Error{File: m.filename, Line: m.lines.Line(field), Field: field, Msg: fmt.Sprintf(format, args...)}
 }
