@@ -4,7 +4,7 @@ BIN      := bin/paddock
 GOFLAGS  ?=
 PKGS     := ./...
 
-.PHONY: all deps build test test-short bench demo fuzz clean vm cross e2e-full
+.PHONY: all deps build build-device test test-short bench demo fuzz clean vm cross e2e-full
 
 all: build
 
@@ -16,6 +16,12 @@ BUILDFLAGS := -trimpath -tags osusergo,netgo -ldflags '-s -w -linkmode external 
 
 build:
 	CGO_ENABLED=1 $(GO) build $(GOFLAGS) $(BUILDFLAGS) -o $(BIN) ./cmd/paddock
+
+# The device's binary: the agent, init and launcher without the operator's
+# and developer's tools (fleet, image, vm, pack, sign).
+build-device:
+	CGO_ENABLED=1 $(GO) build $(GOFLAGS) -trimpath -tags osusergo,netgo,paddock_omit_tools \
+		-ldflags '-s -w -linkmode external -extldflags "-static"' -o bin/paddock-device ./cmd/paddock
 
 # Every test; those that need root or a kernel feature skip with the reason
 # elsewhere, and run as root in CI.
@@ -33,7 +39,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='FuzzDecode$$' -fuzztime=$(FUZZTIME) ./ota/assert
 	$(GO) test -run='^$$' -fuzz=FuzzDecodeBundle -fuzztime=$(FUZZTIME) ./ota/assert
 
-bench: deps build
+bench: deps build build-device
 	scripts/bench-install.sh
 	scripts/bench-run.sh
 	scripts/bench-fleet.sh
@@ -52,7 +58,7 @@ cross: deps
 	scripts/cross.sh
 
 # Build the amd64 appliance image and boot it under QEMU.
-vm: deps build
+vm: deps build build-device
 	scripts/vm.sh
 
 # The arm64 appliance under full emulation (slower; not part of make test).

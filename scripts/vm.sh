@@ -8,6 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 P="$PWD/bin/paddock"
+D="$PWD/bin/paddock-device" # what the device runs: make build-device
 K=$(scripts/kernel.sh amd64 "$PWD/.cache/kernels")
 modules=$(echo "$K" | sed -n 's/^modules=//p')
 vmlinuz=$(echo "$K" | sed -n 's/^vmlinuz=//p')
@@ -23,8 +24,8 @@ echo "== packing and signing examples/hello"
 "$P" pack "$OLDPWD/examples/hello" -o hello.pdk >/dev/null
 "$P" sign hello.pdk --key pub --revision 1 --delegation pub.delegation >/dev/null
 echo "== building the base, the initramfs and the disk image"
-"$P" image base --arch amd64 --paddock "$P" --trust root.asc -o base.pdk
-"$P" image initrd --modules "$modules" --paddock "$P" -o initrd.img
+"$P" image base --arch amd64 --paddock "$D" --trust root.asc -o base.pdk
+"$P" image initrd --modules "$modules" --paddock "$D" -o initrd.img
 "$P" image build --gadget "$OLDPWD/examples/gadget-amd64" --base base.pdk --kernel "$vmlinuz" \
 	--initrd initrd.img --arch amd64 --app hello.pdk -o disk.img
 echo "== booting $out/disk.img under QEMU"

@@ -15,11 +15,8 @@ import (
 	"paddock.dev/paddock/boot"
 	"paddock.dev/paddock/confine/denials"
 	"paddock.dev/paddock/confine/launch"
-	"paddock.dev/paddock/images"
 	"paddock.dev/paddock/internal/cli"
-	"paddock.dev/paddock/mqtt/fleet"
 	otacli "paddock.dev/paddock/ota/cli"
-	"paddock.dev/paddock/qemu"
 )
 
 // A command is one subcommand of the binary.
@@ -29,11 +26,18 @@ type command struct {
 	run     func(args []string, stdout, stderr io.Writer) error
 }
 
-// commands lists the subcommands, grouped as 'paddock help' shows them.
-var commands = []struct {
+// A group is a heading of 'paddock help' and its commands.
+type group struct {
 	group string
 	cmds  []command
-}{
+}
+
+// commands lists the subcommands, grouped as 'paddock help' shows them: the
+// device's, then the operator's and developer's tools (tools.go), which a
+// device build leaves out (-tags paddock_omit_tools).
+var commands = append(deviceCommands, toolCommands...)
+
+var deviceCommands = []group{
 	{"Device admin (talk to the agent)", []command{
 		{"install", "install a signed app package", admin.Install},
 		{"refresh", "refresh an app to a newer revision", admin.Refresh},
@@ -51,15 +55,8 @@ var commands = []struct {
 		{"daemon", "run the agent", daemon.Run},
 		{"init", "the init of a device (PID 1 in the initramfs and the base)", initCommand},
 	}},
-	{"Fleet operator", []command{
-		{"fleet", "drive devices over MQTT: devices, send, rollout, serve", fleet.Run},
-	}},
-	{"App developer", []command{
+	{"Keys (to trust a root key on the device)", []command{
 		{"key", "create, list, export, trust and delegate signing keys", otacli.Key},
-		{"pack", "pack a directory into a .pdk package", otacli.Pack},
-		{"sign", "sign a package revision", otacli.Sign},
-		{"image", "build a device image: base, initrd, build", images.Run},
-		{"vm", "boot a disk image in QEMU: run", qemu.Run},
 	}},
 }
 
