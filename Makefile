@@ -32,12 +32,9 @@ test: deps build
 test-short: build
 	$(GO) test -short $(PKGS)
 
-# Run each fuzz target for a while (FUZZTIME=1m make fuzz).
-FUZZTIME ?= 30s
+# Run every fuzz target for a while (FUZZTIME=1m make fuzz).
 fuzz:
-	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=$(FUZZTIME) ./ota/manifest
-	$(GO) test -run='^$$' -fuzz='FuzzDecode$$' -fuzztime=$(FUZZTIME) ./ota/assert
-	$(GO) test -run='^$$' -fuzz=FuzzDecodeBundle -fuzztime=$(FUZZTIME) ./ota/assert
+	FUZZTIME=$(or $(FUZZTIME),30s) scripts/fuzz.sh
 
 bench: deps build build-device
 	scripts/bench-install.sh
