@@ -32,6 +32,10 @@ type BaseOptions struct {
 	// leaves it out.
 	ApparmorParser string
 	NoApparmor     bool
+	// Sysroot is where ApparmorParser, its libraries and parser.conf are
+	// found: "/" (the default) for the host's architecture, or a folder
+	// with the image architecture's packages unpacked.
+	Sysroot string
 	// TrustedKeys are armored public keys (files) installed as the
 	// device's trusted root keys in /etc/paddock/trusted/FINGERPRINT.asc.
 	TrustedKeys []string
@@ -80,6 +84,9 @@ func (o *BaseOptions) defaults() {
 	if o.Busybox == "" {
 		o.Busybox = "/bin/busybox"
 	}
+	if o.Sysroot == "" {
+		o.Sysroot = "/"
+	}
 	if o.ApparmorParser == "" {
 		o.ApparmorParser = "/sbin/apparmor_parser"
 	}
@@ -117,7 +124,7 @@ func stageBase(dir string, o *BaseOptions) (*manifest.Manifest, error) {
 		return nil, err
 	}
 	if !o.NoApparmor {
-		if err := installApparmor(dir, o.ApparmorParser, machine); err != nil {
+		if err := installApparmor(dir, o.ApparmorParser, o.Sysroot, machine); err != nil {
 			return nil, err
 		}
 	}
@@ -181,42 +188,37 @@ var basicApplets = strings.Fields(`sh ash ls cat cp mv rm ln mkdir rmdir mount u
 	awk head tail wc sort uniq cut tr find xargs ps kill sleep dmesg df du free chmod chown stat touch date env
 	id uname hostname ip ifconfig ping wget vi less poweroff reboot sync true false md5sum sha256sum tar gzip`)
 
-// lddRe matches the paths in ldd's output lines: "libc.so.6 => /lib/... (0x...)"
-// and "/lib64/ld-linux-x86-64.so.2 (0x...)".
-var lddRe = regexp.MustCompile(`(?m)(?:=>\s+)?(/\S+)\s+\(0x`)
-
 // installApparmor installs apparmor_parser in /sbin with the shared
-// libraries ldd lists, at the same paths, and the host's parser.conf.
-func installApparmor(dir, parser string, machine elf.Machine) error {
-	if err := installBinary(parser, filepath.Join(dir, "sbin/apparmor_parser"), machine); err != nil {
+// libraries it needs, at their paths, and parser.conf with the features
+// file it names. All come from sysroot: "/" for the host's architecture, or
+// a folder where Debian's packages of the image's architecture were
+// unpacked (apparmor, libapparmor1, libc6).
+func installApparmor(dir, parser, sysroot string, machine elf.Machine) error {
+	if err := installBinary(filepath.Join(sysroot, parser), filepath.Join(dir, "sbin/apparmor_parser"), machine); err != nil {
 		return fmt.Errorf("%w (or build the base without AppArmor)", err)
 	}
-	var stderr bytes.Buffer
-	cmd := exec.Command("ldd", parser)
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil && !strings.Contains(string(out)+stderr.String(), "not a dynamic executable") {
-		return fmt.Errorf("ldd %s: %v: %s", parser, err, strings.TrimSpace(stderr.String()))
+	libs, err := sharedLibs(parser, sysroot)
+	if err != nil {
+		return fmt.Errorf("cannot find the libraries of apparmor_parser: %w", err)
 	}
-	for _, m := range lddRe.FindAllStringSubmatch(string(out), -1) {
-		lib := m[1]
-		if err := copyFile(lib, filepath.Join(dir, lib), 0o755); err != nil {
+	for _, lib := range libs {
+		if err := copyFile(filepath.Join(sysroot, lib), filepath.Join(dir, lib), 0o755); err != nil {
 			return fmt.Errorf("cannot copy library of apparmor_parser: %w", err)
 		}
 	}
-	conf, err := os.ReadFile(parserConf)
+	conf, err := os.ReadFile(filepath.Join(sysroot, parserConf))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	} else if err != nil {
 		return err
 	}
-	if err := copyFile(parserConf, filepath.Join(dir, parserConf), 0o644); err != nil {
+	if err := copyFile(filepath.Join(sysroot, parserConf), filepath.Join(dir, parserConf), 0o644); err != nil {
 		return err
 	}
 	// The parser reads the feature set it compiles for from the file
 	// parser.conf names (Debian: /usr/share/apparmor-features/features).
 	for _, m := range featuresRe.FindAllStringSubmatch(string(conf), -1) {
-		if err := copyFile(m[1], filepath.Join(dir, m[1]), 0o644); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := copyFile(filepath.Join(sysroot, m[1]), filepath.Join(dir, m[1]), 0o644); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
 	}

@@ -22,9 +22,12 @@ vmlinuz=$(echo "$K" | sed -n 's/^vmlinuz=//p')
 out="$root/.cache/e2e-arm64"
 mkdir -p "$out"
 cd "$out"
-if [ ! -x busybox-arm64/bin/busybox ]; then
-	apt-get download busybox-static:arm64 >/dev/null 2>&1
-	dpkg -x busybox-static_*_arm64.deb busybox-arm64
+# arm64 userland for the base: busybox, and apparmor_parser with its
+# libraries unpacked into a sysroot.
+if [ ! -x sysroot/bin/busybox ] || [ ! -x sysroot/sbin/apparmor_parser ]; then
+	rm -f ./*.deb
+	apt-get download busybox-static:arm64 apparmor:arm64 libapparmor1:arm64 libc6:arm64 >/dev/null 2>&1
+	for deb in ./*_arm64.deb; do dpkg -x "$deb" sysroot; done
 fi
 P="$root/bin/paddock"
 P64="$root/bin/paddock-linux-arm64"
@@ -34,18 +37,17 @@ export PADDOCK_KEYS="$out/keys"
 "$P" key delegate --key root --to pub --role publisher --names hello -o pub.delegation >/dev/null
 "$P" pack "$root/examples/hello" -o hello.pdk >/dev/null
 "$P" sign hello.pdk --key pub --revision 1 --arch arm64 --delegation pub.delegation >/dev/null
-# No AppArmor in the arm64 base yet: its apparmor_parser would need the
-# arm64 libraries.
-"$P" image base --arch arm64 --paddock "$P64" --busybox busybox-arm64/bin/busybox --no-apparmor \
+"$P" image base --arch arm64 --paddock "$P64" --busybox sysroot/bin/busybox --sysroot "$out/sysroot" \
 	--trust root.asc -o base.pdk >/dev/null
 "$P" image initrd --modules "$modules" --paddock "$P64" -o initrd.img >/dev/null
 "$P" image build --gadget "$root/examples/gadget-arm64" --base base.pdk --kernel "$vmlinuz" \
 	--initrd initrd.img --arch arm64 --app hello.pdk -o disk.img -q >/dev/null
 start=$(date +%s%N)
 result=$("$P" vm run disk.img --arch arm64 --kernel "$vmlinuz" --initrd initrd.img -- \
-	'uname -m; paddock list; paddock run hello')
+	'uname -m; paddock list; paddock run hello; grep -c "^paddock.hello.hello " /sys/kernel/security/apparmor/profiles | sed "s/^/apparmor-profiles=/"')
 end=$(date +%s%N)
 echo "$result"
 echo "$result" | grep -q '^aarch64$'
 echo "$result" | grep -q 'Hello from hello (revision 1)!'
+echo "$result" | grep -q '^apparmor-profiles=1$' # the agent loaded the profile with the arm64 apparmor_parser
 printf 'e2e-full: the arm64 appliance booted, adopted and ran hello in %.1f s\n' "$(awk -v a="$start" -v b="$end" 'BEGIN{print (b-a)/1e9}')"
