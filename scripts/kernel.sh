@@ -72,8 +72,15 @@ fi
 
 # The metapackage depends on exactly one versioned image package; take the
 # candidate version's (apt may know older ones too).
-image=$(apt-cache show --no-all-versions "$pkg" 2>/dev/null |
-	sed -n 's/^Depends:.*\(linux-image-[0-9][^ ,]*\).*/\1/p' | head -n 1)
+resolve() {
+	apt-cache show --no-all-versions "$pkg" 2>/dev/null |
+		sed -n 's/^Depends:.*\(linux-image-[0-9][^ ,]*\).*/\1/p' | head -n 1
+}
+image=$(resolve)
+if [ -z "$image" ] && [ "$(id -u)" = 0 ]; then
+	apt-get update -q >/dev/null # a fresh machine has no package lists yet
+	image=$(resolve)
+fi
 if [ -z "$image" ]; then
 	echo "kernel.sh: cannot resolve $pkg (run apt-get update)" >&2
 	exit 1
