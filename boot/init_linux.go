@@ -19,7 +19,7 @@ func runStage(con *console, st stage) {
 	var debug bool
 	var err error
 	if st == stageInitramfs {
-		debug, err = stage1(con)
+		debug, err = stage1(con, signals)
 	} else {
 		debug, err = stage2(con, signals)
 	}

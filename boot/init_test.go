@@ -3,6 +3,7 @@ package boot
 import (
 	"bytes"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -137,5 +138,28 @@ func TestUnmountOrder(t *testing.T) {
 func TestFirstLine(t *testing.T) {
 	if got := firstLine("  dev-1 \nother\n"); got != "dev-1" {
 		t.Errorf("got %q, want dev-1", got)
+	}
+}
+
+func TestSameBuild(t *testing.T) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sameBuild(self, self) {
+		t.Error("a binary is not the same build as itself")
+	}
+	if sameBuild(self, "/bin/sh") {
+		t.Error("the test binary is the same build as /bin/sh")
+	}
+	if sameBuild(self, filepath.Join(t.TempDir(), "missing")) {
+		t.Error("a missing file is the same build")
+	}
+	dst := filepath.Join(t.TempDir(), "run/paddock/bin/paddock")
+	if err := copyExecutable(self, dst); err != nil {
+		t.Fatal(err)
+	}
+	if !sameBuild(self, dst) {
+		t.Error("a copy is not the same build")
 	}
 }

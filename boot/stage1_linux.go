@@ -1,9 +1,13 @@
 package boot
 
 import (
+	"bytes"
+	"debug/elf"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -17,7 +21,7 @@ var diskTimeout = 10 * time.Second
 // stage1 runs in the initramfs: it assembles the base of the chosen slot
 // at newRootDir, switches to it and executes stage 2. It returns only on
 // failure, with whether paddock.debug was set.
-func stage1(con *console) (debug bool, err error) {
+func stage1(con *console, signals <-chan os.Signal) (debug bool, err error) {
 	if err := mountEarly(); err != nil {
 		return false, err
 	}
@@ -36,10 +40,93 @@ func stage1(con *console) (debug bool, err error) {
 			return cl.Debug, err
 		}
 	}
+	bin := stage2Binary(con)
 	if err := switchRoot(newRootDir); err != nil {
 		return cl.Debug, err
 	}
-	return cl.Debug, execInit([]string{paddockBinary, "init"}, stage2Env(os.Environ(), slot))
+	env := stage2Env(os.Environ(), slot)
+	if bin == runBinary {
+		// The base's paddock is this very build: go on in this process
+		// rather than start it again.
+		if err := setEnv(env); err != nil {
+			return cl.Debug, err
+		}
+		return stage2(con, signals)
+	}
+	return cl.Debug, execInit([]string{bin, "init"}, env)
+}
+
+// setEnv replaces the process's environment with env.
+func setEnv(env []string) error {
+	os.Clearenv()
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		if err := os.Setenv(k, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// initramfsInit is this binary, as the initramfs holds it.
+var initramfsInit = "/init"
+
+// stage2Binary picks what stage 2 and the agent run: the base's paddock,
+// or, when it is this very build, this binary copied to the base's /run,
+// which costs a copy in memory instead of paging the base's in from the
+// SquashFS.
+func stage2Binary(con *console) string {
+	if !sameBuild(initramfsInit, filepath.Join(newRootDir, paddockBinary)) {
+		return paddockBinary
+	}
+	if err := copyExecutable(initramfsInit, filepath.Join(newRootDir, runBinary)); err != nil {
+		con.logf("cannot copy %s to %s: %v", initramfsInit, runBinary, err)
+		return paddockBinary
+	}
+	return runBinary
+}
+
+// copyExecutable copies the file src to dst, mode 0755.
+func copyExecutable(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o755)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// sameBuild reports whether the ELF files a and b carry the same Go build
+// ID, that is, are the same build.
+func sameBuild(a, b string) bool {
+	ida, erra := goBuildID(a)
+	idb, errb := goBuildID(b)
+	return erra == nil && errb == nil && len(ida) > 0 && bytes.Equal(ida, idb)
+}
+
+// goBuildID reads the note in which the Go linker records the build ID.
+func goBuildID(path string) ([]byte, error) {
+	f, err := elf.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	sec := f.Section(".note.go.buildid")
+	if sec == nil {
+		return nil, errors.New("no Go build ID")
+	}
+	return sec.Data()
 }
 
 // mountEarly mounts /proc, /sys and /dev in the initramfs.

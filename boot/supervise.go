@@ -46,7 +46,7 @@ func newSupervisor(con *console, st starter, cmd string) *supervisor {
 	return &supervisor{
 		con:         con,
 		starter:     st,
-		agentArgv:   []string{paddockBinary, "daemon"},
+		agentArgv:   []string{agentBinary(), "daemon"},
 		agentOut:    os.Stdout,
 		env:         childEnv(os.Environ()),
 		cmd:         cmd,
@@ -227,4 +227,13 @@ func childEnv(environ []string) []string {
 		env = append(env, "PATH=/usr/sbin:/usr/bin:/sbin:/bin")
 	}
 	return env
+}
+
+// agentBinary is what stage 2 starts the agent from: the copy on /run that
+// stage 1 left when it is the base's build, else the base's paddock.
+func agentBinary() string {
+	if _, err := os.Stat(runBinary); err == nil {
+		return runBinary
+	}
+	return paddockBinary
 }
