@@ -49,6 +49,23 @@ func findDelegation(as []*assert.Assertion, trusted []*keys.PublicKey, r *assert
 // key to publish name at time now, and why it stops there.
 func checkDelegation(a *assert.Assertion, ak *assert.AccountKey, trusted []*keys.PublicKey, name string, now time.Time) (int, error) {
 	who := keyName(ak.Account, ak.Fingerprint)
+	if stage, err := checkRootSigned(a, ak, trusted); err != nil {
+		return stage, err
+	}
+	switch {
+	case ak.Role != assert.RolePublisher:
+		return stageRole, refuse(ErrWrongRole, "key %s is delegated as %s, not %s (delegate it with 'paddock key delegate --role publisher')",
+			who, ak.Role, assert.RolePublisher)
+	case !ak.Allows(name):
+		return stageName, refuse(ErrNotDelegated, "key %s is not delegated to publish %q (it may publish: %s)",
+			who, name, joinNames(ak.Names))
+	}
+	return checkDelegationWindow(ak, now, "paddock key delegate --until")
+}
+
+// checkRootSigned checks that a trusted root key signed the account-key a.
+func checkRootSigned(a *assert.Assertion, ak *assert.AccountKey, trusted []*keys.PublicKey) (int, error) {
+	who := keyName(ak.Account, ak.Fingerprint)
 	var root *keys.PublicKey
 	for _, k := range trusted {
 		if k.Fingerprint() == ak.SignKey {
@@ -62,18 +79,20 @@ func checkDelegation(a *assert.Assertion, ak *assert.AccountKey, trusted []*keys
 	case a.Verify(root) != nil:
 		return stageSigned, refuse(ErrBadSignature, "delegation of key %s has an invalid signature by root key %s (delegate again with 'paddock key delegate')",
 			who, keyName(root.Name(), ak.SignKey))
-	case ak.Role != assert.RolePublisher:
-		return stageRole, refuse(ErrWrongRole, "key %s is delegated as %s, not %s (delegate it with 'paddock key delegate --role publisher')",
-			who, ak.Role, assert.RolePublisher)
-	case !ak.Allows(name):
-		return stageName, refuse(ErrNotDelegated, "key %s is not delegated to publish %q (it may publish: %s)",
-			who, name, joinNames(ak.Names))
+	}
+	return stageOK, nil
+}
+
+// checkDelegationWindow checks that now is within the delegation's validity;
+// renew is the command that renews it.
+func checkDelegationWindow(ak *assert.AccountKey, now time.Time, renew string) (int, error) {
+	switch {
 	case now.Before(ak.Since):
 		return stageTime, refuse(ErrNotYetValid, "delegation of key %s is not valid before %s (check the device clock)",
 			ak.Account, formatDate(ak.Since))
 	case !ak.Until.IsZero() && !now.Before(ak.Until):
-		return stageTime, refuse(ErrExpired, "delegation of key %s expired on %s (renew it with 'paddock key delegate --until')",
-			ak.Account, formatDate(ak.Until))
+		return stageTime, refuse(ErrExpired, "delegation of key %s expired on %s (renew it with '%s')",
+			ak.Account, formatDate(ak.Until), renew)
 	}
 	return stageOK, nil
 }

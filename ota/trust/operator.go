@@ -43,29 +43,12 @@ func findOperatorDelegations(as []*assert.Assertion, trusted []*keys.PublicKey, 
 // checkOperatorDelegation returns how far the account-key a gets in
 // letting its key send commands at time now, and why it stops there.
 func checkOperatorDelegation(a *assert.Assertion, ak *assert.AccountKey, trusted []*keys.PublicKey, now time.Time) (int, error) {
-	who := keyName(ak.Account, ak.Fingerprint)
-	var root *keys.PublicKey
-	for _, k := range trusted {
-		if k.Fingerprint() == ak.SignKey {
-			root = k
-		}
+	if stage, err := checkRootSigned(a, ak, trusted); err != nil {
+		return stage, err
 	}
-	switch {
-	case root == nil:
-		return stageTrusted, refuse(ErrNotTrusted, "key %s is delegated by key %s, which is not trusted (trust it with 'paddock key trust')",
-			who, keyName(a.AuthorityID(), ak.SignKey))
-	case a.Verify(root) != nil:
-		return stageSigned, refuse(ErrBadSignature, "delegation of key %s has an invalid signature by root key %s (delegate again with 'paddock key delegate')",
-			who, keyName(root.Name(), ak.SignKey))
-	case ak.Role != assert.RoleOperator:
+	if ak.Role != assert.RoleOperator {
 		return stageRole, refuse(ErrWrongRole, "key %s is delegated as %s, not %s, and cannot send commands (delegate it with 'paddock key delegate --role operator')",
-			who, ak.Role, assert.RoleOperator)
-	case now.Before(ak.Since):
-		return stageTime, refuse(ErrNotYetValid, "delegation of key %s is not valid before %s (check the device clock)",
-			ak.Account, formatDate(ak.Since))
-	case !ak.Until.IsZero() && !now.Before(ak.Until):
-		return stageTime, refuse(ErrExpired, "delegation of key %s expired on %s (renew it with 'paddock key delegate --role operator --until')",
-			ak.Account, formatDate(ak.Until))
+			keyName(ak.Account, ak.Fingerprint), ak.Role, assert.RoleOperator)
 	}
-	return stageOK, nil
+	return checkDelegationWindow(ak, now, "paddock key delegate --role operator --until")
 }
