@@ -31,6 +31,25 @@ type operator struct {
 	delegation []byte // account-key assertions, encoded
 }
 
+// connectOperator loads the operator key called name with the delegation
+// in the file delegationFile, then connects to broker: what send and
+// rollout both start with.
+func connectOperator(name, delegationFile, broker string, stderr io.Writer) (*operator, *link, error) {
+	delegation, err := os.ReadFile(delegationFile)
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot read delegation: %w", err)
+	}
+	op, err := loadOperator(name, delegation, delegationFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	l, err := dial(broker, stderr)
+	if err != nil {
+		return nil, nil, err
+	}
+	return op, l, nil
+}
+
 // loadOperator finds the key called name in the key store and checks that
 // delegation delegates it as operator.
 func loadOperator(name string, delegation []byte, from string) (*operator, error) {

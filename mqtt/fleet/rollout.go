@@ -116,15 +116,7 @@ func rolloutStart(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
-	delegation, err := os.ReadFile(o.delegation)
-	if err != nil {
-		return fmt.Errorf("cannot read delegation: %w", err)
-	}
-	op, err := loadOperator(o.key, delegation, o.delegation)
-	if err != nil {
-		return err
-	}
-	l, err := dial(o.broker, stderr)
+	op, l, err := connectOperator(o.key, o.delegation, o.broker, stderr)
 	if err != nil {
 		return err
 	}

@@ -131,15 +131,7 @@ func Send(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	delegation, err := os.ReadFile(o.delegation)
-	if err != nil {
-		return fmt.Errorf("cannot read delegation: %w", err)
-	}
-	op, err := loadOperator(o.key, delegation, o.delegation)
-	if err != nil {
-		return err
-	}
-	l, err := dial(o.broker, stderr)
+	op, l, err := connectOperator(o.key, o.delegation, o.broker, stderr)
 	if err != nil {
 		return err
 	}
