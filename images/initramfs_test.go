@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/u-root/u-root/pkg/cpio"
-
 	"github.com/ulikunitz/xz"
 )
 

@@ -1,17 +1,16 @@
 package images
 
 import (
-	"bytes"
-	"io"
-
-	"github.com/ulikunitz/xz"
-
 	"bufio"
+	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"path"
 	"path/filepath"
 	"strings"
+
+	"github.com/ulikunitz/xz"
 )
 
 // DefaultModules are the kernel modules the initramfs loads (with their

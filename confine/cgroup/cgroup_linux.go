@@ -1,20 +1,20 @@
 package cgroup
 
 import (
-	"paddock.dev/paddock/internal/dirs"
-	"sort"
-
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/containerd/cgroups/v3"
 	"github.com/containerd/cgroups/v3/cgroup1"
 	"github.com/containerd/cgroups/v3/cgroup2"
+
+	"paddock.dev/paddock/internal/dirs"
 )
 
 // Paths and switches tests change.

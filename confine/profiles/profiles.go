@@ -15,6 +15,8 @@ import (
 	"strings"
 	"syscall"
 
+	"golang.org/x/sys/unix"
+
 	"paddock.dev/paddock/confine/apparmor"
 	"paddock.dev/paddock/confine/seccomp"
 	"paddock.dev/paddock/internal/atomicfile"
@@ -116,7 +118,7 @@ func LoadAppArmor(rev int, m *manifest.Manifest) error {
 		if err != nil {
 			return fmt.Errorf("cannot load the AppArmor profile of %s: %w", Label(m.Name, cmd), err)
 		}
-		bin, err := apparmor.Compile(string(text), "")
+		bin, err := compiledAppArmor(m.Name, rev, cmd, text)
 		if err != nil {
 			return err
 		}
@@ -125,6 +127,29 @@ func LoadAppArmor(rev int, m *manifest.Manifest) error {
 		}
 	}
 	return nil
+}
+
+// compiledAppArmor returns the binary policy of a command's profile: the
+// one compiled for this kernel at an earlier start, or a new compilation
+// that is kept for the next, so that a boot does not run apparmor_parser
+// for every app again. The kernel's release keys the cache: its feature
+// set decides what the parser emits.
+func compiledAppArmor(app string, rev int, cmd string, text []byte) ([]byte, error) {
+	var uts unix.Utsname
+	if err := unix.Uname(&uts); err != nil {
+		return nil, os.NewSyscallError("uname", err)
+	}
+	cache := AppArmorPath(app, rev, cmd) + "." + unix.ByteSliceToString(uts.Release[:]) + ".bin"
+	if bin, err := os.ReadFile(cache); err == nil && len(bin) > 0 {
+		return bin, nil
+	}
+	bin, err := apparmor.Compile(string(text), "")
+	if err != nil {
+		return nil, err
+	}
+	// A cache that cannot be written only costs the next start a compilation.
+	atomicfile.WriteFile(cache, bin, 0o644)
+	return bin, nil
 }
 
 // Remove deletes the profiles of revision rev of app.

@@ -69,3 +69,32 @@ func TestHasNetwork(t *testing.T) {
 		}
 	}
 }
+
+// TestCompiledAppArmorCache checks that a profile is compiled once per
+// kernel: the next start loads the kept binary without apparmor_parser.
+func TestCompiledAppArmorCache(t *testing.T) {
+	if !hasParser() {
+		t.Skip("needs apparmor_parser (make deps installs apparmor)")
+	}
+	dirstest.SetRoot(t)
+	m := parse(t, "name: hello\nversion: \"1\"\napps:\n  hello:\n    command: bin/hello\n")
+	if err := Generate(1, m, Options{Arch: "amd64"}); err != nil {
+		t.Fatal(err)
+	}
+	text, err := os.ReadFile(AppArmorPath("hello", 1, "hello"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := compiledAppArmor("hello", 1, "hello", text)
+	if err != nil || len(first) == 0 {
+		t.Fatalf("got %d bytes, %v, want a binary policy", len(first), err)
+	}
+	// Text the parser would refuse: only the cache can answer.
+	second, err := compiledAppArmor("hello", 1, "hello", []byte("not a profile"))
+	if err != nil || string(second) != string(first) {
+		t.Errorf("second start: got %d bytes, %v, want the cached policy", len(second), err)
+	}
+	if err := Remove("hello", 1); err != nil {
+		t.Fatal(err)
+	}
+}
