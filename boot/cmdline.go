@@ -13,6 +13,7 @@ type cmdline struct {
 	Slot  string // paddock.slot: a forced slot, or ""
 	Cmd   string // paddock.cmd, decoded: a shell command to run once the agent is ready
 	Debug bool   // paddock.debug=1: a shell on the console instead of powering off on failure
+	Trace bool   // paddock.trace=1: print each boot step with the time since the kernel started
 }
 
 // readCmdline reads and parses the kernel command line.
@@ -53,14 +54,19 @@ func (c *cmdline) set(key, value string) error {
 		}
 		c.Cmd = cmd
 	case "paddock.debug":
-		c.Debug = value == "1" || value == "" || value == "true"
+		c.Debug = isTrue(value)
+	case "paddock.trace":
+		c.Trace = isTrue(value)
 	default:
 		if strings.HasPrefix(key, "paddock.") {
-			return errors.New("unknown option (want paddock.slot, paddock.cmd or paddock.debug)")
+			return errors.New("unknown option (want paddock.slot, paddock.cmd, paddock.debug or paddock.trace)")
 		}
 	}
 	return nil
 }
+
+// isTrue reads a boolean option: "paddock.debug" alone means on.
+func isTrue(value string) bool { return value == "1" || value == "" || value == "true" }
 
 // decodeBase64 accepts standard and URL-safe base64, padded or not.
 func decodeBase64(s string) (string, error) {

@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"time"
 )
 
 // The lines of the console protocol (see the package documentation).
@@ -25,9 +26,14 @@ type console struct {
 	mu   sync.Mutex
 	w    io.Writer
 	last byte // the last byte written, 0 before any
+
+	// trace, set by paddock.trace, makes tracef print; uptime reads the
+	// time since the kernel started.
+	trace  bool
+	uptime func() time.Duration
 }
 
-func newConsole(w io.Writer) *console { return &console{w: w} }
+func newConsole(w io.Writer) *console { return &console{w: w, uptime: uptime} }
 
 // Write copies command output to the console.
 func (c *console) Write(p []byte) (int, error) {
@@ -53,6 +59,14 @@ func (c *console) line(s string) {
 // logf prints an informational line, told apart from protocol lines by its prefix.
 func (c *console) logf(format string, args ...any) {
 	c.line(logPrefix + fmt.Sprintf(format, args...))
+}
+
+// tracef prints a boot step with the time since the kernel started, when
+// paddock.trace is on: "paddock init: 1.234s modules loaded".
+func (c *console) tracef(format string, args ...any) {
+	if c.trace {
+		c.logf("%.3fs %s", c.uptime().Seconds(), fmt.Sprintf(format, args...))
+	}
 }
 
 // bootFailed prints the failure line; newlines in the reason would break the

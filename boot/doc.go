@@ -39,6 +39,15 @@
 //	                      shell command as root and report it on the console (below),
 //	                      then power off
 //	paddock.debug=1       a shell on the console instead of powering off on failure
+//	paddock.trace=1       print each boot step with the time since the kernel started
+//
+// # The agent
+//
+// Stage 2 runs 'paddock daemon' from its own binary (/proc/self/exe) and
+// restarts it when it exits. It passes the write end of a pipe as
+// descriptor 3, named by PADDOCK_NOTIFY_FD; the agent writes "READY=1"
+// there once its API serves (package internal/notify), and init then
+// prints the ready line below.
 //
 // # The console protocol
 //

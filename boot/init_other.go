@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"syscall"
+	"time"
 )
 
 // sigUSR2 has no meaning here; init runs on Linux only.
@@ -16,3 +17,6 @@ func runStage(con *console, st stage) {
 	fmt.Fprintln(os.Stderr, "error: paddock init is the init of a Linux device: build paddock for linux and boot it in an image (or 'paddock vm run')")
 	os.Exit(2)
 }
+
+// uptime is unknown here.
+func uptime() time.Duration { return 0 }

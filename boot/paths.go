@@ -17,18 +17,17 @@ var (
 	newRootDir    string // where stage 1 assembles the base before switching to it
 	baseMarker    string // exists in the base image only: we are in stage 2
 	hostnameFile  string
-	agentSocket   string // the agent's admin API socket
 )
 
 // Programs init runs, inside the base.
 const (
 	paddockBinary = "/usr/bin/paddock"
 	shellBinary   = "/bin/sh"
-	// runBinary is a copy of the initramfs's paddock on the base's /run
-	// (a tmpfs), which stage 2 and the agent run from when it is the same
-	// build as the base's: it is in memory already, while the base's would
-	// be paged in from the compressed SquashFS (half a second under TCG).
-	runBinary = "/run/paddock/bin/paddock"
+	// selfExe is init's own binary, which the agent runs from: the
+	// initramfs's when stage 2 goes on in its process (it is in memory
+	// already, while the base's would be paged in from the compressed
+	// SquashFS: half a second under TCG), else the base's.
+	selfExe = "/proc/self/exe"
 )
 
 func init() { setRootDir("/") }
@@ -46,5 +45,4 @@ func setRootDir(root string) {
 	newRootDir = at("newroot")
 	baseMarker = at("etc/paddock-base")
 	hostnameFile = at("etc/hostname")
-	agentSocket = at("run/paddock.sock")
 }

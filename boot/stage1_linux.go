@@ -5,7 +5,6 @@ import (
 	"debug/elf"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,33 +26,41 @@ func stage1(con *console, signals <-chan os.Signal) (debug bool, err error) {
 	}
 	ensureConsole()
 	cl, err := readCmdline()
+	con.trace = cl.Trace
+	con.tracef("stage 1 started")
 	if err != nil {
 		return cl.Debug, err
 	}
 	loadModules(con)
+	con.tracef("modules loaded")
 	slot, parts, err := findSlot(con, cl.Slot)
 	if err != nil {
 		return cl.Debug, err
 	}
+	con.tracef("partitions found, slot %s", slot)
 	for _, m := range rootMounts(parts, slot) {
 		if err := runMountStep(m); err != nil {
 			return cl.Debug, err
 		}
 	}
-	bin := stage2Binary(con)
+	con.tracef("base and data mounted")
+	inProcess := sameBuild(initramfsInit, filepath.Join(newRootDir, paddockBinary))
 	if err := switchRoot(newRootDir); err != nil {
 		return cl.Debug, err
 	}
 	env := stage2Env(os.Environ(), slot)
-	if bin == runBinary {
-		// The base's paddock is this very build: go on in this process
-		// rather than start it again.
-		if err := setEnv(env); err != nil {
-			return cl.Debug, err
-		}
-		return stage2(con, signals)
+	if !inProcess {
+		con.tracef("switched root, stage 2 runs %s", paddockBinary)
+		return cl.Debug, execInit([]string{paddockBinary, "init"}, env)
 	}
-	return cl.Debug, execInit([]string{bin, "init"}, env)
+	// The base's paddock is this very build: go on in this process rather
+	// than start it again (a cold start costs a quarter of a second under
+	// TCG), and let the agent run from this binary too (selfExe).
+	con.tracef("switched root, stage 2 goes on in this process")
+	if err := setEnv(env); err != nil {
+		return cl.Debug, err
+	}
+	return stage2(con, signals)
 }
 
 // setEnv replaces the process's environment with env.
@@ -70,42 +77,6 @@ func setEnv(env []string) error {
 
 // initramfsInit is this binary, as the initramfs holds it.
 var initramfsInit = "/init"
-
-// stage2Binary picks what stage 2 and the agent run: the base's paddock,
-// or, when it is this very build, this binary copied to the base's /run,
-// which costs a copy in memory instead of paging the base's in from the
-// SquashFS.
-func stage2Binary(con *console) string {
-	if !sameBuild(initramfsInit, filepath.Join(newRootDir, paddockBinary)) {
-		return paddockBinary
-	}
-	if err := copyExecutable(initramfsInit, filepath.Join(newRootDir, runBinary)); err != nil {
-		con.logf("cannot copy %s to %s: %v", initramfsInit, runBinary, err)
-		return paddockBinary
-	}
-	return runBinary
-}
-
-// copyExecutable copies the file src to dst, mode 0755.
-func copyExecutable(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return err
-	}
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o755)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
-}
 
 // sameBuild reports whether the ELF files a and b carry the same Go build
 // ID, that is, are the same build.
@@ -192,6 +163,7 @@ func probe(con *console, names []string) error {
 		if err := p.Probe(name, ""); err != nil {
 			failed = append(failed, fmt.Sprintf("%s (%v)", name, err))
 		}
+		con.tracef("module %s", name)
 	}
 	if len(failed) > 0 {
 		con.logf("modules not loaded: %s", strings.Join(failed, ", "))

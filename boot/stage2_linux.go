@@ -20,6 +20,7 @@ var killWait = 2 * time.Second
 // when the setup fails, with whether paddock.debug was set.
 func stage2(con *console, signals <-chan os.Signal) (debug bool, err error) {
 	cl, err := readCmdline()
+	con.trace = cl.Trace
 	if err != nil {
 		return cl.Debug, err
 	}
@@ -27,6 +28,7 @@ func stage2(con *console, signals <-chan os.Signal) (debug bool, err error) {
 	if err := setupBase(con); err != nil {
 		return cl.Debug, err
 	}
+	con.tracef("base set up")
 	r := newReaper()
 	ctx, cancel := context.WithCancel(context.Background())
 	go r.run(ctx)

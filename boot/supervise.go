@@ -7,8 +7,11 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
+
+	"paddock.dev/paddock/internal/notify"
 )
 
 // A starter starts a command and reports its exit code once on the
@@ -35,27 +38,67 @@ type supervisor struct {
 	agentOut    *os.File // the console
 	env         []string
 	cmd         string                          // paddock.cmd, or ""
-	ready       func(ctx context.Context) error // returns once the agent answers
-	backoffMin  time.Duration                   // the first restart delay, doubled on each crash
+	ready       func(ctx context.Context) error // returns once the agent is ready
+	readyOnce   sync.Once
+	agentReady  chan struct{} // closed when an agent said it was ready
+	backoffMin  time.Duration // the first restart delay, doubled on each crash
 	backoffMax  time.Duration
 	stopTimeout time.Duration // between SIGTERM and SIGKILL
 	drainWait   time.Duration // for output of the command's background children
 }
 
 func newSupervisor(con *console, st starter, cmd string) *supervisor {
-	return &supervisor{
+	s := &supervisor{
 		con:         con,
 		starter:     st,
-		agentArgv:   []string{agentBinary(), "daemon"},
+		agentArgv:   []string{selfExe, "daemon"},
 		agentOut:    os.Stdout,
 		env:         childEnv(os.Environ()),
 		cmd:         cmd,
-		ready:       func(ctx context.Context) error { return waitAgent(ctx, agentSocket) },
+		agentReady:  make(chan struct{}),
 		backoffMin:  time.Second,
 		backoffMax:  30 * time.Second,
 		stopTimeout: 10 * time.Second,
 		drainWait:   2 * time.Second,
 	}
+	s.ready = s.waitAgentReady
+	return s
+}
+
+// waitAgentReady returns once an agent has said it is ready, or with ctx's
+// error.
+func (s *supervisor) waitAgentReady(ctx context.Context) error {
+	select {
+	case <-s.agentReady:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// startAgent starts the agent with the write end of a pipe, named by
+// $PADDOCK_NOTIFY_FD, on which it says when it serves (package notify).
+func (s *supervisor) startAgent() (*exec.Cmd, <-chan int, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	cmd := s.command(s.agentArgv, s.agentOut)
+	cmd.ExtraFiles = []*os.File{w} // fd 3
+	cmd.Env = append(cmd.Env[:len(cmd.Env):len(cmd.Env)], notify.EnvFD+"=3")
+	exited, err := s.starter.start(cmd)
+	w.Close()
+	if err != nil {
+		r.Close()
+		return nil, nil, err
+	}
+	go func() {
+		defer r.Close()
+		if notify.WaitReady(r) {
+			s.readyOnce.Do(func() { close(s.agentReady) })
+		}
+	}()
+	return cmd, exited, nil
 }
 
 // run supervises the agent until a stop signal arrives or the command has
@@ -114,10 +157,10 @@ func (s *supervisor) superviseAgent(ctx context.Context) {
 	delay := s.backoffMin
 	for {
 		started := time.Now()
-		cmd := s.command(s.agentArgv, s.agentOut)
-		if exited, err := s.starter.start(cmd); err != nil {
+		if cmd, exited, err := s.startAgent(); err != nil {
 			s.con.logf("cannot start the agent: %v", err)
 		} else {
+			s.con.tracef("agent started")
 			select {
 			case code := <-exited:
 				s.con.logf("agent exited with code %d", code)
@@ -180,9 +223,12 @@ func (s *supervisor) shell(ctx context.Context) (int, error) {
 }
 
 // command makes a command with init's environment and out as its stdout
-// and stderr.
+// and stderr. A command of selfExe is called paddock in its argv[0].
 func (s *supervisor) command(argv []string, out *os.File) *exec.Cmd {
 	cmd := exec.Command(argv[0], argv[1:]...)
+	if argv[0] == selfExe {
+		cmd.Args[0] = "paddock"
+	}
 	cmd.Env = s.env
 	cmd.Dir = "/"
 	cmd.Stdout, cmd.Stderr = out, out
@@ -227,13 +273,4 @@ func childEnv(environ []string) []string {
 		env = append(env, "PATH=/usr/sbin:/usr/bin:/sbin:/bin")
 	}
 	return env
-}
-
-// agentBinary is what stage 2 starts the agent from: the copy on /run that
-// stage 1 left when it is the base's build, else the base's paddock.
-func agentBinary() string {
-	if _, err := os.Stat(runBinary); err == nil {
-		return runBinary
-	}
-	return paddockBinary
 }

@@ -2,8 +2,6 @@ package boot
 
 import (
 	"context"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -49,7 +47,9 @@ func testSupervisor(t *testing.T, agent, cmd string, ready func(context.Context)
 	s.agentArgv = []string{"/bin/sh", "-c", agent}
 	s.agentOut = devnull
 	s.env = []string{"PATH=/usr/bin:/bin"}
-	s.ready = ready
+	if ready != nil { // nil: the real one, the agent's notify pipe
+		s.ready = ready
+	}
 	s.backoffMin, s.backoffMax = 10*time.Millisecond, 40*time.Millisecond
 	s.stopTimeout, s.drainWait = 200*time.Millisecond, 200*time.Millisecond
 	return s, &buf
@@ -226,31 +226,40 @@ func (f failingShell) start(cmd *exec.Cmd) (<-chan int, error) {
 	return f.starter.start(cmd)
 }
 
-func TestWaitAgent(t *testing.T) {
-	sock := filepath.Join(t.TempDir(), "paddock.sock")
-	old := readyPollInterval
-	readyPollInterval = 10 * time.Millisecond
-	t.Cleanup(func() { readyPollInterval = old })
-	go func() {
-		time.Sleep(100 * time.Millisecond) // the agent is starting
-		l, err := net.Listen("unix", sock)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		mux := http.NewServeMux()
-		mux.HandleFunc("GET /v1/apps", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(`{"result":[]}`)) })
-		http.Serve(l, mux)
-	}()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := waitAgent(ctx, sock); err != nil {
-		t.Fatalf("got %v, want the agent ready", err)
+// TestSupervisorAgentNotifies checks readiness through the notify pipe:
+// an agent that exits without saying it is ready is not announced; the
+// next one, which writes the ready line to $PADDOCK_NOTIFY_FD, is, once.
+func TestSupervisorAgentNotifies(t *testing.T) {
+	tries := filepath.Join(t.TempDir(), "tries")
+	agent := `echo >> ` + tries + `; [ $(wc -l < ` + tries + `) -ge 2 ] || exit 7; echo READY=1 >&$PADDOCK_NOTIFY_FD; exec sleep 60`
+	s, buf := testSupervisor(t, agent, "", nil)
+	signals := make(chan os.Signal, 1)
+	done := make(chan action)
+	go func() { done <- s.run(signals) }()
+	waitFor(t, buf, msgReady)
+	signals <- syscall.SIGTERM
+	<-done
+	out := buf.String()
+	if i, j := strings.Index(out, "agent exited with code 7"), strings.Index(out, msgReady); i < 0 || j < i {
+		t.Errorf("want the first agent's exit before the ready line:\n%s", out)
 	}
-	ctx, cancel = context.WithTimeout(context.Background(), 50*time.Millisecond)
-	defer cancel()
-	if err := waitAgent(ctx, filepath.Join(t.TempDir(), "none.sock")); err == nil {
-		t.Error("no agent: got ready")
+	if n := strings.Count(out, msgReady); n != 1 {
+		t.Errorf("ready announced %d times, want once:\n%s", n, out)
+	}
+}
+
+// TestSupervisorAgentSilent checks that an agent that runs but never says
+// it is ready is not announced.
+func TestSupervisorAgentSilent(t *testing.T) {
+	s, buf := testSupervisor(t, "exec sleep 60", "", nil)
+	signals := make(chan os.Signal, 1)
+	done := make(chan action)
+	go func() { done <- s.run(signals) }()
+	time.Sleep(300 * time.Millisecond)
+	signals <- syscall.SIGTERM
+	<-done
+	if strings.Contains(buf.String(), msgReady) {
+		t.Errorf("a silent agent was announced ready:\n%s", buf.String())
 	}
 }
 

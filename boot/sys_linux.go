@@ -216,3 +216,13 @@ func halt(con *console, act action) {
 		time.Sleep(time.Hour)
 	}
 }
+
+// uptime is the time since the kernel started (CLOCK_BOOTTIME), for
+// paddock.trace.
+func uptime() time.Duration {
+	var ts unix.Timespec
+	if unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts) != nil {
+		return 0
+	}
+	return time.Duration(ts.Nano())
+}

@@ -12,6 +12,7 @@ import (
 	"paddock.dev/paddock/agent/config"
 	"paddock.dev/paddock/internal/cli"
 	"paddock.dev/paddock/internal/dirs"
+	"paddock.dev/paddock/internal/notify"
 )
 
 const usage = `Usage: paddock daemon [--verbose] [--broker URL] [--device-id ID] [--group G]...
@@ -32,7 +33,8 @@ events and state. The flags override agent.yaml, for example:
 
 Environment:
   PADDOCK_ROOT   the root directory of every path (default /)
-  PADDOCK_FAULT  for crash tests: TASK:before|after makes the agent exit abruptly there`
+  PADDOCK_FAULT  for crash tests: TASK:before|after makes the agent exit abruptly there
+  PADDOCK_NOTIFY_FD  set by init: a descriptor to write "READY=1" to once the API serves`
 
 // Run runs the agent until it is signalled to stop.
 func Run(args []string, stdout, stderr io.Writer) error {
@@ -78,6 +80,9 @@ func Run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	log.Info("paddock agent started", "root", dirs.Root, "socket", dirs.SocketPath)
+	if err := notify.SendReady(); err != nil { // init announces the agent ready
+		log.Warn("readiness", "err", err)
+	}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	s := <-sig
