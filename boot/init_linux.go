@@ -21,7 +21,7 @@ func runStage(con *console, st stage) {
 	if st == stageInitramfs {
 		debug, err = stage1(con, signals)
 	} else {
-		debug, err = stage2(con, signals)
+		debug, err = stage2(con, signals, nil)
 	}
 	fail(con, err, debug)
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/u-root/u-root/pkg/kmodule"
@@ -45,11 +46,13 @@ func stage1(con *console, signals <-chan os.Signal) (debug bool, err error) {
 	}
 	con.tracef("base and data mounted")
 	inProcess := sameBuild(initramfsInit, filepath.Join(newRootDir, paddockBinary))
-	if err := switchRoot(newRootDir); err != nil {
+	freeInitramfs, err := switchRoot(newRootDir)
+	if err != nil {
 		return cl.Debug, err
 	}
 	env := stage2Env(os.Environ(), slot)
 	if !inProcess {
+		freeInitramfs()
 		con.tracef("switched root, stage 2 runs %s", paddockBinary)
 		return cl.Debug, execInit([]string{paddockBinary, "init"}, env)
 	}
@@ -60,7 +63,7 @@ func stage1(con *console, signals <-chan os.Signal) (debug bool, err error) {
 	if err := setEnv(env); err != nil {
 		return cl.Debug, err
 	}
-	return stage2(con, signals)
+	return stage2(con, signals, freeInitramfs) // once the agent is ready: it can wait
 }
 
 // setEnv replaces the process's environment with env.
@@ -158,12 +161,23 @@ func probe(con *console, names []string) error {
 	if err != nil {
 		return err
 	}
+	// The prober loads a module once its dependencies are in, and
+	// independent modules at the same time: with more than one CPU, ext4
+	// loads while the disk is probed.
+	errs := make([]error, len(names))
+	var wg sync.WaitGroup
+	for i, name := range names {
+		wg.Go(func() {
+			errs[i] = p.Probe(name, "")
+			con.tracef("module %s", name)
+		})
+	}
+	wg.Wait()
 	var failed []string
-	for _, name := range names {
-		if err := p.Probe(name, ""); err != nil {
-			failed = append(failed, fmt.Sprintf("%s (%v)", name, err))
+	for i, err := range errs {
+		if err != nil {
+			failed = append(failed, fmt.Sprintf("%s (%v)", names[i], err))
 		}
-		con.tracef("module %s", name)
 	}
 	if len(failed) > 0 {
 		con.logf("modules not loaded: %s", strings.Join(failed, ", "))

@@ -16,9 +16,10 @@ import (
 var killWait = 2 * time.Second
 
 // stage2 runs in the base as PID 1: it sets the system up, supervises the
-// agent until told to stop, then powers off or reboots. It returns only
+// agent until told to stop, then powers off or reboots. afterReady, if
+// set, is work that can wait until the agent is ready. It returns only
 // when the setup fails, with whether paddock.debug was set.
-func stage2(con *console, signals <-chan os.Signal) (debug bool, err error) {
+func stage2(con *console, signals <-chan os.Signal, afterReady func()) (debug bool, err error) {
 	cl, err := readCmdline()
 	con.trace = cl.Trace
 	if err != nil {
@@ -32,7 +33,9 @@ func stage2(con *console, signals <-chan os.Signal) (debug bool, err error) {
 	r := newReaper()
 	ctx, cancel := context.WithCancel(context.Background())
 	go r.run(ctx)
-	act := newSupervisor(con, r, cl.Cmd).run(signals)
+	s := newSupervisor(con, r, cl.Cmd)
+	s.afterReady = afterReady
+	act := s.run(signals)
 	killAll(r)
 	cancel()
 	finish(con, act)

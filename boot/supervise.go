@@ -39,6 +39,7 @@ type supervisor struct {
 	env         []string
 	cmd         string                          // paddock.cmd, or ""
 	ready       func(ctx context.Context) error // returns once the agent is ready
+	afterReady  func()                          // run once the agent is ready, if set
 	readyOnce   sync.Once
 	agentReady  chan struct{} // closed when an agent said it was ready
 	backoffMin  time.Duration // the first restart delay, doubled on each crash
@@ -144,6 +145,9 @@ func (s *supervisor) announce(ctx context.Context, cmdDone chan<- struct{}) {
 		return // stopping
 	}
 	s.con.line(msgReady)
+	if s.afterReady != nil {
+		s.afterReady()
+	}
 	if s.cmd == "" {
 		return
 	}

@@ -233,10 +233,17 @@ func TestSupervisorAgentNotifies(t *testing.T) {
 	tries := filepath.Join(t.TempDir(), "tries")
 	agent := `echo >> ` + tries + `; [ $(wc -l < ` + tries + `) -ge 2 ] || exit 7; echo READY=1 >&$PADDOCK_NOTIFY_FD; exec sleep 60`
 	s, buf := testSupervisor(t, agent, "", nil)
+	afterReady := make(chan struct{})
+	s.afterReady = func() { close(afterReady) }
 	signals := make(chan os.Signal, 1)
 	done := make(chan action)
 	go func() { done <- s.run(signals) }()
 	waitFor(t, buf, msgReady)
+	select {
+	case <-afterReady:
+	case <-time.After(5 * time.Second):
+		t.Error("the after-ready work did not run")
+	}
 	signals <- syscall.SIGTERM
 	<-done
 	out := buf.String()

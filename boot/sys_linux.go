@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -77,14 +78,23 @@ func runMountStep(m mountStep) error {
 	return err
 }
 
-// switchRoot makes dir the root: it moves the mount at dir onto /, chroots
-// into it, and deletes the initramfs to free its memory.
-func switchRoot(dir string) error {
-	old, err := os.Open("/")
+// switchRoot makes dir the root: it moves the mount at dir onto /, and
+// chroots into it. It returns freeInitramfs, which deletes what the
+// initramfs holds to free its memory; the caller may run it later.
+func switchRoot(dir string) (freeInitramfs func(), err error) {
+	old, err := unix.Open("/", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return fmt.Errorf("cannot switch root: %w", err)
+		return nil, fmt.Errorf("cannot switch root: %w", os.NewSyscallError("open /", err))
 	}
-	defer old.Close()
+	if err := doSwitchRoot(dir); err != nil {
+		unix.Close(old)
+		return nil, err
+	}
+	var once sync.Once
+	return func() { once.Do(func() { deleteTree(old) }) }, nil
+}
+
+func doSwitchRoot(dir string) error {
 	if err := unix.Chdir(dir); err != nil {
 		return fmt.Errorf("cannot switch root: %w", os.NewSyscallError("chdir", err))
 	}
@@ -96,9 +106,6 @@ func switchRoot(dir string) error {
 	}
 	if err := unix.Chdir("/"); err != nil {
 		return fmt.Errorf("cannot switch root: %w", os.NewSyscallError("chdir", err))
-	}
-	if fd, err := unix.Dup(int(old.Fd())); err == nil {
-		deleteTree(fd)
 	}
 	return nil
 }

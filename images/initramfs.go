@@ -23,6 +23,10 @@ type InitramfsOptions struct {
 	// Modules are the modules to load, with their dependencies;
 	// DefaultModules when nil.
 	Modules []string
+	// KeepModuleSignatures keeps the signatures the modules come with,
+	// for a kernel that enforces them; else they are dropped, which saves
+	// the kernel a hash of every module at boot (see stripModuleSignature).
+	KeepModuleSignatures bool
 	// Output is the file written: a newc cpio archive, uncompressed.
 	Output string
 	// Logf, when set, is told about skipped modules.
@@ -102,6 +106,9 @@ func addModules(files map[string]cpio.Record, opts InitramfsOptions) error {
 		data, err := readModule(filepath.Join(opts.ModulesDir, rel))
 		if err != nil {
 			return err
+		}
+		if !opts.KeepModuleSignatures {
+			data, _ = stripModuleSignature(data)
 		}
 		name := path.Join(base, normalPath(rel))
 		files[name] = cpio.StaticFile(name, string(data), 0o644)

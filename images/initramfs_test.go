@@ -41,7 +41,7 @@ kernel/drivers/net/unused.ko.xz:
 		if err != nil {
 			t.Fatal(err)
 		}
-		w.Write([]byte("module " + strings.TrimSuffix(mod, ".xz")))
+		w.Write(signed([]byte("module "+strings.TrimSuffix(mod, ".xz")), 8, 2)) // as Debian ships them
 		w.Close()
 		files[mod] = b.String()
 	}
@@ -130,7 +130,8 @@ func TestBuildInitramfs(t *testing.T) {
 	if !slices.Equal(gotOrder, wantOrder) {
 		t.Errorf("got load order %v, want %v", gotOrder, wantOrder)
 	}
-	// Modules are decompressed at build time: the guest loads them as they are.
+	// Modules are decompressed at build time, and their signatures
+	// dropped: the guest loads them as they are, without hashing them.
 	for _, m := range []string{"kernel/fs/ext4/ext4.ko", "kernel/fs/jbd2/jbd2.ko", "kernel/drivers/virtio/virtio_ring.ko"} {
 		if contents[base+m] != "module "+m {
 			t.Errorf("module %s missing or wrong: %q", m, contents[base+m])
@@ -204,4 +205,22 @@ func TestBuildInitramfsDebianKernel(t *testing.T) {
 	}
 	fi, _ := os.Stat(out)
 	t.Logf("initramfs: %d bytes, modules:\n%s", fi.Size(), list)
+}
+
+func TestBuildInitramfsKeepModuleSignatures(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "paddock")
+	if err := os.WriteFile(bin, []byte("#!paddock"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "initrd.img")
+	opts := InitramfsOptions{Paddock: bin, ModulesDir: fakeModules(t), Output: out, Modules: []string{"ext4"}, KeepModuleSignatures: true}
+	if err := BuildInitramfs(opts); err != nil {
+		t.Fatal(err)
+	}
+	_, contents, _ := readInitramfs(t, out)
+	m := "kernel/fs/ext4/ext4.ko"
+	if got, want := contents["lib/modules/6.1.0-test/"+m], string(signed([]byte("module "+m), 8, 2)); got != want {
+		t.Errorf("got %q, want the module with its signature %q", got, want)
+	}
 }

@@ -9,12 +9,19 @@ import (
 	"paddock.dev/paddock/internal/cli"
 )
 
-const initrdUsage = `usage: paddock image initrd --modules DIR [--paddock BIN] -o initrd.img
+const initrdUsage = `usage: paddock image initrd --modules DIR [--paddock BIN] [--keep-module-signatures] -o initrd.img
 
 Builds the initramfs of a device: the static paddock binary as /init (the
 boot stage, 'paddock init') and the kernel modules the boot needs, with
 their dependencies, from the kernel's lib/modules/KVER directory
-(scripts/kernel.sh prints it as modules=).`
+(scripts/kernel.sh prints it as modules=).
+
+The modules lose their signatures, which the kernel would otherwise hash
+on every boot (a tenth of a second under QEMU's TCG); they are no more
+trusted than the unsigned /init that loads them. The kernel then notes
+itself tainted ('E') once. A kernel that enforces module signatures
+(module.sig_enforce=1, or lockdown under UEFI Secure Boot) refuses
+unsigned modules: build its initramfs with --keep-module-signatures.`
 
 // Initrd is 'paddock image initrd'.
 func Initrd(args []string, stdout, stderr io.Writer) error {
@@ -22,6 +29,7 @@ func Initrd(args []string, stdout, stderr io.Writer) error {
 	var o InitramfsOptions
 	fs.StringVar(&o.ModulesDir, "modules", "", "the kernel's lib/modules/KVER `DIR`")
 	fs.StringVar(&o.Paddock, "paddock", "", "the static paddock `BIN`ary that becomes /init (default: the running one)")
+	fs.BoolVar(&o.KeepModuleSignatures, "keep-module-signatures", false, "keep the modules' signatures (for a kernel that enforces them)")
 	fs.StringVar(&o.Output, "o", "", "the initramfs `FILE` to write")
 	pos, err := cli.Parse(fs, args)
 	if err != nil {
