@@ -145,6 +145,7 @@ func (s *supervisor) announce(ctx context.Context, cmdDone chan<- struct{}) {
 		return // stopping
 	}
 	s.con.line(msgReady)
+	s.con.tracef("agent ready")
 	if s.afterReady != nil {
 		s.afterReady()
 	}

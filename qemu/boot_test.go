@@ -38,6 +38,13 @@ poweroff -f
 // initramfs of busybox and fakeInit, or skips the test.
 func bootConfig(t *testing.T) Config {
 	t.Helper()
+	return busyboxConfig(t, fakeInit)
+}
+
+// busyboxConfig returns a Config that boots an initramfs of busybox with
+// init as /init, or skips the test.
+func busyboxConfig(t *testing.T, init string) Config {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("boots a VM (a few seconds under TCG)")
 	}
@@ -57,9 +64,10 @@ func bootConfig(t *testing.T) Config {
 	w := &newcWriter{w: zw}
 	w.dir("bin")
 	w.dir("dev")
+	w.dir("proc")
 	w.node("dev/console", 0o020600, 5, 1) // init's stdio; no devtmpfs in an initramfs
 	w.file("bin/busybox", 0o755, busybox)
-	w.file("init", 0o755, []byte(fakeInit))
+	w.file("init", 0o755, []byte(init))
 	if err := w.close(); err != nil {
 		t.Fatal(err)
 	}
