@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"paddock.dev/paddock/confine/cgroup"
+	"paddock.dev/paddock/confine/launch"
 )
 
 // escapeApp is the app.yaml of the hostile app; its limits stop the bombs.
@@ -211,6 +212,94 @@ func TestEscapeMemoryBomb(t *testing.T) {
 			t.Errorf("memory bomb (fast path %v): got exit code %d (%s), want %d (killed by SIGKILL)", fast, code, strings.TrimSpace(string(out)), 128+9)
 		}
 	}
+}
+
+// TestSandboxReapsOrphans checks that the init of a kept sandbox adopts a
+// child the app leaves running, and reaps it once it ends: no zombie stays
+// behind for as long as the sandbox is kept.
+func TestSandboxReapsOrphans(t *testing.T) {
+	needRoot(t)
+	d := newDevice(t)
+	installEscape(t, d)
+	for _, fast := range []bool{false, true} {
+		cmd := exec.Command(binary, "run", "escape", "--", "orphan")
+		cmd.Env = d.env()
+		if !fast {
+			cmd.Env = append(cmd.Env, "PADDOCK_NO_FAST_PATH=1")
+		}
+		if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "orphan: allowed") {
+			t.Fatalf("paddock run escape orphan (fast path %v): %v\n%s", fast, err, out)
+		}
+		pid := adoptedOrphan(t)
+		if pid == 0 {
+			t.Errorf("fast path %v: no sleep adopted by a sandbox init (ps: %s)", fast, psTree())
+			continue
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for procState(pid) != "" {
+			if time.Now().After(deadline) {
+				t.Errorf("fast path %v: the orphan %d is still there in state %q after it ended", fast, pid, procState(pid))
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+}
+
+// adoptedOrphan returns the host PID of a "sleep" whose parent is a sandbox
+// init, waiting a second for it, or 0.
+func adoptedOrphan(t *testing.T) int {
+	t.Helper()
+	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		dirs, _ := filepath.Glob("/proc/[0-9]*")
+		for _, dir := range dirs {
+			pid, _ := strconv.Atoi(filepath.Base(dir))
+			comm, _ := os.ReadFile(dir + "/comm")
+			if strings.TrimSpace(string(comm)) != "sleep" || procState(pid) == "Z" {
+				continue
+			}
+			ppid := procField(pid, "PPid")
+			cmdline, _ := os.ReadFile("/proc/" + ppid + "/cmdline")
+			if slices.Contains(strings.Split(string(cmdline), "\x00"), launch.SandboxArg) {
+				return pid
+			}
+		}
+	}
+	return 0
+}
+
+// procState returns the state letter of pid ("S", "Z", ...), or "" when
+// there is no such process.
+func procState(pid int) string {
+	state, _, _ := strings.Cut(procField(pid, "State"), " ")
+	return state
+}
+
+// procField returns a field of /proc/PID/status, or "".
+func procField(pid int, key string) string {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return ""
+	}
+	for line := range strings.Lines(string(data)) {
+		if k, v, ok := strings.Cut(line, ":"); ok && k == key {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// psTree describes the host's sleep processes and their parents, for a
+// failure message.
+func psTree() string {
+	out, _ := exec.Command("ps", "-eo", "pid,ppid,stat,args").Output()
+	var keep []string
+	for line := range strings.Lines(string(out)) {
+		if strings.Contains(line, "sleep") || strings.Contains(line, launch.SandboxArg) {
+			keep = append(keep, strings.TrimSpace(line))
+		}
+	}
+	return strings.Join(keep, "; ")
 }
 
 // TestRunHello runs the foundation's example app in its sandbox.

@@ -58,6 +58,9 @@ var cases = map[string]func() error{
 	"loopback":     loopback,
 	"dev_null":     func() error { return openRW("/dev/null") },
 	"exec":         func() error { return exec.Command("/bin/true").Run() },
+	// A child left running when the app exits: the sandbox's init adopts
+	// it, and must reap it when it ends (the test watches from the host).
+	"orphan": func() error { return exec.Command("/bin/sleep", "2").Start() },
 }
 
 func main() {
