@@ -1,8 +1,6 @@
 package boot
 
 import (
-	"bytes"
-	"debug/elf"
 	"errors"
 	"fmt"
 	"os"
@@ -81,28 +79,6 @@ func setEnv(env []string) error {
 // initramfsInit is this binary, as the initramfs holds it.
 var initramfsInit = "/init"
 
-// sameBuild reports whether the ELF files a and b carry the same Go build
-// ID, that is, are the same build.
-func sameBuild(a, b string) bool {
-	ida, erra := goBuildID(a)
-	idb, errb := goBuildID(b)
-	return erra == nil && errb == nil && len(ida) > 0 && bytes.Equal(ida, idb)
-}
-
-// goBuildID reads the note in which the Go linker records the build ID.
-func goBuildID(path string) ([]byte, error) {
-	f, err := elf.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	sec := f.Section(".note.go.buildid")
-	if sec == nil {
-		return nil, errors.New("no Go build ID")
-	}
-	return sec.Data()
-}
-
 // mountEarly mounts /proc, /sys and /dev in the initramfs.
 func mountEarly() error {
 	early := []struct {
@@ -135,6 +111,9 @@ func findSlot(con *console, forced string) (string, partitions, error) {
 	slot, err := chooseSlot(con, parts.node(partBootenv), forced)
 	if err != nil {
 		return "", nil, err
+	}
+	if len(parts.missing([]string{partBase + slot})) == 0 {
+		return slot, parts, nil
 	}
 	parts, err = waitPartitions(time.Second, partBootenv, partData, partBase+slot)
 	return slot, parts, err
