@@ -40,6 +40,7 @@ func TestBootTime(t *testing.T) {
 	bw, ow := median(bareWall), median(ourWall)
 	fmt.Fprintf(os.Stderr, "boot: kernel start to marker (guest clock), median of %d: bare busybox initramfs %.2f s, paddock to agent ready %.2f s: paddock adds %.2f s (goal: under 1 s)\n",
 		runs, bg.Seconds(), og.Seconds(), (og - bg).Seconds())
+	fmt.Fprintf(os.Stderr, "boot: each run (guest clock): bare %s; paddock %s\n", seconds(bareGuest), seconds(ourGuest))
 	fmt.Fprintf(os.Stderr, "boot: QEMU start to marker (wall clock), median of %d: bare %.2f s, paddock %.2f s: %.2f s more\n",
 		runs, bw.Seconds(), ow.Seconds(), (ow - bw).Seconds())
 	fmt.Fprintf(os.Stderr, "boot: where one boot went (paddock.trace=1, seconds since the kernel started): %s\n", traceSteps(t, ours))
@@ -109,6 +110,15 @@ func traceSteps(t *testing.T, c Config) string {
 
 // traceLine is a step that paddock.trace prints: "paddock init: 1.234s what".
 var traceLine = regexp.MustCompile(`paddock init: ([0-9]+\.[0-9]+)s (.+)$`)
+
+// seconds prints durations as "1.23 1.25 ..." seconds.
+func seconds(ds []time.Duration) string {
+	s := make([]string, len(ds))
+	for i, d := range ds {
+		s[i] = fmt.Sprintf("%.2f", d.Seconds())
+	}
+	return strings.Join(s, " ")
+}
 
 func median(ds []time.Duration) time.Duration {
 	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
