@@ -2,67 +2,30 @@ package admin
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
-	"paddock.dev/paddock/agent/api"
+	"paddock.dev/paddock/agent/apitest"
 	"paddock.dev/paddock/agent/appmgr"
 	"paddock.dev/paddock/agent/client"
 	"paddock.dev/paddock/agent/state"
 	"paddock.dev/paddock/internal/dirs"
-	"paddock.dev/paddock/internal/dirs/dirstest"
 )
 
 // startAgent serves the API over a fresh state in a temporary root, runs
 // ready tasks every few milliseconds, and points the commands at it.
 func startAgent(t *testing.T) *state.State {
 	t.Helper()
-	dirstest.SetRoot(t)
-	if err := os.MkdirAll(dirs.LibDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	st, err := state.Open(dirs.StateFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.DiscardHandler)
-	runner := state.NewRunner(st)
-	srv := api.New(st, appmgr.New(st, runner, log), log)
-	if err := srv.Listen(dirs.SocketPath); err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve() }()
-	stop, ran := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(ran)
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(5 * time.Millisecond):
-				runner.Ensure()
-			}
-		}
-	}()
+	a := apitest.Start(t)
+	a.RunTasks(t)
 	old := newClient
 	newClient = func() *client.Client { return client.New(dirs.SocketPath) }
-	t.Cleanup(func() {
-		newClient = old
-		close(stop)
-		<-ran
-		srv.Shutdown(context.Background())
-		if err := <-served; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
-	return st
+	t.Cleanup(func() { newClient = old })
+	return a.State
 }
 
 // setApps records apps in the state as the app manager does.

@@ -1,9 +1,7 @@
 package client_test
 
 import (
-	"context"
 	"errors"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -13,11 +11,10 @@ import (
 	"testing"
 
 	"paddock.dev/paddock/agent/api"
-	"paddock.dev/paddock/agent/appmgr"
+	"paddock.dev/paddock/agent/apitest"
 	"paddock.dev/paddock/agent/client"
 	"paddock.dev/paddock/agent/state"
 	"paddock.dev/paddock/internal/dirs"
-	"paddock.dev/paddock/internal/dirs/dirstest"
 )
 
 // agent is a real API server on a socket in a temporary root, with its
@@ -29,31 +26,8 @@ type agent struct {
 
 func startAgent(t *testing.T) *agent {
 	t.Helper()
-	dirstest.SetRoot(t)
-	if err := os.MkdirAll(dirs.LibDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	st, err := state.Open(dirs.StateFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.DiscardHandler)
-	runner := state.NewRunner(st)
-	srv := api.New(st, appmgr.New(st, runner, log), log)
-	if err := srv.Listen(dirs.SocketPath); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve() }()
-	t.Cleanup(func() {
-		if err := srv.Shutdown(context.Background()); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
-	return &agent{st: st, runner: runner}
+	a := apitest.Start(t)
+	return &agent{st: a.State, runner: a.Runner}
 }
 
 // newChange adds a change of kinds tasks, each waiting for the one before.
