@@ -75,16 +75,19 @@ func Run(args []string, stdout, stderr io.Writer) error {
 	if err := conf.Check(); err != nil {
 		return cli.UsageError("%v", err)
 	}
+	// Before Start: a stop asked for as soon as the agent is ready must
+	// find the handler in place, not kill the agent mid-change.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	d, err := Start(log, Options{Fleet: *conf})
 	if err != nil {
 		return err
 	}
-	log.Info("paddock agent started", "root", dirs.Root, "socket", dirs.SocketPath)
-	if err := notify.SendReady(); err != nil { // init announces the agent ready
+	// Ready first, then the log line: init waits for the one, not the other.
+	if err := notify.SendReady(); err != nil {
 		log.Warn("readiness", "err", err)
 	}
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	log.Info("paddock agent started", "root", dirs.Root, "socket", dirs.SocketPath)
 	s := <-sig
 	log.Info("stopping", "signal", s.String())
 	if err := d.Stop(); err != nil {
