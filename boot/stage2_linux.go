@@ -34,7 +34,16 @@ func stage2(con *console, signals <-chan os.Signal, afterReady func()) (debug bo
 	ctx, cancel := context.WithCancel(context.Background())
 	go r.run(ctx)
 	s := newSupervisor(con, r, cl.Cmd)
-	s.afterReady = afterReady
+	// lo waits for the agent too: the agent serves on a unix socket, and
+	// apps (and paddock.cmd) start only once it is ready.
+	s.afterReady = func() {
+		if err := bringUpLoopback(); err != nil {
+			con.logf("%v", err)
+		}
+		if afterReady != nil {
+			afterReady()
+		}
+	}
 	act := s.run(signals)
 	killAll(r)
 	cancel()
@@ -43,7 +52,7 @@ func stage2(con *console, signals <-chan os.Signal, afterReady func()) (debug bo
 }
 
 // setupBase mounts the pseudo file systems the agent needs (securityfs for
-// AppArmor, cgroup2, devpts, /dev/shm), sets the host name and brings up lo.
+// AppArmor, cgroup2, devpts, /dev/shm) and sets the host name.
 func setupBase(con *console) error {
 	const noExec = unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
 	mounts := []struct {
@@ -67,9 +76,6 @@ func setupBase(con *console) error {
 		os.Symlink(target, filepath.Join(devDir, name)) // exists already: fine
 	}
 	if err := setHostname(); err != nil {
-		con.logf("%v", err)
-	}
-	if err := bringUpLoopback(); err != nil {
 		con.logf("%v", err)
 	}
 	// ctrl-alt-del sends SIGINT to init (a clean reboot) instead of resetting
