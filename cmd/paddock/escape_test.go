@@ -195,6 +195,17 @@ func runEscape(t *testing.T, d *device, fast bool, args []string) map[string]str
 	return got
 }
 
+// runEscapeCmd returns 'paddock run escape -- CASES' for d, by the C fast
+// path into the kept sandbox or by the Go launcher.
+func runEscapeCmd(d *device, fast bool, cases ...string) *exec.Cmd {
+	cmd := exec.Command(binary, append([]string{"run", "escape", "--"}, cases...)...)
+	cmd.Env = d.env()
+	if !fast {
+		cmd.Env = append(cmd.Env, "PADDOCK_NO_FAST_PATH=1")
+	}
+	return cmd
+}
+
 // TestEscapeMemoryBomb checks that the memory limit stops an app that
 // touches more memory than it may: the kernel kills it.
 func TestEscapeMemoryBomb(t *testing.T) {
@@ -202,11 +213,7 @@ func TestEscapeMemoryBomb(t *testing.T) {
 	d := newDevice(t)
 	installEscape(t, d)
 	for _, fast := range []bool{false, true} {
-		cmd := exec.Command(binary, "run", "escape", "--", "memory_bomb")
-		cmd.Env = d.env()
-		if !fast {
-			cmd.Env = append(cmd.Env, "PADDOCK_NO_FAST_PATH=1")
-		}
+		cmd := runEscapeCmd(d, fast, "memory_bomb")
 		out, _ := cmd.CombinedOutput()
 		if code := cmd.ProcessState.ExitCode(); code != 128+9 {
 			t.Errorf("memory bomb (fast path %v): got exit code %d (%s), want %d (killed by SIGKILL)", fast, code, strings.TrimSpace(string(out)), 128+9)
@@ -222,12 +229,7 @@ func TestSandboxReapsOrphans(t *testing.T) {
 	d := newDevice(t)
 	installEscape(t, d)
 	for _, fast := range []bool{false, true} {
-		cmd := exec.Command(binary, "run", "escape", "--", "orphan")
-		cmd.Env = d.env()
-		if !fast {
-			cmd.Env = append(cmd.Env, "PADDOCK_NO_FAST_PATH=1")
-		}
-		if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "orphan: allowed") {
+		if out, err := runEscapeCmd(d, fast, "orphan").CombinedOutput(); err != nil || !strings.Contains(string(out), "orphan: allowed") {
 			t.Fatalf("paddock run escape orphan (fast path %v): %v\n%s", fast, err, out)
 		}
 		pid := adoptedOrphan(t)
