@@ -27,9 +27,10 @@ apps:
       memory: 64M
 `
 
-// installEscape builds the hostile app and a victim app, installs both and
-// returns the host path of a secret in the victim's data.
-func installEscape(t *testing.T, d *device) string {
+// packEscape builds the hostile app (static, so that it runs in any base),
+// packs and signs it as escape.pdk in d's work folder, with keys that
+// allow hello and escape.
+func packEscape(t *testing.T, d *device) {
 	t.Helper()
 	src := filepath.Join(d.work, "escape-src")
 	build := exec.Command("go", "build", "-o", filepath.Join(src, "bin/escape"), "./testdata/escape")
@@ -41,6 +42,13 @@ func installEscape(t *testing.T, d *device) string {
 	d.setupKeys("hello,escape")
 	d.ok("pack", src, "-o", "escape.pdk")
 	d.ok("sign", "escape.pdk", "--key", "pub", "--revision", "1", "--delegation", "pub.delegation")
+}
+
+// installEscape installs the hostile app and a victim app and returns the
+// host path of a secret in the victim's data.
+func installEscape(t *testing.T, d *device) string {
+	t.Helper()
+	packEscape(t, d)
 	d.startDaemon("")
 	d.ok("install", "escape.pdk")
 	d.ok("install", d.packHello("1.0", 1))

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -42,16 +41,7 @@ func guestKernel(t *testing.T) (vmlinux, vmlinuz, modules string) {
 func TestApplianceInQEMU(t *testing.T) {
 	vmlinux, vmlinuz, modules := guestKernel(t)
 	d := newDevice(t)
-	src := filepath.Join(d.work, "escape-src")
-	build := exec.Command("go", "build", "-o", filepath.Join(src, "bin/escape"), "./testdata/escape")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("cannot build the escape app: %v\n%s", err, out)
-	}
-	writeFile(t, filepath.Join(src, "meta/app.yaml"), escapeApp)
-	d.setupKeys("hello,escape")
-	d.ok("pack", src, "-o", "escape.pdk")
-	d.ok("sign", "escape.pdk", "--key", "pub", "--revision", "1", "--delegation", "pub.delegation")
+	packEscape(t, d)
 	hello := d.packHello("1.0", 1)
 
 	d.ok("image", "base", "--arch", "amd64", "--paddock", binary, "--trust", "root.asc", "-o", "base.pdk")
