@@ -22,6 +22,8 @@ func TestParseCmdline(t *testing.T) {
 		{"cmd url base64", "paddock.cmd=" + url, cmdline{Cmd: cmd}, ""},
 		{"debug", "paddock.debug=1", cmdline{Debug: true}, ""},
 		{"debug off", "paddock.debug=0", cmdline{}, ""},
+		{"trace", "quiet paddock.trace=1", cmdline{Trace: true}, ""},
+		{"trace alone", "paddock.trace", cmdline{Trace: true}, ""},
 		{"quoted", `foo="a b" paddock.slot="a"`, cmdline{Slot: "a"}, ""},
 		{"bad slot keeps debug", "paddock.debug=1 paddock.slot=c", cmdline{Debug: true}, "paddock.slot"},
 		{"bad base64", "paddock.cmd=!!!", cmdline{}, "not base64"},
