@@ -37,7 +37,9 @@ func (d *downloader) attempt(ctx context.Context, u string) (progressed bool, er
 		return false, err
 	}
 	start := d.p.n
-	err = d.copy(actx, u, resp.Body, want, watchdog)
+	guard := guardRate(d.minRate, d.window, cancel)
+	defer guard.close()
+	err = d.copy(actx, u, resp.Body, want, watchdog, guard)
 	progressed = d.p.n > start
 	if err != nil {
 		return progressed, err
@@ -137,7 +139,7 @@ func parseContentRange(s string) (start, end, total int64, ok bool) {
 
 // copy streams n bytes of body into the partial file, then checks that the
 // body ends there when it should hold the rest of the artifact.
-func (d *downloader) copy(ctx context.Context, u string, body io.Reader, n int64, watchdog *time.Timer) error {
+func (d *downloader) copy(ctx context.Context, u string, body io.Reader, n int64, watchdog *time.Timer, guard *rateGuard) error {
 	p := d.p
 	buf := make([]byte, bufSize(d.opts.RateLimit))
 	lim := limiter{rate: d.opts.RateLimit, start: time.Now()}
@@ -145,6 +147,7 @@ func (d *downloader) copy(ctx context.Context, u string, body io.Reader, n int64
 		k, rerr := body.Read(buf[:min(int64(len(buf)), n)])
 		if k > 0 {
 			watchdog.Reset(stallTimeout)
+			guard.add(k)
 			if _, err := p.Write(buf[:k]); err != nil {
 				return err
 			}
@@ -201,6 +204,11 @@ func (d *downloader) sizeErr(u string, err error) error {
 
 // netErr describes a failed request or read; prefix says how far it got.
 func (d *downloader) netErr(ctx context.Context, u string, err error, prefix string) error {
+	var slow *slowError
+	if errors.As(context.Cause(ctx), &slow) {
+		return &mirrorError{url: redact(u), err: fmt.Errorf("%w, at byte %d of %d", slow, d.p.n, d.size),
+			hint: "the mirror or the network is too slow; use a faster mirror, or lower the download's minimum rate"}
+	}
 	if errors.Is(context.Cause(ctx), errStalled) {
 		return &mirrorError{url: redact(u), err: fmt.Errorf("%sno data for %v", prefix, stallTimeout),
 			hint: "the connection stalled; check the network"}

@@ -35,7 +35,8 @@ var (
 	backoffMax = 30 * time.Second
 	// stallTimeout ends an attempt that receives no byte for that long; the
 	// default client has no overall timeout, so this is what frees a
-	// connection that silently died.
+	// connection that silently died. A connection that trickles is
+	// caught by the minimum rate (Limits) instead.
 	stallTimeout = 60 * time.Second
 	// progressEvery is the least time between two progress reports.
 	progressEvery = 100 * time.Millisecond
@@ -58,6 +59,9 @@ type Options struct {
 	// response-header timeouts but no overall timeout (a stalled body is
 	// caught by a watchdog instead).
 	Client *http.Client
+	// Limits bound how slow each transfer and how long the whole download
+	// may be; the zero value takes the defaults.
+	Limits
 }
 
 // Download fetches the artifact of the given size and sha256 (hex) into
@@ -65,8 +69,10 @@ type Options struct {
 // resuming whatever an earlier, interrupted call left there, and renames it
 // to dest only after the size and digest match and the data is synced. A
 // mirror that serves the wrong bytes is left for the next one and its bytes
-// are deleted. On failure the error is one line naming each mirror and what
-// went wrong; the partial file stays unless its bytes were wrong.
+// are deleted. A transfer slower than the minimum rate fails its attempt
+// (ErrTooSlow), and the whole download ends at its deadline (ErrDeadline).
+// On failure the error is one line naming each mirror and what went wrong;
+// the partial file stays unless its bytes were wrong.
 func Download(ctx context.Context, urls []string, dest string, size int64, sha256hex string, opts Options) error {
 	want, err := checkArgs(urls, size, sha256hex)
 	if err != nil {
@@ -79,9 +85,16 @@ func Download(ctx context.Context, urls []string, dest string, size int64, sha25
 		size:     size,
 		want:     want,
 		progress: progress{fn: opts.Progress, total: size},
+		minRate:  opts.minRate(opts.RateLimit),
+		window:   opts.window(),
 	}
 	if d.client == nil {
 		d.client = defaultClient
+	}
+	if limit := opts.deadline(size, d.minRate); limit > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, limit, &deadlineError{limit: limit})
+		defer cancel()
 	}
 	defer d.closePartial()
 	var errs mirrorErrors
@@ -90,8 +103,15 @@ func Download(ctx context.Context, urls []string, dest string, size int64, sha25
 		if err == nil {
 			return d.commit()
 		}
-		var local *localError
-		if ctx.Err() != nil || errors.As(err, &local) {
+		var (
+			local    *localError
+			deadline *deadlineError
+		)
+		switch {
+		case errors.As(context.Cause(ctx), &deadline):
+			return fmt.Errorf("cannot download %s: %w: %s of %s received, the last from %s; the partial download is kept and resumes on the next try (raise the deadline or use a faster mirror)",
+				dest, deadline, sizeText(d.received()), sizeText(size), redact(u))
+		case ctx.Err() != nil || errors.As(err, &local):
 			return fmt.Errorf("cannot download %s: %w", dest, err)
 		}
 		errs = append(errs, err)
@@ -144,6 +164,16 @@ type downloader struct {
 	want     string
 	p        *partial // nil until the first attempt opens it
 	progress progress
+	minRate  int64         // bytes/s, 0 for none
+	window   time.Duration // over which minRate is measured
+}
+
+// received is how many bytes of the artifact are on disk.
+func (d *downloader) received() int64 {
+	if d.p == nil {
+		return 0
+	}
+	return d.p.n
 }
 
 // mirror tries one mirror until it delivers the artifact, fails for good,
@@ -162,7 +192,9 @@ func (d *downloader) mirror(ctx context.Context, u string) error {
 			return err
 		case errors.Is(err, errRestart):
 			continue // the partial was dropped; start over without a Range
-		case progressed:
+		case progressed && !errors.Is(err, ErrTooSlow):
+			// A trickle moves forward too, but is a failure: counting it
+			// as progress would keep a crawling mirror forever.
 			failures = 0 // a flaky link that keeps moving is not a dead mirror
 			continue
 		}

@@ -480,3 +480,127 @@ func FuzzParseContentRange(f *testing.F) {
 		}
 	})
 }
+
+// trickleHandler announces the whole artifact and sends one byte every
+// period until the client goes away, as a mirror under attack or on a
+// dying link does.
+func trickleHandler(period time.Duration) func(http.ResponseWriter, *http.Request, int) {
+	return func(w http.ResponseWriter, r *http.Request, _ int) {
+		w.Header().Set("Content-Length", fmt.Sprint(len(content)))
+		w.WriteHeader(http.StatusOK)
+		for off := 0; off < len(content); off++ {
+			w.Write(content[off : off+1])
+			w.(http.Flusher).Flush()
+			select {
+			case <-r.Context().Done():
+				return
+			case <-time.After(period):
+			}
+		}
+	}
+}
+
+// Regression: a mirror that sent a byte every few seconds reset the 60 s
+// stall timeout forever, and a download had no overall deadline, so it
+// never ended and every later command waited behind it. Now a transfer
+// below the minimum rate over a window fails its attempt, even though it
+// moved forward.
+func TestTrickleBelowMinimumRate(t *testing.T) {
+	fastRetries(t)
+	replace(t, &defaultRateWindow, 300*time.Millisecond)
+	m := newMirror(t, trickleHandler(50*time.Millisecond))
+	dest := filepath.Join(t.TempDir(), "a.pdk")
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	err := Download(ctx, []string{m.URL + "/a.pdk"}, dest, int64(len(content)), sum(content), Options{Retries: 1})
+	took := time.Since(start)
+	t.Log(err)
+	if !errors.Is(err, ErrTooSlow) {
+		t.Fatalf("got %v after %v, want ErrTooSlow", err, took)
+	}
+	msg := err.Error()
+	for _, want := range []string{m.URL, "below the minimum of 1.0 KiB/s", "sent "} {
+		if !strings.Contains(msg, want) || strings.Contains(msg, "\n") {
+			t.Errorf("got error %q, want one line with %q", msg, want)
+		}
+	}
+	// Two attempts (Retries: 1) of about a window each, not the test's 10 s.
+	if took > 3*time.Second {
+		t.Errorf("got Download returning after %v, want about two windows of 300ms", took)
+	}
+	if ranges, _ := m.stats(); len(ranges) != 2 {
+		t.Errorf("got %d requests (Range %q), want 2: a trickle is a failed attempt, not progress", len(ranges), ranges)
+	}
+	if fi, err := os.Stat(dest + ".partial"); err != nil || fi.Size() == 0 {
+		t.Errorf("got partial file %v, %v; want it kept with the bytes so far", fi, err)
+	}
+}
+
+// A trickling mirror is left for the next one.
+func TestTrickleNextMirror(t *testing.T) {
+	fastRetries(t)
+	replace(t, &defaultRateWindow, 200*time.Millisecond)
+	slow := newMirror(t, trickleHandler(50*time.Millisecond))
+	good := newMirror(t, serveBytes(content))
+	dest := filepath.Join(t.TempDir(), "a.pdk")
+	if err := Download(t.Context(), []string{slow.URL, good.URL}, dest, int64(len(content)), sum(content), Options{}); err != nil {
+		t.Fatal(err)
+	}
+	checkDest(t, dest, content)
+}
+
+// A download that keeps above the minimum rate but takes longer than its
+// deadline ends at the deadline, its partial file kept.
+func TestDeadline(t *testing.T) {
+	m := newMirror(t, slowHandler) // 1 KiB every 10ms: 30 s for the whole
+	dest := filepath.Join(t.TempDir(), "a.pdk")
+	start := time.Now()
+	err := Download(t.Context(), []string{m.URL}, dest, int64(len(content)), sum(content), Options{Limits: Limits{Deadline: 300 * time.Millisecond}})
+	took := time.Since(start)
+	t.Log(err)
+	if !errors.Is(err, ErrDeadline) || !strings.Contains(err.Error(), "deadline of 300ms") || !strings.Contains(err.Error(), m.URL) {
+		t.Fatalf("got %v, want ErrDeadline naming the 300ms and the mirror", err)
+	}
+	if took > 2*time.Second {
+		t.Errorf("got Download returning after %v, want about 300ms", took)
+	}
+	if fi, err := os.Stat(dest + ".partial"); err != nil || fi.Size() == 0 {
+		t.Errorf("got partial file %v, %v; want it kept with the bytes so far", fi, err)
+	}
+}
+
+func TestLimits(t *testing.T) {
+	const mib = 1 << 20
+	tests := []struct {
+		name      string
+		l         Limits
+		rateLimit int64
+		size      int64
+		minRate   int64
+		deadline  time.Duration
+	}{
+		{"defaults", Limits{}, 0, 100 * mib, 1024, deadlineBase + (100*1024+1)*time.Second},
+		{"set", Limits{MinRate: 4096, Deadline: time.Hour}, 0, mib, 4096, time.Hour},
+		{"no minimum", Limits{MinRate: -1}, 0, mib, 0, 0},
+		{"no deadline", Limits{Deadline: -1}, 0, mib, 1024, 0},
+		{"under a rate limit", Limits{}, 1000, mib, 500, deadlineBase + (mib/500+1)*time.Second},
+		{"huge", Limits{MinRate: 1}, 0, 1 << 62, 1, deadlineBase + 100*365*24*time.Hour},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := tt.l.minRate(tt.rateLimit)
+			if d := tt.l.deadline(tt.size, r); r != tt.minRate || d != tt.deadline {
+				t.Errorf("got minimum %d B/s and deadline %v, want %d and %v", r, d, tt.minRate, tt.deadline)
+			}
+		})
+	}
+}
+
+func TestSizeText(t *testing.T) {
+	for n, want := range map[int64]string{0: "0 B", 12: "12 B", 1024: "1.0 KiB", 1536: "1.5 KiB", 300 << 20: "300.0 MiB", 5 << 30: "5.0 GiB"} {
+		if got := sizeText(n); got != want {
+			t.Errorf("sizeText(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
