@@ -69,6 +69,9 @@ func Start(log *slog.Logger, opts Options) (*Daemon, error) {
 		return nil, err
 	}
 	d.st = st
+	st.SetLogger(log)
+	// Changes wait while the state cannot be saved: resume them once it is.
+	st.OnRecovered(d.Wake)
 	d.runner = state.NewRunner(st)
 	d.apps = appmgr.New(st, d.runner, log)
 	d.apps.Wake = d.Wake
@@ -161,6 +164,7 @@ func (d *Daemon) Stop() error {
 		}
 		close(d.stop)
 		d.wg.Wait()
+		d.st.Close()
 		os.Remove(dirs.SocketPath)
 		d.lock.Close()
 	})

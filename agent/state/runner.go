@@ -42,6 +42,9 @@ type Runner struct {
 	handlers map[string]handlers
 	faults   map[string]bool
 	faultErr error
+	// stalled holds the tasks marked running whose checkpoint failed, so
+	// their handler has not been called yet.
+	stalled map[string]bool
 }
 
 // NewRunner returns a runner for the changes of s. It reads the fault
@@ -49,7 +52,7 @@ type Runner struct {
 // Ensure fail rather than run tasks without the intended faults.
 func NewRunner(s *State) *Runner {
 	faults, err := parseFaults(os.Getenv(FaultEnv))
-	return &Runner{state: s, handlers: map[string]handlers{}, faults: faults, faultErr: err}
+	return &Runner{state: s, handlers: map[string]handlers{}, faults: faults, faultErr: err, stalled: map[string]bool{}}
 }
 
 // AddHandler registers the do and undo handlers for tasks of the given kind.
@@ -67,6 +70,9 @@ func (r *Runner) AddHandler(kind string, do, undo HandlerFunc) {
 // process stopped in its handler, is run again. A task that asked to be
 // retried runs in a later Ensure, once its delay is over.
 //
+// While the state cannot be saved (see State.Degraded), Ensure calls no
+// handler: it returns, and a later Ensure goes on once a checkpoint passes.
+//
 // Ensure returns an error only for a malformed FaultEnv; task failures are
 // recorded in the tasks and their changes.
 func (r *Runner) Ensure() error {
@@ -82,7 +88,7 @@ func (r *Runner) Ensure() error {
 		t, undo := r.next(retried)
 		r.state.Unlock()
 		switch {
-		case t == nil:
+		case t == nil || r.state.unsaved():
 			return nil
 		case undo:
 			r.run(t, r.handlers[t.Kind()].undo, UndoingStatus, UndoneStatus, UndoStatus, retried)
@@ -207,6 +213,8 @@ func (r *Runner) run(t *Task, h HandlerFunc, running, ok, again Status, retried 
 		r.fail(t, fmt.Errorf("no handler for task kind %q", t.d.Kind), running)
 		st.Unlock()
 		return
+	case t.d.Status == running && r.stalled[t.d.ID]:
+		delete(r.stalled, t.d.ID) // marked running, but its handler never ran
 	case t.d.Status == running:
 		t.Logf("running again after a restart")
 	default:
@@ -214,6 +222,12 @@ func (r *Runner) run(t *Task, h HandlerFunc, running, ok, again Status, retried 
 		t.SetStatus(running)
 	}
 	st.Unlock() // checkpoint: running
+	if st.unsaved() {
+		// The disk does not know that the task runs: do not let the
+		// handler act before it does.
+		r.stalled[t.d.ID] = true
+		return
+	}
 
 	r.fault(t.Kind(), before)
 	err := h(t)

@@ -14,10 +14,19 @@
 // and the ID, Kind and Summary of changes and tasks, must be called with the
 // state locked; a call while nobody holds the lock panics with an internal
 // error.
-// Unlock writes the state to disk if it was modified since Lock. If that
-// write fails, Unlock panics: the agent must not go on with its memory ahead
-// of its disk, and a crash followed by a restart is exactly the power cut the
-// engine is built to recover from.
+// Unlock writes the state to disk if it was modified since Lock.
+//
+// # When the state cannot be saved
+//
+// A checkpoint that cannot be written (a full disk, no file descriptors
+// left, an I/O error) does not stop the agent: a crash would only come back
+// to the same disk, and a crash loop helps nobody. The state stays in memory,
+// marked modified; the checkpoint is retried with backoff; the state reports
+// itself degraded (see Degraded); and the Runner starts no task handler until
+// the state is saved again, so the disk is never more than one step behind
+// what the handlers did, which the idempotent handlers recover from after a
+// power cut. A reserve file of preallocated space next to the state is given
+// up to let a checkpoint through when the disk is full (see reserve.go).
 package state
 
 import (
@@ -26,14 +35,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"slices"
 	"sort"
 	"strconv"
 	"sync"
 	"time"
-
-	"paddock.dev/paddock/internal/atomicfile"
 )
 
 // ErrNoState is returned by the Get methods when the key has no value.
@@ -48,6 +56,12 @@ type State struct {
 	mu       sync.Mutex
 	path     string
 	modified bool
+	// size is the length of the last checkpoint, which sizes the reserve.
+	size int
+
+	h         health
+	log       *slog.Logger // guarded by h.mu
+	recovered func()       // guarded by h.mu
 
 	data         customData
 	changes      map[string]*Change
@@ -71,6 +85,7 @@ func Open(path string) (*State, error) {
 	if err := s.decode(raw); err != nil {
 		return nil, fmt.Errorf("state file %s is corrupt: %w (restore it from a backup, or move it aside to start from an empty state)", path, err)
 	}
+	s.size = len(raw)
 	return s, nil
 }
 
@@ -78,21 +93,14 @@ func Open(path string) (*State, error) {
 func (s *State) Lock() { s.mu.Lock() }
 
 // Unlock checkpoints the state to disk if it was modified since Lock, then
-// releases the lock. It panics if the checkpoint cannot be written (after
-// releasing the lock, and keeping the modification pending).
+// releases the lock. A checkpoint that cannot be written keeps the
+// modification pending, in memory, and is retried (see the package
+// documentation).
 func (s *State) Unlock() {
 	defer s.mu.Unlock()
-	if !s.modified {
-		return
+	if s.modified {
+		s.checkpoint()
 	}
-	raw, err := s.encode()
-	if err == nil {
-		err = atomicfile.WriteFile(s.path, raw, 0o600)
-	}
-	if err != nil {
-		panic(fmt.Errorf("cannot checkpoint state: %w", err))
-	}
-	s.modified = false
 }
 
 // mustBeLocked panics when the caller does not hold the state lock: reading
