@@ -21,6 +21,7 @@ import (
 	"paddock.dev/paddock/agent/config"
 	"paddock.dev/paddock/agent/fleetlink"
 	"paddock.dev/paddock/agent/state"
+	"paddock.dev/paddock/confine/launch"
 	"paddock.dev/paddock/internal/dirs"
 	"paddock.dev/paddock/mqtt"
 )
@@ -150,8 +151,9 @@ func (d *Daemon) loop() {
 	}
 }
 
-// Stop stops serving and waits for the task in progress to finish. Calling
-// it again does nothing.
+// Stop stops serving, waits for the task in progress to finish, and asks
+// the kept sandboxes to end (idle ones at once). Calling it again does
+// nothing.
 func (d *Daemon) Stop() error {
 	var err error
 	d.stopOnce.Do(func() {
@@ -165,6 +167,9 @@ func (d *Daemon) Stop() error {
 		close(d.stop)
 		d.wg.Wait()
 		d.st.Close()
+		// Kept sandboxes hold mounts of the packages: none may outlive the
+		// agent idle (a busy one ends with its last app process).
+		launch.RetireSandboxes()
 		os.Remove(dirs.SocketPath)
 		d.lock.Close()
 	})

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -110,7 +111,8 @@ static int parse(const char *buf, size_t n, struct launch *l) {
 	return 0;
 }
 
-// start_time is field 22 of /proc/PID/stat.
+// start_time is field 22 of /proc/PID/stat; -1 for a process that has
+// ended (a zombie has left its namespaces).
 static int start_time(const char *pid, char *out, size_t max) {
 	char path[64], stat[1024];
 	snprintf(path, sizeof path, "/proc/%s/stat", pid);
@@ -121,7 +123,9 @@ static int start_time(const char *pid, char *out, size_t max) {
 		return -1;
 	int field = 2;
 	for (char *tok = strtok(s + 1, " "); tok; tok = strtok(NULL, " ")) {
-		if (++field == 22) {
+		if (++field == 3 && (*tok == 'Z' || *tok == 'X'))
+			return -1;
+		if (field == 22) {
 			snprintf(out, max, "%s", tok);
 			return 0;
 		}
@@ -220,20 +224,36 @@ __attribute__((constructor)) static void paddock_run_fast_path(int argc, char **
 	ssize_t len = read_file(path, file, MAX_FILE);
 	if (len < 0 || parse(file, len, &l) < 0)
 		return;
+	// The record's lock, held shared until the app is forked: an idle
+	// sandbox's init ends only under the exclusive lock (idle_linux.go).
+	snprintf(path, sizeof path, "%s/run/paddock/ns/paddock.%s.%s.%s.json.lock", root, app, cmd, rev);
+	int lock = open(path, O_RDONLY | O_CLOEXEC);
+	if (lock < 0)
+		return;
+	int r;
+	while ((r = flock(lock, LOCK_SH)) < 0 && errno == EINTR)
+		;
 	char start[64];
-	if (start_time(l.init_pid, start, sizeof start) < 0 || strcmp(start, l.init_start) != 0)
+	if (r < 0 || start_time(l.init_pid, start, sizeof start) < 0 || strcmp(start, l.init_start) != 0) {
+		close(lock);
 		return; // the sandbox is gone: the Go launcher starts a new one
+	}
 	ssize_t bpf_len = read_file(l.seccomp, bpf, MAX_BPF);
-	if (bpf_len <= 0 || bpf_len % sizeof(struct sock_filter) != 0)
-		return;
 	char cap_last[16];
-	if (read_file("/proc/sys/kernel/cap_last_cap", cap_last, sizeof cap_last - 1) < 0)
+	if (bpf_len <= 0 || bpf_len % sizeof(struct sock_filter) != 0 ||
+	    read_file("/proc/sys/kernel/cap_last_cap", cap_last, sizeof cap_last - 1) < 0) {
+		close(lock);
 		return;
+	}
 	int ns_fds[5];
 	for (int i = 0; i < 5; i++) {
 		snprintf(path, sizeof path, "/proc/%s/ns/%s", l.init_pid, namespaces[i]);
-		if ((ns_fds[i] = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		if ((ns_fds[i] = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+			while (--i >= 0)
+				close(ns_fds[i]);
+			close(lock);
 			return;
+		}
 	}
 
 	// From here on the process changes: every failure is final.
@@ -280,6 +300,7 @@ __attribute__((constructor)) static void paddock_run_fast_path(int argc, char **
 		execve(args[0], (char *const *)args, (char *const *)env);
 		die(args[0]);
 	}
+	close(lock); // the app is in the sandbox: its init may no longer end under it
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = forward;

@@ -46,10 +46,11 @@ func Run(spec *Spec) (int, error) {
 	if err := g.AddProc(os.Getpid()); err != nil {
 		return 0, fmt.Errorf("cannot join the cgroup of %s: %w", spec.Label, err)
 	}
-	rec, err := ensureSandbox(spec)
+	rec, lock, err := ensureSandbox(spec)
 	if err != nil {
 		return 0, err
 	}
+	defer lock.Close()
 	// The next launches can take the fast path (fastpath.c).
 	if err := writeLaunchFile(spec, rec, g.ProcsFiles(), spec.SeccompPath); err != nil {
 		return 0, err
@@ -61,6 +62,8 @@ func Run(spec *Spec) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	// The app is in the sandbox: its init may no longer end under it.
+	lock.Close()
 	return wait(pid, sig)
 }
 

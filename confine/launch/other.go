@@ -24,3 +24,6 @@ func SandboxMain() {
 
 // StopSandboxes does nothing where there are no sandboxes.
 func StopSandboxes(app string, rev int) error { return nil }
+
+// RetireSandboxes does nothing where there are no sandboxes.
+func RetireSandboxes() {}

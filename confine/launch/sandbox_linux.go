@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -19,13 +20,20 @@ const setupFailed = 126
 // closing it after writing "ok" or an error.
 const readyFD = 4
 
+// lockFD is the sandbox init's own open description of its record's lock
+// file, which it locks exclusively to end (see retire).
+const lockFD = 5
+
 // SandboxMain is the init of a sandbox: the paddock binary started with
 // SandboxArg as PID 1 of new namespaces. It builds the sandbox's mounts,
 // says it is ready, then stays as the namespace's init for as long as the
-// sandbox is kept: it reaps the processes that launches start in it. It
-// never returns.
+// sandbox is kept: it reaps the processes that launches start in it, and
+// ends once no app process has been left in it for the spec's idle timeout,
+// or as soon as none is left after a SIGTERM (the agent's stop). It never
+// returns.
 func SandboxMain() {
 	ready := os.NewFile(readyFD, "ready")
+	lock := os.NewFile(lockFD, "lock")
 	spec, err := readSpec()
 	if err == nil {
 		err = setupSandbox(spec)
@@ -37,16 +45,27 @@ func SandboxMain() {
 	// Launches run the app with less privilege than the init has: keep
 	// them from reading its memory through /proc/1.
 	unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
-	// Only SIGKILL ends the init: the agent sends it when the sandbox goes.
-	signal.Ignore(syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGPIPE)
+	signal.Ignore(syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGPIPE)
 	chld := make(chan os.Signal, 16)
 	signal.Notify(chld, syscall.SIGCHLD)
+	term := make(chan os.Signal, 1)
+	signal.Notify(term, syscall.SIGTERM)
 	ready.Write([]byte("ok"))
 	ready.Close()
-	for range chld {
-		reapAll()
+	w := newIdleWatch(spec.IdleTimeout, time.Now())
+	tick := time.NewTicker(w.interval())
+	for {
+		select {
+		case <-chld:
+			reapAll()
+		case <-term:
+			w.retiring = true
+		case <-tick.C:
+		}
+		if w.due(appRunning(), time.Now()) && retire(lock) {
+			os.Exit(0)
+		}
 	}
-	os.Exit(0)
 }
 
 // reapAll reaps every child that has ended.

@@ -51,16 +51,40 @@ func sandboxKey(s *Spec) string {
 
 // ensureSandbox returns the record of the sandbox for spec, starting one
 // when there is none (or the one there was built for other mounts, in
-// which case it is stopped).
-func ensureSandbox(s *Spec) (sandboxRecord, error) {
+// which case it is stopped), with the record's lock held shared: an idle
+// sandbox's init ends only under the exclusive lock (see retire), so the
+// sandbox stays until the caller has forked the app into it and closed
+// the lock.
+func ensureSandbox(s *Spec) (sandboxRecord, *os.File, error) {
 	if err := os.MkdirAll(nsDir(), 0o700); err != nil {
-		return sandboxRecord{}, err
+		return sandboxRecord{}, nil, err
 	}
 	lock, err := lockFile(recordPath(s.Label, s.Revision) + ".lock")
 	if err != nil {
-		return sandboxRecord{}, err
+		return sandboxRecord{}, nil, err
 	}
-	defer lock.Close()
+	for {
+		rec, err := ensureLocked(s)
+		if err == nil {
+			err = flock(lock, unix.LOCK_SH)
+		}
+		if err != nil {
+			lock.Close()
+			return sandboxRecord{}, nil, err
+		}
+		if startTime(rec.PID) == rec.Start {
+			return rec, lock, nil
+		}
+		// The init retired while the lock changed hands: build again.
+		if err := flock(lock, unix.LOCK_EX); err != nil {
+			lock.Close()
+			return sandboxRecord{}, nil, err
+		}
+	}
+}
+
+// ensureLocked is ensureSandbox under the exclusive lock.
+func ensureLocked(s *Spec) (sandboxRecord, error) {
 	key := sandboxKey(s)
 	if rec, ok := readRecord(recordPath(s.Label, s.Revision)); ok {
 		if rec.Key == key {
@@ -119,10 +143,21 @@ func writeLaunchFile(s *Spec, rec sandboxRecord, procs []string, seccompPath str
 // startSandbox starts the init of a new sandbox and waits until it has
 // built the mounts.
 func startSandbox(s *Spec) (int, error) {
+	if s.IdleTimeout == 0 {
+		s.IdleTimeout = idleTimeout()
+	}
 	data, err := json.Marshal(s)
 	if err != nil {
 		return 0, err
 	}
+	// The init gets an open description of the lock file of its own, so
+	// that its lock and the launchers' are distinct (flock locks belong to
+	// open descriptions).
+	lock, err := os.Open(recordPath(s.Label, s.Revision) + ".lock")
+	if err != nil {
+		return 0, err
+	}
+	defer lock.Close()
 	specR, specW, err := os.Pipe()
 	if err != nil {
 		return 0, err
@@ -145,7 +180,7 @@ func startSandbox(s *Spec) (int, error) {
 	}
 	pid, err := syscall.ForkExec("/proc/self/exe", []string{"paddock", SandboxArg}, &syscall.ProcAttr{
 		Env:   []string{},
-		Files: []uintptr{null.Fd(), null.Fd(), null.Fd(), specR.Fd(), readyW.Fd()},
+		Files: []uintptr{null.Fd(), null.Fd(), null.Fd(), specR.Fd(), readyW.Fd(), lock.Fd()},
 		Sys:   &syscall.SysProcAttr{Cloneflags: uintptr(flags), Setsid: true},
 	})
 	specR.Close()
@@ -181,7 +216,9 @@ func readRecord(path string) (sandboxRecord, bool) {
 	return rec, true
 }
 
-// startTime is field 22 of /proc/PID/stat, or "" when there is no such process.
+// startTime is field 22 of /proc/PID/stat, or "" when there is no such
+// process or it has ended (a zombie that its parent has not reaped yet:
+// an init that ended has left its namespaces).
 func startTime(pid int) string {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
@@ -192,7 +229,7 @@ func startTime(pid int) string {
 		return ""
 	}
 	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 20 {
+	if len(f) < 20 || f[0] == "Z" || f[0] == "X" {
 		return ""
 	}
 	return f[19]
@@ -238,21 +275,38 @@ func StopSandboxes(app string, rev int) error {
 	return nil
 }
 
+// RetireSandboxes asks the init of every kept sandbox to end as soon as no
+// app process is left in it: at once for an idle one. The agent calls it
+// when it stops, so that no sandbox outlives it holding mounts of its
+// packages.
+func RetireSandboxes() {
+	paths, _ := filepath.Glob(filepath.Join(nsDir(), "*.json"))
+	for _, p := range paths {
+		if rec, ok := readRecord(p); ok {
+			syscall.Kill(rec.PID, syscall.SIGTERM)
+		}
+	}
+}
+
 // lockFile opens path and takes an exclusive lock on it, released on Close.
 func lockFile(path string) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return nil, err
 	}
-	for {
-		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
-		if err != unix.EINTR {
-			break
-		}
-	}
-	if err != nil {
+	if err := flock(f, unix.LOCK_EX); err != nil {
 		f.Close()
-		return nil, os.NewSyscallError("flock", err)
+		return nil, err
 	}
 	return f, nil
+}
+
+// flock takes (or converts to) the lock how on f, waiting for it.
+func flock(f *os.File, how int) error {
+	for {
+		err := unix.Flock(int(f.Fd()), how)
+		if err != unix.EINTR {
+			return os.NewSyscallError("flock", err)
+		}
+	}
 }

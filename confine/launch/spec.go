@@ -7,6 +7,8 @@
 package launch
 
 import (
+	"time"
+
 	"paddock.dev/paddock/confine/cgroup"
 )
 
@@ -54,4 +56,8 @@ type Spec struct {
 
 	// Cgroup is the app command's device allowlist and limits.
 	Cgroup cgroup.Spec `json:"cgroup"`
+
+	// IdleTimeout is how long the kept sandbox's init stays without an app
+	// process in it before it ends; zero means DefaultIdleTimeout.
+	IdleTimeout time.Duration `json:"idle-timeout,omitempty"`
 }
