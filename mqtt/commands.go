@@ -12,6 +12,10 @@ import (
 // progressEvery rate-limits progress events (about 4 a second).
 const progressEvery = 250 * time.Millisecond
 
+// msgNotStarted is the failure of a command still waiting for its turn
+// when the link closed: nothing of it happened.
+const msgNotStarted = "not started: the agent stopped before its turn came, and nothing was done (send it again)"
+
 // msgInterrupted is the failure of a command that was being applied when
 // the agent stopped. It is not applied again blindly, since it may have
 // half happened: the operator sees the failure and may send a new
@@ -19,9 +23,10 @@ const progressEvery = 250 * time.Millisecond
 const msgInterrupted = "interrupted by a restart"
 
 // onMessage takes a message from paho's router. It must not block: the
-// message is queued for the worker, which applies commands one at a time
-// in arrival order. The worker runs only while there is work, so that
-// an idle link costs no goroutine.
+// message is queued for the dispatcher, which checks and records commands
+// one at a time in arrival order and hands them to the scheduler. The
+// dispatcher runs only while there is work, so that an idle link costs no
+// goroutine.
 func (l *Link) onMessage(_ paho.Client, m paho.Message) {
 	if !l.isCommandTopic(m.Topic()) {
 		m.Ack()
@@ -65,12 +70,13 @@ func (l *Link) work() {
 		l.pending[0] = nil
 		l.pending = l.pending[1:]
 		l.mu.Unlock()
-		l.handle(m)
+		l.admit(m)
 	}
 }
 
-// handle answers one command message: refused, replayed, or applied.
-func (l *Link) handle(m paho.Message) {
+// admit answers one command message: refused or replayed at once, or
+// recorded, acknowledged and handed to the scheduler.
+func (l *Link) admit(m paho.Message) {
 	cmd, err := l.dev.Verify(m.Payload())
 	if err != nil {
 		id := "unknown"
@@ -95,6 +101,11 @@ func (l *Link) handle(m paho.Message) {
 	}
 	m.Ack()
 	l.emit(Event{Command: cmd.ID, Type: EventAccepted}, nil)
+	l.schedule(cmd)
+}
+
+// run applies a command and answers it.
+func (l *Link) run(cmd *Command) {
 	result, err := l.apply(cmd)
 	if err != nil && l.ctx.Err() != nil {
 		return // stopped by Close: the next Start reports it interrupted

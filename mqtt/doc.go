@@ -41,6 +41,12 @@
 // percentage), then "done" (with a result) or "failed" (with the reason).
 // A command delivered again after it was applied is answered with its
 // recorded final event, marked "replayed": it is never applied twice.
+//
+// Commands for different apps run at the same time, those for one app in
+// arrival order (a later one reports a "queued" progress step), pings at
+// once; base-update and reboot wait for the commands before them and hold
+// back those after them. A slow artifact download therefore delays only
+// its own app.
 // Events produced while the broker is unreachable wait in a bounded queue
 // on disk and go out in order on reconnect.
 package mqtt

@@ -58,7 +58,8 @@ func (d *fakeDevice) Verify(b []byte) (*Command, error) {
 	if fb.Refuse != "" {
 		return &Command{ID: fb.ID}, errors.New(fb.Refuse)
 	}
-	return &Command{ID: fb.ID, Target: fb.Target, Action: fb.Action, Expiry: fb.Expiry, Args: fb.Args, Operator: "test"}, nil
+	app, _, _ := strings.Cut(fb.Args.Name, ":")
+	return &Command{ID: fb.ID, Target: fb.Target, Action: fb.Action, Expiry: fb.Expiry, Args: fb.Args, Operator: "test", App: app}, nil
 }
 
 func (d *fakeDevice) Apply(ctx context.Context, cmd *Command, progress func(string, int)) (json.RawMessage, error) {

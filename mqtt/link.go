@@ -24,7 +24,9 @@ type Device interface {
 	// error names the refused command.
 	Verify(bundle []byte) (*Command, error)
 	// Apply carries out a verified command, reporting progress; it
-	// returns the result (JSON, may be nil) or an error (failed).
+	// returns the result (JSON, may be nil) or an error (failed). It is
+	// called for several commands at once when they concern different
+	// apps (Command.App), and for pings while anything else runs.
 	Apply(ctx context.Context, cmd *Command, progress func(step string, percent int)) (json.RawMessage, error)
 	// State returns the current state to publish; the link fills in
 	// Device, Groups, Time, Metrics and, when empty, AgentVersion.
@@ -39,6 +41,11 @@ type Command struct {
 	Expiry   time.Time
 	Args     Args // decoded from the assertion's body
 	Operator string
+	// App is the app the command concerns, which Verify fills in for
+	// app commands: commands for different apps run at the same time,
+	// those for one app in arrival order. Left empty, an app command
+	// runs alone, as base-update and reboot do.
+	App string
 }
 
 // Config configures a Link.
@@ -75,6 +82,8 @@ const (
 //
 // Delivery: commands are acknowledged to the broker only once recorded in
 // StoreDir/applied.json, so a crash before that has them delivered again;
+// commands for different apps then run at the same time, those for one
+// app in arrival order, and pings at once (see schedule.go);
 // a command is applied at most once (a repeat is answered with its
 // recorded final event, marked replayed). A command found in progress at
 // Start was cut short by a crash or a stop: it is answered "failed:
@@ -100,6 +109,10 @@ type Link struct {
 	down       chan struct{} // closed when the current connection is lost
 	pending    []paho.Message
 	working    bool
+	queued     []*job          // accepted commands waiting for their turn
+	lanes      map[string]bool // lanes with a command running
+	running    int             // commands running, pings aside
+	exclusive  bool            // a command for the whole device runs
 	reconnects int
 	changed    bool
 	debounce   *time.Timer
@@ -225,9 +238,10 @@ func (l *Link) options(session string) *paho.ClientOptions {
 // Connected reports whether the link has a connection to a broker now.
 func (l *Link) Connected() bool { return l.client.IsConnectionOpen() }
 
-// Close publishes the device offline (retained), waits for the command
+// Close publishes the device offline (retained), waits for the commands
 // being applied to stop, and disconnects cleanly. A command interrupted
-// by Close is reported failed by the next Start.
+// by Close is reported failed by the next Start; one still waiting for
+// its turn is reported failed, not started, at once.
 func (l *Link) Close() error {
 	l.mu.Lock()
 	if l.closed {
@@ -245,6 +259,7 @@ func (l *Link) Close() error {
 	}
 	l.cancel()
 	l.wg.Wait()
+	l.failQueued()
 	var err error
 	if l.client.IsConnectionOpen() {
 		p, _ := json.Marshal(Presence{Online: false, Time: time.Now().UTC()})

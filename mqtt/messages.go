@@ -53,6 +53,20 @@ type Args struct {
 	// Key and Value are a configuration setting (config-set).
 	Key   string `json:"key,omitempty"`
 	Value string `json:"value,omitempty"`
+	// Download bounds the artifact download of install, refresh and
+	// base-update; what it leaves unset takes the device's settings.
+	Download *DownloadLimits `json:"download,omitempty"`
+}
+
+// DownloadLimits bound an artifact download: a mirror slower than MinRate
+// over RateWindow is given up, and the whole download ends at Deadline.
+type DownloadLimits struct {
+	// MinRate is in bytes per second; negative means no minimum.
+	MinRate int64 `json:"min-rate,omitempty"`
+	// RateWindow and Deadline are durations such as "30s" or "2h"; a
+	// negative Deadline means none.
+	RateWindow string `json:"rate-window,omitempty"`
+	Deadline   string `json:"deadline,omitempty"`
 }
 
 // Event types.

@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -34,6 +35,20 @@ type Config struct {
 	Groups []string `yaml:"groups"`
 	// TLS names the files of an ssl:// connection.
 	TLS TLS `yaml:"tls"`
+	// Download bounds the artifact downloads of fleet commands.
+	Download Download `yaml:"download"`
+}
+
+// Download bounds artifact downloads; a command may set its own. Zero
+// fields take the defaults: at least 1 KiB/s over any 30 s, and 10 minutes
+// plus the artifact's size at that rate in all.
+type Download struct {
+	// MinRate is in bytes per second; negative means no minimum.
+	MinRate int64 `yaml:"min-rate"`
+	// RateWindow is how long the rate is averaged over.
+	RateWindow time.Duration `yaml:"rate-window"`
+	// Deadline bounds a whole download; negative means none.
+	Deadline time.Duration `yaml:"deadline"`
 }
 
 // TLS names the certificate files of the link, relative to the root directory when not absolute.
@@ -101,6 +116,9 @@ func (c *Config) Check() error {
 	}
 	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
 		return errors.New("tls: cert and key go together")
+	}
+	if c.Download.RateWindow < 0 {
+		return fmt.Errorf("download: rate-window %v: want a positive duration such as 30s", c.Download.RateWindow)
 	}
 	return nil
 }

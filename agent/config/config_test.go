@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"paddock.dev/paddock/internal/dirs/dirstest"
 )
@@ -21,6 +22,12 @@ func TestParse(t *testing.T) {
 			&Config{Brokers: []string{"tcp://127.0.0.1:1883"}, DeviceID: "dev1", Groups: []string{"lab", "eu"}}, ""},
 		{"brokers", "brokers:\n  - ssl://a:8883\n  - ssl://b:8883\ntls: {ca: ca.pem, cert: c.pem, key: k.pem}\n",
 			&Config{Brokers: []string{"ssl://a:8883", "ssl://b:8883"}, TLS: TLS{CA: "ca.pem", Cert: "c.pem", Key: "k.pem"}}, ""},
+		{"download", "download: {min-rate: 512, rate-window: 1m, deadline: 2h}\n",
+			&Config{Download: Download{MinRate: 512, RateWindow: time.Minute, Deadline: 2 * time.Hour}}, ""},
+		{"no download deadline", "download: {min-rate: -1, deadline: -1s}\n",
+			&Config{Download: Download{MinRate: -1, Deadline: -time.Second}}, ""},
+		{"bad download window", "download: {rate-window: -5s}\n", nil, "rate-window"},
+		{"bad download duration", "download: {deadline: soon}\n", nil, "invalid configuration"},
 		{"unknown field", "brokr: tcp://a:1\n", nil, "brokr"},
 		{"bad scheme", "broker: http://a:1\n", nil, "unknown scheme"},
 		{"no host", "broker: tcp://\n", nil, "want tcp://HOST:PORT"},

@@ -24,6 +24,7 @@ import (
 	"paddock.dev/paddock/confine/launch"
 	"paddock.dev/paddock/internal/dirs"
 	"paddock.dev/paddock/mqtt"
+	"paddock.dev/paddock/ota/fetch"
 )
 
 // keepChanges is how many finished changes are remembered for 'paddock changes'.
@@ -191,6 +192,7 @@ func (d *Daemon) startLink(c config.Config) error {
 		reboot = rebootMachine
 	}
 	dev := fleetlink.New(d.st, d.apps, id, c.Groups, reboot)
+	dev.Download = fetch.Limits{MinRate: c.Download.MinRate, RateWindow: c.Download.RateWindow, Deadline: c.Download.Deadline}
 	ctx, cancel := context.WithCancel(context.Background())
 	link, err := mqtt.Start(ctx, mqtt.Config{
 		Brokers:      c.Brokers,

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"paddock.dev/paddock/agent/appmgr"
@@ -33,6 +34,9 @@ type Device struct {
 	groups []string
 	// reboot restarts the machine; nil where the agent may not (a test root).
 	reboot func() error
+	// Download bounds artifact downloads (agent.yaml's download:); a
+	// command's own limits override it field by field.
+	Download fetch.Limits
 }
 
 var _ mqtt.Device = (*Device)(nil)
@@ -61,7 +65,32 @@ func (d *Device) Verify(bundle []byte) (*mqtt.Command, error) {
 			return cmd, fmt.Errorf("command %s: cannot decode its arguments: %w", c.ID, err)
 		}
 	}
+	cmd.App = appOf(cmd)
 	return cmd, nil
+}
+
+// appOf names the app a command concerns, so that the link runs commands
+// for different apps side by side: the name argument (the plug's app for
+// connect and disconnect), or the app-revision's name for install and
+// refresh. It is only a hint for ordering: Apply checks everything again.
+func appOf(cmd *mqtt.Command) string {
+	switch cmd.Action {
+	case mqtt.ActionInstall, mqtt.ActionRefresh:
+		as, err := assert.DecodeBundle([]byte(cmd.Args.Assertions))
+		if err != nil {
+			return ""
+		}
+		for _, a := range as {
+			if a.Type() == assert.AppRevisionType {
+				return a.Header("name")
+			}
+		}
+		return ""
+	case mqtt.ActionBaseUpdate, mqtt.ActionReboot, mqtt.ActionPing, mqtt.ActionConfigSet:
+		return ""
+	}
+	app, _, _ := strings.Cut(cmd.Args.Name, ":")
+	return app
 }
 
 // partialCommand reads the id of a command that failed its checks, so that
@@ -126,8 +155,13 @@ func (d *Device) install(ctx context.Context, cmd *mqtt.Command, progress func(s
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
+	limits, err := d.limits(a.Download)
+	if err != nil {
+		return nil, err
+	}
 	dest := filepath.Join(dir, fmt.Sprintf("%s_%d.pdk", rev.Name, rev.Revision))
 	err = fetch.Download(ctx, a.URLs, dest, rev.Size, rev.SHA256, fetch.Options{
+		Limits:  limits,
 		Retries: 3,
 		Progress: func(done, total int64) {
 			if total > 0 {
@@ -152,6 +186,32 @@ func (d *Device) install(ctx context.Context, cmd *mqtt.Command, progress func(s
 		return nil, err
 	}
 	return json.Marshal(map[string]any{"name": rev.Name, "revision": rev.Revision, "version": rev.Version})
+}
+
+// limits returns the device's download limits with what the command sets.
+func (d *Device) limits(c *mqtt.DownloadLimits) (fetch.Limits, error) {
+	l := d.Download
+	if c == nil {
+		return l, nil
+	}
+	if c.MinRate != 0 {
+		l.MinRate = c.MinRate
+	}
+	for _, f := range []struct {
+		name, value string
+		to          *time.Duration
+		positive    bool
+	}{{"rate-window", c.RateWindow, &l.RateWindow, true}, {"deadline", c.Deadline, &l.Deadline, false}} {
+		if f.value == "" {
+			continue
+		}
+		v, err := time.ParseDuration(f.value)
+		if err != nil || (f.positive && v <= 0) {
+			return l, fmt.Errorf("the command's download %s %q is not a valid duration (such as 30s or 2h)", f.name, f.value)
+		}
+		*f.to = v
+	}
+	return l, nil
 }
 
 // change starts a change of the app manager for the command's app and waits for it.

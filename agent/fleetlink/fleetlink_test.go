@@ -17,6 +17,7 @@ import (
 	"paddock.dev/paddock/internal/dirs/dirstest"
 	"paddock.dev/paddock/mqtt"
 	"paddock.dev/paddock/ota/assert"
+	"paddock.dev/paddock/ota/fetch"
 	"paddock.dev/paddock/ota/keys"
 	"paddock.dev/paddock/ota/trust"
 )
@@ -157,5 +158,45 @@ func TestApply(t *testing.T) {
 	b, _ := json.Marshal(st)
 	if st.Health != "ok" || st.Apps == nil || len(st.Apps) != 0 {
 		t.Errorf("state: got %s, want health ok and no apps", b)
+	}
+}
+
+func TestAppOf(t *testing.T) {
+	f := newFixture(t)
+	rev, err := assert.SignAppRevision(&assert.AppRevision{Name: "hello", Version: "1", Revision: 1, Arch: "all", Size: 1, SHA256: strings.Repeat("0", 64), Type: "app", Timestamp: time.Now().UTC().Truncate(time.Second)}, f.pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		cmd  mqtt.Command
+		want string
+	}{
+		{mqtt.Command{Action: mqtt.ActionInstall, Args: mqtt.Args{Assertions: string(append(append([]byte{}, f.pubDeleg...), rev.Encode()...))}}, "hello"},
+		{mqtt.Command{Action: mqtt.ActionRefresh, Args: mqtt.Args{Assertions: "garbage"}}, ""},
+		{mqtt.Command{Action: mqtt.ActionRemove, Args: mqtt.Args{Name: "hello"}}, "hello"},
+		{mqtt.Command{Action: mqtt.ActionConnect, Args: mqtt.Args{Name: "hello:serial uart0"}}, "hello"},
+		{mqtt.Command{Action: mqtt.ActionReboot, Args: mqtt.Args{Name: "hello"}}, ""},
+		{mqtt.Command{Action: mqtt.ActionPing}, ""},
+	}
+	for _, tt := range tests {
+		if got := appOf(&tt.cmd); got != tt.want {
+			t.Errorf("appOf(%s %+v) = %q, want %q", tt.cmd.Action, tt.cmd.Args.Name, got, tt.want)
+		}
+	}
+}
+
+func TestDownloadLimits(t *testing.T) {
+	d := &Device{Download: fetch.Limits{MinRate: 2048, RateWindow: time.Minute}}
+	got, err := d.limits(&mqtt.DownloadLimits{Deadline: "2h", RateWindow: "10s"})
+	if want := (fetch.Limits{MinRate: 2048, RateWindow: 10 * time.Second, Deadline: 2 * time.Hour}); err != nil || got != want {
+		t.Errorf("got %+v, %v, want %+v", got, err, want)
+	}
+	if got, _ := d.limits(nil); got != d.Download {
+		t.Errorf("without the command's limits: got %+v, want the device's %+v", got, d.Download)
+	}
+	for _, bad := range []mqtt.DownloadLimits{{Deadline: "soon"}, {RateWindow: "-1s"}, {RateWindow: "0s"}} {
+		if _, err := d.limits(&bad); err == nil || strings.Contains(err.Error(), "\n") {
+			t.Errorf("limits %+v: got %v, want a one-line error", bad, err)
+		}
 	}
 }

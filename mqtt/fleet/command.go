@@ -137,6 +137,8 @@ var actionSpecs = map[string]actionSpec{
 type actionOptions struct {
 	lines      int
 	assertFile string
+	minRate    int64
+	deadline   time.Duration
 }
 
 // parseAction turns ACTION [ARGS] into the command's action and arguments.
@@ -171,6 +173,15 @@ func parseAction(pos []string, opts actionOptions) (string, mqtt.Args, error) {
 	}
 	if action == mqtt.ActionLogs {
 		args.Lines = opts.lines
+	}
+	if opts.minRate != 0 || opts.deadline != 0 {
+		if args.URLs == nil {
+			return "", args, cli.UsageError("--download-min-rate and --download-deadline go with install, refresh and base-update")
+		}
+		args.Download = &mqtt.DownloadLimits{MinRate: opts.minRate}
+		if opts.deadline != 0 {
+			args.Download.Deadline = opts.deadline.String()
+		}
 	}
 	return action, args, nil
 }

@@ -39,6 +39,11 @@ Actions:
     reboot
     ping
 
+A device gives up a mirror slower than a minimum rate and a download
+that outlasts its deadline (--download-min-rate, --download-deadline, or
+the device's agent.yaml). It runs commands for different apps side by
+side and those for one app in order, and answers pings at once.
+
 The assertions of a package (install, refresh, base-update) are read from
 --assert FILE; by default from NAME.pdk.assert in the current directory
 (NAME.pdk being the first URL's last element, as 'paddock sign' names it),
@@ -117,11 +122,15 @@ func parseSend(args []string, stdout io.Writer) (*sendOptions, error) {
 // actionFlags adds the options that feed an action's arguments.
 func actionFlags(fs interface {
 	IntVar(*int, string, int, string)
+	Int64Var(*int64, string, int64, string)
 	StringVar(*string, string, string, string)
+	DurationVar(*time.Duration, string, time.Duration, string)
 }) *actionOptions {
 	o := &actionOptions{}
 	fs.IntVar(&o.lines, "lines", 0, "logs: send back the last `N` lines (default: the device's choice)")
 	fs.StringVar(&o.assertFile, "assert", "", "install, refresh: the package's assertions, in `FILE` (from 'paddock sign')")
+	fs.Int64Var(&o.minRate, "download-min-rate", 0, "install, refresh, base-update: give up a mirror slower than `BYTES` per second over 30 s; -1 for no minimum (default: the device's, 1024)")
+	fs.DurationVar(&o.deadline, "download-deadline", 0, "install, refresh, base-update: give up the download after `DURATION` in all; negative for none (default: the device's, 10m plus the size at the minimum rate)")
 	return o
 }
 

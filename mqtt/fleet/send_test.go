@@ -8,9 +8,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"paddock.dev/paddock/internal/cli"
 	"paddock.dev/paddock/mqtt"
+	"paddock.dev/paddock/ota/assert"
+	"paddock.dev/paddock/ota/keys"
 )
 
 func TestSendDevice(t *testing.T) {
@@ -113,5 +116,25 @@ func TestParseAction(t *testing.T) {
 		if err != nil || action != tc.action || args.Name != tc.want.Name || args.Key != tc.want.Key || args.Value != tc.want.Value || args.Lines != tc.want.Lines {
 			t.Errorf("%v: got %s %+v %v, want %s %+v", tc.args, action, args, err, tc.action, tc.want)
 		}
+	}
+}
+
+func TestParseActionDownloadLimits(t *testing.T) {
+	as := filepath.Join(t.TempDir(), "a.assert")
+	root, _ := keys.Generate("root")
+	a, err := assert.SignAppRevision(&assert.AppRevision{Name: "hello", Version: "1", Revision: 1, Arch: "all", Size: 1, SHA256: strings.Repeat("0", 64), Type: "app"}, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(as, a.Encode(), 0o644)
+	_, args, err := parseAction([]string{"install", "http://127.0.0.1/hello.pdk"}, actionOptions{assertFile: as, minRate: 512, deadline: 2 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := args.Download; d == nil || d.MinRate != 512 || d.Deadline != "2h0m0s" {
+		t.Errorf("got download limits %+v, want 512 B/s and 2h", d)
+	}
+	if _, _, err := parseAction([]string{"ping"}, actionOptions{deadline: time.Hour}); !errors.Is(err, cli.ErrUsage) {
+		t.Errorf("ping with --download-deadline: got %v, want a usage error", err)
 	}
 }
