@@ -54,6 +54,7 @@ func signAccountKey(t testing.TB, root, delegate *keys.PrivateKey) *Assertion {
 		Since:    testTime,
 		Until:    testTime.AddDate(1, 0, 0),
 		Takeover: true,
+		Grants:   []string{GrantRoot},
 		Key:      delegate.Public(),
 	}, root)
 	if err != nil {
@@ -129,8 +130,8 @@ func TestAccountKey(t *testing.T) {
 	if k.Fingerprint != pub.Public().Fingerprint() || k.Key.Fingerprint() != k.Fingerprint {
 		t.Errorf("got delegated key %s, want %s", k.Fingerprint, pub.Public().Fingerprint())
 	}
-	if k.SignKey != root.Public().Fingerprint() || k.Account != "pub" || k.Role != RolePublisher || !k.Takeover {
-		t.Errorf("got %+v, want account pub, publisher, takeover, signed by root", k)
+	if k.SignKey != root.Public().Fingerprint() || k.Account != "pub" || k.Role != RolePublisher || !k.Takeover || !k.Granted(GrantRoot) {
+		t.Errorf("got %+v, want account pub, publisher, takeover, grants root, signed by root", k)
 	}
 	if !k.Since.Equal(testTime) || !k.Until.Equal(testTime.AddDate(1, 0, 0)) {
 		t.Errorf("got since %v until %v, want %v and a year later", k.Since, k.Until, testTime)
@@ -173,6 +174,10 @@ func TestSignRefuses(t *testing.T) {
 		{"other key", AccountKeyType, goodAK(), []byte(mustArmor(t, key.Public())), "not public-key-fingerprint"},
 		{"until before since", AccountKeyType, goodAK(Header{"until", "2025-01-01T00:00:00Z"}), body, "is not after since"},
 		{"takeover false", AccountKeyType, goodAK(Header{"takeover", "false"}), body, `takeover "false"`},
+		{"unknown grant", AccountKeyType, goodAK(Header{"grants", "root,admin"}), body, `unknown grant "admin" (want root)`},
+		{"grant twice", AccountKeyType, goodAK(Header{"grants", "root,root"}), body, `grant "root" is listed twice`},
+		{"empty grant", AccountKeyType, goodAK(Header{"grants", "root,"}), body, `unknown grant ""`},
+		{"operator grant", AccountKeyType, append(goodAK()[:2], Header{"role", "operator"}, Header{"names", "device/*"}, Header{"since", "2026-01-01T00:00:00Z"}, Header{"grants", "root"}), body, `grants "root" for the operator role`},
 		{"bad glob", AccountKeyType, append(goodAK()[:3], Header{"names", "a["}, Header{"since", "2026-01-01T00:00:00Z"}), body, `names glob "a["`},
 		{"bad role", AccountKeyType, append(goodAK()[:2], Header{"role", "admin"}, Header{"names", "a"}, Header{"since", "2026-01-01T00:00:00Z"}), body, `role "admin"`},
 	}

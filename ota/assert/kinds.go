@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,6 +24,13 @@ const (
 	RolePublisher = "publisher"
 	RoleOperator  = "operator"
 )
+
+// GrantRoot is the grant of an account-key that lets the delegated
+// publisher's apps run as root (user: root in their app.yaml).
+const GrantRoot = "root"
+
+// AllGrants lists what an account-key's grants header may hold.
+var AllGrants = []string{GrantRoot}
 
 // Package types an app-revision can describe.
 var packageTypes = []string{"app", "gadget", "base"}
@@ -53,6 +61,9 @@ type AccountKey struct {
 	Since, Until time.Time
 	// Takeover lets the key publish names another key published before.
 	Takeover bool
+	// Grants are the privileges the root grants the publisher's apps
+	// beyond the default: GrantRoot lets them run as root.
+	Grants []string
 	// Key is the delegated public key, from the body.
 	Key *keys.PublicKey
 }
@@ -103,6 +114,7 @@ func ParseAccountKey(a *Assertion) (*AccountKey, error) {
 	default:
 		check(true, "takeover %q (want true, or no takeover header)", a.Header("takeover"))
 	}
+	k.Grants, err = parseGrants(a.Header("grants"), k.Role, err)
 	if err != nil {
 		return nil, err
 	}
@@ -113,6 +125,31 @@ func ParseAccountKey(a *Assertion) (*AccountKey, error) {
 		return nil, fmt.Errorf("invalid account-key: body holds key %s, not public-key-fingerprint %s", got, k.Fingerprint)
 	}
 	return k, nil
+}
+
+// Granted reports whether the delegation grants g, such as GrantRoot.
+func (k *AccountKey) Granted(g string) bool { return slices.Contains(k.Grants, g) }
+
+// parseGrants parses the optional grants header: comma-separated known
+// grants, each once, for a publisher only.
+func parseGrants(v, role string, err error) ([]string, error) {
+	if err != nil || v == "" {
+		return nil, err
+	}
+	if role != RolePublisher {
+		return nil, fmt.Errorf("invalid account-key: grants %q for the %s role (only a publisher's delegation grants anything)", v, role)
+	}
+	var out []string
+	for _, g := range strings.Split(v, ",") {
+		if !slices.Contains(AllGrants, g) {
+			return nil, fmt.Errorf("invalid account-key: unknown grant %q (want %s)", g, strings.Join(AllGrants, ", "))
+		}
+		if slices.Contains(out, g) {
+			return nil, fmt.Errorf("invalid account-key: grant %q is listed twice", g)
+		}
+		out = append(out, g)
+	}
+	return out, nil
 }
 
 // parseNames parses the names header: comma-separated globs over package
@@ -168,6 +205,9 @@ func (k *AccountKey) headers() []Header {
 	}
 	if k.Takeover {
 		hs = append(hs, Header{"takeover", "true"})
+	}
+	if len(k.Grants) > 0 {
+		hs = append(hs, Header{"grants", strings.Join(k.Grants, ",")})
 	}
 	return hs
 }

@@ -31,6 +31,7 @@ var schemas = map[string]*schema{
 			{name: "since"},
 			{name: "until", optional: true},
 			{name: "takeover", optional: true},
+			{name: "grants", optional: true},
 		},
 		body:  true,
 		parse: func(a *Assertion) error { _, err := ParseAccountKey(a); return err },

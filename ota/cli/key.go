@@ -284,7 +284,8 @@ func keyWriteOutput(path string, data []byte) error {
 
 const keyDelegateUsage = `
 Usage: paddock key delegate --key ROOT --to KEY --names GLOBS [--role ROLE]
-                            [--until DATE] [--takeover] [-o FILE] [--json]
+                            [--until DATE] [--takeover] [--grant-root]
+                            [-o FILE] [--json]
 
 Delegate lets KEY sign for ROOT: it writes an account-key assertion, signed
 by your root key ROOT, that lets KEY publish the packages whose names match
@@ -296,6 +297,11 @@ KEY is a key in your store, or a file holding a public key from
 'paddock key export'. A device refuses an update signed by another key
 than the installed revision's, unless --takeover allows KEY to take over
 the names.
+
+Apps run as their own unprivileged user on the device. --grant-root lets
+KEY's apps that ask for it ('user: root' in their app.yaml) run as root
+instead; a device refuses such an app without it. Grant it only to
+publishers you trust with the whole device.
 
 Example:
     paddock key delegate --key acme-root --to ci.asc --names 'acme-*' \
@@ -311,6 +317,7 @@ type DelegateResult struct {
 	Since       time.Time `json:"since"`
 	Until       time.Time `json:"until,omitzero"`
 	Takeover    bool      `json:"takeover"`
+	Grants      []string  `json:"grants,omitempty"`
 	SignKey     string    `json:"sign-key"`
 	Path        string    `json:"path,omitempty"`
 	Assertion   string    `json:"assertion"`
@@ -324,6 +331,7 @@ func keyDelegate(args []string, stdout io.Writer) error {
 	names := fs.String("names", "", "comma-separated `GLOBS` of the package names KEY may sign (required)")
 	until := fs.String("until", "", "end the delegation on `DATE` (YYYY-MM-DD, or RFC 3339); default never")
 	takeover := fs.Bool("takeover", false, "let KEY publish names that another key published before")
+	grantRoot := fs.Bool("grant-root", false, "let KEY's apps run as root when their app.yaml says 'user: root'")
 	account := fs.String("account", "", "the `NAME` of KEY's holder (default: the name in KEY)")
 	out := fs.String("o", "", "write the assertion to `FILE` instead of standard output")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
@@ -337,6 +345,9 @@ func keyDelegate(args []string, stdout io.Writer) error {
 	}
 	if *role != assert.RolePublisher && *role != assert.RoleOperator {
 		return pcli.UsageError("--role %s is not %s or %s", *role, assert.RolePublisher, assert.RoleOperator)
+	}
+	if *grantRoot && *role != assert.RolePublisher {
+		return pcli.UsageError("--grant-root is for a publisher's key, not for the %s role", *role)
 	}
 	store, err := keys.DefaultStore()
 	if err != nil {
@@ -357,6 +368,9 @@ func keyDelegate(args []string, stdout io.Writer) error {
 		Since:    assertNow().UTC().Truncate(time.Second),
 		Takeover: *takeover,
 		Key:      delegate,
+	}
+	if *grantRoot {
+		ak.Grants = []string{assert.GrantRoot}
 	}
 	if ak.Account == "" {
 		ak.Account = delegate.Name()
@@ -410,7 +424,7 @@ func delegateReport(stdout io.Writer, a *assert.Assertion, ak *assert.AccountKey
 	if asJSON {
 		return pcli.WriteJSON(stdout, DelegateResult{
 			Account: ak.Account, Fingerprint: ak.Key.Fingerprint(), Role: ak.Role, Names: ak.Names,
-			Since: ak.Since, Until: ak.Until, Takeover: ak.Takeover, SignKey: a.SignKey(),
+			Since: ak.Since, Until: ak.Until, Takeover: ak.Takeover, Grants: ak.Grants, SignKey: a.SignKey(),
 			Path: out, Assertion: string(a.Encode()),
 		})
 	}
@@ -423,8 +437,12 @@ func delegateReport(stdout io.Writer, a *assert.Assertion, ak *assert.AccountKey
 			ak.Account, keys.Short(ak.Key.Fingerprint()), strings.Join(ak.Names, ", "), out, out)
 		return err
 	}
-	_, err := fmt.Fprintf(stdout, "delegated key %s (%s) to publish %s\nwrote %s (pass it to 'paddock sign --delegation %s')\n",
-		ak.Account, keys.Short(ak.Key.Fingerprint()), strings.Join(ak.Names, ", "), out, out)
+	root := ""
+	if ak.Granted(assert.GrantRoot) {
+		root = ", with apps that may run as root"
+	}
+	_, err := fmt.Fprintf(stdout, "delegated key %s (%s) to publish %s%s\nwrote %s (pass it to 'paddock sign --delegation %s')\n",
+		ak.Account, keys.Short(ak.Key.Fingerprint()), strings.Join(ak.Names, ", "), root, out, out)
 	return err
 }
 

@@ -132,6 +132,24 @@ func TestKeyDelegate(t *testing.T) {
 			}
 		})
 	}
+	// --grant-root puts the root grant in the delegation.
+	for _, grant := range []bool{false, true} {
+		args := []string{"delegate", "--key", "root", "--to", "pub", "--names", "hello"}
+		if grant {
+			args = append(args, "--grant-root")
+		}
+		a, err := assert.Decode([]byte(keyRun(t, args...)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ak, err := assert.ParseAccountKey(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := ak.Granted(assert.GrantRoot); got != grant {
+			t.Errorf("--grant-root %v: got the root grant %v (grants %q), want %v", grant, got, ak.Grants, grant)
+		}
+	}
 	file := filepath.Join(t.TempDir(), "d.assert")
 	var res DelegateResult
 	if err := json.Unmarshal([]byte(keyRun(t, "delegate", "--key", "root", "--to", "pub", "--names", "x", "--role", "operator", "-o", file, "--json")), &res); err != nil {
@@ -168,6 +186,7 @@ func TestKeyErrors(t *testing.T) {
 		{[]string{"delegate", "--key", "root", "--to", "root"}, true, "key delegate needs --names"},
 		{[]string{"delegate", "--key", "root", "--to", "root", "--names", "a", "--role", "admin"}, true, "--role admin is not publisher or operator"},
 		{[]string{"delegate", "--key", "root", "--to", "root", "--names", "a", "--until", "soon"}, true, `cannot parse date "soon"`},
+		{[]string{"delegate", "--key", "root", "--to", "root", "--names", "a", "--role", "operator", "--grant-root"}, true, "--grant-root is for a publisher's key"},
 		{[]string{"delegate", "--key", "root", "--to", "root", "--names", "a", "--until", "2020-01-01"}, true, "is not in the future"},
 		{[]string{"delegate", "--key", "root", "--to", "ghost", "--names", "a"}, false, "no such key"},
 		{[]string{"delegate", "--key", "ghost", "--to", "root", "--names", "a"}, false, "key ghost not found"},

@@ -31,6 +31,11 @@ const (
 
 var confinements = []string{Strict, Devmode}
 
+// UserRoot is the only value of user: the app's commands run as root
+// instead of the app's own user. The agent honours it only when the
+// publisher's delegation grants root.
+const UserRoot = "root"
+
 // Defaults applied to a health check that leaves them out.
 const (
 	DefaultHealthInterval = 30 * time.Second
@@ -42,14 +47,16 @@ var HookNames = []string{"install", "post-refresh", "pre-refresh", "remove", "co
 
 // Manifest is the parsed meta/app.yaml of a package.
 type Manifest struct {
-	Name        string           `yaml:"name" json:"name"`
-	Version     string           `yaml:"version" json:"version"`
-	Type        string           `yaml:"type" json:"type"` // app, gadget or base; Parse fills in app
-	Summary     string           `yaml:"summary,omitempty" json:"summary,omitempty"`
-	Description string           `yaml:"description,omitempty" json:"description,omitempty"`
-	Confinement string           `yaml:"confinement,omitempty" json:"confinement,omitempty"` // strict or devmode; Parse fills in strict
-	Apps        map[string]*App  `yaml:"apps,omitempty" json:"apps,omitempty"`
-	Hooks       map[string]*Hook `yaml:"hooks,omitempty" json:"hooks,omitempty"`
+	Name        string `yaml:"name" json:"name"`
+	Version     string `yaml:"version" json:"version"`
+	Type        string `yaml:"type" json:"type"` // app, gadget or base; Parse fills in app
+	Summary     string `yaml:"summary,omitempty" json:"summary,omitempty"`
+	Description string `yaml:"description,omitempty" json:"description,omitempty"`
+	Confinement string `yaml:"confinement,omitempty" json:"confinement,omitempty"` // strict or devmode; Parse fills in strict
+	// User is UserRoot to run the commands as root, or empty for the app's own unprivileged user.
+	User  string           `yaml:"user,omitempty" json:"user,omitempty"`
+	Apps  map[string]*App  `yaml:"apps,omitempty" json:"apps,omitempty"`
+	Hooks map[string]*Hook `yaml:"hooks,omitempty" json:"hooks,omitempty"`
 
 	// filename and lines let CheckFiles point at the line of a bad command.
 	filename string

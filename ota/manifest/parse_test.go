@@ -15,6 +15,7 @@ version: 1.0
 summary: Says hello
 description: |
   Longer text.
+user: root
 apps:
   hello:
     command: bin/hello --greet
@@ -47,7 +48,7 @@ func TestParseFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := &Manifest{
-		Name: "hello", Version: "1.0", Type: "app", Summary: "Says hello", Description: "Longer text.\n", Confinement: Strict,
+		Name: "hello", Version: "1.0", Type: "app", Summary: "Says hello", Description: "Longer text.\n", Confinement: Strict, User: UserRoot,
 		Apps: map[string]*App{
 			"hello": {Command: "bin/hello --greet", Plugs: []string{"network", "serial-port"}},
 			"web": {Command: "bin/web", Daemon: "simple", Restart: "always",
@@ -239,6 +240,28 @@ func TestConfinement(t *testing.T) {
 		}
 		if err != nil || m.Confinement != tt.want {
 			t.Errorf("got %q, %v, want %q", m.Confinement, err, tt.want)
+		}
+	}
+}
+
+func TestUser(t *testing.T) {
+	tests := []struct{ yaml, want, wantErr string }{
+		{"name: a\nversion: \"1\"\n", "", ""},
+		{"name: a\nversion: \"1\"\nuser: root\n", UserRoot, ""},
+		{"name: a\nversion: \"1\"\nuser: admin\n", "", `meta/app.yaml:3: user: unknown user "admin" (want root`},
+		{"name: a\nversion: \"1\"\nuser: \"\"\n", "", `meta/app.yaml:3: user: unknown user ""`},
+		{"name: a\nversion: \"1\"\nuser: [root]\n", "", `meta/app.yaml:3: user:`},
+	}
+	for _, tt := range tests {
+		m, err := Parse([]byte(tt.yaml), "meta/app.yaml")
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("%q: got %v, want an error containing %q", tt.yaml, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil || m.User != tt.want {
+			t.Errorf("%q: got %q, %v, want %q", tt.yaml, m.User, err, tt.want)
 		}
 	}
 }

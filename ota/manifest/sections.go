@@ -10,7 +10,7 @@ import (
 )
 
 var (
-	topFields    = []string{"name", "version", "type", "summary", "description", "confinement", "apps", "hooks"}
+	topFields    = []string{"name", "version", "type", "summary", "description", "confinement", "user", "apps", "hooks"}
 	appFields    = []string{"command", "daemon", "plugs", "limits", "health", "restart"}
 	limitFields  = []string{"memory", "cpu-percent", "pids"}
 	healthFields = []string{"command", "interval", "timeout"}
@@ -52,6 +52,11 @@ func (p *parser) top(root *yaml.Node, m *Manifest) error {
 			m.Confinement, err = p.Str(v, field)
 			if err == nil && !slices.Contains(confinements, m.Confinement) {
 				err = p.Errorf(v, field, "unknown confinement %q (want %s)", m.Confinement, strings.Join(confinements, " or "))
+			}
+		case "user":
+			m.User, err = p.Str(v, field)
+			if err == nil && m.User != UserRoot {
+				err = p.Errorf(v, field, "unknown user %q (want root, or leave user out to run as the app's own user)", m.User)
 			}
 		case "apps":
 			m.Apps, err = p.apps(v, field)

@@ -8,6 +8,7 @@ package trust
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -66,7 +67,15 @@ type Revision struct {
 	// Publisher is the account of the signing key: the delegation's
 	// account, or the root key's name when a root signed directly.
 	Publisher string
+	// Grants are what the delegation grants the publisher's apps beyond
+	// the default (assert.GrantRoot: they may run as root). A revision
+	// that a root key signed directly holds every grant: the root is the
+	// one who grants.
+	Grants []string
 }
+
+// Granted reports whether the revision holds grant g, such as assert.GrantRoot.
+func (r *Revision) Granted(g string) bool { return slices.Contains(r.Grants, g) }
 
 // CheckRevision checks the app-revision in bundle (a .pdk.assert file)
 // against the trusted root keys at time now. The app-revision's signing
@@ -95,7 +104,9 @@ func CheckRevision(bundle []byte, trusted []*keys.PublicKey, now time.Time, inst
 		if err := a.Verify(root); err != nil {
 			return nil, refuse(ErrBadSignature, "signature of app-revision %s by root key %s is invalid (sign it again with 'paddock sign')", r.Name, keyName(root.Name(), signer))
 		}
-		return newRevision(r, keyName(root.Name(), "")), nil
+		rev := newRevision(r, keyName(root.Name(), ""))
+		rev.Grants = slices.Clone(assert.AllGrants)
+		return rev, nil
 	}
 	ak, err := findDelegation(as, trusted, r, now)
 	if err != nil {
@@ -108,7 +119,9 @@ func CheckRevision(bundle []byte, trusted []*keys.PublicKey, now time.Time, inst
 		return nil, refuse(ErrKeyChanged, "%s was published by key %s, not by key %s (the root key holder can allow this with 'paddock key delegate --takeover')",
 			r.Name, keys.Short(installedKey), keyName(ak.Account, signer))
 	}
-	return newRevision(r, ak.Account), nil
+	rev := newRevision(r, ak.Account)
+	rev.Grants = slices.Clone(ak.Grants)
+	return rev, nil
 }
 
 // findRevision decodes bundle and returns its assertions and the one

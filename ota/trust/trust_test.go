@@ -3,6 +3,7 @@ package trust
 import (
 	"bytes"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -86,11 +87,14 @@ func TestCheckRevision(t *testing.T) {
 		want      error  // nil: accepted
 		wantMsg   string // the whole message when set
 		publisher string // when accepted
+		root      bool   // when accepted: the revision holds the root grant
 	}{
 		{name: "delegated", bundle: good, publisher: "pub"},
 		{name: "delegated, same installed key", bundle: good, installed: pubFP, publisher: "pub"},
-		{name: "signed by root", bundle: revision(t, f.root, "anything"), publisher: "root"},
-		{name: "signed by root replaces another key", bundle: revision(t, f.root, "hello"), installed: pubFP, publisher: "root"},
+		{name: "signed by root", bundle: revision(t, f.root, "anything"), publisher: "root", root: true},
+		{name: "delegated with the root grant", bundle: cat(delegation(t, f.root, f.pub, func(ak *assert.AccountKey) { ak.Grants = []string{assert.GrantRoot} }), revision(t, f.pub, "hello")),
+			publisher: "pub", root: true},
+		{name: "signed by root replaces another key", bundle: revision(t, f.root, "hello"), installed: pubFP, publisher: "root", root: true},
 		{name: "takeover", bundle: cat(takeover, revision(t, f.pub, "hello")), installed: f.pub2.Public().Fingerprint(), publisher: "pub"},
 		{name: "glob", bundle: cat(delegation(t, f.root, f.pub, nil), revision(t, f.pub, "acme-tool")), publisher: "pub"},
 		{name: "no end", bundle: cat(delegation(t, f.root, f.pub, func(ak *assert.AccountKey) { ak.Until = time.Time{} }), revision(t, f.pub, "hello")),
@@ -142,6 +146,9 @@ func TestCheckRevision(t *testing.T) {
 				if rev.Publisher != tt.publisher {
 					t.Errorf("got publisher %q, want %q", rev.Publisher, tt.publisher)
 				}
+				if got := rev.Granted(assert.GrantRoot); got != tt.root {
+					t.Errorf("got the root grant %v (grants %q), want %v", got, rev.Grants, tt.root)
+				}
 				return
 			}
 			if !errors.Is(err, tt.want) {
@@ -167,7 +174,7 @@ func TestCheckRevisionFields(t *testing.T) {
 		Name: "hello", Version: "1.0", Revision: 2, Arch: "arm64", Type: "app", Size: 10,
 		SHA256: strings.Repeat("0f", 32), Timestamp: since, SignKey: f.pub.Public().Fingerprint(), Publisher: "pub",
 	}
-	if *rev != want {
+	if !reflect.DeepEqual(*rev, want) {
 		t.Errorf("got %+v, want %+v", *rev, want)
 	}
 }
