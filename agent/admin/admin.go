@@ -24,15 +24,30 @@ type command struct {
 	fs     *flag.FlagSet
 	json   *bool
 	noWait *bool
+	stderr io.Writer
+	warned bool
 }
 
 func newCommand(name, usage string, stderr io.Writer, async bool) *command {
-	c := &command{fs: cli.NewFlagSet(name, usage, stderr)}
+	c := &command{fs: cli.NewFlagSet(name, usage, stderr), stderr: stderr}
 	c.json = c.fs.Bool("json", false, "print JSON for scripts")
 	if async {
 		c.noWait = c.fs.Bool("no-wait", false, "print the change id and return without waiting for it")
 	}
 	return c
+}
+
+// client returns a client of the agent that warns on stderr, once per
+// command, when the agent says it is degraded.
+func (c *command) client() *client.Client {
+	cl := newClient()
+	cl.OnDegraded = func(d api.Degraded) {
+		if !c.warned {
+			c.warned = true
+			fmt.Fprintf(c.stderr, "warning: the paddock agent is degraded since %s: %s\n", d.Since.Local().Format("2006-01-02 15:04:05"), d.Reason)
+		}
+	}
+	return cl
 }
 
 // wait follows the change id to its end, printing each finished step to
@@ -46,7 +61,7 @@ func (c *command) wait(id string, stdout, stderr io.Writer) (api.ChangeInfo, boo
 		return api.ChangeInfo{}, false, nil
 	}
 	printed := map[string]bool{}
-	ci, err := newClient().Wait(id, func(ci api.ChangeInfo) {
+	ci, err := c.client().Wait(id, func(ci api.ChangeInfo) {
 		if *c.json {
 			return
 		}

@@ -194,3 +194,40 @@ func TestAppNameOf(t *testing.T) {
 		}
 	}
 }
+
+// TestDegradedWarning checks that every command warns, once, on stderr
+// while the agent says it is degraded (issue 9 item 3: where a user sees
+// that the agent cannot save its state), and stops once it is saved.
+func TestDegradedWarning(t *testing.T) {
+	st := startAgent(t)
+	t.Cleanup(st.Close)
+	if err := os.RemoveAll(dirs.LibDir); err != nil {
+		t.Fatal(err)
+	}
+	st.Lock()
+	st.Set("k", 1)
+	st.Unlock()
+	for _, args := range [][]string{{}, {"--json"}} {
+		out, stderr, err := run(List, args...)
+		if err != nil || !strings.Contains(out, "[]") && !strings.Contains(out, "No apps") {
+			t.Errorf("list %v while degraded: got %q, %v, want the list", args, out, err)
+		}
+		if strings.Count(stderr, "warning: the paddock agent is degraded since") != 1 || !strings.Contains(stderr, "cannot save the agent's state") {
+			t.Errorf("list %v while degraded: got stderr %q, want one warning with the reason", args, stderr)
+		}
+	}
+	if err := os.MkdirAll(dirs.LibDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for start := time.Now(); ; time.Sleep(10 * time.Millisecond) {
+		if reason, _ := st.Degraded(); reason == "" {
+			break
+		}
+		if time.Since(start) > 10*time.Second {
+			t.Fatal("the state was not saved within 10s of its folder coming back")
+		}
+	}
+	if _, stderr, _ := run(List); stderr != "" {
+		t.Errorf("list once saved: got stderr %q, want nothing", stderr)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"paddock.dev/paddock/agent/api"
+	"paddock.dev/paddock/agent/client"
 	"paddock.dev/paddock/internal/cli"
 )
 
@@ -51,7 +52,7 @@ func install(name, usage string, refresh bool, args []string, stdout, stderr io.
 	if *assert == "" {
 		*assert = pdk + ".assert"
 	}
-	id, err := newClient().Install(pdk, *assert, refresh)
+	id, err := c.client().Install(pdk, *assert, refresh)
 	if err != nil {
 		return err
 	}
@@ -68,7 +69,7 @@ func install(name, usage string, refresh bool, args []string, stdout, stderr io.
 // printAppOfChange prints the app a finished change worked on.
 func printAppOfChange(c *command, summary string, stdout io.Writer) error {
 	appName := appNameOf(summary)
-	info, err := newClient().App(appName)
+	info, err := c.client().App(appName)
 	if err != nil {
 		return err
 	}
@@ -93,7 +94,7 @@ that revision's data (data written by the newer revision stays with it).`
 
 // Revert runs 'paddock revert'.
 func Revert(args []string, stdout, stderr io.Writer) error {
-	c, _, ci, err := appChange("revert", revertUsage, args, stdout, stderr, newClient().Revert)
+	c, _, ci, err := appChange("revert", revertUsage, args, stdout, stderr, (*client.Client).Revert)
 	if err != nil || ci == nil {
 		return err
 	}
@@ -106,7 +107,7 @@ Removes the app: every kept revision, its package files and all its data.`
 
 // Remove runs 'paddock remove'.
 func Remove(args []string, stdout, stderr io.Writer) error {
-	c, name, ci, err := appChange("remove", removeUsage, args, stdout, stderr, newClient().Remove)
+	c, name, ci, err := appChange("remove", removeUsage, args, stdout, stderr, (*client.Client).Remove)
 	if err != nil || ci == nil {
 		return err
 	}
@@ -119,7 +120,7 @@ func Remove(args []string, stdout, stderr io.Writer) error {
 
 // appChange runs a command that starts a change of one app (named by the
 // only argument) and follows it; ci is nil when --no-wait returned early.
-func appChange(verb, usage string, args []string, stdout, stderr io.Writer, start func(string) (string, error)) (*command, string, *api.ChangeInfo, error) {
+func appChange(verb, usage string, args []string, stdout, stderr io.Writer, start func(*client.Client, string) (string, error)) (*command, string, *api.ChangeInfo, error) {
 	c := newCommand(verb, usage, stderr, true)
 	pos, err := cli.Parse(c.fs, args)
 	if err != nil {
@@ -128,7 +129,7 @@ func appChange(verb, usage string, args []string, stdout, stderr io.Writer, star
 	if len(pos) != 1 {
 		return nil, "", nil, cli.UsageError("%s takes one app name", verb)
 	}
-	id, err := start(pos[0])
+	id, err := start(c.client(), pos[0])
 	if err != nil {
 		return nil, "", nil, err
 	}
@@ -156,7 +157,7 @@ func List(args []string, stdout, stderr io.Writer) error {
 	if len(pos) != 0 {
 		return cli.UsageError("list takes no arguments")
 	}
-	apps, err := newClient().Apps()
+	apps, err := c.client().Apps()
 	if err != nil {
 		return err
 	}
@@ -188,7 +189,7 @@ func Info(args []string, stdout, stderr io.Writer) error {
 	if len(pos) != 1 {
 		return cli.UsageError("info takes one app name")
 	}
-	info, err := newClient().App(pos[0])
+	info, err := c.client().App(pos[0])
 	if err != nil {
 		return err
 	}

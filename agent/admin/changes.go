@@ -24,7 +24,7 @@ func Changes(args []string, stdout, stderr io.Writer) error {
 		return cli.UsageError("changes takes at most one change id")
 	}
 	if len(pos) == 1 {
-		ci, err := newClient().Change(pos[0])
+		ci, err := c.client().Change(pos[0])
 		if err != nil {
 			return err
 		}
@@ -40,7 +40,7 @@ func Changes(args []string, stdout, stderr io.Writer) error {
 		}
 		return table(stdout, "Status\tTask", rows)
 	}
-	chgs, err := newClient().Changes(*inProgress)
+	chgs, err := c.client().Changes(*inProgress)
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"paddock.dev/paddock/agent/appmgr"
 	"paddock.dev/paddock/agent/state"
@@ -407,5 +408,40 @@ func TestApps(t *testing.T) {
 	w, resp := serve(t, s, httptest.NewRequest("GET", "/v1/apps", nil))
 	if w.Code != 200 || resp.Type != "sync" || string(resp.Result) != "[]" {
 		t.Errorf("no apps: got %d %s %s, want 200 sync []", w.Code, resp.Type, resp.Result)
+	}
+}
+
+// TestDegradedInEveryAnswer checks that while the state cannot be saved,
+// every answer says so (issue 9 item 3: the agent now goes on instead of
+// panicking, and must tell its users), and that the notice goes once the
+// state is saved again.
+func TestDegradedInEveryAnswer(t *testing.T) {
+	s, st := newServer(t)
+	t.Cleanup(st.Close)
+	if err := os.RemoveAll(dirs.LibDir); err != nil {
+		t.Fatal(err)
+	}
+	st.Lock()
+	st.Set("k", 1)
+	st.Unlock()
+	for _, url := range []string{"/v1/apps", "/v1/changes", "/v1/nothing"} {
+		_, resp := serve(t, s, httptest.NewRequest("GET", url, nil))
+		if resp.Degraded == nil || !strings.Contains(resp.Degraded.Reason, "cannot save the agent's state") || resp.Degraded.Since.IsZero() {
+			t.Errorf("GET %s while the state cannot be saved: got degraded %+v, want the reason and since when", url, resp.Degraded)
+		}
+	}
+	if err := os.MkdirAll(dirs.LibDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for start := time.Now(); ; time.Sleep(10 * time.Millisecond) {
+		if reason, _ := st.Degraded(); reason == "" {
+			break
+		}
+		if time.Since(start) > 10*time.Second {
+			t.Fatal("the state was not saved within 10s of its folder coming back")
+		}
+	}
+	if _, resp := serve(t, s, httptest.NewRequest("GET", "/v1/apps", nil)); resp.Degraded != nil {
+		t.Errorf("GET /v1/apps once saved: got degraded %+v, want none", resp.Degraded)
 	}
 }

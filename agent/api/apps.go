@@ -8,6 +8,7 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
+	"time"
 
 	"paddock.dev/paddock/agent/appmgr"
 )
@@ -33,6 +34,10 @@ func (s *Server) getApp(w http.ResponseWriter, r *http.Request) {
 // "package" (the .pdk), which is verified as it streams in. The query
 // parameter action=refresh refuses apps that are not installed yet.
 func (s *Server) postApps(w http.ResponseWriter, r *http.Request) {
+	// A package may take longer than readTimeout to stream in: the
+	// deadlines move on while data comes, so only a stalled upload ends.
+	rc := http.NewResponseController(w)
+	r.Body = &progressBody{ReadCloser: r.Body, rc: rc}
 	mr, err := multipartReader(r)
 	if err != nil {
 		errorResponse(w, http.StatusBadRequest, "bad-request", err)
@@ -50,6 +55,7 @@ func (s *Server) postApps(w http.ResponseWriter, r *http.Request) {
 	}
 	opts := appmgr.InstallOptions{Refresh: r.URL.Query().Get("action") == "refresh"}
 	id, err := s.apps.Install(bundle, pkg, opts)
+	rc.SetWriteDeadline(time.Now().Add(writeTimeout))
 	if err != nil {
 		managerError(w, err)
 		return
@@ -81,6 +87,24 @@ func readPart(mr *multipart.Reader, name string, max int64) ([]byte, error) {
 		return nil, fmt.Errorf("the %s part is larger than %d bytes", name, max)
 	}
 	return b, nil
+}
+
+// progressBody moves the read and write deadlines of its request on by
+// uploadStall whenever data comes in.
+type progressBody struct {
+	io.ReadCloser
+	rc   *http.ResponseController
+	last time.Time
+}
+
+func (b *progressBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if now := time.Now(); n > 0 && now.Sub(b.last) >= time.Second {
+		b.last = now
+		b.rc.SetReadDeadline(now.Add(uploadStall))
+		b.rc.SetWriteDeadline(now.Add(uploadStall + writeTimeout))
+	}
+	return n, err
 }
 
 // appAction is the body of POST /v1/apps/{name}.

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"net"
 
 	"golang.org/x/sys/unix"
@@ -9,25 +10,42 @@ import (
 
 type peerKey struct{}
 
-// withPeer stores the uid of the process at the other end of a unix
-// connection in the context of its requests.
+// withPeer stores the uid of the process at the other end of a connection
+// in the context of its requests: the uid the limiting listener read, or
+// that of a plain unix connection.
 func withPeer(ctx context.Context, c net.Conn) context.Context {
-	uc, ok := c.(*net.UnixConn)
-	if !ok {
-		return ctx
+	if pc, ok := c.(*peerConn); ok {
+		return context.WithValue(ctx, peerKey{}, pc.uid)
 	}
-	raw, err := uc.SyscallConn()
+	uid, err := socketPeerUID(c)
 	if err != nil {
 		return ctx
 	}
-	var cred *unix.Ucred
-	raw.Control(func(fd uintptr) {
-		cred, err = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
-	})
-	if err != nil || cred == nil {
-		return ctx
+	return context.WithValue(ctx, peerKey{}, uid)
+}
+
+// socketPeerUID returns the uid of the process that connected a unix
+// socket, as the kernel recorded it (SO_PEERCRED).
+func socketPeerUID(c net.Conn) (uint32, error) {
+	uc, ok := c.(*net.UnixConn)
+	if !ok {
+		return 0, errors.New("not a unix socket connection")
 	}
-	return context.WithValue(ctx, peerKey{}, cred.Uid)
+	raw, err := uc.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var cred *unix.Ucred
+	var credErr error
+	if err := raw.Control(func(fd uintptr) {
+		cred, credErr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	}); err != nil {
+		return 0, err
+	}
+	if credErr != nil {
+		return 0, credErr
+	}
+	return cred.Uid, nil
 }
 
 // peerUID returns the uid of the caller, if known.

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"time"
 
 	"paddock.dev/paddock/agent/appmgr"
 )
@@ -19,16 +20,23 @@ type Response struct {
 	StatusCode int             `json:"status-code"`
 	Result     json.RawMessage `json:"result,omitempty"`
 	Change     string          `json:"change,omitempty"`
+	// Degraded, on any answer, says that the agent cannot keep its state
+	// safe (it cannot save it, or the disk is full), and why.
+	Degraded *Degraded `json:"degraded,omitempty"`
 }
 
 // ErrorResult is the result of an error response.
 type ErrorResult struct {
 	Message string `json:"message"`
-	// Kind is a stable word for scripts: not-found, conflict, refused, forbidden, bad-request, internal.
+	// Kind is a stable word for scripts: not-found, conflict, refused, forbidden, bad-request,
+	// busy (too many connections), internal.
 	Kind string `json:"kind"`
 }
 
 func writeResponse(w http.ResponseWriter, r Response) {
+	if hw, ok := w.(*healthWriter); ok {
+		r.Degraded = hw.degraded
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(r.StatusCode)
 	json.NewEncoder(w).Encode(r)
@@ -64,4 +72,31 @@ func managerError(w http.ResponseWriter, err error) {
 	default:
 		errorResponse(w, http.StatusInternalServerError, "internal", err)
 	}
+}
+
+// Degraded says why the agent cannot keep its state safe, and since when.
+type Degraded struct {
+	Reason string    `json:"reason"`
+	Since  time.Time `json:"since"`
+}
+
+// healthWriter carries into writeResponse whether the agent is degraded
+// when the request came in.
+type healthWriter struct {
+	http.ResponseWriter
+	degraded *Degraded
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *healthWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// withHealth makes every answer of h say whether the agent is degraded.
+func (s *Server) withHealth(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hw := &healthWriter{ResponseWriter: w}
+		if reason, since := s.st.Degraded(); reason != "" {
+			hw.degraded = &Degraded{Reason: reason, Since: since}
+		}
+		h.ServeHTTP(hw, r)
+	})
 }

@@ -15,6 +15,18 @@ import (
 	"paddock.dev/paddock/agent/state"
 )
 
+// The timeouts of the API's connections. A request must arrive whole
+// within readTimeout and be answered within writeTimeout (an upload gets
+// uploadStall more each time data comes in); a connection with no request
+// in flight is closed after idleTimeout. Tests shorten them.
+var (
+	readHeaderTimeout = 10 * time.Second
+	readTimeout       = 30 * time.Second
+	writeTimeout      = 60 * time.Second
+	idleTimeout       = 30 * time.Second
+	uploadStall       = 60 * time.Second
+)
+
 // Server is the REST API of one agent.
 type Server struct {
 	st     *state.State
@@ -22,11 +34,13 @@ type Server struct {
 	log    *slog.Logger
 	http   *http.Server
 	listen net.Listener
+	// Limits bound the connections; set it before Listen.
+	Limits Limits
 }
 
 // New returns an API server over the agent's state and app manager.
 func New(st *state.State, apps *appmgr.Manager, log *slog.Logger) *Server {
-	s := &Server{st: st, apps: apps, log: log}
+	s := &Server{st: st, apps: apps, log: log, Limits: DefaultLimits}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/apps", s.getApps)
 	mux.HandleFunc("POST /v1/apps", s.root(s.postApps))
@@ -38,15 +52,21 @@ func New(st *state.State, apps *appmgr.Manager, log *slog.Logger) *Server {
 		errorResponse(w, http.StatusNotFound, "not-found", fmt.Errorf("no such API endpoint: %s %s", r.Method, r.URL.Path))
 	})
 	s.http = &http.Server{
-		Handler:           mux,
+		Handler:           s.withHealth(mux),
 		ConnContext:       withPeer,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	return s
 }
 
 // Listen creates the unix socket at path, replacing a stale one, readable
-// and writable by every local user (mutations are checked per request).
+// and writable by every local user (mutations are checked per request, and
+// connections are bounded by s.Limits).
 func (s *Server) Listen(path string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("cannot create socket directory: %w", err)
@@ -64,7 +84,7 @@ func (s *Server) Listen(path string) error {
 		l.Close()
 		return fmt.Errorf("cannot listen on %s: %w", path, err)
 	}
-	s.listen = l
+	s.listen = newLimitListener(l, s.Limits, socketPeerUID, s.log)
 	return nil
 }
 

@@ -24,6 +24,9 @@ import (
 type Client struct {
 	socket string
 	http   *http.Client
+	// OnDegraded, if set, is called with every answer of an agent that
+	// says it is degraded (it cannot keep its state safe).
+	OnDegraded func(api.Degraded)
 }
 
 // New returns a client of the agent listening on socket; an empty socket
@@ -68,6 +71,9 @@ func (c *Client) do(method, path string, query url.Values, contentType string, b
 	var r api.Response
 	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
 		return "", fmt.Errorf("cannot decode the agent's answer (%s): %w", resp.Status, err)
+	}
+	if r.Degraded != nil && c.OnDegraded != nil {
+		c.OnDegraded(*r.Degraded)
 	}
 	if r.Type == "error" {
 		e := &Error{StatusCode: r.StatusCode}
