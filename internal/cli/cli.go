@@ -64,11 +64,18 @@ func Parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-// WriteJSON writes v to w as indented JSON followed by a newline.
+// WriteJSON writes v to w as indented JSON followed by a newline. Strings
+// are escaped so that the output is safe on a terminal too: besides what
+// encoding/json escapes (C0 controls, U+2028, U+2029, bytes that are not
+// UTF-8), DEL, the C1 controls and format characters such as
+// bidirectional overrides become \u escapes.
 func WriteJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(escapeJSON(b), '\n'))
+	return err
 }
 
 // ExitCode is an error that only sets the exit code of the binary: the

@@ -53,7 +53,9 @@ func Devices(args []string, stdout, stderr io.Writer) error {
 	return writeDevices(stdout, list)
 }
 
-// writeDevices prints the devices as a table.
+// writeDevices prints the devices as a table. Everything a device
+// reports is passed through cli.Printable: a forged retained state must
+// not drive the operator's terminal.
 func writeDevices(w io.Writer, list []DeviceInfo) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tONLINE\tBASE\tAPPS\tHEALTH\tLAST SEEN")
@@ -64,7 +66,7 @@ func writeDevices(w io.Writer, list []DeviceInfo) error {
 		}
 		apps := make([]string, len(d.Apps))
 		for i, a := range d.Apps {
-			apps[i] = fmt.Sprintf("%s=%d", a.Name, a.Revision)
+			apps[i] = fmt.Sprintf("%s=%d", a.Name, a.Revision) // the name is escaped with the column
 		}
 		seen := "-"
 		if !d.LastSeen.IsZero() {
@@ -74,14 +76,15 @@ func writeDevices(w io.Writer, list []DeviceInfo) error {
 		if len(d.Problems) > 0 {
 			health += " (" + strings.Join(d.Problems, "; ") + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", d.ID, online, dash(d.BaseSlot), dash(strings.Join(apps, ",")), dash(health), seen)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", cli.Printable(d.ID), online, dash(d.BaseSlot), dash(strings.Join(apps, ",")), dash(health), seen)
 	}
 	return tw.Flush()
 }
 
+// dash makes a device's text printable, or "-" when it is empty.
 func dash(s string) string {
 	if s == "" {
 		return "-"
 	}
-	return s
+	return cli.Printable(s)
 }

@@ -25,7 +25,15 @@ const (
 	fakeHold   = "hold" // receive, answer only on release
 	// fakeDegraded: done, but the state after it says health degraded.
 	fakeDegraded = "degraded"
+	// fakeHostile: a forged device whose every text carries terminal
+	// escapes: its state, its progress, its failure.
+	fakeHostile = "hostile"
 )
+
+// hostileText holds what a forged device sends to drive the operator's
+// terminal: colour and title escapes, a bell, a carriage return that
+// overwrites the line, C1 controls, a bidirectional override.
+const hostileText = "\x1b[31mred\x1b]0;owned\x07\rok\u009b2J\u202eevil\x7f"
 
 // fakeDevice is a device simulated at the MQTT level: the real device link
 // is tested in package mqtt.
@@ -81,6 +89,10 @@ func (f *fakeFleet) publishState(id string, at time.Time) paho.Token {
 		Apps: []mqtt.AppState{{Name: "hello", Version: "1.0", Revision: 1 + len(d.final)}}}
 	if d.mode == fakeDegraded && len(d.final) > 0 {
 		st.Health, st.Problems = "degraded", []string{"hello.web crashed"}
+	}
+	if d.mode == fakeHostile {
+		st.Health, st.Problems, st.BaseSlot = hostileText, []string{hostileText}, hostileText
+		st.Apps[0].Name = hostileText
 	}
 	f.mu.Unlock()
 	data, _ := json.Marshal(st)
@@ -151,10 +163,17 @@ func (f *fakeFleet) apply(d *fakeDevice, c *assert.Command, mode string) {
 		final = mqtt.Event{Command: c.ID, Type: mqtt.EventFailed, Message: "cannot download"}
 	case fakeRefuse:
 		final = mqtt.Event{Command: c.ID, Type: mqtt.EventRefused, Message: "bad signature"}
+	case fakeHostile:
+		final = mqtt.Event{Command: c.ID, Type: mqtt.EventFailed, Message: hostileText}
+	}
+	step := "download"
+	if mode == fakeHostile {
+		step = hostileText
+		f.event(d, mqtt.Event{Command: c.ID, Type: hostileText})
 	}
 	if final.Type != mqtt.EventRefused {
 		f.event(d, mqtt.Event{Command: c.ID, Type: mqtt.EventAccepted})
-		f.event(d, mqtt.Event{Command: c.ID, Type: mqtt.EventProgress, Step: "download", Percent: 50})
+		f.event(d, mqtt.Event{Command: c.ID, Type: mqtt.EventProgress, Step: step, Percent: 50})
 	}
 	f.mu.Lock()
 	d.final[c.ID] = final

@@ -2,13 +2,18 @@ package fleet
 
 import (
 	"encoding/json"
+	"fmt"
+	"io"
+	"regexp"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"paddock.dev/paddock/internal/cli"
 	"paddock.dev/paddock/mqtt"
 )
 
@@ -83,18 +88,39 @@ func (r *registry) collect(l *link, wait time.Duration, presence bool) error {
 	}
 }
 
-// group returns the sorted IDs of the devices whose state lists group.
-func (r *registry) group(group string) []string {
+// validDeviceID is what a device id can be (agent.yaml's rule): no
+// command can target another, so a state under such an id is forged.
+var validDeviceID = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`) })
+
+// group returns the sorted IDs of the devices whose state lists group,
+// and, apart, those of its states whose id no device can have.
+func (r *registry) group(group string) (ids, forged []string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var ids []string
 	for id, st := range r.states {
-		if slices.Contains(st.Groups, group) {
+		switch {
+		case !slices.Contains(st.Groups, group):
+		case validDeviceID().MatchString(id):
 			ids = append(ids, id)
+		default:
+			forged = append(forged, id)
 		}
 	}
 	sort.Strings(ids)
-	return ids
+	sort.Strings(forged)
+	return ids, forged
+}
+
+// warnForged says which states of a group were left out.
+func warnForged(w io.Writer, group string, forged []string) {
+	if len(forged) == 0 {
+		return
+	}
+	quoted := make([]string, len(forged))
+	for i, id := range forged {
+		quoted[i] = cli.Printable(id)
+	}
+	fmt.Fprintf(w, "warning: leaving out %d states of group %s under ids no device can have (forged?): %s\n", len(forged), group, strings.Join(quoted, ", "))
 }
 
 // DeviceInfo is what 'paddock fleet devices' reports of a device.

@@ -125,7 +125,8 @@ func rolloutStart(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err := reg.collect(l, o.wait, false); err != nil {
 		return err
 	}
-	ids := reg.group(o.group)
+	ids, forged := reg.group(o.group)
+	warnForged(stderr, o.group, forged)
 	if len(ids) == 0 {
 		return fmt.Errorf("cannot roll out to group %s: no device reports it (see 'paddock fleet devices')", o.group)
 	}
@@ -358,7 +359,7 @@ func writeStatus(w io.Writer, st *rolloutState, asJSON bool) error {
 	var failed []string
 	for _, d := range s.Devices {
 		if d.Result != "" && d.Result != mqtt.EventDone && len(failed) < 10 {
-			failed = append(failed, fmt.Sprintf("  %s: %s %s", d.ID, d.Result, d.Message))
+			failed = append(failed, fmt.Sprintf("  %s: %s %s", cli.Printable(d.ID), cli.Printable(d.Result), cli.Printable(d.Message)))
 		}
 	}
 	if len(failed) > 0 {

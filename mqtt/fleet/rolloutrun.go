@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"paddock.dev/paddock/internal/cli"
 	"paddock.dev/paddock/mqtt"
 )
 
@@ -344,7 +345,7 @@ func (r *runner) setResult(idx int, result, msg string) {
 		return
 	}
 	if r.failLines < maxFailureLines {
-		fmt.Fprintf(r.stderr, "%s: %s %s\n", d.ID, result, msg)
+		fmt.Fprintf(r.stderr, "%s: %s %s\n", cli.Printable(d.ID), cli.Printable(result), cli.Printable(msg))
 	} else if r.failLines == maxFailureLines {
 		fmt.Fprintf(r.stderr, "(more failures: see 'paddock fleet rollout status %s')\n", r.st.ID)
 	}

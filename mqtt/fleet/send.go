@@ -183,7 +183,8 @@ func (s *sender) targets(l *link) error {
 	if err := r.collect(l, s.o.wait, false); err != nil {
 		return err
 	}
-	ids := r.group(s.o.group)
+	ids, forged := r.group(s.o.group)
+	warnForged(s.stderr, s.o.group, forged)
 	if len(ids) == 0 {
 		return fmt.Errorf("cannot send to group %s: no device reports it (see 'paddock fleet devices')", s.o.group)
 	}
@@ -231,9 +232,9 @@ func (s *sender) handle(device string, ev *mqtt.Event) {
 	case ev.Final():
 		s.final(device, &DeviceResult{Device: device, Result: ev.Type, Message: ev.Message, Output: ev.Result, Replayed: ev.Replayed})
 	case ev.Type == mqtt.EventProgress:
-		fmt.Fprintf(s.stderr, "%s: %s %d%%\n", device, ev.Step, ev.Percent)
+		fmt.Fprintf(s.stderr, "%s: %s %d%%\n", cli.Printable(device), cli.Printable(ev.Step), ev.Percent)
 	default:
-		fmt.Fprintf(s.stderr, "%s: %s\n", device, ev.Type)
+		fmt.Fprintf(s.stderr, "%s: %s\n", cli.Printable(device), cli.Printable(ev.Type))
 	}
 }
 
@@ -244,9 +245,9 @@ func (s *sender) final(device string, r *DeviceResult) {
 	if s.o.asJSON {
 		return
 	}
-	line := device + ": " + r.Result
+	line := cli.Printable(device) + ": " + cli.Printable(r.Result)
 	if r.Message != "" {
-		line += ": " + r.Message
+		line += ": " + cli.Printable(r.Message)
 	}
 	if out := formatOutput(r.Output); out != "" {
 		line += "\n" + out
@@ -255,20 +256,24 @@ func (s *sender) final(device string, r *DeviceResult) {
 }
 
 // formatOutput renders a command's result for a terminal: a string as it
-// is, a list of strings (log lines) one per line, anything else as JSON.
+// is, a list of strings (log lines) one per line, anything else as JSON;
+// escaped, since the device wrote it.
 func formatOutput(raw json.RawMessage) string {
 	if len(raw) == 0 || string(raw) == "null" {
 		return ""
 	}
 	var str string
 	if json.Unmarshal(raw, &str) == nil {
-		return str
+		return cli.PrintableLines(str)
 	}
 	var lines []string
 	if json.Unmarshal(raw, &lines) == nil {
+		for i, l := range lines {
+			lines[i] = cli.Printable(l)
+		}
 		return strings.Join(lines, "\n")
 	}
-	return string(raw)
+	return cli.Printable(string(raw))
 }
 
 // report prints the JSON results and the summary of what went wrong.
