@@ -3,7 +3,6 @@ package appmgr
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"paddock.dev/paddock/agent/state"
 	"paddock.dev/paddock/confine/cgroup"
@@ -140,17 +139,20 @@ func (m *Manager) doMount(t *state.Task) error {
 	if err := revisions.Mount(s.name, s.rev.Revision); err != nil {
 		return err
 	}
-	return checkMounted(s)
+	// The one read of the package's manifest: it is checked and kept.
+	mf, err := revisions.ReadManifest(s.name, s.rev.Revision)
+	if err != nil {
+		return err
+	}
+	if err := checkManifest(s, mf); err != nil {
+		return err
+	}
+	return profiles.SaveManifest(s.rev.Revision, mf)
 }
 
-// mountedManifest reads the app.yaml of the mounted revision.
-func mountedManifest(name string, rev int) (*manifest.Manifest, error) {
-	path := filepath.Join(revisions.MountDir(name, rev), manifest.Path)
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("cannot read the package's app.yaml: %w", err)
-	}
-	return manifest.Parse(data, manifest.Path)
+// keptManifest returns the manifest of a revision as the agent kept it at install.
+func keptManifest(name string, rev int) (*manifest.Manifest, error) {
+	return profiles.LoadManifest(name, rev)
 }
 
 func (m *Manager) doProfiles(t *state.Task) error {
@@ -158,7 +160,7 @@ func (m *Manager) doProfiles(t *state.Task) error {
 	if err != nil {
 		return err
 	}
-	mf, err := mountedManifest(s.name, s.rev.Revision)
+	mf, err := keptManifest(s.name, s.rev.Revision)
 	if err != nil {
 		return err
 	}
@@ -175,7 +177,7 @@ func (m *Manager) undoProfiles(t *state.Task) error {
 
 // loadAppArmor loads the AppArmor profiles of a revision, where the kernel has AppArmor.
 func loadAppArmor(name string, rev int) error {
-	mf, err := mountedManifest(name, rev)
+	mf, err := keptManifest(name, rev)
 	if err != nil {
 		return err
 	}
@@ -183,14 +185,14 @@ func loadAppArmor(name string, rev int) error {
 }
 
 // deleteCgroups stops the app's sandboxes, with what runs in them, and
-// removes the cgroups of the commands of a mounted revision.
+// removes the cgroups of the commands of a kept revision.
 func deleteCgroups(name string, rev int) error {
 	if err := launch.StopSandboxes(name, 0); err != nil {
 		return err
 	}
-	mf, err := mountedManifest(name, rev)
+	mf, err := keptManifest(name, rev)
 	if err != nil {
-		return nil // not mounted any more: a repeated task, or nothing was ever run
+		return nil // discarded already: a repeated task
 	}
 	for cmd := range mf.Apps {
 		if err := cgroup.Delete(profiles.Label(name, cmd)); err != nil {
@@ -212,15 +214,12 @@ func discard(name string, rev int) error {
 	return profiles.Remove(name, rev)
 }
 
-// checkMounted compares the mounted package's app.yaml with its assertion.
-func checkMounted(s setup) error {
-	mf, err := mountedManifest(s.name, s.rev.Revision)
-	if err != nil {
-		return err
-	}
+// checkManifest compares the package's manifest with its assertion. The
+// manifest's values are not quoted: errors are read by every local user.
+func checkManifest(s setup, mf *manifest.Manifest) error {
 	if mf.Name != s.name || mf.Version != s.rev.Version || mf.Type != s.rev.Type {
-		return fmt.Errorf("package says it is %s %s (type %s), its assertion says %s %s (type %s)",
-			mf.Name, mf.Version, mf.Type, s.name, s.rev.Version, s.rev.Type)
+		return fmt.Errorf("the name, version or type in the package's %s differ from what its assertion says: %s %s (type %s)",
+			manifest.Path, s.name, s.rev.Version, s.rev.Type)
 	}
 	return nil
 }
@@ -230,7 +229,11 @@ func (m *Manager) undoMount(t *state.Task) error {
 	if err != nil || !s.isNew() {
 		return err
 	}
-	return revisions.Unmount(s.name, s.rev.Revision)
+	if err := revisions.Unmount(s.name, s.rev.Revision); err != nil {
+		return err
+	}
+	// The kept manifest goes too (with the profiles, if any were made).
+	return profiles.Remove(s.name, s.rev.Revision)
 }
 
 func (m *Manager) doCopyData(t *state.Task) error {
@@ -311,10 +314,21 @@ func (m *Manager) restoreLinks(s setup) error {
 	if s.before == nil {
 		return revisions.ClearCurrent(s.name)
 	}
-	if err := loadAppArmor(s.name, s.before.Current); err != nil {
+	return activate(s.name, s.before.Current)
+}
+
+// activate makes revision rev of app name current and runnable: mounted (a
+// power cut unmounts it), its AppArmor profiles loaded (the kernel forgets
+// them at a boot), and the current links pointing at it (on the appliance
+// they live on a tmpfs). It is idempotent.
+func activate(name string, rev int) error {
+	if err := revisions.Mount(name, rev); err != nil {
 		return err
 	}
-	return revisions.SetCurrent(s.name, s.before.Current)
+	if err := loadAppArmor(name, rev); err != nil {
+		return err
+	}
+	return revisions.SetCurrent(name, rev)
 }
 
 // doDiscardOld drops the oldest revisions beyond the number kept.
@@ -368,7 +382,7 @@ func (m *Manager) undoUnlink(t *state.Task) error {
 	if err != nil || s.before == nil {
 		return err
 	}
-	return revisions.SetCurrent(s.name, s.before.Current)
+	return activate(s.name, s.before.Current)
 }
 
 // doDiscardApp removes every revision and the data of the app, then forgets it.

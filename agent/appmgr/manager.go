@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"paddock.dev/paddock/agent/state"
+	"paddock.dev/paddock/confine/profiles"
 	"paddock.dev/paddock/internal/arch"
 	"paddock.dev/paddock/internal/dirs"
 	"paddock.dev/paddock/ota/keys"
@@ -306,9 +307,12 @@ func (m *Manager) Remove(name string) (string, error) {
 }
 
 // Startup brings the disk in line with the state after a boot or a crash:
-// it mounts every kept revision, restores the current links of apps that no
-// change is working on, and drops package blobs that nothing refers to.
-// Interrupted changes are then resumed by the task runner.
+// it mounts every kept revision and makes the current one of each app
+// runnable again (mounted, AppArmor profiles loaded, current links), even
+// while a change of the app is in progress: a power cut takes all of that,
+// and the change's resumed tasks go on from the state, not from what the
+// cut left. Then it drops package blobs that nothing refers to.
+// Interrupted changes are resumed by the task runner afterwards.
 func (m *Manager) Startup() error {
 	for _, dir := range []string{dirs.PackagesDir, dirs.AssertionsDir, dirs.AppsDir, dirs.DataDir} {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -331,16 +335,15 @@ func (m *Manager) Startup() error {
 			referenced[revisions.BlobPath(name, r.Revision)] = true
 			if err := revisions.Mount(name, r.Revision); err != nil {
 				errs = append(errs, err)
+			} else if err := keepManifest(name, r.Revision); err != nil {
+				errs = append(errs, err)
 			}
 		}
-		if m.changeOf(name) == nil {
-			if err := revisions.SetCurrent(name, app.Current); err != nil {
-				errs = append(errs, err)
-			}
-			// AppArmor profiles live in the kernel: load them again after a boot.
-			if err := loadAppArmor(name, app.Current); err != nil {
-				errs = append(errs, err)
-			}
+		if m.unlinked(name) {
+			continue
+		}
+		if err := activate(name, app.Current); err != nil {
+			errs = append(errs, fmt.Errorf("cannot make %s revision %d runnable: %w", name, app.Current, err))
 		}
 	}
 	for _, chg := range m.st.ChangesInProgress() {
@@ -352,6 +355,35 @@ func (m *Manager) Startup() error {
 	}
 	m.dropOrphans(referenced)
 	return errors.Join(errs...)
+}
+
+// unlinked reports whether a remove of the app called name is in progress
+// and has made it inactive already; the state must be locked.
+func (m *Manager) unlinked(name string) bool {
+	chg := m.changeOf(name)
+	if chg == nil {
+		return false
+	}
+	for _, t := range chg.Tasks() {
+		if t.Kind() == "unlink-app" && t.Status() == state.DoneStatus {
+			return true
+		}
+	}
+	return false
+}
+
+// keepManifest keeps the manifest of a revision installed before the agent
+// kept manifests, read once more from its mounted package through the same
+// checks as at install.
+func keepManifest(name string, rev int) error {
+	if _, err := os.Stat(profiles.ManifestPath(name, rev)); !errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	mf, err := revisions.ReadManifest(name, rev)
+	if err != nil {
+		return fmt.Errorf("cannot keep the manifest of %s revision %d: %w", name, rev, err)
+	}
+	return profiles.SaveManifest(rev, mf)
 }
 
 // dropOrphans removes blobs and partial uploads that no app or change refers

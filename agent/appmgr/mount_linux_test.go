@@ -71,7 +71,7 @@ func TestInstallManifestMismatchRollsBack(t *testing.T) {
 	}
 	f.ensure()
 	status, tasks, chgErr := f.change(id)
-	if status != state.ErrorStatus || chgErr == nil || !strings.Contains(chgErr.Error(), "its assertion says hello 1.0") {
+	if status != state.ErrorStatus || chgErr == nil || !strings.Contains(chgErr.Error(), "differ from what its assertion says: hello 1.0") {
 		t.Errorf("change: got %s %v (%v), want Error about the assertion", status, tasks, chgErr)
 	}
 	if m := mountsUnder(t, dirs.Root); len(m) != 0 {

@@ -94,8 +94,14 @@ func (m *Manager) adoptOne(name string, rev int, trusted []*keys.PublicKey) (*Ap
 	if err := revisions.CreateData(name, rev, 0); err != nil {
 		return nil, err
 	}
-	mf, err := mountedManifest(name, rev)
+	mf, err := revisions.ReadManifest(name, rev)
 	if err != nil {
+		return nil, err
+	}
+	if mf.Name != name || mf.Version != r.Version || mf.Type != r.Type {
+		return nil, fmt.Errorf("the name, version or type in its package's manifest differ from what its assertion says: %s %s (type %s)", name, r.Version, r.Type)
+	}
+	if err := profiles.SaveManifest(rev, mf); err != nil {
 		return nil, err
 	}
 	if err := profiles.Generate(rev, mf, profiles.Options{Arch: m.Arch}); err != nil {

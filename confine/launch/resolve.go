@@ -16,6 +16,7 @@ import (
 	"paddock.dev/paddock/internal/arch"
 	"paddock.dev/paddock/internal/dirs"
 	"paddock.dev/paddock/ota/manifest"
+	"paddock.dev/paddock/ota/revisions"
 )
 
 // Where apps see themselves, whatever the root directory on the host.
@@ -24,12 +25,22 @@ const (
 	sandboxDataDir = "/var/lib/paddock/data"
 )
 
+// isMounted reports whether a revision is mounted; tests replace it.
+var isMounted = revisions.IsMounted
+
 // Resolve describes how to run command cmd of the current revision of app
-// name with args: it reads the revision's app.yaml and its precompiled
-// seccomp profile. cmd "" means the command named like the app.
+// name with args: it reads the manifest that the agent kept when it
+// installed the revision (never the package's own app.yaml) and its
+// precompiled seccomp profile. cmd "" means the command named like the app.
 func Resolve(name, cmd string, args []string) (*Spec, error) {
+	if err := manifest.CheckName("app", name); err != nil {
+		return nil, err
+	}
 	if cmd == "" {
 		cmd = name
+	}
+	if err := manifest.CheckName("command", cmd); err != nil {
+		return nil, err
 	}
 	target, err := os.Readlink(dirs.AppDir(name, "current"))
 	if errors.Is(err, os.ErrNotExist) {
@@ -43,11 +54,10 @@ func Resolve(name, cmd string, args []string) (*Spec, error) {
 		return nil, fmt.Errorf("current revision of %s is %q, not a number", name, target)
 	}
 	hostApp := dirs.AppDir(name, target)
-	data, err := os.ReadFile(filepath.Join(hostApp, manifest.Path))
-	if err != nil {
-		return nil, fmt.Errorf("cannot read %s revision %d: %w (is it mounted? start the agent)", name, rev, err)
+	if !isMounted(name, rev) {
+		return nil, fmt.Errorf("%s revision %d is not mounted (the agent mounts it when it starts: is it running?)", name, rev)
 	}
-	m, err := manifest.Parse(data, manifest.Path)
+	m, err := profiles.LoadManifest(name, rev)
 	if err != nil {
 		return nil, err
 	}

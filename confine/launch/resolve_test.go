@@ -10,13 +10,26 @@ import (
 	"paddock.dev/paddock/confine/profiles"
 	"paddock.dev/paddock/internal/dirs"
 	"paddock.dev/paddock/internal/dirs/dirstest"
+	"paddock.dev/paddock/ota/manifest"
 )
 
 // installFake lays out revision 2 of app hello as an install leaves it,
-// with a plain directory in place of the mount.
+// with a plain directory in place of the mount: the manifest the agent
+// kept, and in the package an app.yaml that says something else, which
+// launches must not read.
 func installFake(t *testing.T, yaml string) {
 	t.Helper()
 	dirstest.SetRoot(t)
+	old := isMounted
+	isMounted = func(name string, rev int) bool { return name == "hello" && rev == 2 }
+	t.Cleanup(func() { isMounted = old })
+	m, err := manifest.Parse([]byte(yaml), manifest.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := profiles.SaveManifest(2, m); err != nil {
+		t.Fatal(err)
+	}
 	write := func(path, data string) {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			t.Fatal(err)
@@ -25,7 +38,7 @@ func installFake(t *testing.T, yaml string) {
 			t.Fatal(err)
 		}
 	}
-	write(filepath.Join(dirs.AppDir("hello", "2"), "meta/app.yaml"), yaml)
+	write(filepath.Join(dirs.AppDir("hello", "2"), "meta/app.yaml"), "name: hello\nversion: \"9.9\"\napps:\n  other:\n    command: bin/other\n")
 	write(profiles.SeccompPath("hello", 2, "hello"), "12345678")
 	if err := os.Symlink("2", dirs.AppDir("hello", "current")); err != nil {
 		t.Fatal(err)
@@ -80,6 +93,9 @@ func TestResolveErrors(t *testing.T) {
 		{"absent", "", "absent is not installed"},
 		{"hello", "nope", `hello has no command "nope" (it has: hello, quiet)`},
 		{"hello", "quiet", "cannot read the seccomp profile of paddock.hello.quiet"},
+		{"../x", "", `invalid app name "../x"`},
+		{"", "", `invalid app name ""`},
+		{"hello", "../../x", `invalid command name "../../x"`},
 	}
 	for _, tt := range tests {
 		if _, err := Resolve(tt.app, tt.cmd, nil); err == nil || !strings.Contains(err.Error(), tt.want) {

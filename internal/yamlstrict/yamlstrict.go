@@ -24,6 +24,53 @@ type Error struct {
 	Line  int    // 0 when unknown
 	Field string // dotted path such as apps.hello.command; empty for the whole file
 	Msg   string
+
+	// format is Msg before its values were filled in, for Redacted.
+	format string
+}
+
+// NewError returns an *Error whose Msg is format filled in with args, and
+// which Redacted can strip of those values.
+func NewError(file string, line int, field, format string, args ...any) *Error {
+	return &Error{File: file, Line: line, Field: field, Msg: fmt.Sprintf(format, args...), format: format}
+}
+
+// Redacted returns the error without anything taken from the file's
+// content: the file, the line and the kind of problem, with the field path
+// left out and every value the message quoted shown as "…". It is for
+// errors about files whose content must not be shown to whoever reads the
+// error, such as a package's manifest read by the agent, whose errors every
+// local user can read.
+func (e *Error) Redacted() *Error {
+	msg := redactFormat(e.format)
+	if !strings.ContainsFunc(msg, func(r rune) bool { return r >= 'a' && r <= 'z' }) {
+		msg = "invalid value"
+	}
+	return &Error{File: e.File, Line: e.Line, Msg: msg, format: msg}
+}
+
+// redactFormat replaces every verb of a fmt format by "…".
+func redactFormat(format string) string {
+	var b strings.Builder
+	for i := 0; i < len(format); i++ {
+		c := format[i]
+		if c != '%' {
+			b.WriteByte(c)
+			continue
+		}
+		if i+1 < len(format) && format[i+1] == '%' {
+			b.WriteByte('%')
+			i++
+			continue
+		}
+		// Skip flags, width, precision and argument indexes up to the verb letter.
+		for i+1 < len(format) && strings.IndexByte("+-# 0123456789.*[]", format[i+1]) >= 0 {
+			i++
+		}
+		i++ // the verb
+		b.WriteString("…")
+	}
+	return b.String()
 }
 
 func (e *Error) Error() string {
@@ -76,7 +123,7 @@ func New(file string) *Parser {
 // Errorf returns an *Error about field at the line of n; n may be nil when
 // the error is about the whole file.
 func (p *Parser) Errorf(n *yaml.Node, field, format string, args ...any) error {
-	e := &Error{File: p.File, Field: field, Msg: fmt.Sprintf(format, args...)}
+	e := NewError(p.File, 0, field, format, args...)
 	if n != nil {
 		e.Line = n.Line
 	}
@@ -86,7 +133,7 @@ func (p *Parser) Errorf(n *yaml.Node, field, format string, args ...any) error {
 // FieldErrorf is Errorf at the line of the key of field, or of its nearest
 // parent, for errors about a whole mapping, such as a missing field.
 func (p *Parser) FieldErrorf(field, format string, args ...any) error {
-	return &Error{File: p.File, Line: p.Line(field), Field: field, Msg: fmt.Sprintf(format, args...)}
+	return NewError(p.File, p.Line(field), field, format, args...)
 }
 
 // Line returns the line of the key of field, or of its nearest parent
@@ -130,7 +177,9 @@ func (p *Parser) yamlError(err error) error {
 			}
 		}
 	}
-	return &Error{File: p.File, Line: line, Msg: "invalid YAML: " + msg}
+	// The syntax error may quote the input (an anchor's name, say): it is
+	// not a format, so Redacted keeps only "invalid YAML".
+	return &Error{File: p.File, Line: line, Msg: "invalid YAML: " + msg, format: "invalid YAML"}
 }
 
 // KindName names the kind of n for errors: mapping, list, scalar, alias or

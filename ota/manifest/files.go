@@ -20,11 +20,26 @@ const maxLinks = 40
 func (m *Manifest) CheckFiles(root fs.FS) error {
 	for _, c := range m.commands() {
 		if err := checkFile(root, CommandPath(c.command)); err != nil {
-			return m.errorf(c.field, "%v", err)
+			var fe *fileError
+			if errors.As(err, &fe) {
+				return m.errorf(c.field, fe.format, fe.args...)
+			}
+			return m.errorf(c.field, "cannot resolve the command's path: %v", err)
 		}
 	}
 	return nil
 }
+
+// fileError is a problem with a command's file, kept as a format and its
+// values so that the *Error made of it can be redacted.
+type fileError struct {
+	format string
+	args   []any
+}
+
+func (e *fileError) Error() string { return fmt.Sprintf(e.format, e.args...) }
+
+func fileErrorf(format string, args ...any) error { return &fileError{format, args} }
 
 type fieldCommand struct{ field, command string }
 
@@ -63,16 +78,16 @@ func checkFile(root fs.FS, prog string) error {
 	}
 	fi, err := statInside(root, path.Clean(prog))
 	if errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("%q does not exist in the package", prog)
+		return fileErrorf("%q does not exist in the package", prog)
 	}
 	if err != nil {
 		return err
 	}
 	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("%q is not a regular file", prog)
+		return fileErrorf("%q is not a regular file", prog)
 	}
 	if fi.Mode().Perm()&0o111 == 0 {
-		return fmt.Errorf("%q is not executable (run chmod +x %s)", prog, prog)
+		return fileErrorf("%q is not executable (run chmod +x %s)", prog, prog)
 	}
 	return nil
 }
@@ -94,7 +109,7 @@ func statInside(root fs.FS, name string) (fs.FileInfo, error) {
 			continue
 		case "..":
 			if len(done) == 0 {
-				return nil, fmt.Errorf("%q leads outside the package through a symlink", name)
+				return nil, fileErrorf("%q leads outside the package through a symlink", name)
 			}
 			done = done[:len(done)-1]
 			continue
@@ -112,14 +127,14 @@ func statInside(root fs.FS, name string) (fs.FileInfo, error) {
 			continue
 		}
 		if links++; links > maxLinks {
-			return nil, fmt.Errorf("%q: too many levels of symlinks", name)
+			return nil, fileErrorf("%q: too many levels of symlinks", name)
 		}
 		target, err := rl.ReadLink(cur)
 		if err != nil {
 			return nil, err
 		}
 		if path.IsAbs(target) {
-			return nil, fmt.Errorf("%q is a symlink to the absolute path %q, outside the package", cur, target)
+			return nil, fileErrorf("%q is a symlink to the absolute path %q, outside the package", cur, target)
 		}
 		todo = append(strings.Split(target, "/"), todo...)
 	}

@@ -137,3 +137,24 @@ func checkCommand(s string) error {
 	}
 	return nil
 }
+
+// ValidName reports whether s is a valid package or command name:
+// lowercase letters and digits with single dashes between them, at most
+// 40 characters.
+func ValidName(s string) bool {
+	return len(s) <= maxNameLen && nameRe().MatchString(s)
+}
+
+// CheckName says what is wrong with a name a user gave for an app (what
+// "app") or a command (what "command"), or returns nil. Names end up in
+// paths: one that is not valid names nothing installed.
+func CheckName(what, s string) error {
+	if ValidName(s) {
+		return nil
+	}
+	shown := s
+	if len(shown) > maxNameLen+8 {
+		shown = shown[:maxNameLen+8] + "..."
+	}
+	return fmt.Errorf("invalid %s name %q (want lowercase letters and digits, with single dashes between them, at most %d characters)", what, shown, maxNameLen)
+}

@@ -1,12 +1,13 @@
 package manifest
 
 import (
-	"fmt"
 	"slices"
 	"strings"
 	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
+
+	"paddock.dev/paddock/internal/yamlstrict"
 )
 
 var (
@@ -269,5 +270,5 @@ func (p *parser) hook(n *yaml.Node, prefix, name string) (*Hook, error) {
 }
 
 func (m *Manifest) errorf(field, format string, args ...any) error {
-	return &Error{File: m.filename, Line: m.lines.Line(field), Field: field, Msg: fmt.Sprintf(format, args...)}
+	return yamlstrict.NewError(m.filename, m.lines.Line(field), field, format, args...)
 }

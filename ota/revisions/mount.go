@@ -1,8 +1,11 @@
 package revisions
 
 import (
+	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"syscall"
 
 	"paddock.dev/paddock/internal/loopmount"
 )
@@ -17,7 +20,9 @@ func Mount(name string, rev int) error {
 	return loopmount.MountSquashFS(BlobPath(name, rev), dir)
 }
 
-// Unmount unmounts revision rev of app name and removes its mount point.
+// Unmount unmounts revision rev of app name and removes its mount point,
+// and the app's directory under AppsDir when nothing else is left in it
+// (an install that failed leaves no empty apps/NAME behind).
 func Unmount(name string, rev int) error {
 	dir := MountDir(name, rev)
 	if err := loopmount.Unmount(dir); err != nil {
@@ -25,6 +30,9 @@ func Unmount(name string, rev int) error {
 	}
 	if err := os.Remove(dir); err != nil && !os.IsNotExist(err) {
 		return fmt.Errorf("cannot remove mount point: %w", err)
+	}
+	if err := os.Remove(filepath.Dir(dir)); err != nil && !os.IsNotExist(err) && !errors.Is(err, syscall.ENOTEMPTY) {
+		return fmt.Errorf("cannot remove %s: %w", filepath.Dir(dir), err)
 	}
 	return nil
 }
