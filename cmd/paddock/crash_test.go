@@ -100,12 +100,15 @@ func TestCrashSafety(t *testing.T) {
 					}
 
 					if powerCut {
-						d.unmountAll() // a power cut loses the mounts too
+						d.powerCut()
 					}
 					d.startDaemon("")
 					d.waitIdle()
 					checkConsistent(t, d)
 					checkMarker(t, d, marker)
+					if powerCut {
+						checkRunnable(t, d)
+					}
 					if !o.done(d) {
 						// Undone rather than resumed: a second attempt must succeed.
 						d.ok(o.args...)
@@ -117,6 +120,35 @@ func TestCrashSafety(t *testing.T) {
 				})
 			}
 		}
+	}
+}
+
+// powerCut takes from the device what a power cut takes from the
+// appliance: the mounts, and /apps and /run, which are tmpfs there (the
+// current links and the mount points go with them).
+func (d *device) powerCut() {
+	d.t.Helper()
+	d.unmountAll()
+	for _, dir := range []string{"apps", "run"} {
+		if err := os.RemoveAll(d.path(dir)); err != nil {
+			d.t.Fatal(err)
+		}
+	}
+}
+
+// checkRunnable checks that the installed app runs, right after the agent
+// came back: issue 9 item 8 found 'paddock run hello' saying "hello is not
+// installed" after a power cut between the mount and the profiles of a
+// refresh, as the resumed change failed and nothing restored the links.
+func checkRunnable(t *testing.T, d *device) {
+	t.Helper()
+	apps := d.list()
+	if len(apps) == 0 {
+		return
+	}
+	r := d.paddock("run", "hello")
+	if want := fmt.Sprintf("(revision %d)", apps[0].Revision); r.code != 0 || !strings.Contains(r.stdout, want) {
+		t.Errorf("paddock run hello after the power cut: exit code %d, want 0 and %q\n%s%s", r.code, want, r.stdout, r.stderr)
 	}
 }
 
