@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"paddock.dev/paddock/agent/appmgr"
+	"paddock.dev/paddock/ota/revisions"
 )
 
 // Response is the envelope of every answer, in the manner of snapd's API:
@@ -29,7 +30,7 @@ type Response struct {
 type ErrorResult struct {
 	Message string `json:"message"`
 	// Kind is a stable word for scripts: not-found, conflict, refused, forbidden, bad-request,
-	// busy (too many connections), internal.
+	// busy (too many connections), no-space (the disk is too full for it), internal.
 	Kind string `json:"kind"`
 }
 
@@ -69,6 +70,8 @@ func managerError(w http.ResponseWriter, err error) {
 		errorResponse(w, http.StatusConflict, "conflict", err)
 	case errors.Is(err, appmgr.ErrRefused):
 		errorResponse(w, http.StatusBadRequest, "refused", err)
+	case errors.Is(err, revisions.ErrNoSpace):
+		errorResponse(w, http.StatusInsufficientStorage, "no-space", err)
 	default:
 		errorResponse(w, http.StatusInternalServerError, "internal", err)
 	}

@@ -50,7 +50,17 @@ func (s *State) keepReserve() error {
 	if err == nil && fi.Mode().IsRegular() && fi.Size() >= want {
 		return nil
 	}
-	if err := makeReserve(path, want); err != nil {
+	// Made again only with room to spare, so that on a full disk it is not
+	// made from the space its release just gave, to be released again at
+	// the next checkpoint; the agent stays degraded until space returns.
+	free, err := freeBytes(filepath.Dir(path))
+	if err == nil && free < 2*want {
+		err = fmt.Errorf("%w: %d bytes free, the reserve needs %d and as much to spare", syscall.ENOSPC, free, want)
+	}
+	if err == nil {
+		err = makeReserve(path, want)
+	}
+	if err != nil {
 		if fi != nil && fi.Mode().IsRegular() {
 			return nil // a smaller reserve still holds what it holds
 		}

@@ -23,3 +23,19 @@ func allocate(f *os.File, size int64) error {
 		return os.NewSyscallError("fallocate", err)
 	}
 }
+
+// freeBytes returns the bytes free in dir's filesystem, without the blocks
+// that ext4 keeps for root (the agent leaves those for when all else is full).
+func freeBytes(dir string) (int64, error) {
+	var st unix.Statfs_t
+	for {
+		err := unix.Statfs(dir, &st)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return 0, &os.PathError{Op: "statfs", Path: dir, Err: err}
+		}
+		return int64(st.Bavail) * st.Bsize, nil
+	}
+}

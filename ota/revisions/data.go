@@ -22,11 +22,33 @@ func CreateData(name string, rev, from int) error {
 		return nil
 	}
 	// Build the copy aside and rename it into place, so that a crash never
-	// leaves a half-copied data directory under the final name.
+	// leaves a half-copied data directory under the final name; a failed
+	// copy is removed, so that it holds no space.
 	tmp := dst + ".tmp"
 	if err := os.RemoveAll(tmp); err != nil {
 		return fmt.Errorf("cannot create data of %s: %w", name, err)
 	}
+	if from > 0 {
+		if err := checkCopySpace(DataDir(name, from), filepath.Dir(dst), fmt.Sprintf("copy the data of %s from revision %d", name, from)); err != nil {
+			return err
+		}
+	}
+	if err := createTmpData(name, from, tmp); err != nil {
+		if rerr := os.RemoveAll(tmp); rerr != nil {
+			return errors.Join(err, fmt.Errorf("cannot remove the partial copy: %w", rerr))
+		}
+		return err
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		os.RemoveAll(tmp)
+		return fmt.Errorf("cannot create data of %s: %w", name, err)
+	}
+	return syncDir(filepath.Dir(dst))
+}
+
+// createTmpData makes tmp as the data of a new revision: a copy of
+// revision from's data, or empty.
+func createTmpData(name string, from int, tmp string) error {
 	if from > 0 {
 		if err := copyTree(DataDir(name, from), tmp); err != nil {
 			return fmt.Errorf("cannot copy data of %s from revision %d: %w", name, from, err)
@@ -37,10 +59,7 @@ func CreateData(name string, rev, from int) error {
 	if err := syncTree(tmp); err != nil {
 		return fmt.Errorf("cannot create data of %s: %w", name, err)
 	}
-	if err := os.Rename(tmp, dst); err != nil {
-		return fmt.Errorf("cannot create data of %s: %w", name, err)
-	}
-	return syncDir(filepath.Dir(dst))
+	return nil
 }
 
 // RemoveData removes the data of revision rev of app name.

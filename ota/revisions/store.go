@@ -27,6 +27,9 @@ func StorePackage(r io.Reader, name string, rev int, size int64, sha256hex strin
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return "", fmt.Errorf("cannot store package: %w", err)
 	}
+	if err := checkSpace(filepath.Dir(dst), size, 1, fmt.Sprintf("store the package of %s revision %d", name, rev)); err != nil {
+		return "", err
+	}
 	tmp := dst + ".partial"
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {

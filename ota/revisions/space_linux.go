@@ -1,0 +1,33 @@
+package revisions
+
+import (
+	"errors"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// freeSpace returns the space available in dir's filesystem to a process
+// that does not use root's reserved blocks: the agent leaves those for
+// itself.
+func freeSpace(dir string) (Space, error) {
+	var st unix.Statfs_t
+	for {
+		err := unix.Statfs(dir, &st)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return Space{}, &os.PathError{Op: "statfs", Path: dir, Err: err}
+		}
+		break
+	}
+	sp := Space{Bytes: int64(st.Bavail) * st.Bsize, Files: int64(st.Ffree), BlockSize: st.Bsize}
+	if st.Files == 0 { // no inode count (btrfs, some FUSE filesystems)
+		sp.Files = -1
+	}
+	if sp.BlockSize <= 0 {
+		sp.BlockSize = 4096
+	}
+	return sp, nil
+}
