@@ -28,6 +28,10 @@ type App struct {
 	Current int `json:"current"`
 	// Sequence holds the kept revisions, oldest first.
 	Sequence []Revision `json:"sequence"`
+	// OwnerKey is the fingerprint of the key that publishes the app (see
+	// owner); Superseded lists the keys it took the app over from.
+	OwnerKey   string   `json:"owner-key,omitempty"`
+	Superseded []string `json:"superseded-keys,omitempty"`
 }
 
 // Revision returns the kept revision rev, or nil.

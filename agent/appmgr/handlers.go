@@ -289,6 +289,10 @@ func (m *Manager) doLink(t *state.Task) error {
 	}
 	app.add(s.rev)
 	app.Current = s.rev.Revision
+	if t.Change().Kind() != "revert" {
+		// A revision signed by another key than the owner's passed as a takeover.
+		app.publishedBy(s.rev.SignKey)
+	}
 	m.setApp(s.name, app)
 	return nil
 }

@@ -177,10 +177,8 @@ func (m *Manager) checkRevision(bundle []byte) (string, Revision, error) {
 	installed := m.apps()[r.Name]
 	m.st.Unlock()
 	if installed != nil {
-		if cur := installed.CurrentRevision(); cur != nil && cur.SignKey != r.SignKey {
-			if r, err = trust.CheckRevision(bundle, trusted, timeNow(), cur.SignKey); err != nil {
-				return "", Revision{}, refused("cannot install: %w", err)
-			}
+		if r, err = checkOwner(bundle, trusted, installed, r); err != nil {
+			return "", Revision{}, err
 		}
 	}
 	return r.Name, Revision{
@@ -274,6 +272,9 @@ func (m *Manager) Revert(name string) (string, error) {
 	prev := app.Previous()
 	if prev == nil {
 		return "", refused("cannot revert %s: no revision older than %d is kept", name, app.Current)
+	}
+	if err := checkRevert(app, prev); err != nil {
+		return "", err
 	}
 	chg := m.st.NewChange("revert", fmt.Sprintf("Revert %q to revision %d", name, prev.Revision))
 	setupChange(chg, name, app, *prev, nil)

@@ -110,7 +110,7 @@ func (m *Manager) adoptOne(name string, rev int, trusted []*keys.PublicKey) (*Ap
 	if err := revisions.SetCurrent(name, rev); err != nil {
 		return nil, err
 	}
-	app := &App{Name: name, Current: rev}
+	app := &App{Name: name, Current: rev, OwnerKey: r.SignKey}
 	app.add(Revision{
 		Revision: rev, Version: r.Version, Type: r.Type, Arch: r.Arch, Size: r.Size, SHA256: r.SHA256,
 		Publisher: r.Publisher, SignKey: r.SignKey, Installed: timeNow().UTC().Truncate(1e9),
