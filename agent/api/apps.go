@@ -99,7 +99,7 @@ type progressBody struct {
 
 func (b *progressBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
-	if now := time.Now(); n > 0 && now.Sub(b.last) >= time.Second {
+	if now := time.Now(); n > 0 && now.Sub(b.last) >= uploadStall/8 {
 		b.last = now
 		b.rc.SetReadDeadline(now.Add(uploadStall))
 		b.rc.SetWriteDeadline(now.Add(uploadStall + writeTimeout))

@@ -223,3 +223,75 @@ func replace[T any](t *testing.T, p *T, v T) {
 	*p = v
 	t.Cleanup(func() { *p = old })
 }
+
+// serveSocket serves s on a new socket until the test ends and returns its path.
+func serveSocket(t *testing.T, s *Server) string {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "api.sock")
+	if err := s.Listen(sock); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Serve() }()
+	t.Cleanup(func() {
+		if err := s.Shutdown(context.Background()); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	return sock
+}
+
+// TestUploadTimeouts checks that the read timeout, which ends requests that
+// do not arrive whole (issue 9 item 3), does not cut an upload that is
+// slower than it but keeps coming, and that an upload that stalls ends.
+func TestUploadTimeouts(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("uploads need root")
+	}
+	replace(t, &readTimeout, 300*time.Millisecond)
+	replace(t, &uploadStall, 600*time.Millisecond)
+	s, _ := newServer(t)
+	sock := serveSocket(t, s)
+	// upload sends a multipart body whose assertions part comes in chunks
+	// with pause between them, and returns the answer's error message.
+	upload := func(chunks int, pause time.Duration) string {
+		c, err := net.Dial("unix", sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		fmt.Fprint(c, "POST /v1/apps HTTP/1.1\r\nHost: paddock\r\nContent-Type: multipart/form-data; boundary=B\r\nTransfer-Encoding: chunked\r\n\r\n")
+		chunk := func(s string) { fmt.Fprintf(c, "%x\r\n%s\r\n", len(s), s) }
+		chunk("--B\r\nContent-Disposition: form-data; name=\"assertions\"\r\n\r\n")
+		for range chunks {
+			time.Sleep(pause)
+			if _, err := fmt.Fprintf(c, "%x\r\n%s\r\n", 1, "x"); err != nil {
+				break // the server gave up
+			}
+		}
+		chunk("\r\n--B\r\nContent-Disposition: form-data; name=\"package\"\r\n\r\nP\r\n--B--\r\n")
+		fmt.Fprint(c, "0\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			return err.Error()
+		}
+		defer resp.Body.Close()
+		var r Response
+		var e ErrorResult
+		json.NewDecoder(resp.Body).Decode(&r)
+		json.Unmarshal(r.Result, &e)
+		return e.Message
+	}
+	// 12 chunks 100 ms apart: four times the read timeout, never stalled.
+	if got := upload(12, 100*time.Millisecond); !strings.Contains(got, "cannot install") {
+		t.Errorf("slow upload: got %q, want it read whole and its assertions checked", got)
+	}
+	// A pause longer than the stall limit ends the upload.
+	if got := upload(2, 1500*time.Millisecond); strings.Contains(got, "cannot install") {
+		t.Errorf("stalled upload: got %q, want it cut", got)
+	}
+}
