@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"paddock.dev/paddock/agent/state"
+	"paddock.dev/paddock/confine/profiles"
 	"paddock.dev/paddock/internal/dirs"
 	"paddock.dev/paddock/ota/revisions"
 	"paddock.dev/paddock/ota/trust"
@@ -52,7 +53,9 @@ func TestInstallNotSquashFSRollsBack(t *testing.T) {
 		revisions.AssertionPath("hello", 1),
 		revisions.MountDir("hello", 1),
 		dirs.AppDir("hello", "current"),
+		dirs.AppDir("hello", ""), // issue 9 item 6: an empty apps/hello was left
 		dirs.AppDataDir("hello", ""),
+		profiles.Dir("hello", 1),
 	} {
 		if exists(t, p) {
 			t.Errorf("after the rollback: %s exists, want it gone", p)
@@ -346,5 +349,27 @@ func TestStartupDropsOrphans(t *testing.T) {
 		if exists(t, p) {
 			t.Errorf("Startup left %s, which nothing refers to", p)
 		}
+	}
+}
+
+// TestInvalidNames pins issue 9 item 6: a name that no app can have, such
+// as "../x", named paths and API routes ("paddock run ../x" said " is not
+// installed"); the manager refuses it before it names anything.
+func TestInvalidNames(t *testing.T) {
+	f := newFixture(t)
+	for _, name := range []string{"../x", "..", "", "a/b", "Hello", "x\n", strings.Repeat("a", 41)} {
+		calls := map[string]func() error{
+			"info":   func() error { _, err := f.m.Info(name); return err },
+			"revert": func() error { _, err := f.m.Revert(name); return err },
+			"remove": func() error { _, err := f.m.Remove(name); return err },
+		}
+		for what, call := range calls {
+			if err := call(); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "invalid app name") {
+				t.Errorf("%s %q: got %v, want a refusal of an invalid app name", what, name, err)
+			}
+		}
+	}
+	if n := f.changeCount(); n != 0 {
+		t.Errorf("invalid names made %d changes, want none", n)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"paddock.dev/paddock/internal/arch"
 	"paddock.dev/paddock/internal/dirs"
 	"paddock.dev/paddock/ota/keys"
+	"paddock.dev/paddock/ota/manifest"
 	"paddock.dev/paddock/ota/revisions"
 	"paddock.dev/paddock/ota/trust"
 )
@@ -40,6 +41,15 @@ func (e refusedError) Is(target error) bool { return target == ErrRefused }
 
 func refused(format string, args ...any) error {
 	return refusedError{fmt.Errorf(format, args...)}
+}
+
+// checkName refuses a name that no app can have, such as "../x", before
+// it names a path or a state entry.
+func checkName(name string) error {
+	if err := manifest.CheckName("app", name); err != nil {
+		return refusedError{err}
+	}
+	return nil
 }
 
 // DefaultKeep is how many revisions of an app are kept, the current one included.
@@ -108,6 +118,9 @@ func (m *Manager) List() []Info {
 
 // Info returns the app called name.
 func (m *Manager) Info(name string) (Info, error) {
+	if err := checkName(name); err != nil {
+		return Info{}, err
+	}
 	m.st.Lock()
 	defer m.st.Unlock()
 	a := m.apps()[name]
@@ -259,6 +272,9 @@ func (m *Manager) wake() {
 
 // Revert switches the app called name back to its previous revision and that revision's data.
 func (m *Manager) Revert(name string) (string, error) {
+	if err := checkName(name); err != nil {
+		return "", err
+	}
 	if err := m.claim(name); err != nil {
 		return "", err
 	}
@@ -286,6 +302,9 @@ func (m *Manager) Revert(name string) (string, error) {
 
 // Remove removes the app called name with all its revisions and data.
 func (m *Manager) Remove(name string) (string, error) {
+	if err := checkName(name); err != nil {
+		return "", err
+	}
 	if err := m.claim(name); err != nil {
 		return "", err
 	}

@@ -17,6 +17,7 @@ import (
 
 	"paddock.dev/paddock/agent/api"
 	"paddock.dev/paddock/agent/appmgr"
+	"paddock.dev/paddock/ota/manifest"
 	"paddock.dev/paddock/internal/dirs"
 )
 
@@ -108,6 +109,9 @@ func (c *Client) Apps() ([]appmgr.Info, error) {
 // App returns one installed app.
 func (c *Client) App(name string) (appmgr.Info, error) {
 	var out appmgr.Info
+	if err := manifest.CheckName("app", name); err != nil {
+		return out, err
+	}
 	_, err := c.do("GET", "/v1/apps/"+url.PathEscape(name), nil, "", nil, &out)
 	return out, err
 }
@@ -123,6 +127,9 @@ func (c *Client) Remove(name string) (string, error) {
 }
 
 func (c *Client) action(name, action string) (string, error) {
+	if err := manifest.CheckName("app", name); err != nil {
+		return "", err
+	}
 	body, _ := json.Marshal(map[string]string{"action": action})
 	return c.do("POST", "/v1/apps/"+url.PathEscape(name), nil, "application/json", bytes.NewReader(body), nil)
 }

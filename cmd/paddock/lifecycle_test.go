@@ -159,6 +159,11 @@ func TestRefusals(t *testing.T) {
 		{"lower revision", []string{"install", v1}, "revert"},
 		{"same revision", []string{"install", v2}, "already installed"},
 		{"refresh of an app not installed", []string{"refresh", "../nothing.pdk"}, "cannot read"},
+		// Issue 9 item 6: run said " is not installed", info "..%2Fx is not installed", revert "no such API endpoint".
+		{"run of a name that is no app's", []string{"run", "../x"}, `invalid app command "../x"`},
+		{"info of a name that is no app's", []string{"info", "../x"}, `invalid app name "../x"`},
+		{"revert of a name that is no app's", []string{"revert", ".."}, `invalid app name ".."`},
+		{"remove of a name that is no app's", []string{"remove", "a/b"}, `invalid app name "a/b"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

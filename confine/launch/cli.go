@@ -1,10 +1,12 @@
 package launch
 
 import (
+	"fmt"
 	"io"
 	"strings"
 
 	"paddock.dev/paddock/internal/cli"
+	"paddock.dev/paddock/ota/manifest"
 )
 
 const runUsage = `Usage: paddock run APP[.CMD] [-- ARGS...]
@@ -51,7 +53,10 @@ func RunCommand(args []string, stdout, stderr io.Writer) error {
 	if len(rest) > 0 && rest[0] == "--" {
 		rest = rest[1:]
 	}
-	name, cmd, _ := strings.Cut(pos[0], ".")
+	name, cmd, hasCmd := strings.Cut(pos[0], ".")
+	if !manifest.ValidName(name) || hasCmd && !manifest.ValidName(cmd) {
+		return fmt.Errorf("invalid app command %q (want APP or APP.CMD, names of lowercase letters and digits with single dashes between them, like hello or hello.greet)", pos[0])
+	}
 	spec, err := Resolve(name, cmd, rest)
 	if err != nil {
 		return err
