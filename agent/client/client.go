@@ -17,8 +17,8 @@ import (
 
 	"paddock.dev/paddock/agent/api"
 	"paddock.dev/paddock/agent/appmgr"
-	"paddock.dev/paddock/ota/manifest"
 	"paddock.dev/paddock/internal/dirs"
+	"paddock.dev/paddock/ota/manifest"
 )
 
 // Client is a connection to one agent.
