@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -85,7 +86,8 @@ func (d *device) alive(step string) {
 // agent restarts on a full disk, revert and remove work there (the state's
 // reserve lets their checkpoints through, and the agent says it is degraded
 // until the reserve is back), and a data copy that does not fit is refused
-// with what it needs and what is free, leaving the previous revision current.
+// with what it needs and what is free, leaving the previous revision current,
+// also when the agent restarts in the middle of that copy.
 func TestFullDisk(t *testing.T) {
 	needRoot(t)
 	d := newDevice(t)
@@ -154,10 +156,31 @@ func TestFullDisk(t *testing.T) {
 	if _, err := os.Lstat(filepath.Join(lib, "data/hello/2.tmp")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("got the copy's .tmp left (%v), want none", err)
 	}
+
+	// Cut in the copy: at each restart the copy ran again and panicked.
+	// Now the resumed copy is refused the same way and the change undone.
 	d.stopDaemon()
-	d.startDaemon("")
-	if apps := d.list(); len(apps) != 1 || apps[0].Revision != 1 {
-		t.Errorf("after the refused refresh and a restart: got %+v, want hello revision 1", apps)
+	d.startDaemon("copy-data:before")
+	if r := d.paddock("refresh", "hello-2.pdk"); r.code == 0 {
+		t.Fatalf("refresh succeeded though the agent was cut")
 	}
-	d.alive("restart after the refused refresh")
+	if code := d.waitDaemonExit(); code != faultExitCode {
+		t.Fatalf("agent exit code: got %d, want %d\n%s", code, faultExitCode, d.daemonLog)
+	}
+	d.startDaemon("")
+	d.waitIdle()
+	d.alive("restart in the copy that does not fit")
+	if apps := d.list(); len(apps) != 1 || apps[0].Revision != 1 {
+		t.Errorf("after a restart in the copy that does not fit: got %+v, want hello revision 1", apps)
+	}
+	var changes []struct{ Summary, Status, Err string }
+	if err := json.Unmarshal([]byte(d.ok("changes", "--json")), &changes); err != nil || len(changes) == 0 {
+		t.Fatalf("cannot read the changes: %v", err)
+	}
+	if last := changes[len(changes)-1]; last.Status != "Error" || !strings.Contains(last.Err, "needs 9.0 MiB") {
+		t.Errorf("got the resumed refresh %+v, want it in Error, saying what it needs", last)
+	}
+	if _, err := os.Lstat(filepath.Join(lib, "data/hello/2.tmp")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("got the copy's .tmp left after the restart (%v), want none", err)
+	}
 }
