@@ -397,7 +397,7 @@ func (m *Manager) doDiscardApp(t *state.Task) error {
 	}
 	if s.before != nil {
 		// The cgroups of the app's commands go too; the commands are
-		// read from the revisions while they are still mounted.
+		// read from the kept manifests before the revisions are discarded.
 		for _, r := range s.before.Sequence {
 			if err := deleteCgroups(s.name, r.Revision); err != nil {
 				return err
