@@ -4,7 +4,11 @@ BIN      := bin/paddock
 GOFLAGS  ?=
 PKGS     := ./...
 
-.PHONY: all deps build build-device test test-short bench demo fuzz clean vm cross e2e-full
+# The Go that 'make deps' chose or fetched (scripts/go-toolchain.sh) comes
+# first; without it, the Go on PATH.
+export PATH := $(CURDIR)/.cache/go/bin:$(PATH)
+
+.PHONY: all deps build build-device test test-short bench demo fuzz clean vm cross e2e-full fresh
 
 all: build
 
@@ -27,7 +31,7 @@ build-device:
 # elsewhere, and run as root in CI.
 test: deps build
 	$(GO) vet $(PKGS)
-	$(GO) test -count=1 -timeout 15m $(PKGS)
+	$(GO) test -count=1 -timeout 15m $(TESTFLAGS) $(PKGS)
 
 test-short: build
 	$(GO) test -short $(PKGS)
@@ -44,6 +48,12 @@ bench: deps build build-device
 
 demo: deps build
 	scripts/demo.sh
+
+# Both README commands, 'make test' and 'make demo', in a minimal Debian
+# root (debootstrap, cached in .cache/fresh) of a clone of this checkout's
+# HEAD, in its own mount namespace: a step 'make deps' misses fails here.
+fresh:
+	scripts/fresh.sh
 
 clean:
 	rm -rf bin
