@@ -89,6 +89,8 @@ func Write(path string, e *Env) error {
 }
 
 // readCopies reads both copies; a short file reads as zeros past its end.
+// A copy that cannot be read (an I/O error in its sectors) is damaged; a
+// file that cannot be opened is an error.
 func readCopies(path string) ([2]copyState, error) {
 	var copies [2]copyState
 	f, err := os.Open(path)
@@ -96,12 +98,13 @@ func readCopies(path string) ([2]copyState, error) {
 		return copies, fmt.Errorf("cannot read bootenv: %w", err)
 	}
 	defer f.Close()
-	buf := make([]byte, envSize)
-	if _, err := f.ReadAt(buf, 0); err != nil && err != io.EOF {
-		return copies, fmt.Errorf("cannot read bootenv: %w", err)
-	}
 	for i := range copies {
-		copies[i] = parseCopy(buf[i*recordSize : (i+1)*recordSize])
+		buf := make([]byte, recordSize)
+		if _, err := f.ReadAt(buf, int64(i)*recordSize); err != nil && err != io.EOF {
+			copies[i] = copyState{err: fmt.Errorf("cannot read it: %w", err)}
+			continue
+		}
+		copies[i] = parseCopy(buf)
 	}
 	return copies, nil
 }
@@ -158,19 +161,22 @@ func parseText(text string) (*Env, error) {
 	if rest != "" && !strings.HasSuffix(rest, "\n") {
 		return nil, errors.New("last line not terminated")
 	}
+	// The errors name lines by number: the record's text is not echoed.
 	e := &Env{}
 	seen := map[string]bool{}
+	n := 1 // the header
 	for line := range strings.Lines(rest) {
+		n++
 		key, value, ok := strings.Cut(strings.TrimSuffix(line, "\n"), "=")
 		if !ok {
-			return nil, fmt.Errorf("line %q is not key=value", line)
+			return nil, fmt.Errorf("line %d is not key=value", n)
 		}
 		if seen[key] {
-			return nil, fmt.Errorf("key %q twice", key)
+			return nil, fmt.Errorf("line %d repeats a key", n)
 		}
 		seen[key] = true
 		if err := e.set(key, value); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("line %d: %w", n, err)
 		}
 	}
 	if e.Slot == "" {
@@ -193,7 +199,7 @@ func (e *Env) set(key, value string) error {
 	case "boot_count":
 		n, err := strconv.Atoi(value)
 		if err != nil || n < 0 || value != strconv.Itoa(n) {
-			return fmt.Errorf("boot_count %q is not a count", value)
+			return errors.New("boot_count is not a count")
 		}
 		e.BootCount = n
 		return nil
@@ -201,7 +207,7 @@ func (e *Env) set(key, value string) error {
 		return nil
 	}
 	if value != "" && !validSlot(value) {
-		return fmt.Errorf("%s %q: want a or b", key, value)
+		return fmt.Errorf("%s is not a or b", key)
 	}
 	*field = value
 	return nil

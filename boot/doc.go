@@ -19,7 +19,12 @@
 // record is the text "paddock-bootenv-1\n", then "key=value\n" lines, NUL
 // padding, and in its last 8 bytes the sequence number (uint32 big-endian)
 // then the CRC-32 (IEEE, big-endian) of the first 4088 bytes. The copy
-// with a valid CRC and the higher sequence wins. Keys:
+// with a valid CRC and the higher sequence wins. A damaged environment
+// never stops a boot: init rewrites a damaged copy from the valid one, and
+// with no valid copy boots the default slot a and writes it to both
+// copies; either way it says so on the console and appends a line to
+// /var/lib/paddock/boot-problems on the data partition, for the agent to
+// report (Problems). Keys:
 //
 //	slot=a|b        the base slot that is known good
 //	try=a|b         a slot to try once (set by a base update)

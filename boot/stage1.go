@@ -1,6 +1,7 @@
 package boot
 
 import (
+	"fmt"
 	"path/filepath"
 	"strings"
 )
@@ -42,23 +43,28 @@ func rootMounts(parts partitions, slot string) []mountStep {
 }
 
 // chooseSlot reads the boot environment, applies the rule and writes the
-// new environment when it changed. It returns the slot to boot.
-func chooseSlot(con *console, bootenv, forced string) (string, error) {
-	env, err := Read(bootenv)
-	if err != nil && forced != "" {
-		con.logf("%v: booting the forced slot %s", err, forced)
-		return forced, nil
-	} else if err != nil {
-		return "", err
+// new environment when it changed. It returns the slot to boot and the
+// problems to record (see recordProblems); a damaged environment is
+// repaired (Load) and never stops the boot.
+func chooseSlot(con *console, bootenv, forced string) (slot string, problems []string) {
+	env, rep := Load(bootenv)
+	if rep != nil {
+		problems = append(problems, "bootenv: "+rep.String())
+		con.logf("boot environment %s: %s", bootenv, rep)
 	}
 	slot, next := Choose(env, forced)
 	con.logf("boot environment %+v: booting slot %s", *env, slot)
 	if *next != *env {
 		if err := Write(bootenv, next); err != nil {
-			return "", err
+			// A try that cannot be counted could be tried forever: boot
+			// the known-good slot instead.
+			p := fmt.Sprintf("bootenv: %s: booting the known-good slot %s", oneLine(err.Error()), next.Slot)
+			problems = append(problems, p)
+			con.logf("%s", p)
+			return next.Slot, problems
 		}
 	}
-	return slot, nil
+	return slot, problems
 }
 
 // stage2Env is the environment stage 1 executes stage 2 with: its own,

@@ -32,7 +32,7 @@ func stage1(con *console, signals <-chan os.Signal) (debug bool, err error) {
 	}
 	loadModules(con)
 	con.tracef("modules loaded")
-	slot, parts, err := findSlot(con, cl.Slot)
+	slot, parts, problems, err := findSlot(con, cl.Slot)
 	if err != nil {
 		return cl.Debug, err
 	}
@@ -43,6 +43,9 @@ func stage1(con *console, signals <-chan os.Signal) (debug bool, err error) {
 		}
 	}
 	con.tracef("base and data mounted")
+	if err := recordProblems(filepath.Join(newRootDir, problemsFile), problems, time.Now()); err != nil {
+		con.logf("%v", err)
+	}
 	inProcess := sameBuild(initramfsInit, filepath.Join(newRootDir, paddockBinary))
 	freeInitramfs, err := switchRoot(newRootDir)
 	if err != nil {
@@ -102,21 +105,18 @@ func mountEarly() error {
 }
 
 // findSlot waits for the disk, chooses the slot by the boot environment
-// and waits for that slot's base.
-func findSlot(con *console, forced string) (string, partitions, error) {
+// and waits for that slot's base. It returns the problems to record.
+func findSlot(con *console, forced string) (string, partitions, []string, error) {
 	parts, err := waitPartitions(diskTimeout, partBootenv, partData)
 	if err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
-	slot, err := chooseSlot(con, parts.node(partBootenv), forced)
-	if err != nil {
-		return "", nil, err
-	}
+	slot, problems := chooseSlot(con, parts.node(partBootenv), forced)
 	if len(parts.missing([]string{partBase + slot})) == 0 {
-		return slot, parts, nil
+		return slot, parts, problems, nil
 	}
 	parts, err = waitPartitions(time.Second, partBootenv, partData, partBase+slot)
-	return slot, parts, err
+	return slot, parts, problems, err
 }
 
 // loadModules loads the modules of paddock.modules with their
