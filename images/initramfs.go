@@ -107,6 +107,9 @@ func addModules(files map[string]cpio.Record, opts InitramfsOptions) error {
 		if err != nil {
 			return err
 		}
+		if err := checkRelease(db, rel, data); err != nil {
+			return err
+		}
 		if !opts.KeepModuleSignatures {
 			data, _ = stripModuleSignature(data)
 		}

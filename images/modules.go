@@ -3,6 +3,8 @@ package images
 import (
 	"bufio"
 	"bytes"
+	"debug/elf"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -196,4 +198,65 @@ func (db *moduleDB) filteredFiles(load []string) (map[string][]byte, error) {
 		}
 	}
 	return out, nil
+}
+
+// moduleRelease returns the kernel release a module was built for: the
+// first word of the vermagic in its .modinfo section ("6.1.0-57-amd64 SMP
+// preempt mod_unload modversions"). The kernel loads only modules whose
+// vermagic matches it, and looks for them in lib/modules/RELEASE.
+func moduleRelease(data []byte) (string, error) {
+	f, err := elf.NewFile(bytes.NewReader(data))
+	if err != nil {
+		return "", errors.New("not an ELF file")
+	}
+	sec := f.Section(".modinfo")
+	if sec == nil || sec.Type == elf.SHT_NOBITS {
+		return "", errors.New("no .modinfo section")
+	}
+	info, err := sec.Data()
+	if err != nil {
+		return "", errors.New("cannot read its .modinfo section")
+	}
+	for _, kv := range bytes.Split(info, []byte{0}) {
+		if v, ok := bytes.CutPrefix(kv, []byte("vermagic=")); ok {
+			if release, _, _ := strings.Cut(string(v), " "); validRelease(release) {
+				return release, nil
+			}
+			return "", errors.New("its vermagic names no kernel release")
+		}
+	}
+	return "", errors.New("no vermagic in its .modinfo section")
+}
+
+// validRelease reports whether s looks like a kernel release (uname -r),
+// so that it can be named in an error.
+func validRelease(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("._+-~", c)) {
+			return false
+		}
+	}
+	return true
+}
+
+// checkRelease checks that the module rel (data, decompressed) was built
+// for the kernel release the modules folder is named after: init loads the
+// modules from lib/modules/$(uname -r), and an initramfs whose folder is
+// named otherwise boots without its disk drivers.
+func checkRelease(db *moduleDB, rel string, data []byte) error {
+	folder := filepath.Base(db.dir)
+	release, err := moduleRelease(data)
+	if err != nil {
+		return fmt.Errorf("cannot tell which kernel %s is for: %v (is %s a kernel's lib/modules/KVER folder?)", rel, err, db.dir)
+	}
+	if release != folder {
+		return fmt.Errorf("the modules in %s are for kernel %s (the vermagic of %s), but the folder is named %s: "+
+			"the kernel looks for them in lib/modules/%s, so the device would boot without them and not find its disk "+
+			"(give --modules the folder named after the kernel's version, lib/modules/%s, as scripts/kernel.sh prints it)",
+			db.dir, release, rel, folder, release, release)
+	}
+	return nil
 }
