@@ -19,6 +19,8 @@ type Revision struct {
 	Publisher string    `json:"publisher"`
 	SignKey   string    `json:"sign-key"`
 	Installed time.Time `json:"installed"`
+	// Grants are what the publisher's delegation grants (assert.GrantRoot).
+	Grants []string `json:"grants,omitempty"`
 }
 
 // App is the recorded state of one installed app.

@@ -245,7 +245,16 @@ func (m *Manager) doCopyData(t *state.Task) error {
 	if s.before != nil {
 		from = s.before.Current
 	}
-	return revisions.CreateData(s.name, s.rev.Revision, from)
+	// Who the revision runs as decides who owns its data.
+	mf, err := keptManifest(s.name, s.rev.Revision)
+	if err != nil {
+		return err
+	}
+	user, err := m.recordUser(s.name, s.rev, mf)
+	if err != nil {
+		return err
+	}
+	return revisions.CreateData(s.name, s.rev.Revision, from, ownerOf(user))
 }
 
 func (m *Manager) undoCopyData(t *state.Task) error {

@@ -197,7 +197,7 @@ func (m *Manager) checkRevision(bundle []byte) (string, Revision, error) {
 	return r.Name, Revision{
 		Revision: r.Revision, Version: r.Version, Type: r.Type, Arch: r.Arch,
 		Size: r.Size, SHA256: r.SHA256, Publisher: r.Publisher, SignKey: r.SignKey,
-		Installed: timeNow().UTC().Truncate(time.Second),
+		Installed: timeNow().UTC().Truncate(time.Second), Grants: r.Grants,
 	}, nil
 }
 
@@ -365,6 +365,9 @@ func (m *Manager) Startup() error {
 		if err := activate(name, app.Current); err != nil {
 			errs = append(errs, fmt.Errorf("cannot make %s revision %d runnable: %w", name, app.Current, err))
 		}
+	}
+	if err := m.ensureUsers(); err != nil {
+		errs = append(errs, err)
 	}
 	for _, chg := range m.st.ChangesInProgress() {
 		var name string

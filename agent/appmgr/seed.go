@@ -91,9 +91,6 @@ func (m *Manager) adoptOne(name string, rev int, trusted []*keys.PublicKey) (*Ap
 	if err := revisions.Mount(name, rev); err != nil {
 		return nil, err
 	}
-	if err := revisions.CreateData(name, rev, 0); err != nil {
-		return nil, err
-	}
 	mf, err := revisions.ReadManifest(name, rev)
 	if err != nil {
 		return nil, err
@@ -104,6 +101,17 @@ func (m *Manager) adoptOne(name string, rev int, trusted []*keys.PublicKey) (*Ap
 	if err := profiles.SaveManifest(rev, mf); err != nil {
 		return nil, err
 	}
+	seeded := Revision{
+		Revision: rev, Version: r.Version, Type: r.Type, Arch: r.Arch, Size: r.Size, SHA256: r.SHA256,
+		Publisher: r.Publisher, SignKey: r.SignKey, Installed: timeNow().UTC().Truncate(1e9), Grants: r.Grants,
+	}
+	user, err := m.recordUserLocked(name, seeded, mf)
+	if err != nil {
+		return nil, err
+	}
+	if err := revisions.CreateData(name, rev, 0, ownerOf(user)); err != nil {
+		return nil, err
+	}
 	if err := profiles.Generate(rev, mf, profiles.Options{Arch: m.Arch}); err != nil {
 		return nil, err
 	}
@@ -111,10 +119,7 @@ func (m *Manager) adoptOne(name string, rev int, trusted []*keys.PublicKey) (*Ap
 		return nil, err
 	}
 	app := &App{Name: name, Current: rev, OwnerKey: r.SignKey}
-	app.add(Revision{
-		Revision: rev, Version: r.Version, Type: r.Type, Arch: r.Arch, Size: r.Size, SHA256: r.SHA256,
-		Publisher: r.Publisher, SignKey: r.SignKey, Installed: timeNow().UTC().Truncate(1e9),
-	})
+	app.add(seeded)
 	return app, nil
 }
 

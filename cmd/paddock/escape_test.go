@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,16 +33,23 @@ apps:
 // allow hello and escape.
 func packEscape(t *testing.T, d *device) {
 	t.Helper()
+	buildEscape(t, d, escapeApp)
+	d.setupKeys("hello,escape")
+	d.ok("pack", filepath.Join(d.work, "escape-src"), "-o", "escape.pdk")
+	d.ok("sign", "escape.pdk", "--key", "pub", "--revision", "1", "--delegation", "pub.delegation")
+}
+
+// buildEscape builds the hostile app into the escape-src folder of d's
+// work folder, with yaml as its app.yaml.
+func buildEscape(t *testing.T, d *device, yaml string) {
+	t.Helper()
 	src := filepath.Join(d.work, "escape-src")
 	build := exec.Command("go", "build", "-o", filepath.Join(src, "bin/escape"), "./testdata/escape")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("cannot build the escape app: %v\n%s", err, out)
 	}
-	writeFile(t, filepath.Join(src, "meta/app.yaml"), escapeApp)
-	d.setupKeys("hello,escape")
-	d.ok("pack", src, "-o", "escape.pdk")
-	d.ok("sign", "escape.pdk", "--key", "pub", "--revision", "1", "--delegation", "pub.delegation")
+	writeFile(t, filepath.Join(src, "meta/app.yaml"), yaml)
 }
 
 // installEscape installs the hostile app and a victim app and returns the
@@ -59,11 +67,20 @@ func installEscape(t *testing.T, d *device) string {
 
 // TestEscape runs the hostile app's attempts in its sandbox on the host:
 // each must fail with the expected error and leave the host unchanged,
-// while the app's allowed actions work.
+// while the app's allowed actions work. The app runs as its own user, not
+// root (issue 9: it was root, and read what only root may read).
 func TestEscape(t *testing.T) {
 	needRoot(t)
 	d := newDevice(t)
 	secret := installEscape(t, d)
+	uid := appUID(t, d, "escape")
+	// A file of the app's own data that only root may read: root passes
+	// the owner bits, the app's user does not.
+	rootOnly := d.path("var/lib/paddock/data/escape/1/root-only")
+	writeFile(t, rootOnly, "for root")
+	if err := os.Chmod(rootOnly, 0o600); err != nil {
+		t.Fatal(err)
+	}
 
 	denied := map[string][]string{
 		"mount":          {"EPERM"},
@@ -76,9 +93,11 @@ func TestEscape(t *testing.T) {
 		"keyctl":         {"EPERM"},
 		"unshare_user":   {"EPERM"},
 		"raw_socket":     {"EPERM"},
-		"dev_mem":        {"EPERM", "ENOENT"}, // not every kernel has /dev/mem
-		"block_device":   {"EPERM"},
+		"dev_mem":        {"EACCES", "ENOENT"}, // not every kernel has /dev/mem
+		"block_device":   {"EACCES"},           // root's; the device cgroup refuses it too (TestEscapeRoot)
 		"other_data":     {"ENOENT"},
+		"root_only":      {"EACCES"},
+		"read_shadow":    {"EACCES", "ENOENT"},
 		"write_package":  {"EROFS"},
 		"write_base":     {"EROFS"},
 		"write_proc_sys": {"EROFS"},
@@ -96,12 +115,16 @@ func TestEscape(t *testing.T) {
 	domain := readFile(t, "/proc/sys/kernel/domainname")
 	args := []string{"run", "escape", "--"}
 	for name := range denied {
-		if name == "other_data" {
+		switch name {
+		case "other_data":
 			name += "=" + secret
+		case "root_only":
+			name += "=/var/lib/paddock/data/escape/1/root-only" // where the app sees it
 		}
 		args = append(args, name)
 	}
 	args = append(args, allowed...)
+	args = append(args, "id_u", "euid", "groups")
 	// The first launch builds the sandbox in Go; the second takes the C
 	// fast path into the kept sandbox: both must confine the same.
 	got := map[string]string{}
@@ -125,6 +148,12 @@ func TestEscape(t *testing.T) {
 	for _, name := range allowed {
 		if got[name] != "allowed" {
 			t.Errorf("%s: got %q, want allowed", name, got[name])
+		}
+	}
+	// Who the app is: its own user, with its own group only.
+	for name, want := range map[string]string{"id_u": strconv.Itoa(uid), "euid": strconv.Itoa(uid), "groups": fmt.Sprintf("[%d]", uid)} {
+		if got[name] != want {
+			t.Errorf("%s: got %q, want %q (the app's own user, not root)", name, got[name], want)
 		}
 	}
 	if n, err := strconv.Atoi(got["fork_bomb_count"]); err != nil || n >= 64 {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -35,13 +36,15 @@ func guestKernel(t *testing.T) (vmlinux, vmlinuz, modules string) {
 // TestApplianceInQEMU builds a device image (base, initramfs, disk from the
 // example gadget, with the escape app seeded), boots it under QEMU and
 // checks in the guest: the seeded app is installed, a signed app installs
-// from a second disk and runs, and the kernel enforces the sandbox —
-// seccomp answers EPERM, the cgroup v2 eBPF device program refuses a block
-// device, and AppArmor denies a path its profile does not allow, logging it.
+// from a second disk and runs as its own user, and the kernel enforces the
+// sandbox — seccomp answers EPERM, the cgroup v2 eBPF device program
+// refuses a block device, and AppArmor denies a path its profile does not
+// allow, logging it. The escape app runs as root (its delegation grants
+// it), so that the owner bits do not stop it at the block device first.
 func TestApplianceInQEMU(t *testing.T) {
 	vmlinux, vmlinuz, modules := guestKernel(t)
 	d := newDevice(t)
-	packEscape(t, d)
+	packEscapeRoot(t, d)
 	hello := d.packHello("1.0", 1)
 
 	d.ok("image", "base", "--arch", "amd64", "--paddock", binary, "--trust", "root.asc", "-o", "base.pdk")
@@ -58,7 +61,8 @@ func TestApplianceInQEMU(t *testing.T) {
 		fmt.Sprintf("head -c %d /dev/vdc > /tmp/hello.assert", len(assertion)),
 		"paddock install /dev/vdb --assert /tmp/hello.assert",
 		"paddock run hello",
-		"paddock run escape -- mount block_device read_etc_hostname own_data",
+		"paddock run escape -- mount block_device read_etc_hostname own_data euid",
+		`echo hello-owner=$(stat -c %u /var/lib/paddock/data/hello/1)`,
 		`echo denied=$(dmesg | grep 'apparmor="DENIED"' | grep 'profile="paddock.escape.escape"' | grep -c 'name="/etc/hostname"')`,
 		`echo cgroup=$(awk '$2 == "/sys/fs/cgroup" {print $3}' /proc/mounts)`,
 	}, "\n")
@@ -72,11 +76,15 @@ func TestApplianceInQEMU(t *testing.T) {
 		"block_device: EPERM",
 		"read_etc_hostname: EACCES",
 		"own_data: allowed",
+		"euid: 0",
 		"cgroup=cgroup2",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the guest's answer lacks %q", want)
 		}
+	}
+	if !regexp.MustCompile(`hello-owner=7[0-9]{4}\b`).MatchString(out) {
+		t.Errorf("hello's data in the guest does not belong to an app's own user (70000 to 79999)")
 	}
 	if strings.Contains(out, "denied=0") || !strings.Contains(out, "denied=") {
 		t.Errorf("no AppArmor DENIED line for /etc/hostname in the guest's kernel log")

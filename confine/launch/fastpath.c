@@ -14,6 +14,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -28,14 +29,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define LAUNCH_MAGIC "paddock-launch-1"
+#define LAUNCH_MAGIC "paddock-launch-2"
 #define MAX_FILE (64 * 1024)
 #define MAX_BPF (4096 * 8)
 #define MAX_LIST 256
 #define SETUP_FAILED 126
 
 struct launch {
-	const char *init_pid, *init_start, *label, *seccomp, *datadir;
+	const char *init_pid, *init_start, *label, *seccomp, *datadir, *uid, *gid;
 	int ncg, nargv, nenv;
 	const char *cg[16], *argv[MAX_LIST], *env[MAX_LIST];
 };
@@ -96,6 +97,20 @@ static int next_list(const char **p, const char *end, const char **out, int max)
 	return count;
 }
 
+// parse_id returns the user or group id in s, or -1 unless it is a plain
+// decimal number below 2^31.
+static long parse_id(const char *s) {
+	if (!*s || strlen(s) > 10)
+		return -1;
+	long v = 0;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return -1;
+		v = v * 10 + (*s - '0');
+	}
+	return v > 0x7fffffffL ? -1 : v;
+}
+
 // parse reads the launch file: see launchFile in fastpath_linux.go.
 static int parse(const char *buf, size_t n, struct launch *l) {
 	const char *p = buf, *end = buf + n;
@@ -103,7 +118,8 @@ static int parse(const char *buf, size_t n, struct launch *l) {
 	if (!magic || strcmp(magic, LAUNCH_MAGIC) != 0)
 		return -1;
 	if (!(l->init_pid = next(&p, end)) || !(l->init_start = next(&p, end)) || !(l->label = next(&p, end)) ||
-	    !(l->seccomp = next(&p, end)) || !(l->datadir = next(&p, end)))
+	    !(l->seccomp = next(&p, end)) || !(l->datadir = next(&p, end)) || !(l->uid = next(&p, end)) ||
+	    !(l->gid = next(&p, end)) || parse_id(l->uid) < 0 || parse_id(l->gid) < 0)
 		return -1;
 	if ((l->ncg = next_list(&p, end, l->cg, 16)) < 0 || (l->nargv = next_list(&p, end, l->argv, MAX_LIST)) < 1 ||
 	    (l->nenv = next_list(&p, end, l->env, MAX_LIST)) < 0)
@@ -155,9 +171,13 @@ static void write_str(const char *path, const char *s) {
 	close(fd);
 }
 
-static void drop_privileges(int last_cap, const char *bpf, size_t bpf_len) {
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
-		die("prctl(PR_SET_NO_NEW_PRIVS)");
+// drop_privileges does what dropPrivileges in privs_linux.go does, in the
+// same order: the bounding and ambient sets and the locked secure bits
+// (which need CAP_SETPCAP), the app's user and group with no other group
+// (which need CAP_SETUID and CAP_SETGID), then no capabilities at all,
+// no_new_privs and the seccomp filter. The process has one thread here, so
+// the libc calls change only it.
+static void drop_privileges(int last_cap, uid_t uid, gid_t gid, const char *bpf, size_t bpf_len) {
 	for (int c = 0; c <= last_cap; c++)
 		if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) && errno != EINVAL)
 			die("prctl(PR_CAPBSET_DROP)");
@@ -166,11 +186,19 @@ static void drop_privileges(int last_cap, const char *bpf, size_t bpf_len) {
 	// NOROOT, NO_SETUID_FIXUP and KEEP_CAPS (off), each locked.
 	if (prctl(PR_SET_SECUREBITS, 0x2f, 0, 0, 0))
 		die("prctl(PR_SET_SECUREBITS)");
+	if (setgroups(gid ? 1 : 0, &gid))
+		die("setgroups");
+	if (setresgid(gid, gid, gid))
+		die("setresgid");
+	if (setresuid(uid, uid, uid))
+		die("setresuid");
 	struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
 	struct __user_cap_data_struct data[2];
 	memset(data, 0, sizeof data);
 	if (syscall(SYS_capset, &hdr, data))
 		die("capset");
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
+		die("prctl(PR_SET_NO_NEW_PRIVS)");
 	struct sock_fprog prog = {(unsigned short)(bpf_len / sizeof(struct sock_filter)), (struct sock_filter *)bpf};
 	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_LOG, &prog)) {
 		if (errno != EINVAL || syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog))
@@ -273,7 +301,7 @@ __attribute__((constructor)) static void paddock_run_fast_path(int argc, char **
 	for (int i = 0; i < 5; i++)
 		if (setns(ns_fds[i], ns_types[i]))
 			die("cannot join the sandbox");
-	drop_privileges(atoi(cap_last), bpf, bpf_len);
+	drop_privileges(atoi(cap_last), (uid_t)parse_id(l.uid), (gid_t)parse_id(l.gid), bpf, bpf_len);
 
 	// The command line: the command's words, then the caller's arguments after "--".
 	int extra = argc > 4 ? argc - 4 : 0;

@@ -92,6 +92,11 @@ func Resolve(name, cmd string, args []string) (*Spec, error) {
 			CPUPercent: app.Limits.CPUPercent,
 		},
 	}
+	user, err := ReadUser(name, rev)
+	if err != nil {
+		return nil, err
+	}
+	s.UID, s.GID = user.UID, user.GID
 	words := strings.Fields(app.Command)
 	s.Argv = append([]string{filepath.Join(s.AppDir, words[0])}, append(words[1:], args...)...)
 	s.BaseArgc = len(words)

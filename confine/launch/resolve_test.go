@@ -40,6 +40,9 @@ func installFake(t *testing.T, yaml string) {
 	}
 	write(filepath.Join(dirs.AppDir("hello", "2"), "meta/app.yaml"), "name: hello\nversion: \"9.9\"\napps:\n  other:\n    command: bin/other\n")
 	write(profiles.SeccompPath("hello", 2, "hello"), "12345678")
+	if err := WriteUser("hello", 2, User{UID: 70001, GID: 70002}); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.Symlink("2", dirs.AppDir("hello", "current")); err != nil {
 		t.Fatal(err)
 	}
@@ -72,6 +75,9 @@ func TestResolve(t *testing.T) {
 	}
 	if s.Label != "paddock.hello.hello" || s.Revision != 2 || !s.Network || s.Sys {
 		t.Errorf("got label %q revision %d network %v sys %v", s.Label, s.Revision, s.Network, s.Sys)
+	}
+	if s.UID != 70001 || s.GID != 70002 {
+		t.Errorf("got uid %d gid %d, want the app's user 70001 and group 70002", s.UID, s.GID)
 	}
 	if s.Cgroup.MemoryMax != 64<<20 || s.Cgroup.PidsMax != 10 || len(s.Cgroup.Devices) == 0 {
 		t.Errorf("cgroup: got %+v", s.Cgroup)

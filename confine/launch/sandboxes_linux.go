@@ -105,8 +105,9 @@ func ensureLocked(s *Spec) (sandboxRecord, error) {
 	return rec, nil
 }
 
-// launchMagic starts a launch file; fastpath.c checks it.
-const launchMagic = "paddock-launch-1"
+// launchMagic starts a launch file; fastpath.c checks it. It changes with
+// the format, so that the fast path never reads a file of another one.
+const launchMagic = "paddock-launch-2"
 
 func launchPath(label string, rev int) string {
 	return filepath.Join(nsDir(), fmt.Sprintf("%s.%d.launch", label, rev))
@@ -116,8 +117,9 @@ func launchPath(label string, rev int) string {
 // needs to start the command again in the sandbox rec, without the Go
 // launcher: NUL-terminated fields, in order: the magic, the init's PID and
 // start time, the AppArmor label ("" for none), the seccomp program's
-// path, the data directory, then three lists (a count, then the items):
-// the cgroup.procs files, the command's words and the environment.
+// path, the data directory, the app's user and group ids, then three
+// lists (a count, then the items): the cgroup.procs files, the command's
+// words and the environment.
 func writeLaunchFile(s *Spec, rec sandboxRecord, procs []string, seccompPath string) error {
 	var b bytes.Buffer
 	field := func(v string) { b.WriteString(v); b.WriteByte(0) }
@@ -131,7 +133,7 @@ func writeLaunchFile(s *Spec, rec sandboxRecord, procs []string, seccompPath str
 	if s.AppArmor {
 		label = s.Label
 	}
-	for _, v := range []string{launchMagic, strconv.Itoa(rec.PID), rec.Start, label, seccompPath, s.DataDir} {
+	for _, v := range []string{launchMagic, strconv.Itoa(rec.PID), rec.Start, label, seccompPath, s.DataDir, strconv.Itoa(s.UID), strconv.Itoa(s.GID)} {
 		field(v)
 	}
 	list(procs)

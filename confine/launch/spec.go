@@ -36,6 +36,11 @@ type Spec struct {
 	HostCommonDir string `json:"host-common-dir"`
 	CommonDir     string `json:"common-dir"`
 
+	// UID and GID are who the app runs as: its own user and group, or 0
+	// for an app granted root. Its only supplementary group is GID.
+	UID int `json:"uid"`
+	GID int `json:"gid"`
+
 	// Argv is the command line, its first word a path inside the sandbox; Env is the whole environment.
 	Argv []string `json:"argv"`
 	Env  []string `json:"env"`

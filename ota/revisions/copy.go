@@ -12,12 +12,13 @@ import (
 )
 
 // copyTree copies the directory src to dst (which must not exist), keeping
-// modes, owners, symlinks and modification times. A missing src gives an
-// empty dst. Regular files go through io.Copy, which on Linux uses
+// modes, owners, symlinks and modification times, but dropping setuid and
+// setgid bits: nothing that an app wrote gains privilege by being carried
+// forward. A missing src gives an empty dst. Regular files go through io.Copy, which on Linux uses
 // copy_file_range and so shares extents where the filesystem can.
 func copyTree(src, dst string) error {
 	if _, err := os.Lstat(src); os.IsNotExist(err) {
-		return os.Mkdir(dst, 0o755)
+		return os.Mkdir(dst, 0o700)
 	}
 	return filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -73,7 +74,8 @@ func copyFile(src, dst string, perm fs.FileMode) error {
 	return out.Close()
 }
 
-// copyMeta gives target the owner, mode and times of info.
+// copyMeta gives target the owner, mode (without setuid and setgid) and
+// times of info.
 func copyMeta(target string, info fs.FileInfo) error {
 	if st, ok := info.Sys().(*syscall.Stat_t); ok {
 		if err := os.Lchown(target, int(st.Uid), int(st.Gid)); err != nil && !os.IsPermission(err) {
@@ -83,7 +85,7 @@ func copyMeta(target string, info fs.FileInfo) error {
 	if info.Mode().Type() == fs.ModeSymlink {
 		return nil
 	}
-	if err := os.Chmod(target, info.Mode()&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky)); err != nil {
+	if err := os.Chmod(target, info.Mode()&(fs.ModePerm|fs.ModeSticky)); err != nil {
 		return err
 	}
 	return os.Chtimes(target, info.ModTime(), info.ModTime())

@@ -9,8 +9,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
+	"paddock.dev/paddock/internal/dirs"
 	"paddock.dev/paddock/internal/dirs/dirstest"
 )
 
@@ -65,16 +67,36 @@ func flip(b []byte, i int) []byte {
 	return c
 }
 
+// appOwner is the owner the data tests give the app: not root, so that
+// giving it away shows.
+var appOwner = Owner{UID: 70001, GID: 70002}
+
+func needChown(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to give data to the app's user")
+	}
+}
+
 func TestCreateData(t *testing.T) {
+	needChown(t)
 	dirstest.SetRoot(t)
-	if err := CreateData("hello", 1, 0); err != nil {
+	if err := CreateData("hello", 1, 0, appOwner); err != nil {
 		t.Fatal(err)
 	}
 	writeFile(t, filepath.Join(DataDir("hello", 1), "sub/state"), "v1", 0o600)
 	if err := os.Symlink("sub/state", filepath.Join(DataDir("hello", 1), "link")); err != nil {
 		t.Fatal(err)
 	}
-	if err := CreateData("hello", 2, 1); err != nil {
+	// A file the app made setuid, and one of another owner.
+	writeFile(t, filepath.Join(DataDir("hello", 1), "rootsh"), "#!/bin/sh", 0o755)
+	if err := os.Chmod(filepath.Join(DataDir("hello", 1), "rootsh"), 0o755|os.ModeSetuid|os.ModeSetgid); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Lchown(filepath.Join(DataDir("hello", 1), "sub/state"), 1234, 5678); err != nil {
+		t.Fatal(err)
+	}
+	if err := CreateData("hello", 2, 1, appOwner); err != nil {
 		t.Fatal(err)
 	}
 	got, err := os.ReadFile(filepath.Join(DataDir("hello", 2), "link"))
@@ -85,22 +107,100 @@ func TestCreateData(t *testing.T) {
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("copied file mode: got %v, %v, want 0600", fi.Mode(), err)
 	}
+	checkOwner(t, filepath.Join(DataDir("hello", 2), "sub/state"), Owner{1234, 5678})
+	// Regression (issue 9): a refresh carried an app's setuid file forward.
+	fi, err = os.Stat(filepath.Join(DataDir("hello", 2), "rootsh"))
+	if err != nil || fi.Mode()&(os.ModeSetuid|os.ModeSetgid) != 0 || fi.Mode().Perm() != 0o755 {
+		t.Errorf("copied setuid file: got mode %v, %v, want 0755 without setuid and setgid", fi.Mode(), err)
+	}
+	for _, dir := range []string{DataDir("hello", 1), DataDir("hello", 2), CommonDir("hello")} {
+		checkOwner(t, dir, appOwner)
+		checkMode(t, dir, 0o700)
+	}
+	for _, dir := range []string{filepath.Dir(CommonDir("hello"))} {
+		checkOwner(t, dir, Owner{})
+		checkMode(t, dir, 0o700)
+	}
 	// Repeating the step after a crash keeps what the new revision already wrote.
 	writeFile(t, filepath.Join(DataDir("hello", 2), "sub/state"), "v2", 0o600)
-	if err := CreateData("hello", 2, 1); err != nil {
+	if err := CreateData("hello", 2, 1, appOwner); err != nil {
 		t.Fatal(err)
 	}
 	if got := readFile(t, filepath.Join(DataDir("hello", 2), "sub/state")); got != "v2" {
 		t.Errorf("repeated CreateData: got %q, want v2", got)
-	}
-	if _, err := os.Stat(CommonDir("hello")); err != nil {
-		t.Errorf("common data: %v", err)
 	}
 	if err := RemoveData("hello", 2); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(DataDir("hello", 2)); !os.IsNotExist(err) {
 		t.Errorf("data of revision 2 still there: %v", err)
+	}
+}
+
+// TestSecureData checks that data made before apps had users of their own
+// (root's, reachable by every user, with a setuid file) is given to the
+// app, its setuid bit dropped, and the tree above it closed to others.
+func TestSecureData(t *testing.T) {
+	needChown(t)
+	dirstest.SetRoot(t)
+	rootsh := filepath.Join(DataDir("hello", 1), "rootsh")
+	writeFile(t, rootsh, "#!/bin/sh", 0o755)
+	writeFile(t, filepath.Join(CommonDir("hello"), "f"), "x", 0o644)
+	if err := os.Chmod(rootsh, 0o755|os.ModeSetuid); err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range []string{dirs.DataDir, filepath.Dir(CommonDir("hello"))} {
+		if err := os.Chmod(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := SecureData("hello"); err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range []string{DataDir("hello", 1), CommonDir("hello"), DataDir("hello", 2)} {
+		if err := GiveData(dir, appOwner); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range []string{DataDir("hello", 1), rootsh, CommonDir("hello"), filepath.Join(CommonDir("hello"), "f")} {
+		checkOwner(t, p, appOwner)
+	}
+	if fi, err := os.Stat(rootsh); err != nil || fi.Mode()&os.ModeSetuid != 0 {
+		t.Errorf("setuid file given to the app: got mode %v, %v, want no setuid", fi.Mode(), err)
+	}
+	for _, dir := range []string{dirs.DataDir, filepath.Dir(CommonDir("hello"))} {
+		checkOwner(t, dir, Owner{})
+		checkMode(t, dir, 0o700)
+	}
+	// A refresh to a revision that runs as root takes the data along.
+	if err := CreateData("hello", 3, 1, Owner{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{DataDir("hello", 3), filepath.Join(DataDir("hello", 3), "rootsh"), CommonDir("hello"), filepath.Join(CommonDir("hello"), "f")} {
+		checkOwner(t, p, Owner{})
+	}
+}
+
+func checkOwner(t *testing.T, path string, want Owner) {
+	t.Helper()
+	fi, err := os.Lstat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := fi.Sys().(*syscall.Stat_t)
+	if got := (Owner{int(st.Uid), int(st.Gid)}); got != want {
+		t.Errorf("%s: got owner %v, want %v", path, got, want)
+	}
+}
+
+func checkMode(t *testing.T, path string, want os.FileMode) {
+	t.Helper()
+	fi, err := os.Lstat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fi.Mode() & (os.ModePerm | os.ModeSetuid | os.ModeSetgid | os.ModeSticky); got != want {
+		t.Errorf("%s: got mode %v, want %v", path, got, want)
 	}
 }
 
@@ -158,7 +258,7 @@ func TestMountAndDiscard(t *testing.T) {
 	if got := readFile(t, filepath.Join(MountDir("hello", 1), "meta/app.yaml")); !strings.HasPrefix(got, "name: hello") {
 		t.Errorf("read through the mount: got %q", got)
 	}
-	if err := CreateData("hello", 1, 0); err != nil {
+	if err := CreateData("hello", 1, 0, appOwner); err != nil {
 		t.Fatal(err)
 	}
 	if err := Discard("hello", 1); err != nil {

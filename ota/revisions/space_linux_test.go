@@ -42,11 +42,11 @@ func smallLibDir(t *testing.T, size string) {
 // free, writing nothing.
 func TestCreateDataThatDoesNotFit(t *testing.T) {
 	smallLibDir(t, "8m")
-	if err := CreateData("hello", 1, 0); err != nil {
+	if err := CreateData("hello", 1, 0, appOwner); err != nil {
 		t.Fatal(err)
 	}
 	writeTree(t, DataDir("hello", 1), map[string]string{"big": strings.Repeat("x", 5<<20)})
-	err := CreateData("hello", 2, 1)
+	err := CreateData("hello", 2, 1, appOwner)
 	if !errors.Is(err, ErrNoSpace) {
 		t.Fatalf("got %v, want %v", err, ErrNoSpace)
 	}
@@ -67,7 +67,7 @@ func TestCreateDataThatDoesNotFit(t *testing.T) {
 // removes what it copied, so the disk is as free as before.
 func TestFailedCopyLeavesNothing(t *testing.T) {
 	smallLibDir(t, "8m")
-	if err := CreateData("hello", 1, 0); err != nil {
+	if err := CreateData("hello", 1, 0, appOwner); err != nil {
 		t.Fatal(err)
 	}
 	writeTree(t, DataDir("hello", 1), map[string]string{"a": strings.Repeat("x", 3<<20), "b": strings.Repeat("y", 3<<20)})
@@ -77,7 +77,7 @@ func TestFailedCopyLeavesNothing(t *testing.T) {
 	}
 	SpaceMargin = -(64 << 20) // let the copy start
 	t.Cleanup(func() { SpaceMargin = 1 << 20 })
-	err = CreateData("hello", 2, 1)
+	err = CreateData("hello", 2, 1, appOwner)
 	if !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("got %v, want the copy to run out of space", err)
 	}

@@ -18,8 +18,23 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// otherData is a file of another app, named by the test with other_data=PATH.
-var otherData string
+// otherData is a file of another app, named by the test with other_data=PATH;
+// rootOnly is a file that only root may read, named with root_only=PATH.
+var otherData, rootOnly string
+
+// values are cases that answer with what they found, not with an error.
+var values = map[string]func() (string, error){
+	// Who the app is, as the base's id(1) says it and as the kernel does.
+	"id_u": func() (string, error) {
+		out, err := exec.Command("id", "-u").Output()
+		return strings.TrimSpace(string(out)), err
+	},
+	"euid": func() (string, error) { return strconv.Itoa(os.Geteuid()), nil },
+	"groups": func() (string, error) {
+		gs, err := unix.Getgroups()
+		return fmt.Sprint(gs), err
+	},
+}
 
 var cases = map[string]func() error{
 	"mount":        func() error { return unix.Mount("tmpfs", "/tmp", "tmpfs", 0, "") },
@@ -35,6 +50,13 @@ var cases = map[string]func() error{
 	"dev_mem":      func() error { return openRW("/dev/mem") },
 	"block_device": blockDevice,
 	"other_data":   func() error { _, err := os.ReadFile(otherData); return err },
+	// Files that root may read and an app may not: the owner bits stop it.
+	"root_only":   func() error { _, err := os.ReadFile(rootOnly); return err },
+	"read_shadow": func() error { return openRO("/etc/shadow") },
+	// The attack of issue 9: a shell copied into the app's data and made
+	// setuid, for any local user to run with the app's privileges. Here
+	// the app copies itself; the test then tries it as another user.
+	"setuid_copy": setuidCopy,
 	"write_package": func() error {
 		return os.WriteFile(filepath.Join(os.Getenv("APP"), "injected"), []byte("x"), 0o644)
 	},
@@ -70,8 +92,19 @@ func main() {
 	}
 	for _, arg := range os.Args[1:] {
 		name, value, _ := strings.Cut(arg, "=")
-		if name == "other_data" {
+		switch name {
+		case "other_data":
 			otherData = value
+		case "root_only":
+			rootOnly = value
+		}
+		if v := values[name]; v != nil {
+			got, err := v()
+			if err != nil {
+				got = describe(err)
+			}
+			fmt.Printf("%s: %s\n", name, got)
+			continue
 		}
 		f := cases[name]
 		if f == nil {
@@ -99,6 +132,27 @@ func errno(_, _ uintptr, e unix.Errno) error {
 		return e
 	}
 	return nil
+}
+
+func openRO(path string) error {
+	f, err := os.Open(path)
+	if err == nil {
+		f.Close()
+	}
+	return err
+}
+
+// setuidCopy copies the app's own program to $APP_DATA/rootsh, setuid.
+func setuidCopy() error {
+	self, err := os.ReadFile("/proc/self/exe")
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(os.Getenv("APP_DATA"), "rootsh")
+	if err := os.WriteFile(path, self, 0o755); err != nil {
+		return err
+	}
+	return os.Chmod(path, 0o755|os.ModeSetuid)
 }
 
 func openRW(path string) error {
