@@ -187,9 +187,11 @@ func TestHostilePackages(t *testing.T) {
 			if took > 5*time.Second {
 				t.Errorf("the install took %v to fail, want it refused at once", took)
 			}
-			if grew := mem1.TotalAlloc - mem0.TotalAlloc; grew > 64<<20 {
+			grew := mem1.TotalAlloc - mem0.TotalAlloc
+			if grew > 64<<20 {
 				t.Errorf("the install allocated %d MiB, want little", grew>>20)
 			}
+			t.Logf("refused in %v, allocating %d KiB", took.Round(time.Millisecond), grew>>10)
 			if after := snapshot(t); after != before {
 				t.Errorf("the failed install changed the device:\nbefore:\n%s\nafter:\n%s", before, after)
 			}
