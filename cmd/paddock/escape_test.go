@@ -108,7 +108,7 @@ func TestEscape(t *testing.T) {
 		"setns":          {"EPERM", "EACCES"}, // the init is not dumpable: its /proc/1/ns cannot even be opened
 		"fork_bomb":      {"EAGAIN"},
 	}
-	allowed := []string{"own_data", "own_common", "tmp", "read_package", "loopback", "dev_null", "exec"}
+	allowed := []string{"own_data", "own_common", "tmp", "read_package", "loopback", "dev_null", "devices", "data_nosuid", "exec"}
 
 	started := time.Now()
 	hostname, _ := os.Hostname()

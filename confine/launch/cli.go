@@ -21,6 +21,9 @@ when CMD is left out) in its sandbox, with the terminal's input and output:
   - the app's cgroup: a device allowlist (null, zero, full, random, urandom,
     tty, console, ptmx, pts and connected hardware) and its memory, pids and
     cpu limits;
+  - the app's own user and group (from 70000), which own its data; root
+    only for an app whose app.yaml says user: root and whose publisher's
+    delegation grants it;
   - no capabilities, no_new_privs, the seccomp filter compiled at install
     (denied calls fail with EPERM and are logged), and the AppArmor profile
     where the kernel has AppArmor.

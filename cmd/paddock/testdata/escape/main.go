@@ -79,6 +79,10 @@ var cases = map[string]func() error{
 	"read_package": func() error { _, err := os.ReadFile(filepath.Join(os.Getenv("APP"), "meta/app.yaml")); return err },
 	"loopback":     loopback,
 	"dev_null":     func() error { return openRW("/dev/null") },
+	// The default devices work for an app that is not root.
+	"devices": devices,
+	// Its data is mounted nosuid and nodev in the sandbox.
+	"data_nosuid": dataNosuid,
 	"exec":         func() error { return exec.Command("/bin/true").Run() },
 	// A child left running when the app exits: the sandbox's init adopts
 	// it, and must reap it when it ends (the test watches from the host).
@@ -130,6 +134,54 @@ func describe(err error) string {
 func errno(_, _ uintptr, e unix.Errno) error {
 	if e != 0 {
 		return e
+	}
+	return nil
+}
+
+// devices opens the default device nodes read-write, and a pseudo-terminal
+// pair through the sandbox's devpts.
+func devices() error {
+	for _, p := range []string{"/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom"} {
+		if err := openRW(p); err != nil {
+			return err
+		}
+	}
+	ptmx, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(ptmx)
+	if err := unix.IoctlSetPointerInt(ptmx, unix.TIOCSPTLCK, 0); err != nil {
+		return err
+	}
+	n, err := unix.IoctlGetInt(ptmx, unix.TIOCGPTN)
+	if err != nil {
+		return err
+	}
+	return openRW("/dev/pts/" + strconv.Itoa(n))
+}
+
+// dataNosuid checks the mount options of $APP_DATA and $APP_COMMON.
+func dataNosuid() error {
+	info, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return err
+	}
+	want := map[string]bool{os.Getenv("APP_DATA"): false, os.Getenv("APP_COMMON"): false}
+	for _, line := range strings.Split(string(info), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 6 {
+			continue
+		}
+		if _, ok := want[f[4]]; ok {
+			opts := "," + f[5] + ","
+			want[f[4]] = strings.Contains(opts, ",nosuid,") && strings.Contains(opts, ",nodev,")
+		}
+	}
+	for dir, ok := range want {
+		if !ok {
+			return fmt.Errorf("%s is not mounted nosuid,nodev", dir)
+		}
 	}
 	return nil
 }
