@@ -83,7 +83,7 @@ var cases = map[string]func() error{
 	"devices": devices,
 	// Its data is mounted nosuid and nodev in the sandbox.
 	"data_nosuid": dataNosuid,
-	"exec":         func() error { return exec.Command("/bin/true").Run() },
+	"exec":        func() error { return exec.Command("/bin/true").Run() },
 	// A child left running when the app exits: the sandbox's init adopts
 	// it, and must reap it when it ends (the test watches from the host).
 	"orphan": func() error { return exec.Command("/bin/sleep", "2").Start() },
