@@ -87,15 +87,16 @@ func (l *Link) admit(m paho.Message) {
 		m.Ack()
 		return
 	}
-	if rec := l.applied.get(cmd.ID); rec != nil {
+	// Recorded before anything happens, so that a crash during Apply is
+	// never followed by a blind second Apply.
+	rec, err := l.applied.admit(cmd.ID, cmd.Expiry, timeNow())
+	switch {
+	case rec != nil:
 		l.replay(cmd, rec)
 		m.Ack()
 		return
-	}
-	// Recorded before anything happens, so that a crash during Apply is
-	// never followed by a blind second Apply.
-	if err := l.applied.put(cmd.ID, &appliedRecord{Expiry: cmd.Expiry, Recorded: timeNow().UTC()}); err != nil {
-		l.emit(Event{Command: cmd.ID, Type: EventRefused, Message: fmt.Sprintf("cannot record command: %v", err)}, nil)
+	case err != nil:
+		l.emit(Event{Command: cmd.ID, Type: EventRefused, Message: err.Error()}, nil)
 		m.Ack()
 		return
 	}

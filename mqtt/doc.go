@@ -48,5 +48,9 @@
 // back those after them. A slow artifact download therefore delays only
 // its own app.
 // Events produced while the broker is unreachable wait in a bounded queue
-// on disk and go out in order on reconnect.
+// on disk and go out in order on reconnect. A full queue drops progress
+// first, then refusals (a flood of garbage never pushes out the answers
+// to real commands), and counts every answer it drops: once it drains, a
+// "dropped" event says how many since when, and the state's metrics keep
+// the totals.
 package mqtt

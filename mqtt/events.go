@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"paddock.dev/paddock/internal/atomicfile"
@@ -32,6 +33,11 @@ var timeNow = time.Now
 func (l *Link) emit(ev Event, record func(Event)) {
 	l.evMu.Lock()
 	defer l.evMu.Unlock()
+	l.emitLocked(ev, record)
+}
+
+// emitLocked is emit with l.evMu held.
+func (l *Link) emitLocked(ev Event, record func(Event)) {
 	ev.Device = l.cfg.DeviceID
 	ev.Time = timeNow().UTC()
 	ev.Seq = l.seq.next(l.logf)
@@ -67,6 +73,29 @@ func (l *Link) flushLocked() {
 	if n > 0 {
 		l.logf("mqtt: sent %d queued events", n)
 	}
+	l.reportDroppedLocked()
+}
+
+// reportDroppedLocked tells the operator, in one event, how many final
+// events the full queue dropped, once the queue has room for it again
+// (or the link closes). l.evMu must be held.
+func (l *Link) reportDroppedLocked() {
+	q := l.queue
+	if q.dropped.refusals+q.dropped.answers == 0 {
+		return
+	}
+	if len(q.items) >= maxQueueEvents {
+		if !l.isClosed() {
+			return // once the queue drains
+		}
+		q.makeRoom() // closing: the count must not be lost
+	}
+	d := q.dropped
+	q.dropped = dropCount{}
+	msg := d.String() + " (the device's event queue was full: the broker was out of reach)"
+	l.logf("mqtt: %s", msg)
+	l.emitLocked(Event{Type: EventDropped, Count: d.refusals + d.answers, Message: msg}, nil)
+	l.Changed() // the state's counts
 }
 
 // seqCounter hands out event numbers, persisted in blocks.
@@ -113,6 +142,49 @@ type eventQueue struct {
 	logf  func(string, ...any)
 	items []queuedEvent
 	size  int
+	// dropped counts the final events dropped since the last report;
+	// the totals count them since the start, for the state.
+	dropped                         dropCount
+	refusalsDropped, answersDropped atomic.Uint64
+}
+
+// dropCount is how many final events were dropped, and since when.
+type dropCount struct {
+	refusals, answers uint64
+	since             time.Time
+}
+
+func (d dropCount) String() string {
+	var parts []string
+	if d.refusals > 0 {
+		parts = append(parts, plural(d.refusals, "refusal"))
+	}
+	if d.answers > 0 {
+		parts = append(parts, plural(d.answers, "answer")+" (done or failed)")
+	}
+	return fmt.Sprintf("%s dropped since %s", strings.Join(parts, " and "), d.since.UTC().Format(time.RFC3339))
+}
+
+func plural(n uint64, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}
+
+// drop counts a final event that the full queue could not keep.
+func (q *eventQueue) drop(typ string) {
+	if q.dropped.refusals+q.dropped.answers == 0 {
+		q.dropped.since = timeNow()
+		q.logf("mqtt: event queue full (%d events): counting the answers dropped from now on", len(q.items))
+	}
+	if typ == EventRefused {
+		q.dropped.refusals++
+		q.refusalsDropped.Add(1)
+		return
+	}
+	q.dropped.answers++
+	q.answersDropped.Add(1)
 }
 
 type queuedEvent struct {
@@ -121,7 +193,22 @@ type queuedEvent struct {
 	seq  uint64
 }
 
-func (q queuedEvent) final() bool { return Event{Type: q.typ}.Final() }
+// rank orders what a full queue drops first: progress, then accepted,
+// then refusals (a flood of garbage must not push out the answers to
+// real commands), then answers, then the counts of dropped events.
+func rank(typ string) int {
+	switch typ {
+	case EventProgress:
+		return 0
+	case EventAccepted:
+		return 1
+	case EventRefused:
+		return 2
+	case EventDropped:
+		return 4
+	}
+	return 3
+}
 
 func loadEventQueue(path string, logf func(string, ...any)) (*eventQueue, error) {
 	q := &eventQueue{path: path, logf: logf}
@@ -148,6 +235,12 @@ func loadEventQueue(path string, logf func(string, ...any)) (*eventQueue, error)
 	return q, nil
 }
 
+func (l *Link) isClosed() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.closed
+}
+
 func (q *eventQueue) empty() bool { return len(q.items) == 0 }
 
 func (q *eventQueue) maxSeq() uint64 {
@@ -158,22 +251,29 @@ func (q *eventQueue) maxSeq() uint64 {
 	return m
 }
 
-// add appends an event, dropping the oldest progress events (then the
-// oldest accepted ones) to stay within bounds. Final events are dropped
-// only when nothing else is left, which takes 1,000 undelivered answers.
+// add appends an event, dropping the oldest of the lowest rank (see rank)
+// to stay within bounds, or the new event itself when nothing queued
+// ranks below it. A dropped final event is counted, and the count is
+// reported once the queue drains (reportDroppedLocked): nothing is
+// dropped without a word, and a flood of refusals costs no disk write.
 func (q *eventQueue) add(line []byte, ev Event) {
 	it := queuedEvent{line: line, typ: ev.Type, seq: ev.Seq}
 	rewrite := false
 	for len(q.items) > 0 && (len(q.items)+1 > maxQueueEvents || q.size+len(line)+1 > maxQueueBytes) {
 		i := q.victim()
-		if i < 0 && !it.final() {
-			q.logf("mqtt: event queue full, dropping a %s event", it.typ)
+		v := q.items[i].typ
+		switch {
+		case rank(v) < rank(it.typ), rank(v) == rank(it.typ) && rank(v) < rank(EventRefused):
+			// The queued one goes: a newer progress says more than an older.
+		case rank(it.typ) < rank(EventRefused):
+			return // progress or accepted: not worth an answer's place
+		case it.typ == EventRefused:
+			q.drop(it.typ) // the older refusals stay
 			return
 		}
-		if i < 0 {
-			i = 0
+		if rank(v) >= rank(EventRefused) && v != EventDropped {
+			q.drop(v)
 		}
-		q.logf("mqtt: event queue full, dropping a queued %s event", q.items[i].typ)
 		q.size -= len(q.items[i].line) + 1
 		q.items = append(q.items[:i], q.items[i+1:]...)
 		rewrite = true
@@ -191,16 +291,30 @@ func (q *eventQueue) add(line []byte, ev Event) {
 	}
 }
 
-// victim is the index of the queued event to drop first, or -1.
+// makeRoom drops the first victim, counting it, to leave room for the
+// report of what was dropped.
+func (q *eventQueue) makeRoom() {
+	i := q.victim()
+	if v := q.items[i].typ; rank(v) >= rank(EventRefused) && v != EventDropped {
+		q.drop(v)
+	}
+	q.size -= len(q.items[i].line) + 1
+	q.items = append(q.items[:i], q.items[i+1:]...)
+	if err := q.rewrite(); err != nil {
+		q.logf("mqtt: %v", err)
+	}
+}
+
+// victim is the index of the queued event to drop first: the oldest of
+// the lowest rank. The queue must not be empty.
 func (q *eventQueue) victim() int {
-	for _, typ := range []string{EventProgress, EventAccepted} {
-		for i, it := range q.items {
-			if it.typ == typ {
-				return i
-			}
+	best := 0
+	for i, it := range q.items {
+		if rank(it.typ) < rank(q.items[best].typ) {
+			best = i
 		}
 	}
-	return -1
+	return best
 }
 
 // flush sends events in order until send fails; it returns how many went.

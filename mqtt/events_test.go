@@ -1,13 +1,12 @@
 package mqtt
 
 import (
+	"bytes"
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 func queuedLine(seq uint64, typ string) ([]byte, Event) {
@@ -23,8 +22,9 @@ func TestEventQueueBounds(t *testing.T) {
 		t.Fatal(err)
 	}
 	// One final event, then progress events past the bound.
-	q.add(queuedLine(1, EventDone))
-	for i := uint64(2); i <= maxQueueEvents+10; i++ {
+	fill(t, q, 1, EventDone)
+	fill(t, q, maxQueueEvents-1, EventProgress)
+	for i := uint64(maxQueueEvents + 1); i <= maxQueueEvents+10; i++ {
 		q.add(queuedLine(i, EventProgress))
 	}
 	if len(q.items) != maxQueueEvents {
@@ -45,9 +45,7 @@ func TestEventQueueBounds(t *testing.T) {
 
 func TestEventQueueKeepsFinalEvents(t *testing.T) {
 	q, _ := loadEventQueue(filepath.Join(t.TempDir(), "events.queue"), t.Logf)
-	for i := uint64(1); i <= maxQueueEvents; i++ {
-		q.add(queuedLine(i, EventFailed))
-	}
+	fill(t, q, maxQueueEvents, EventFailed)
 	q.add(queuedLine(maxQueueEvents+1, EventProgress))
 	if last := q.items[len(q.items)-1]; last.typ != EventFailed {
 		t.Errorf("got a %s event queued over final ones, want it dropped", last.typ)
@@ -129,40 +127,54 @@ func TestSeqSurvivesRestart(t *testing.T) {
 	}
 }
 
-func TestAppliedPrune(t *testing.T) {
-	now := time.Now()
-	restore := timeNow
-	timeNow = func() time.Time { return now }
-	t.Cleanup(func() { timeNow = restore })
-
-	path := filepath.Join(t.TempDir(), "applied.json")
-	a, _ := loadApplied(path)
-	done := &Event{Type: EventDone}
-	a.put("old", &appliedRecord{Expiry: now.Add(-25 * time.Hour), Final: done})
-	a.put("recent", &appliedRecord{Expiry: now.Add(-23 * time.Hour), Final: done})
-	a.put("running", &appliedRecord{Expiry: now.Add(-48 * time.Hour)})
-	again, err := loadApplied(path)
-	if err != nil {
-		t.Fatal(err)
+// A full queue drops new refusals and counts them, without a disk write,
+// rather than pushing out the answers to real commands; an answer pushes
+// out the oldest refusal, counted too.
+func TestEventQueueCountsDroppedRefusals(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.queue")
+	q, _ := loadEventQueue(path, t.Logf)
+	fill(t, q, 1, EventDone)
+	fill(t, q, maxQueueEvents-1, EventRefused)
+	before, _ := os.ReadFile(path)
+	for i := uint64(maxQueueEvents + 1); i <= 5000; i++ {
+		q.add(queuedLine(i, EventRefused))
 	}
-	for id, want := range map[string]bool{"old": false, "recent": true, "running": true} {
-		if got := again.get(id) != nil; got != want {
-			t.Errorf("%s: got recorded %v, want %v", id, got, want)
-		}
+	after, _ := os.ReadFile(path)
+	if len(q.items) != maxQueueEvents || q.dropped.refusals != 5000-maxQueueEvents || q.refusalsDropped.Load() != 5000-maxQueueEvents {
+		t.Fatalf("got %d queued and %d refusals dropped, want %d and %d", len(q.items), q.dropped.refusals, maxQueueEvents, 5000-maxQueueEvents)
 	}
-	if got := strings.Join(again.interrupted(), ","); got != "running" {
-		t.Errorf("got interrupted %q, want running", got)
+	if !bytes.Equal(before, after) {
+		t.Error("got the queue file rewritten for dropped refusals, want no write")
+	}
+	q.add(queuedLine(5001, EventFailed))
+	if q.items[0].typ != EventDone || q.items[1].seq != 3 || q.items[len(q.items)-1].seq != 5001 {
+		t.Errorf("got first %s, then seq %d, last seq %d; want the done kept, the oldest refusal out and the failure in", q.items[0].typ, q.items[1].seq, q.items[len(q.items)-1].seq)
+	}
+	if q.dropped.refusals != 5000-maxQueueEvents+1 {
+		t.Errorf("got %d refusals dropped, want %d", q.dropped.refusals, 5000-maxQueueEvents+1)
+	}
+	if got := q.dropped.String(); !strings.HasPrefix(got, "4001 refusals dropped since ") {
+		t.Errorf("got %q, want the count and since when", got)
+	}
+	// A refusal takes the place of a progress event.
+	q2, _ := loadEventQueue(filepath.Join(t.TempDir(), "events.queue"), t.Logf)
+	fill(t, q2, maxQueueEvents, EventProgress)
+	q2.add(queuedLine(maxQueueEvents+1, EventRefused))
+	if last := q2.items[len(q2.items)-1]; last.typ != EventRefused || q2.dropped.refusals != 0 {
+		t.Errorf("got last %s and %d refusals dropped, want the refusal queued over a progress", last.typ, q2.dropped.refusals)
 	}
 }
 
-func TestAppliedCap(t *testing.T) {
-	a := &appliedLog{m: map[string]*appliedRecord{}}
-	base := time.Now()
-	for i := range maxApplied + 5 {
-		a.m[fmt.Sprint("c", i)] = &appliedRecord{Recorded: base.Add(time.Duration(i) * time.Second), Final: &Event{}}
+// fill queues n more events of type typ with one write, as n calls of add
+// would (each of which syncs the file).
+func fill(t *testing.T, q *eventQueue, n int, typ string) {
+	t.Helper()
+	for range n {
+		line, ev := queuedLine(q.maxSeq()+1, typ)
+		q.items = append(q.items, queuedEvent{line: line, typ: ev.Type, seq: ev.Seq})
+		q.size += len(line) + 1
 	}
-	a.prune(base, "c0")
-	if len(a.m) != maxApplied || a.m["c0"] == nil || a.m["c1"] != nil || a.m["c6"] == nil {
-		t.Errorf("got %d records (c0 %v, c1 %v), want %d, the oldest dropped but the kept one", len(a.m), a.m["c0"] != nil, a.m["c1"] != nil, maxApplied)
+	if err := q.rewrite(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -46,6 +46,9 @@ type fakeDevice struct {
 	applied []string
 	apps    []AppState
 	release chan struct{}
+	// gate, when set, holds Verify of the command "gate" until closed.
+	gate    chan struct{}
+	refused atomic.Int64 // Verify's refusals
 }
 
 func newFakeDevice() *fakeDevice { return &fakeDevice{release: make(chan struct{})} }
@@ -53,9 +56,14 @@ func newFakeDevice() *fakeDevice { return &fakeDevice{release: make(chan struct{
 func (d *fakeDevice) Verify(b []byte) (*Command, error) {
 	var fb fakeBundle
 	if err := json.Unmarshal(b, &fb); err != nil {
+		d.refused.Add(1)
 		return nil, fmt.Errorf("cannot decode command bundle: %w", err)
 	}
+	if fb.ID == "gate" && d.gate != nil {
+		<-d.gate
+	}
 	if fb.Refuse != "" {
+		d.refused.Add(1)
 		return &Command{ID: fb.ID}, errors.New(fb.Refuse)
 	}
 	app, _, _ := strings.Cut(fb.Args.Name, ":")

@@ -81,7 +81,7 @@ const (
 // Link is the device side of the fleet link: one persistent MQTT session.
 //
 // Delivery: commands are acknowledged to the broker only once recorded in
-// StoreDir/applied.json, so a crash before that has them delivered again;
+// StoreDir/applied.log, so a crash before that has them delivered again;
 // commands for different apps then run at the same time, those for one
 // app in arrival order, and pings at once (see schedule.go);
 // a command is applied at most once (a repeat is answered with its
@@ -149,7 +149,7 @@ func Start(ctx context.Context, cfg Config, dev Device) (*Link, error) {
 	if l.seq, err = loadSeq(filepath.Join(cfg.StoreDir, "seq"), l.queue.maxSeq()); err != nil {
 		return nil, err
 	}
-	if l.applied, err = loadApplied(filepath.Join(cfg.StoreDir, "applied.json")); err != nil {
+	if l.applied, err = loadApplied(cfg.StoreDir, l.logf); err != nil {
 		return nil, err
 	}
 	l.ctx, l.cancel = context.WithCancel(ctx)
@@ -260,6 +260,9 @@ func (l *Link) Close() error {
 	l.cancel()
 	l.wg.Wait()
 	l.failQueued()
+	l.evMu.Lock()
+	l.reportDroppedLocked() // queued on disk if it cannot go now
+	l.evMu.Unlock()
 	var err error
 	if l.client.IsConnectionOpen() {
 		p, _ := json.Marshal(Presence{Online: false, Time: time.Now().UTC()})

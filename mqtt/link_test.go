@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -64,7 +65,7 @@ func TestReplay(t *testing.T) {
 	if got := dev.appliedIDs(); !slices.Equal(got, []string{"c1"}) {
 		t.Errorf("got applied %v, want [c1] (once)", got)
 	}
-	a, err := loadApplied(filepath.Join(dir, "applied.json"))
+	a, err := loadApplied(dir, t.Logf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,6 +85,13 @@ func TestRefused(t *testing.T) {
 	}
 	w.send(t, CmdTopic("dev1"), []byte("garbage"))
 	w.expect(t, "unknown", EventRefused)
+	// Replay protection needs an expiry.
+	bu = bundle("c4")
+	bu.Expiry = time.Time{}
+	w.send(t, CmdTopic("dev1"), bu.bytes())
+	if ev := w.expect(t, "c4", EventRefused)[0]; !strings.Contains(ev.Message, "no expiry") {
+		t.Errorf("got %q, want a refusal for the missing expiry", ev.Message)
+	}
 	if got := dev.appliedIDs(); len(got) != 0 {
 		t.Errorf("got applied %v, want none", got)
 	}

@@ -76,6 +76,10 @@ const (
 	EventProgress = "progress"
 	EventDone     = "done"
 	EventFailed   = "failed"
+	// EventDropped counts the answers the device could not keep while the
+	// broker was out of reach (Count, and since when in Message); it
+	// concerns no command.
+	EventDropped = "dropped"
 )
 
 // Event is one message on devices/ID/events.
@@ -96,6 +100,8 @@ type Event struct {
 	Result json.RawMessage `json:"result,omitempty"`
 	// Replayed marks the recorded answer to a command delivered again.
 	Replayed bool `json:"replayed,omitempty"`
+	// Count is how many events a "dropped" event stands for.
+	Count uint64 `json:"count,omitempty"`
 }
 
 // Final reports whether the event ends its command.
@@ -124,6 +130,11 @@ type Metrics struct {
 	MemAvailable uint64  `json:"mem-available"` // bytes
 	DiskFree     uint64  `json:"disk-free"`     // bytes, of the data partition
 	Load1        float64 `json:"load1"`
+	// RefusalsDropped and AnswersDropped count the refusals and the done
+	// or failed answers that the device dropped, its event queue full,
+	// since the agent started.
+	RefusalsDropped uint64 `json:"refusals-dropped,omitempty"`
+	AnswersDropped  uint64 `json:"answers-dropped,omitempty"`
 }
 
 // State is the retained message on devices/ID/state.

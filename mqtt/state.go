@@ -63,6 +63,8 @@ func (l *Link) publishState() {
 		st.AgentVersion = l.cfg.AgentVersion
 	}
 	st.Metrics = readMetrics(l.cfg.StoreDir)
+	st.Metrics.RefusalsDropped = l.queue.refusalsDropped.Load()
+	st.Metrics.AnswersDropped = l.queue.answersDropped.Load()
 	b, err := json.Marshal(st)
 	if err != nil {
 		l.logf("mqtt: internal error: cannot encode the state: %v", err)

@@ -15,7 +15,8 @@ Usage: paddock fleet devices --broker URL [--group G] [--wait 2s] [--json]
 
 Devices lists the devices that report to the broker, from their retained
 state and presence messages: whether each is online, its active base slot,
-its apps (name=revision), its health and the time of its last state.
+its apps (name=revision), its health (with the answers it dropped while
+its broker was out of reach) and the time of its last state.
 The broker sends the retained messages at once; the listing waits until
 they stop arriving, or at most --wait.
 `
@@ -73,8 +74,15 @@ func writeDevices(w io.Writer, list []DeviceInfo) error {
 			seen = d.LastSeen.UTC().Format(time.RFC3339)
 		}
 		health := d.Health
-		if len(d.Problems) > 0 {
-			health += " (" + strings.Join(d.Problems, "; ") + ")"
+		problems := d.Problems
+		if d.RefusalsDropped > 0 {
+			problems = append(problems[:len(problems):len(problems)], fmt.Sprintf("%d refusals dropped", d.RefusalsDropped))
+		}
+		if d.AnswersDropped > 0 {
+			problems = append(problems[:len(problems):len(problems)], fmt.Sprintf("%d answers dropped", d.AnswersDropped))
+		}
+		if len(problems) > 0 {
+			health += " (" + strings.Join(problems, "; ") + ")"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", cli.Printable(d.ID), online, dash(d.BaseSlot), dash(strings.Join(apps, ",")), dash(health), seen)
 	}

@@ -51,3 +51,32 @@ func TestDevicesUsage(t *testing.T) {
 		t.Errorf("got %v, want a usage error about --broker", err)
 	}
 }
+
+// The refusals a device dropped while its broker was out of reach reach
+// the operator: counted in 'fleet devices', and as a warning in 'fleet
+// send' when the device awaited reports them.
+func TestDroppedRefusalsShown(t *testing.T) {
+	e := newTestEnv(t)
+	e.fleet.add("dev1", fakeFlooded, "lab")
+	var stdout, stderr bytes.Buffer
+	if err := Devices([]string{"--broker", e.broker.URL()}, &stdout, &stderr); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(stdout.String(), "ok (4001 refusals dropped)") {
+		t.Errorf("got table\n%s\nwant the health to say 4001 refusals dropped", stdout.String())
+	}
+	stdout.Reset()
+	if err := Devices([]string{"--broker", e.broker.URL(), "--json"}, &stdout, &stderr); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(stdout.String(), `"refusals-dropped": 4001`) {
+		t.Errorf("got %s, want refusals-dropped 4001", stdout.String())
+	}
+	stdout.Reset()
+	if err := Send(append(e.opArgs(), "--device", "dev1", "ping"), &stdout, &stderr); err != nil {
+		t.Fatal(err)
+	}
+	if want := "warning: dev1: 4001 refusals dropped since 2030-01-01T00:00:00Z; its answer to this command may be among them"; !strings.Contains(stderr.String(), want) {
+		t.Errorf("got stderr %q, want %q", stderr.String(), want)
+	}
+}

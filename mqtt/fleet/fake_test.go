@@ -25,6 +25,10 @@ const (
 	fakeHold   = "hold" // receive, answer only on release
 	// fakeDegraded: done, but the state after it says health degraded.
 	fakeDegraded = "degraded"
+	// fakeFlooded: a device that dropped refusals while its broker was
+	// out of reach: its state counts them, and it reports them before
+	// its answer.
+	fakeFlooded = "flooded"
 	// fakeHostile: a forged device whose every text carries terminal
 	// escapes: its state, its progress, its failure.
 	fakeHostile = "hostile"
@@ -89,6 +93,9 @@ func (f *fakeFleet) publishState(id string, at time.Time) paho.Token {
 		Apps: []mqtt.AppState{{Name: "hello", Version: "1.0", Revision: 1 + len(d.final)}}}
 	if d.mode == fakeDegraded && len(d.final) > 0 {
 		st.Health, st.Problems = "degraded", []string{"hello.web crashed"}
+	}
+	if d.mode == fakeFlooded {
+		st.Metrics.RefusalsDropped = 4001
 	}
 	if d.mode == fakeHostile {
 		st.Health, st.Problems, st.BaseSlot = hostileText, []string{hostileText}, hostileText
@@ -165,6 +172,9 @@ func (f *fakeFleet) apply(d *fakeDevice, c *assert.Command, mode string) {
 		final = mqtt.Event{Command: c.ID, Type: mqtt.EventRefused, Message: "bad signature"}
 	case fakeHostile:
 		final = mqtt.Event{Command: c.ID, Type: mqtt.EventFailed, Message: hostileText}
+	}
+	if mode == fakeFlooded {
+		f.event(d, mqtt.Event{Type: mqtt.EventDropped, Count: 4001, Message: "4001 refusals dropped since 2030-01-01T00:00:00Z"})
 	}
 	step := "download"
 	if mode == fakeHostile {

@@ -137,6 +137,10 @@ type DeviceInfo struct {
 	AgentVersion string          `json:"agent-version,omitempty"`
 	// LastSeen is the time of the device's state.
 	LastSeen time.Time `json:"last-seen,omitzero"`
+	// RefusalsDropped and AnswersDropped count the events the device
+	// dropped while its broker was out of reach (since it started).
+	RefusalsDropped uint64 `json:"refusals-dropped,omitempty"`
+	AnswersDropped  uint64 `json:"answers-dropped,omitempty"`
 }
 
 // devices returns the devices known by state or presence, sorted by ID,
@@ -160,6 +164,7 @@ func (r *registry) devices(group string) []DeviceInfo {
 		if st := r.states[id]; st != nil {
 			d.Groups, d.BaseSlot, d.Health, d.Problems = st.Groups, st.BaseSlot, st.Health, st.Problems
 			d.AgentVersion, d.LastSeen = st.AgentVersion, st.Time
+			d.RefusalsDropped, d.AnswersDropped = st.Metrics.RefusalsDropped, st.Metrics.AnswersDropped
 			if st.Apps != nil {
 				d.Apps = st.Apps
 			}

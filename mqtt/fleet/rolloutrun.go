@@ -295,6 +295,10 @@ func (r *runner) handle(m inbound) {
 		return
 	}
 	ev := m.event
+	if idx, ok := r.byDev[m.device]; ok && ev.Type == mqtt.EventDropped && r.st.Devices[idx].Command != "" && r.st.Devices[idx].Result == "" {
+		warnDropped(r.stderr, m.device, ev) // the command is sent again if it goes unanswered
+		return
+	}
 	idx, ok := r.byCmd[ev.Command]
 	if !ok || r.st.Devices[idx].ID != m.device || r.st.Devices[idx].Result != "" {
 		return

@@ -225,6 +225,10 @@ func (s *sender) run(l *link, payload []byte) error {
 
 // handle takes one event of a device.
 func (s *sender) handle(device string, ev *mqtt.Event) {
+	if ev.Type == mqtt.EventDropped && s.waiting[device] {
+		warnDropped(s.stderr, device, ev)
+		return
+	}
 	if ev.Command != s.id || s.results[device] != nil {
 		return
 	}
@@ -236,6 +240,12 @@ func (s *sender) handle(device string, ev *mqtt.Event) {
 	default:
 		fmt.Fprintf(s.stderr, "%s: %s\n", cli.Printable(device), cli.Printable(ev.Type))
 	}
+}
+
+// warnDropped tells the operator that a device awaited dropped answers:
+// the one awaited may be among them.
+func warnDropped(w io.Writer, device string, ev *mqtt.Event) {
+	fmt.Fprintf(w, "warning: %s: %s; its answer to this command may be among them\n", cli.Printable(device), cli.Printable(ev.Message))
 }
 
 // final records a device's result and prints its line.
