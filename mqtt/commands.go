@@ -121,14 +121,16 @@ func (l *Link) run(cmd *Command) {
 	l.finish(cmd.ID, cmd.Expiry, final)
 }
 
-// replay answers a command delivered again with its recorded final event.
+// replay answers a command delivered again with its recorded final event,
+// or, while it is still waiting or running, with "accepted" again: its
+// final event follows once. (Start turned the records of commands cut
+// short by a stop into failures, so a record without an end is one of
+// this run's.)
 func (l *Link) replay(cmd *Command, rec *appliedRecord) {
-	if rec.Final == nil {
-		// Cannot happen: Start turns such records into failures.
-		l.finish(cmd.ID, rec.Expiry, Event{Command: cmd.ID, Type: EventFailed, Message: msgInterrupted})
-		rec = l.applied.get(cmd.ID)
+	ev := Event{Command: cmd.ID, Type: EventAccepted}
+	if rec.Final != nil {
+		ev = *rec.Final
 	}
-	ev := *rec.Final
 	ev.Replayed = true
 	l.emit(ev, nil)
 }

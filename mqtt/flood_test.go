@@ -34,7 +34,12 @@ func TestRefusalFloodCounted(t *testing.T) {
 	dev := newFakeDevice()
 	dev.gate = make(chan struct{})
 	open := sync.OnceFunc(func() { close(dev.gate) })
-	l := startLink(t, testConfig(t, p.URL(), t.TempDir()), dev)
+	cfg := testConfig(t, p.URL(), t.TempDir())
+	// The ping answer waits behind the flood in the connection: a short
+	// keep-alive would drop the connection on a loaded machine, and the
+	// broker would deliver the whole flood again.
+	cfg.KeepAlive = 30 * time.Second
+	l := startLink(t, cfg, dev)
 	t.Cleanup(open) // before the link's Close, which waits for Verify
 	w.waitPresence(t, true, time.Now().Add(-time.Second))
 

@@ -281,19 +281,20 @@ func startProxy(t *testing.T, b *mosquittotest.Broker) *proxy {
 			if err != nil {
 				return
 			}
-			p.mu.Lock()
-			paused := p.paused
-			p.mu.Unlock()
 			s, err := net.Dial("tcp", strings.TrimPrefix(b.URL(), "tcp://"))
-			if paused && err == nil {
-				s.Close()
-				err = net.ErrClosed
-			}
 			if err != nil {
 				c.Close()
 				continue
 			}
+			// Checked with the connection kept under one lock, so that a
+			// pause either sees it or is seen by it.
 			p.mu.Lock()
+			if p.paused {
+				p.mu.Unlock()
+				s.Close()
+				c.Close()
+				continue
+			}
 			p.conns = append(p.conns, c, s)
 			p.mu.Unlock()
 			go func() { io.Copy(s, c); s.Close() }()

@@ -164,3 +164,25 @@ func TestLaneOf(t *testing.T) {
 		}
 	}
 }
+
+// Regression: with commands running side by side, a command delivered
+// again while it still ran was answered "failed: interrupted by a
+// restart" (a replay found its record without an end). Now the repeat is
+// answered "accepted", replayed, and the command ends once.
+func TestRepeatWhileRunning(t *testing.T) {
+	_, w, dev, _, _ := ready(t)
+	a1 := appCommand("a1", ActionInstall, "block")
+	w.send(t, CmdTopic("dev1"), a1)
+	w.expect(t, "a1", EventAccepted, EventProgress)
+	w.send(t, CmdTopic("dev1"), a1)
+	if ev := w.expect(t, "a1", EventAccepted)[0]; !ev.Replayed {
+		t.Errorf("got %+v, want accepted, replayed", ev)
+	}
+	close(dev.release)
+	if ev := w.expect(t, "a1", EventProgress, EventDone)[1]; ev.Replayed {
+		t.Errorf("got %+v, want the one real answer", ev)
+	}
+	if applied := dev.appliedIDs(); !slices.Equal(applied, []string{"a1"}) {
+		t.Errorf("got applied %v, want a1 once", applied)
+	}
+}
