@@ -179,3 +179,28 @@ func TestAppliedNoExpiry(t *testing.T) {
 		t.Errorf("got %v, want a refusal for the missing expiry", err)
 	}
 }
+
+func FuzzLoadApplied(f *testing.F) {
+	f.Add([]byte(`{"id":"c1","expiry":"2030-01-01T00:00:00Z","recorded":"2029-12-31T23:00:00Z","final":{"command":"c1","type":"done"}}` + "\n"))
+	f.Add([]byte("{\"id\":\"\"}\n{\n\n{\"id\":\"c2\",\"expiry\":\"x\"}\n{\"id\":\"c3\"}"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, "applied.log"), data, 0o600)
+		a, err := loadApplied(dir, func(string, ...any) {})
+		if err != nil {
+			return
+		}
+		now := time.Now()
+		if _, seen := a.m["fuzz-new"]; seen || len(a.m) >= maxApplied {
+			return
+		}
+		if rec, err := a.admit("fuzz-new", now.Add(time.Hour), now); rec != nil || err != nil {
+			t.Fatalf("admit of a new id after loading: got %+v, %v", rec, err)
+		}
+		for id := range a.m {
+			if a.get(id) == nil {
+				t.Fatalf("record %q lost", id)
+			}
+		}
+	})
+}
