@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 
+	"paddock.dev/paddock/agent/policy"
 	"paddock.dev/paddock/agent/state"
 	"paddock.dev/paddock/confine/cgroup"
 	"paddock.dev/paddock/confine/launch"
@@ -147,12 +148,12 @@ func (m *Manager) doMount(t *state.Task) error {
 	if err := checkManifest(s, mf); err != nil {
 		return err
 	}
-	return profiles.SaveManifest(s.rev.Revision, mf)
+	return revisions.SaveManifest(s.rev.Revision, mf)
 }
 
 // keptManifest returns the manifest of a revision as the agent kept it at install.
 func keptManifest(name string, rev int) (*manifest.Manifest, error) {
-	return profiles.LoadManifest(name, rev)
+	return revisions.LoadManifest(name, rev)
 }
 
 func (m *Manager) doProfiles(t *state.Task) error {
@@ -164,7 +165,9 @@ func (m *Manager) doProfiles(t *state.Task) error {
 	if err != nil {
 		return err
 	}
-	return profiles.Generate(s.rev.Revision, mf, profiles.Options{Arch: m.Arch})
+	// The commands' policies, resolved from the manifest and the interface
+	// catalog, and the profiles compiled from them.
+	return policy.Generate(mf, s.rev.Revision, m.Arch)
 }
 
 func (m *Manager) undoProfiles(t *state.Task) error {
@@ -181,7 +184,7 @@ func loadAppArmor(name string, rev int) error {
 	if err != nil {
 		return err
 	}
-	return profiles.LoadAppArmor(rev, mf)
+	return profiles.LoadAppArmor(name, rev, policy.Commands(mf))
 }
 
 // deleteCgroups stops the app's sandboxes, with what runs in them, and

@@ -13,7 +13,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"paddock.dev/paddock/agent/state"
-	"paddock.dev/paddock/confine/profiles"
 	"paddock.dev/paddock/internal/dirs"
 	"paddock.dev/paddock/ota/revisions"
 )
@@ -235,10 +234,10 @@ func TestCommandLinkInside(t *testing.T) {
 	if status, tasks, err := f.change(id); status != state.DoneStatus {
 		t.Errorf("got %s %v (%v), want Done", status, tasks, err)
 	}
-	if _, err := profiles.LoadManifest("hello", 1); err != nil {
+	if _, err := revisions.LoadManifest("hello", 1); err != nil {
 		t.Errorf("the manifest was not kept: %v", err)
 	}
-	if fi, err := os.Stat(profiles.ManifestPath("hello", 1)); err != nil || fi.Mode().Perm() != 0o600 {
+	if fi, err := os.Stat(revisions.ManifestPath("hello", 1)); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("kept manifest: got %v, %v, want mode 0600 (root only)", fi, err)
 	}
 }

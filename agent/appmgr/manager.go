@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"paddock.dev/paddock/agent/state"
-	"paddock.dev/paddock/confine/profiles"
 	"paddock.dev/paddock/internal/arch"
 	"paddock.dev/paddock/internal/dirs"
 	"paddock.dev/paddock/ota/keys"
@@ -369,6 +368,9 @@ func (m *Manager) Startup() error {
 	if err := m.ensureUsers(); err != nil {
 		errs = append(errs, err)
 	}
+	if err := m.ensurePolicies(); err != nil {
+		errs = append(errs, err)
+	}
 	for _, chg := range m.st.ChangesInProgress() {
 		var name string
 		var rev Revision
@@ -399,14 +401,14 @@ func (m *Manager) unlinked(name string) bool {
 // kept manifests, read once more from its mounted package through the same
 // checks as at install.
 func keepManifest(name string, rev int) error {
-	if _, err := os.Stat(profiles.ManifestPath(name, rev)); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(revisions.ManifestPath(name, rev)); !errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
 	mf, err := revisions.ReadManifest(name, rev)
 	if err != nil {
 		return fmt.Errorf("cannot keep the manifest of %s revision %d: %w", name, rev, err)
 	}
-	return profiles.SaveManifest(rev, mf)
+	return revisions.SaveManifest(rev, mf)
 }
 
 // dropOrphans removes blobs and partial uploads that no app or change refers

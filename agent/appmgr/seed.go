@@ -7,7 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"paddock.dev/paddock/confine/profiles"
+	"paddock.dev/paddock/agent/policy"
 	"paddock.dev/paddock/internal/dirs"
 	"paddock.dev/paddock/ota/keys"
 	"paddock.dev/paddock/ota/revisions"
@@ -98,7 +98,7 @@ func (m *Manager) adoptOne(name string, rev int, trusted []*keys.PublicKey) (*Ap
 	if mf.Name != name || mf.Version != r.Version || mf.Type != r.Type {
 		return nil, fmt.Errorf("the name, version or type in its package's manifest differ from what its assertion says: %s %s (type %s)", name, r.Version, r.Type)
 	}
-	if err := profiles.SaveManifest(rev, mf); err != nil {
+	if err := revisions.SaveManifest(rev, mf); err != nil {
 		return nil, err
 	}
 	seeded := Revision{
@@ -112,7 +112,7 @@ func (m *Manager) adoptOne(name string, rev int, trusted []*keys.PublicKey) (*Ap
 	if err := revisions.CreateData(name, rev, 0, ownerOf(user)); err != nil {
 		return nil, err
 	}
-	if err := profiles.Generate(rev, mf, profiles.Options{Arch: m.Arch}); err != nil {
+	if err := policy.Generate(mf, rev, m.Arch); err != nil {
 		return nil, err
 	}
 	if err := revisions.SetCurrent(name, rev); err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"paddock.dev/paddock/agent/admin"
 	"paddock.dev/paddock/agent/daemon"
+	"paddock.dev/paddock/agent/policy"
 	"paddock.dev/paddock/boot"
 	"paddock.dev/paddock/confine/denials"
 	"paddock.dev/paddock/confine/launch"
@@ -109,7 +110,7 @@ func initCommand(args []string, stdout, stderr io.Writer) error {
 // debug dispatches the debugging subcommands.
 func debug(args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "denials" {
-		return denials.Run(args[1:], stdout, stderr)
+		return denials.NewCommand(policy.DenialCatalog())(args[1:], stdout, stderr)
 	}
 	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
 		fmt.Fprintln(stdout, "Usage: paddock debug denials [APP] [--json] [--file FILE]\n\nLists what the sandbox denied (seccomp and AppArmor lines of the kernel log) and\nnames the interface that would allow each.")

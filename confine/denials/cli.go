@@ -26,8 +26,13 @@ Example:
 // kmsgPath is the kernel log; tests point it at a file.
 var kmsgPath = "/dev/kmsg"
 
-// Run runs 'paddock debug denials'.
-func Run(args []string, stdout, stderr io.Writer) error {
+// NewCommand returns 'paddock debug denials', whose hints come from the
+// rules of the interface catalog c.
+func NewCommand(c Catalog) func(args []string, stdout, stderr io.Writer) error {
+	return c.run
+}
+
+func (c Catalog) run(args []string, stdout, stderr io.Writer) error {
 	fs := cli.NewFlagSet("debug denials", usage, stderr)
 	asJSON := fs.Bool("json", false, "print a JSON array")
 	file := fs.String("file", "", "read kernel log lines from `FILE` instead of /dev/kmsg")
@@ -51,9 +56,9 @@ func Run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if *asJSON {
-		return cli.WriteJSON(stdout, explained(ds))
+		return cli.WriteJSON(stdout, c.explained(ds))
 	}
-	return printText(stdout, ds, app)
+	return c.printText(stdout, ds, app)
 }
 
 // jsonDenial is a denial with its hint, as --json prints it.
@@ -63,15 +68,15 @@ type jsonDenial struct {
 	Explanation string `json:"explanation"`
 }
 
-func explained(ds []Denial) []jsonDenial {
+func (c Catalog) explained(ds []Denial) []jsonDenial {
 	out := make([]jsonDenial, 0, len(ds))
 	for _, d := range ds {
-		out = append(out, jsonDenial{d, Hint(d), Explain(d)})
+		out = append(out, jsonDenial{d, c.Hint(d), c.Explain(d)})
 	}
 	return out
 }
 
-func printText(w io.Writer, ds []Denial, app string) error {
+func (c Catalog) printText(w io.Writer, ds []Denial, app string) error {
 	if len(ds) == 0 {
 		what := "any app"
 		if app != "" {
@@ -81,7 +86,7 @@ func printText(w io.Writer, ds []Denial, app string) error {
 		return err
 	}
 	for _, d := range ds {
-		if _, err := fmt.Fprintln(w, Format(d)); err != nil {
+		if _, err := fmt.Fprintln(w, c.Format(d)); err != nil {
 			return err
 		}
 	}
@@ -91,7 +96,7 @@ func printText(w io.Writer, ds []Denial, app string) error {
 // Format renders d on one line with its explanation:
 //
 //	2026-11-23 12:00:00 paddock.hello.hello apparmor denied open /dev/ttyUSB0 (rw): the serial-port interface ...
-func Format(d Denial) string {
+func (c Catalog) Format(d Denial) string {
 	var b strings.Builder
 	if !d.Time.IsZero() {
 		b.WriteString(d.Time.Format(time.DateTime) + " ")
@@ -116,7 +121,7 @@ func Format(d Denial) string {
 	if d.PID != 0 {
 		fmt.Fprintf(&b, "[%d]", d.PID)
 	}
-	b.WriteString(": " + Explain(d))
+	b.WriteString(": " + c.Explain(d))
 	return b.String()
 }
 

@@ -170,10 +170,10 @@ func TestHint(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := Hint(tt.d); got != tt.plug {
+			if got := testCatalog.Hint(tt.d); got != tt.plug {
 				t.Errorf("Hint = %q, want %q", got, tt.plug)
 			}
-			if got := Explain(tt.d); !strings.Contains(got, tt.explains) {
+			if got := testCatalog.Explain(tt.d); !strings.Contains(got, tt.explains) {
 				t.Errorf("Explain = %q, want it to mention %q", got, tt.explains)
 			}
 		})
@@ -215,7 +215,7 @@ func TestReadKernelLog(t *testing.T) {
 
 func TestRunFile(t *testing.T) {
 	var out, errb bytes.Buffer
-	if err := Run([]string{"hello", "--file", "testdata/kernel.log"}, &out, &errb); err != nil {
+	if err := testCatalog.run([]string{"hello", "--file", "testdata/kernel.log"}, &out, &errb); err != nil {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
@@ -236,7 +236,7 @@ func TestRunFile(t *testing.T) {
 
 func TestRunJSON(t *testing.T) {
 	var out bytes.Buffer
-	if err := Run([]string{"--json", "--file", "testdata/kernel.log", "other"}, &out, new(bytes.Buffer)); err != nil {
+	if err := testCatalog.run([]string{"--json", "--file", "testdata/kernel.log", "other"}, &out, new(bytes.Buffer)); err != nil {
 		t.Fatal(err)
 	}
 	var got []struct {
@@ -249,7 +249,7 @@ func TestRunJSON(t *testing.T) {
 		t.Errorf("got %+v, want the /etc/shadow and socket denials of other", got)
 	}
 	out.Reset()
-	if err := Run([]string{"--json", "--file", "testdata/kernel.log", "nope"}, &out, new(bytes.Buffer)); err != nil {
+	if err := testCatalog.run([]string{"--json", "--file", "testdata/kernel.log", "nope"}, &out, new(bytes.Buffer)); err != nil {
 		t.Fatal(err)
 	}
 	if s := strings.TrimSpace(out.String()); s != "[]" {
@@ -268,8 +268,8 @@ func TestRunErrors(t *testing.T) {
 		{[]string{"--file", filepath.Join("testdata", "missing")}, os.ErrNotExist},
 	}
 	for _, tt := range tests {
-		if err := Run(tt.args, new(bytes.Buffer), new(bytes.Buffer)); !errors.Is(err, tt.want) {
-			t.Errorf("Run(%q) = %v, want %v", tt.args, err, tt.want)
+		if err := testCatalog.run(tt.args, new(bytes.Buffer), new(bytes.Buffer)); !errors.Is(err, tt.want) {
+			t.Errorf("run(%q) = %v, want %v", tt.args, err, tt.want)
 		}
 	}
 }
@@ -280,7 +280,7 @@ func TestRunKmsg(t *testing.T) {
 	kmsgPath = "testdata/kernel.log"
 	t.Cleanup(func() { kmsgPath = old })
 	var out bytes.Buffer
-	if err := Run([]string{"other"}, &out, new(bytes.Buffer)); err != nil {
+	if err := testCatalog.run([]string{"other"}, &out, new(bytes.Buffer)); err != nil {
 		t.Fatal(err)
 	}
 	if n := strings.Count(out.String(), "\n"); n != 2 {
@@ -317,8 +317,21 @@ func FuzzParse(f *testing.F) {
 		if d.Kind != "seccomp" && d.Kind != "apparmor" {
 			t.Errorf("got kind %q", d.Kind)
 		}
-		_ = Hint(d)
-		_ = Explain(d)
-		_ = Format(d)
+		_ = testCatalog.Hint(d)
+		_ = testCatalog.Explain(d)
+		_ = testCatalog.Format(d)
 	})
+}
+
+// testCatalog has the shape of the agent's interface catalog (the agent's
+// policy tests check the real one gives these hints too).
+var testCatalog = Catalog{
+	{Plug: "gpio", Paths: []string{"/dev/gpiochip*", "/sys/class/gpio/", "/sys/devices/platform/*/gpio/"}},
+	{Plug: "i2c", Paths: []string{"/dev/i2c-*", "/sys/class/i2c-dev/"}},
+	{Plug: "network", Families: []string{"inet", "inet6"}, Syscalls: []string{"socket", "connect", "sendto"}},
+	{Plug: "network-bind", Families: []string{"inet", "inet6"}, Operations: []string{"bind", "listen", "accept"},
+		Capabilities: []string{"net_bind_service"}, Syscalls: []string{"bind", "listen", "accept", "accept4"}},
+	{Plug: "pwm", Paths: []string{"/sys/class/pwm/"}},
+	{Plug: "serial-port", Paths: []string{"/dev/ttyS*", "/dev/ttyUSB*", "/dev/ttyACM*", "/dev/ttyAMA*"}},
+	{Plug: "spi", Paths: []string{"/dev/spidev*"}},
 }

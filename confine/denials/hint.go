@@ -3,37 +3,32 @@ package denials
 import (
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 )
 
-// pathPlugs maps device and sysfs paths to the interface that grants them,
-// first match wins. Patterns use path.Match syntax on the whole path or, with
-// a trailing "/", on a prefix.
-var pathPlugs = []struct{ pattern, plug string }{
-	{"/dev/ttyS*", "serial-port"},
-	{"/dev/ttyUSB*", "serial-port"},
-	{"/dev/ttyACM*", "serial-port"},
-	{"/dev/ttyAMA*", "serial-port"},
-	{"/dev/ttymxc*", "serial-port"},
-	{"/dev/gpiochip*", "gpio"},
-	{"/sys/class/gpio/", "gpio"},
-	{"/sys/devices/platform/*/gpio/", "gpio"},
-	{"/dev/i2c-*", "i2c"},
-	{"/sys/class/i2c-dev/", "i2c"},
-	{"/dev/spidev*", "spi"},
-	{"/sys/class/pwm/", "pwm"},
+// Rule says which denials one interface would have allowed. The agent
+// passes the rules of its interface catalog (see NewCommand): the sandbox
+// knows no interface by itself.
+type Rule struct {
+	// Plug is the interface's name.
+	Plug string
+	// Syscalls are system calls that seccomp denied.
+	Syscalls []string
+	// Capabilities are capabilities AppArmor denied.
+	Capabilities []string
+	// Families are socket families of AppArmor network denials;
+	// Operations, when set, narrows them to those operations.
+	Families, Operations []string
+	// Paths are path.Match patterns on the whole denied path or, with a
+	// trailing "/", on a prefix of it.
+	Paths []string
 }
 
-// syscallPlugs maps syscalls to the interface that grants them.
-var syscallPlugs = map[string]string{
-	"socket": "network", "socketpair": "network", "connect": "network",
-	"sendto": "network", "sendmsg": "network", "sendmmsg": "network",
-	"recvfrom": "network", "recvmsg": "network", "recvmmsg": "network",
-	"getsockopt": "network", "setsockopt": "network", "getsockname": "network",
-	"getpeername": "network", "shutdown": "network", "socketcall": "network",
-	"send": "network", "recv": "network",
-	"bind": "network-bind", "listen": "network-bind", "accept": "network-bind", "accept4": "network-bind",
-}
+// Catalog is the rules of every interface; the first rule that matches a
+// denial names its plug, except that a rule naming the denied network
+// operation beats one for every operation.
+type Catalog []Rule
 
 // forbidden explains syscalls and capabilities no interface grants.
 var forbidden = map[string]string{
@@ -78,37 +73,44 @@ var forbidden = map[string]string{
 }
 
 // Hint returns the interface (plug) that would allow d, or "" if none does.
-func Hint(d Denial) string {
+func (c Catalog) Hint(d Denial) string {
 	if d.Kind == "seccomp" {
-		return syscallPlugs[d.Syscall]
+		return c.first(func(r Rule) bool { return slices.Contains(r.Syscalls, d.Syscall) })
 	}
 	switch {
-	case d.Capability == "net_bind_service":
-		return "network-bind"
 	case d.Capability != "":
-		return ""
-	case d.Family == "inet" || d.Family == "inet6":
-		if d.Operation == "bind" || d.Operation == "listen" || d.Operation == "accept" {
-			return "network-bind"
+		return c.first(func(r Rule) bool { return slices.Contains(r.Capabilities, d.Capability) })
+	case d.Family != "":
+		if plug := c.first(func(r Rule) bool {
+			return slices.Contains(r.Families, d.Family) && slices.Contains(r.Operations, d.Operation)
+		}); plug != "" {
+			return plug
 		}
-		return "network"
+		return c.first(func(r Rule) bool { return slices.Contains(r.Families, d.Family) && len(r.Operations) == 0 })
 	}
-	return pathPlug(d.Path)
+	return c.first(func(r Rule) bool {
+		return slices.ContainsFunc(r.Paths, func(p string) bool { return pathMatch(p, d.Path) })
+	})
 }
 
-func pathPlug(p string) string {
-	for _, pp := range pathPlugs {
-		if dir, ok := strings.CutSuffix(pp.pattern, "/"); ok {
-			if m, _ := path.Match(dir, p); m || prefixMatch(dir, p) {
-				return pp.plug
-			}
-			continue
-		}
-		if m, _ := path.Match(pp.pattern, p); m {
-			return pp.plug
+func (c Catalog) first(match func(Rule) bool) string {
+	for _, r := range c {
+		if match(r) {
+			return r.Plug
 		}
 	}
 	return ""
+}
+
+// pathMatch reports whether p matches pattern: the whole path, or with a
+// trailing "/" in pattern, a path below a directory it matches.
+func pathMatch(pattern, p string) bool {
+	if dir, ok := strings.CutSuffix(pattern, "/"); ok {
+		m, _ := path.Match(dir, p)
+		return m || prefixMatch(dir, p)
+	}
+	m, _ := path.Match(pattern, p)
+	return m
 }
 
 // prefixMatch reports whether p is below a directory matching pattern.
@@ -124,12 +126,12 @@ func prefixMatch(pattern, p string) bool {
 
 // Explain returns one sentence on d: the plug to connect, or why nothing
 // can allow it.
-func Explain(d Denial) string {
+func (c Catalog) Explain(d Denial) string {
 	app := App(d)
 	if app == "" {
 		app = "APP"
 	}
-	if plug := Hint(d); plug != "" {
+	if plug := c.Hint(d); plug != "" {
 		return fmt.Sprintf("the %s interface allows this: declare the plug and run 'paddock connect %s:%s'", plug, app, plug)
 	}
 	key := d.Syscall

@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"paddock.dev/paddock/internal/cli"
-	"paddock.dev/paddock/ota/manifest"
+	"paddock.dev/paddock/internal/names"
 )
 
 const runUsage = `Usage: paddock run APP[.CMD] [-- ARGS...]
@@ -57,7 +57,7 @@ func RunCommand(args []string, stdout, stderr io.Writer) error {
 		rest = rest[1:]
 	}
 	name, cmd, hasCmd := strings.Cut(pos[0], ".")
-	if !manifest.ValidName(name) || hasCmd && !manifest.ValidName(cmd) {
+	if !names.Valid(name) || hasCmd && !names.Valid(cmd) {
 		return fmt.Errorf("invalid app command %q (want APP or APP.CMD, names of lowercase letters and digits with single dashes between them, like hello or hello.greet)", pos[0])
 	}
 	spec, err := Resolve(name, cmd, rest)

@@ -29,14 +29,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define LAUNCH_MAGIC "paddock-launch-2"
+#define LAUNCH_MAGIC "paddock-launch-3"
 #define MAX_FILE (64 * 1024)
 #define MAX_BPF (4096 * 8)
+#define MAX_POLICY (16 * 1024)
 #define MAX_LIST 256
 #define SETUP_FAILED 126
 
 struct launch {
-	const char *init_pid, *init_start, *label, *seccomp, *datadir, *uid, *gid;
+	const char *init_pid, *init_start, *label, *seccomp, *datadir, *uid, *gid, *policy_path, *policy;
 	int ncg, nargv, nenv;
 	const char *cg[16], *argv[MAX_LIST], *env[MAX_LIST];
 };
@@ -111,7 +112,7 @@ static long parse_id(const char *s) {
 	return v > 0x7fffffffL ? -1 : v;
 }
 
-// parse reads the launch file: see launchFile in fastpath_linux.go.
+// parse reads the launch file: see writeLaunchFile in sandboxes_linux.go.
 static int parse(const char *buf, size_t n, struct launch *l) {
 	const char *p = buf, *end = buf + n;
 	const char *magic = next(&p, end);
@@ -119,7 +120,8 @@ static int parse(const char *buf, size_t n, struct launch *l) {
 		return -1;
 	if (!(l->init_pid = next(&p, end)) || !(l->init_start = next(&p, end)) || !(l->label = next(&p, end)) ||
 	    !(l->seccomp = next(&p, end)) || !(l->datadir = next(&p, end)) || !(l->uid = next(&p, end)) ||
-	    !(l->gid = next(&p, end)) || parse_id(l->uid) < 0 || parse_id(l->gid) < 0)
+	    !(l->gid = next(&p, end)) || !(l->policy_path = next(&p, end)) || !(l->policy = next(&p, end)) ||
+	    parse_id(l->uid) < 0 || parse_id(l->gid) < 0)
 		return -1;
 	if ((l->ncg = next_list(&p, end, l->cg, 16)) < 0 || (l->nargv = next_list(&p, end, l->argv, MAX_LIST)) < 1 ||
 	    (l->nenv = next_list(&p, end, l->env, MAX_LIST)) < 0)
@@ -216,7 +218,7 @@ static const char *namespaces[] = {"ipc", "uts", "net", "pid", "mnt"};
 static const int ns_types[] = {CLONE_NEWIPC, CLONE_NEWUTS, CLONE_NEWNET, CLONE_NEWPID, CLONE_NEWNS};
 
 __attribute__((constructor)) static void paddock_run_fast_path(int argc, char **argv, char **envp) {
-	static char file[MAX_FILE + 1], bpf[MAX_BPF + 1];
+	static char file[MAX_FILE + 1], bpf[MAX_BPF + 1], policy[MAX_POLICY + 2];
 	static struct launch l;
 	if (argc < 3 || strcmp(argv[1], "run") != 0 || argv[2][0] == '-' || geteuid() != 0)
 		return;
@@ -251,6 +253,11 @@ __attribute__((constructor)) static void paddock_run_fast_path(int argc, char **
 	snprintf(path, sizeof path, "%s/run/paddock/ns/paddock.%s.%s.%s.launch", root, app, cmd, rev);
 	ssize_t len = read_file(path, file, MAX_FILE);
 	if (len < 0 || parse(file, len, &l) < 0)
+		return;
+	// The sandbox was built from the policy the launch file holds: once the
+	// agent has written another, the Go launcher replaces the sandbox.
+	ssize_t plen = read_file(l.policy_path, policy, MAX_POLICY + 1);
+	if (plen < 0 || (size_t)plen != strlen(l.policy) || memcmp(policy, l.policy, plen) != 0)
 		return;
 	// The record's lock, held shared until the app is forked: an idle
 	// sandbox's init ends only under the exclusive lock (idle_linux.go).

@@ -33,7 +33,7 @@ func setupMounts(s *Spec) error {
 	if err := mount("tmpfs", root, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755,size=1m"); err != nil {
 		return err
 	}
-	steps := []func(string, *Spec) error{mountBase, mountApp, mountData, mountTmp, mountDev, mountProc, mountSys}
+	steps := []func(string, *Spec) error{mountBase, mountApp, mountData, mountTmp, mountDev, mountProc, mountPolicy}
 	for _, step := range steps {
 		if err := step(root, s); err != nil {
 			return err
@@ -154,13 +154,16 @@ func mountProc(root string, _ *Spec) error {
 	return nil
 }
 
-// mountSys shows the host's /sys read-only when a plug allows it; otherwise
-// the sandbox has no /sys at all.
-func mountSys(root string, s *Spec) error {
-	if !s.Sys {
-		return nil
+// mountPolicy shows the host directories of the policy read-only, without
+// running programs from them (like /sys for hardware-observe); the sandbox
+// has no /sys unless one of them is.
+func mountPolicy(root string, s *Spec) error {
+	for _, m := range s.Mounts {
+		if err := bindDir(m.Source, filepath.Join(root, m.Target), unix.MS_REC, ro|unix.MOUNT_ATTR_NOEXEC); err != nil {
+			return err
+		}
 	}
-	return bindDir("/sys", filepath.Join(root, "sys"), unix.MS_REC, ro|unix.MOUNT_ATTR_NOEXEC)
+	return nil
 }
 
 // pivot makes root the root directory and detaches the host's.

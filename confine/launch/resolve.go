@@ -5,41 +5,32 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
-	"sort"
 	"strconv"
 	"strings"
 
 	"paddock.dev/paddock/confine/apparmor"
-	"paddock.dev/paddock/confine/cgroup"
 	"paddock.dev/paddock/confine/profiles"
-	"paddock.dev/paddock/internal/arch"
 	"paddock.dev/paddock/internal/dirs"
-	"paddock.dev/paddock/ota/manifest"
+	"paddock.dev/paddock/internal/names"
 	"paddock.dev/paddock/ota/revisions"
-)
-
-// Where apps see themselves, whatever the root directory on the host.
-const (
-	sandboxAppsDir = "/apps"
-	sandboxDataDir = "/var/lib/paddock/data"
 )
 
 // isMounted reports whether a revision is mounted; tests replace it.
 var isMounted = revisions.IsMounted
 
 // Resolve describes how to run command cmd of the current revision of app
-// name with args: it reads the manifest that the agent kept when it
-// installed the revision (never the package's own app.yaml) and its
-// precompiled seccomp profile. cmd "" means the command named like the app.
+// name with args: it reads the command's policy, which the agent resolved
+// when it installed the revision (or changed a connection), and its
+// precompiled seccomp profile, and enforces nothing else. cmd "" means the
+// command named like the app.
 func Resolve(name, cmd string, args []string) (*Spec, error) {
-	if err := manifest.CheckName("app", name); err != nil {
+	if err := names.Check("app", name); err != nil {
 		return nil, err
 	}
 	if cmd == "" {
 		cmd = name
 	}
-	if err := manifest.CheckName("command", cmd); err != nil {
+	if err := names.Check("command", cmd); err != nil {
 		return nil, err
 	}
 	target, err := os.Readlink(dirs.AppDir(name, "current"))
@@ -53,77 +44,69 @@ func Resolve(name, cmd string, args []string) (*Spec, error) {
 	if err != nil {
 		return nil, fmt.Errorf("current revision of %s is %q, not a number", name, target)
 	}
-	hostApp := dirs.AppDir(name, target)
 	if !isMounted(name, rev) {
 		return nil, fmt.Errorf("%s revision %d is not mounted (the agent mounts it when it starts: is it running?)", name, rev)
 	}
-	m, err := profiles.LoadManifest(name, rev)
+	p, raw, err := profiles.LoadPolicy(name, rev, cmd)
+	if errors.Is(err, profiles.ErrNoPolicy) {
+		if have := profiles.PolicyCommands(name, rev); len(have) > 0 {
+			return nil, fmt.Errorf("%s has no command %q (it has: %s)", name, cmd, strings.Join(have, ", "))
+		}
+		return nil, fmt.Errorf("cannot find the policy of %s revision %d (start the agent, which writes it)", name, rev)
+	}
 	if err != nil {
 		return nil, err
 	}
-	app := m.Apps[cmd]
-	if app == nil {
-		return nil, fmt.Errorf("%s has no command %q (it has: %s)", name, cmd, commandList(m))
-	}
+	return specFor(p, raw, target, args)
+}
+
+// specFor turns the policy p, read from the bytes raw, into the spec of a
+// launch of revision dir rev with the caller's args.
+func specFor(p *profiles.Policy, raw []byte, rev string, args []string) (*Spec, error) {
+	name, cmd := p.App, p.Command
 	label := profiles.Label(name, cmd)
-	seccompPath := profiles.SeccompPath(name, rev, cmd)
+	seccompPath := profiles.SeccompPath(name, p.Revision, cmd)
 	prog, err := os.ReadFile(seccompPath)
 	if err != nil {
 		return nil, fmt.Errorf("cannot read the seccomp profile of %s: %w (reinstall the app to generate it)", label, err)
 	}
-	s := &Spec{
-		App: name, Command: cmd, Revision: rev, Label: label,
-		Scratch:       filepath.Join(dirs.RunDir, "paddock", "root"),
-		HostAppDir:    hostApp,
-		AppDir:        filepath.Join(sandboxAppsDir, name, target),
-		HostDataDir:   dirs.AppDataDir(name, target),
-		DataDir:       filepath.Join(sandboxDataDir, name, target),
-		HostCommonDir: dirs.AppDataDir(name, "common"),
-		CommonDir:     filepath.Join(sandboxDataDir, name, "common"),
-		Network:       profiles.HasNetwork(app.Plugs),
-		Sys:           slices.Contains(app.Plugs, "hardware-observe"),
-		Seccomp:       prog,
-		SeccompPath:   seccompPath,
-		AppArmor:      appArmorFor(label),
-		Cgroup: cgroup.Spec{
-			Devices:    cgroup.DefaultDevices(),
-			MemoryMax:  app.Limits.Memory,
-			PidsMax:    int64(app.Limits.Pids),
-			CPUPercent: app.Limits.CPUPercent,
-		},
-	}
-	user, err := ReadUser(name, rev)
+	cg, err := p.CgroupSpec()
 	if err != nil {
 		return nil, err
 	}
-	s.UID, s.GID = user.UID, user.GID
-	words := strings.Fields(app.Command)
-	s.Argv = append([]string{filepath.Join(s.AppDir, words[0])}, append(words[1:], args...)...)
-	s.BaseArgc = len(words)
-	s.Env = environment(s, m)
+	s := &Spec{
+		App: name, Command: cmd, Revision: p.Revision, Label: label,
+		Scratch:       filepath.Join(dirs.RunDir, "paddock", "root"),
+		HostAppDir:    dirs.AppDir(name, rev),
+		AppDir:        filepath.Join(profiles.SandboxAppsDir, name, rev),
+		HostDataDir:   dirs.AppDataDir(name, rev),
+		DataDir:       filepath.Join(profiles.SandboxDataDir, name, rev),
+		HostCommonDir: dirs.AppDataDir(name, "common"),
+		CommonDir:     filepath.Join(profiles.SandboxDataDir, name, "common"),
+		UID:           p.UID,
+		GID:           p.GID,
+		Network:       p.HostNetwork,
+		Mounts:        p.Mounts,
+		Seccomp:       prog,
+		SeccompPath:   seccompPath,
+		AppArmor:      appArmorFor(label),
+		Cgroup:        cg,
+		Policy:        raw,
+		PolicyPath:    profiles.PolicyPath(name, p.Revision, cmd),
+	}
+	s.Argv = append([]string{filepath.Join(s.AppDir, p.Exec[0])}, append(p.Exec[1:], args...)...)
+	s.BaseArgc = len(p.Exec)
+	s.Env = environment(p.Env)
 	if err := os.MkdirAll(s.Scratch, 0o755); err != nil {
 		return nil, err
 	}
 	return s, nil
 }
 
-// environment is the app's whole environment: what tells it where it is,
-// plus the caller's terminal and locale settings.
-func environment(s *Spec, m *manifest.Manifest) []string {
-	env := []string{
-		"APP=" + s.AppDir,
-		"APP_NAME=" + s.App,
-		"APP_COMMAND=" + s.Command,
-		"APP_REVISION=" + strconv.Itoa(s.Revision),
-		"APP_VERSION=" + m.Version,
-		"APP_ARCH=" + arch.Native(),
-		"APP_DATA=" + s.DataDir,
-		"APP_COMMON=" + s.CommonDir,
-		"APP_LABEL=" + s.Label,
-		"HOME=" + s.DataDir,
-		"TMPDIR=/tmp",
-		"PATH=" + s.AppDir + "/bin:" + s.AppDir + "/usr/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-	}
+// environment is the app's whole environment: the policy's, which tells
+// it where it is, plus the caller's terminal and locale settings.
+func environment(base []string) []string {
+	env := append([]string(nil), base...)
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
 		if k == "TERM" || k == "LANG" || k == "TZ" || strings.HasPrefix(k, "LC_") {
@@ -131,18 +114,6 @@ func environment(s *Spec, m *manifest.Manifest) []string {
 		}
 	}
 	return env
-}
-
-func commandList(m *manifest.Manifest) string {
-	var names []string
-	for n := range m.Apps {
-		names = append(names, n)
-	}
-	if len(names) == 0 {
-		return "none"
-	}
-	sort.Strings(names)
-	return strings.Join(names, ", ")
 }
 
 // appArmorFor reports whether launches of label enter its AppArmor profile:

@@ -10,25 +10,22 @@ import (
 	"paddock.dev/paddock/confine/profiles"
 	"paddock.dev/paddock/internal/dirs"
 	"paddock.dev/paddock/internal/dirs/dirstest"
-	"paddock.dev/paddock/ota/manifest"
 )
 
 // installFake lays out revision 2 of app hello as an install leaves it,
-// with a plain directory in place of the mount: the manifest the agent
-// kept, and in the package an app.yaml that says something else, which
-// launches must not read.
-func installFake(t *testing.T, yaml string) {
+// with a plain directory in place of the mount: the policies the agent
+// resolved, and in the package an app.yaml that says something else,
+// which launches must not read.
+func installFake(t *testing.T, pols ...*profiles.Policy) {
 	t.Helper()
 	dirstest.SetRoot(t)
 	old := isMounted
 	isMounted = func(name string, rev int) bool { return name == "hello" && rev == 2 }
 	t.Cleanup(func() { isMounted = old })
-	m, err := manifest.Parse([]byte(yaml), manifest.Path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := profiles.SaveManifest(2, m); err != nil {
-		t.Fatal(err)
+	for _, p := range pols {
+		if err := profiles.SavePolicy(p); err != nil {
+			t.Fatal(err)
+		}
 	}
 	write := func(path, data string) {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
@@ -40,27 +37,29 @@ func installFake(t *testing.T, yaml string) {
 	}
 	write(filepath.Join(dirs.AppDir("hello", "2"), "meta/app.yaml"), "name: hello\nversion: \"9.9\"\napps:\n  other:\n    command: bin/other\n")
 	write(profiles.SeccompPath("hello", 2, "hello"), "12345678")
-	if err := WriteUser("hello", 2, User{UID: 70001, GID: 70002}); err != nil {
-		t.Fatal(err)
-	}
 	if err := os.Symlink("2", dirs.AppDir("hello", "current")); err != nil {
 		t.Fatal(err)
 	}
 }
 
-const helloYAML = `name: hello
-version: "2.0"
-apps:
-  hello:
-    command: bin/hello --loud
-    plugs: [network]
-    limits: {memory: 64M, pids: 10}
-  quiet:
-    command: bin/quiet
-`
+// helloPolicies are the policies of hello revision 2: hello has a network
+// plug and limits, quiet nothing.
+func helloPolicies() []*profiles.Policy {
+	base := func(cmd string, exec ...string) *profiles.Policy {
+		return &profiles.Policy{
+			App: "hello", Command: cmd, Revision: 2, UID: 70001, GID: 70002, Exec: exec,
+			Env:     []string{"APP=/apps/hello/2", "APP_DATA=/var/lib/paddock/data/hello/2", "HOME=/var/lib/paddock/data/hello/2", "APP_VERSION=2.0"},
+			Devices: profiles.DefaultDevices(),
+		}
+	}
+	hello := base("hello", "bin/hello", "--loud")
+	hello.Plugs, hello.HostNetwork = []string{"network"}, true
+	hello.Limits = profiles.Limits{MemoryMax: 64 << 20, PidsMax: 10}
+	return []*profiles.Policy{hello, base("quiet", "bin/quiet")}
+}
 
 func TestResolve(t *testing.T) {
-	installFake(t, helloYAML)
+	installFake(t, helloPolicies()...)
 	t.Setenv("TERM", "xterm")
 	t.Setenv("SECRET", "not for apps")
 	s, err := Resolve("hello", "", []string{"a", "b"})
@@ -73,8 +72,8 @@ func TestResolve(t *testing.T) {
 	if s.BaseArgc != 2 {
 		t.Errorf("base argc: got %d, want 2 (the command's words)", s.BaseArgc)
 	}
-	if s.Label != "paddock.hello.hello" || s.Revision != 2 || !s.Network || s.Sys {
-		t.Errorf("got label %q revision %d network %v sys %v", s.Label, s.Revision, s.Network, s.Sys)
+	if s.Label != "paddock.hello.hello" || s.Revision != 2 || !s.Network || len(s.Mounts) != 0 {
+		t.Errorf("got label %q revision %d network %v mounts %v", s.Label, s.Revision, s.Network, s.Mounts)
 	}
 	if s.UID != 70001 || s.GID != 70002 {
 		t.Errorf("got uid %d gid %d, want the app's user 70001 and group 70002", s.UID, s.GID)
@@ -94,7 +93,7 @@ func TestResolve(t *testing.T) {
 }
 
 func TestResolveErrors(t *testing.T) {
-	installFake(t, helloYAML)
+	installFake(t, helloPolicies()...)
 	tests := []struct{ app, cmd, want string }{
 		{"absent", "", "absent is not installed"},
 		{"hello", "nope", `hello has no command "nope" (it has: hello, quiet)`},
@@ -110,8 +109,8 @@ func TestResolveErrors(t *testing.T) {
 	}
 }
 
-func TestSandboxKeyFollowsMounts(t *testing.T) {
-	installFake(t, helloYAML)
+func TestSandboxKeyFollowsPolicy(t *testing.T) {
+	installFake(t, helloPolicies()...)
 	a, err := Resolve("hello", "", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -119,11 +118,24 @@ func TestSandboxKeyFollowsMounts(t *testing.T) {
 	b := *a
 	b.Argv = []string{"/other"}
 	if sandboxKey(a) != sandboxKey(&b) {
-		t.Error("the key changed with the command line, which the mounts do not depend on")
+		t.Error("the key changed with the caller's arguments, which the sandbox does not depend on")
 	}
-	b.Network = !a.Network
-	if sandboxKey(a) == sandboxKey(&b) {
-		t.Error("the key did not change with the network namespace")
+	// Any change to the policy, even one the mounts do not depend on, makes
+	// another sandbox: the sandbox enforces the policy it was built from.
+	p, _, err := profiles.LoadPolicy("hello", 2, "hello")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Limits.PidsMax = 11
+	if err := profiles.SavePolicy(p); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Resolve("hello", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sandboxKey(a) == sandboxKey(c) {
+		t.Error("the key did not change with the policy")
 	}
 }
 

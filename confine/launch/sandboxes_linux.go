@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"paddock.dev/paddock/confine/profiles"
 	"paddock.dev/paddock/internal/atomicfile"
 	"paddock.dev/paddock/internal/dirs"
 )
@@ -32,7 +33,8 @@ type sandboxRecord struct {
 	// Start is the init's start time in clock ticks, so that a recycled
 	// PID is not mistaken for it.
 	Start string `json:"start"`
-	// Key is a digest of what the mounts were built from.
+	// Key is a digest of the policy and the host directories the sandbox
+	// was built from.
 	Key string `json:"key"`
 }
 
@@ -42,11 +44,13 @@ func recordPath(label string, rev int) string {
 	return filepath.Join(nsDir(), fmt.Sprintf("%s.%d.json", label, rev))
 }
 
-// sandboxKey digests the parts of spec that the mounts and namespaces depend on.
+// sandboxKey digests what the sandbox is built from: the command's policy,
+// whatever it says (so that a changed policy never reuses a sandbox built
+// for the old one), and the host directories of the root directory.
 func sandboxKey(s *Spec) string {
-	b, _ := json.Marshal([]any{s.App, s.HostAppDir, s.AppDir, s.HostDataDir, s.DataDir, s.HostCommonDir, s.CommonDir, s.Network, s.Sys})
+	b, _ := json.Marshal([]any{profiles.Digest(s.Policy), s.HostAppDir, s.AppDir, s.HostDataDir, s.DataDir, s.HostCommonDir, s.CommonDir})
 	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:8])
+	return hex.EncodeToString(sum[:16])
 }
 
 // ensureSandbox returns the record of the sandbox for spec, starting one
@@ -107,7 +111,7 @@ func ensureLocked(s *Spec) (sandboxRecord, error) {
 
 // launchMagic starts a launch file; fastpath.c checks it. It changes with
 // the format, so that the fast path never reads a file of another one.
-const launchMagic = "paddock-launch-2"
+const launchMagic = "paddock-launch-3"
 
 func launchPath(label string, rev int) string {
 	return filepath.Join(nsDir(), fmt.Sprintf("%s.%d.launch", label, rev))
@@ -117,10 +121,17 @@ func launchPath(label string, rev int) string {
 // needs to start the command again in the sandbox rec, without the Go
 // launcher: NUL-terminated fields, in order: the magic, the init's PID and
 // start time, the AppArmor label ("" for none), the seccomp program's
-// path, the data directory, the app's user and group ids, then three
+// path, the data directory, the app's user and group ids, the policy
+// file's path and the bytes the sandbox was built from (the fast path
+// joins the sandbox only while the file still holds them), then three
 // lists (a count, then the items): the cgroup.procs files, the command's
 // words and the environment.
 func writeLaunchFile(s *Spec, rec sandboxRecord, procs []string, seccompPath string) error {
+	if bytes.IndexByte(s.Policy, 0) >= 0 || len(s.Policy) == 0 {
+		// Not a policy the fast path could compare: launches take the Go path.
+		os.Remove(launchPath(s.Label, s.Revision))
+		return nil
+	}
 	var b bytes.Buffer
 	field := func(v string) { b.WriteString(v); b.WriteByte(0) }
 	list := func(vs []string) {
@@ -133,7 +144,7 @@ func writeLaunchFile(s *Spec, rec sandboxRecord, procs []string, seccompPath str
 	if s.AppArmor {
 		label = s.Label
 	}
-	for _, v := range []string{launchMagic, strconv.Itoa(rec.PID), rec.Start, label, seccompPath, s.DataDir, strconv.Itoa(s.UID), strconv.Itoa(s.GID)} {
+	for _, v := range []string{launchMagic, strconv.Itoa(rec.PID), rec.Start, label, seccompPath, s.DataDir, strconv.Itoa(s.UID), strconv.Itoa(s.GID), s.PolicyPath, string(s.Policy)} {
 		field(v)
 	}
 	list(procs)

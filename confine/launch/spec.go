@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"paddock.dev/paddock/confine/cgroup"
+	"paddock.dev/paddock/confine/profiles"
 )
 
 // Spec is everything the sandbox needs, resolved by the launcher before the
@@ -47,11 +48,12 @@ type Spec struct {
 	// BaseArgc counts the words of Argv that come from the command, before the caller's arguments.
 	BaseArgc int `json:"base-argc"`
 
-	// Network keeps the host's network namespace (a network plug is
-	// connected); otherwise the sandbox has only loopback.
+	// Network keeps the host's network namespace; otherwise the sandbox
+	// has only loopback.
 	Network bool `json:"network"`
-	// Sys mounts the host's /sys read-only (hardware-observe); otherwise there is none.
-	Sys bool `json:"sys"`
+	// Mounts are host directories the policy shows read-only; the sandbox
+	// has no /sys unless one of them is.
+	Mounts []profiles.Mount `json:"mounts,omitempty"`
 
 	// Seccomp is the compiled filter program, loaded just before exec, read from SeccompPath.
 	Seccomp     []byte `json:"seccomp"`
@@ -61,6 +63,11 @@ type Spec struct {
 
 	// Cgroup is the app command's device allowlist and limits.
 	Cgroup cgroup.Spec `json:"cgroup"`
+
+	// Policy is the policy file's bytes, read from PolicyPath: its digest
+	// keys the kept sandbox, and the fast path compares it with the file.
+	Policy     []byte `json:"policy"`
+	PolicyPath string `json:"policy-path"`
 
 	// IdleTimeout is how long the kept sandbox's init stays without an app
 	// process in it before it ends; zero means DefaultIdleTimeout.

@@ -10,9 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strconv"
-	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -21,7 +19,14 @@ import (
 	"paddock.dev/paddock/confine/seccomp"
 	"paddock.dev/paddock/internal/atomicfile"
 	"paddock.dev/paddock/internal/dirs"
-	"paddock.dev/paddock/ota/manifest"
+)
+
+// Where apps see themselves in their sandbox, whatever the root directory
+// on the host: their revision under SandboxAppsDir/APP/REV, their data
+// under SandboxDataDir/APP/REV and SandboxDataDir/APP/common.
+const (
+	SandboxAppsDir = "/apps"
+	SandboxDataDir = apparmor.DataRoot
 )
 
 // Label is the security label of command cmd of app: paddock.APP.CMD.
@@ -42,88 +47,91 @@ func AppArmorPath(app string, rev int, cmd string) string {
 	return filepath.Join(Dir(app, rev), cmd+".apparmor")
 }
 
-// HasNetwork reports whether plugs keep the host's network: any plug of the
-// network family (network, network-bind, ...).
-func HasNetwork(plugs []string) bool {
-	for _, p := range plugs {
-		if p == "network" || strings.HasPrefix(p, "network-") {
-			return true
-		}
-	}
-	return false
-}
-
 // Options tune Generate.
 type Options struct {
 	// Arch is the Debian architecture the profiles are for; empty means this machine's.
 	Arch string
 }
 
-// Generate writes the profiles of every command of revision rev of the app
-// described by m. Each AppArmor profile is checked with apparmor_parser when
-// it is installed, even on kernels without AppArmor. Running it again gives
-// the same files.
-func Generate(rev int, m *manifest.Manifest, opts Options) error {
-	if err := os.MkdirAll(Dir(m.Name, rev), 0o755); err != nil {
-		return fmt.Errorf("cannot create profiles of %s: %w", m.Name, err)
-	}
-	mode := seccomp.Strict
-	if m.Confinement == manifest.Devmode {
-		mode = seccomp.Devmode
-	}
-	for _, cmd := range commands(m) {
-		prog, err := seccomp.Compile(seccomp.Policy{Arch: opts.Arch, Mode: mode})
-		if err != nil {
-			return fmt.Errorf("cannot compile the seccomp profile of %s: %w", Label(m.Name, cmd), err)
-		}
-		if err := seccomp.WriteProfile(SeccompPath(m.Name, rev, cmd), prog); err != nil {
-			return err
-		}
-		text, err := apparmorProfile(m, rev, cmd)
-		if err != nil {
-			return err
-		}
-		if hasParser() {
-			if err := apparmor.Check(text); err != nil {
-				return fmt.Errorf("internal error: generated AppArmor profile of %s: %w", Label(m.Name, cmd), err)
-			}
-		}
-		if err := atomicfile.WriteFile(AppArmorPath(m.Name, rev, cmd), []byte(text), 0o644); err != nil {
+// Generate compiles the profiles of every policy, the commands of one
+// app revision: the seccomp program from its seccomp additions and the
+// AppArmor profile from its snippets, then keeps the policy itself, last,
+// so that a launch never finds a policy newer than its profiles. Each
+// AppArmor profile is checked with apparmor_parser when it is installed,
+// even on kernels without AppArmor. Running it again gives the same files.
+func Generate(pols []*Policy, opts Options) error {
+	for _, p := range pols {
+		if err := generate(p, opts); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func apparmorProfile(m *manifest.Manifest, rev int, cmd string) (string, error) {
-	r := strconv.Itoa(rev)
+func generate(p *Policy, opts Options) error {
+	label := Label(p.App, p.Command)
+	if _, err := p.Encode(); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(Dir(p.App, p.Revision), 0o755); err != nil {
+		return fmt.Errorf("cannot create profiles of %s: %w", p.App, err)
+	}
+	mode := seccomp.Strict
+	if p.Seccomp.Devmode {
+		mode = seccomp.Devmode
+	}
+	prog, err := seccomp.Compile(seccomp.Policy{Arch: opts.Arch, Mode: mode, Extra: p.Seccomp.Extra})
+	if err != nil {
+		return fmt.Errorf("cannot compile the seccomp profile of %s: %w", label, err)
+	}
+	if err := seccomp.WriteProfile(SeccompPath(p.App, p.Revision, p.Command), prog); err != nil {
+		return err
+	}
+	text, err := apparmorProfile(p)
+	if err != nil {
+		return err
+	}
+	if hasParser() {
+		if err := apparmor.Check(text); err != nil {
+			return fmt.Errorf("internal error: generated AppArmor profile of %s: %w", label, err)
+		}
+	}
+	if err := atomicfile.WriteFile(AppArmorPath(p.App, p.Revision, p.Command), []byte(text), 0o644); err != nil {
+		return err
+	}
+	return SavePolicy(p)
+}
+
+func apparmorProfile(p *Policy) (string, error) {
+	r := strconv.Itoa(p.Revision)
 	return apparmor.Generate(apparmor.Profile{
-		Label:     Label(m.Name, cmd),
-		AppDir:    filepath.Join("/apps", m.Name, r),
-		DataDir:   filepath.Join(apparmor.DataRoot, m.Name, r),
-		CommonDir: filepath.Join(apparmor.DataRoot, m.Name, "common"),
-		Complain:  m.Confinement == manifest.Devmode,
+		Label:     Label(p.App, p.Command),
+		AppDir:    filepath.Join(SandboxAppsDir, p.App, r),
+		DataDir:   filepath.Join(apparmor.DataRoot, p.App, r),
+		CommonDir: filepath.Join(apparmor.DataRoot, p.App, "common"),
+		Snippets:  p.AppArmor.Snippets,
+		Complain:  p.AppArmor.Complain,
 	})
 }
 
-// LoadAppArmor compiles and loads the AppArmor profiles of revision rev of
-// the app into the kernel, replacing those of another revision. On a kernel
+// LoadAppArmor compiles and loads the AppArmor profiles of commands cmds of
+// revision rev of app into the kernel, replacing those of another revision. On a kernel
 // without AppArmor it does nothing.
-func LoadAppArmor(rev int, m *manifest.Manifest) error {
+func LoadAppArmor(app string, rev int, cmds []string) error {
 	if !apparmor.Enabled() {
 		return nil
 	}
-	for _, cmd := range commands(m) {
-		text, err := os.ReadFile(AppArmorPath(m.Name, rev, cmd))
+	for _, cmd := range cmds {
+		text, err := os.ReadFile(AppArmorPath(app, rev, cmd))
 		if err != nil {
-			return fmt.Errorf("cannot load the AppArmor profile of %s: %w", Label(m.Name, cmd), err)
+			return fmt.Errorf("cannot load the AppArmor profile of %s: %w", Label(app, cmd), err)
 		}
-		bin, err := compiledAppArmor(m.Name, rev, cmd, text)
+		bin, err := compiledAppArmor(app, rev, cmd, text)
 		if err != nil {
 			return err
 		}
 		if err := apparmor.Load(bin); err != nil {
-			return fmt.Errorf("cannot load the AppArmor profile of %s: %w", Label(m.Name, cmd), err)
+			return fmt.Errorf("cannot load the AppArmor profile of %s: %w", Label(app, cmd), err)
 		}
 	}
 	return nil
@@ -163,16 +171,6 @@ func Remove(app string, rev int) error {
 		return fmt.Errorf("cannot remove profiles of %s: %w", app, err)
 	}
 	return nil
-}
-
-// commands lists the app's commands, sorted.
-func commands(m *manifest.Manifest) []string {
-	var out []string
-	for name := range m.Apps {
-		out = append(out, name)
-	}
-	sort.Strings(out)
-	return out
 }
 
 var hasParser = func() bool {

@@ -6,22 +6,19 @@ import (
 	"testing"
 
 	"paddock.dev/paddock/internal/dirs/dirstest"
-	"paddock.dev/paddock/ota/manifest"
 )
 
-func parse(t *testing.T, yaml string) *manifest.Manifest {
-	t.Helper()
-	m, err := manifest.Parse([]byte(yaml), manifest.Path)
-	if err != nil {
-		t.Fatal(err)
+// testPolicy is the policy of a plain command, as the agent resolves it.
+func testPolicy(app string, rev int, cmd string) *Policy {
+	return &Policy{
+		App: app, Command: cmd, Revision: rev, UID: 70001, GID: 70001,
+		Exec: []string{"bin/" + cmd}, Env: []string{"APP_NAME=" + app}, Devices: DefaultDevices(),
 	}
-	return m
 }
 
 func TestGenerate(t *testing.T) {
 	dirstest.SetRoot(t)
-	m := parse(t, "name: hello\nversion: \"1\"\napps:\n  hello:\n    command: bin/hello\n  web:\n    command: bin/web\n    daemon: simple\n")
-	if err := Generate(3, m, Options{Arch: "amd64"}); err != nil {
+	if err := Generate([]*Policy{testPolicy("hello", 3, "hello"), testPolicy("hello", 3, "web")}, Options{Arch: "amd64"}); err != nil {
 		t.Fatal(err)
 	}
 	for _, cmd := range []string{"hello", "web"} {
@@ -36,8 +33,9 @@ func TestGenerate(t *testing.T) {
 	}
 	strict, _ := os.ReadFile(SeccompPath("hello", 3, "hello"))
 
-	dev := parse(t, "name: hello\nversion: \"1\"\nconfinement: devmode\napps:\n  hello:\n    command: bin/hello\n")
-	if err := Generate(4, dev, Options{Arch: "amd64"}); err != nil {
+	dev := testPolicy("hello", 4, "hello")
+	dev.Seccomp.Devmode, dev.AppArmor.Complain = true, true
+	if err := Generate([]*Policy{dev}, Options{Arch: "amd64"}); err != nil {
 		t.Fatal(err)
 	}
 	logged, _ := os.ReadFile(SeccompPath("hello", 4, "hello"))
@@ -62,14 +60,6 @@ func TestGenerate(t *testing.T) {
 	}
 }
 
-func TestHasNetwork(t *testing.T) {
-	for plugs, want := range map[string]bool{"": false, "network": true, "network-bind": true, "serial-port": false, "networking": false} {
-		if got := HasNetwork(strings.Fields(plugs)); got != want {
-			t.Errorf("HasNetwork(%q): got %v, want %v", plugs, got, want)
-		}
-	}
-}
-
 // TestCompiledAppArmorCache checks that a profile is compiled once per
 // kernel: the next start loads the kept binary without apparmor_parser.
 func TestCompiledAppArmorCache(t *testing.T) {
@@ -77,8 +67,7 @@ func TestCompiledAppArmorCache(t *testing.T) {
 		t.Skip("needs apparmor_parser (make deps installs apparmor)")
 	}
 	dirstest.SetRoot(t)
-	m := parse(t, "name: hello\nversion: \"1\"\napps:\n  hello:\n    command: bin/hello\n")
-	if err := Generate(1, m, Options{Arch: "amd64"}); err != nil {
+	if err := Generate([]*Policy{testPolicy("hello", 1, "hello")}, Options{Arch: "amd64"}); err != nil {
 		t.Fatal(err)
 	}
 	text, err := os.ReadFile(AppArmorPath("hello", 1, "hello"))

@@ -12,16 +12,16 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"paddock.dev/paddock/internal/names"
 	"paddock.dev/paddock/internal/yamlstrict"
 )
 
 var (
-	nameRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9](?:-?[a-z0-9])*$`) })
 	plugRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z][a-z0-9-]*$`) })
 )
 
 const (
-	maxNameLen    = 40
+	maxNameLen    = names.MaxLen
 	maxVersionLen = 32
 	maxSummaryLen = 128
 	maxCPUPercent = 100 * 1024 // 1024 CPUs; beyond that it is a typo
@@ -140,21 +140,9 @@ func checkCommand(s string) error {
 
 // ValidName reports whether s is a valid package or command name:
 // lowercase letters and digits with single dashes between them, at most
-// 40 characters.
-func ValidName(s string) bool {
-	return len(s) <= maxNameLen && nameRe().MatchString(s)
-}
+// 40 characters (see internal/names).
+func ValidName(s string) bool { return names.Valid(s) }
 
 // CheckName says what is wrong with a name a user gave for an app (what
-// "app") or a command (what "command"), or returns nil. Names end up in
-// paths: one that is not valid names nothing installed.
-func CheckName(what, s string) error {
-	if ValidName(s) {
-		return nil
-	}
-	shown := s
-	if len(shown) > maxNameLen+8 {
-		shown = shown[:maxNameLen+8] + "..."
-	}
-	return fmt.Errorf("invalid %s name %q (want lowercase letters and digits, with single dashes between them, at most %d characters)", what, shown, maxNameLen)
-}
+// "app") or a command (what "command"), or returns nil.
+func CheckName(what, s string) error { return names.Check(what, s) }

@@ -7,6 +7,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"paddock.dev/paddock/internal/names"
 	"paddock.dev/paddock/internal/yamlstrict"
 )
 
@@ -88,7 +89,7 @@ func (p *parser) checkName(n *yaml.Node, field, s, what string) error {
 	if len(s) > maxNameLen {
 		return p.Errorf(n, field, "%s name %q is longer than %d characters", what, s, maxNameLen)
 	}
-	if !nameRe().MatchString(s) {
+	if !names.Pattern(s) {
 		return p.Errorf(n, field, "invalid %s name %q (want lowercase letters and digits, with single dashes between them)", what, s)
 	}
 	return nil

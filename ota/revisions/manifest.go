@@ -17,7 +17,7 @@ import (
 // package file, or 'paddock pack' on its source, says more).
 //
 // The agent calls it once, at install, and keeps the result (see
-// profiles.SaveManifest); nothing reads the manifest from the package
+// SaveManifest); nothing reads the manifest from the package
 // afterwards.
 func ReadManifest(name string, rev int) (*manifest.Manifest, error) {
 	if !IsMounted(name, rev) {

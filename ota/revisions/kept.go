@@ -1,4 +1,4 @@
-package profiles
+package revisions
 
 import (
 	"bytes"
@@ -8,8 +8,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"paddock.dev/paddock/internal/atomicfile"
+	"paddock.dev/paddock/internal/dirs"
 	"paddock.dev/paddock/ota/manifest"
 )
 
@@ -20,20 +22,21 @@ const maxKept = 4 * manifest.MaxSize
 
 // ManifestPath is where the agent keeps the manifest of revision rev of
 // app: read once from the package at install, checked, and kept next to
-// the profiles generated from it, readable by root only.
+// the profiles and policies generated from it, readable by root only.
 func ManifestPath(app string, rev int) string {
-	return filepath.Join(Dir(app, rev), "app.json")
+	return filepath.Join(dirs.ProfilesDir, app, strconv.Itoa(rev), "app.json")
 }
 
 // SaveManifest keeps m, the checked manifest of revision rev, so that
-// nothing reads the package's meta/app.yaml again after install: profiles,
-// AppArmor loading, cgroup removal and launches all use the kept copy.
+// nothing reads the package's meta/app.yaml again after install: the
+// agent computes the commands' policies, loads AppArmor and removes cgroups
+// from the kept copy (launches read only the policies).
 func SaveManifest(rev int, m *manifest.Manifest) error {
 	data, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return fmt.Errorf("internal error: cannot encode the manifest of %s: %w", m.Name, err)
 	}
-	if err := os.MkdirAll(Dir(m.Name, rev), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(ManifestPath(m.Name, rev)), 0o755); err != nil {
 		return fmt.Errorf("cannot keep the manifest of %s: %w", m.Name, err)
 	}
 	return atomicfile.WriteFile(ManifestPath(m.Name, rev), append(data, '\n'), 0o600)

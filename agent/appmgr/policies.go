@@ -1,0 +1,29 @@
+package appmgr
+
+import (
+	"errors"
+	"fmt"
+
+	"paddock.dev/paddock/agent/policy"
+)
+
+// ensurePolicies keeps the policy of every command of every kept revision
+// as the catalog and the recorded users resolve it now: revisions that an
+// older agent installed have none yet, and a user recorded again at this
+// start changes them. Unchanged policies are not rewritten. The state must
+// be locked.
+func (m *Manager) ensurePolicies() error {
+	var errs []error
+	for name, app := range m.apps() {
+		for _, r := range app.Sequence {
+			mf, err := keptManifest(name, r.Revision)
+			if err == nil {
+				err = policy.Keep(mf, r.Revision)
+			}
+			if err != nil {
+				errs = append(errs, fmt.Errorf("cannot keep the policies of %s revision %d: %w", name, r.Revision, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
