@@ -84,6 +84,8 @@ var cases = map[string]func() error{
 	// Its data is mounted nosuid and nodev in the sandbox.
 	"data_nosuid": dataNosuid,
 	"exec":        func() error { return exec.Command("/bin/true").Run() },
+	// /sys is there only when the command's policy mounts it (hardware-observe).
+	"read_sys": func() error { _, err := os.ReadFile("/sys/devices/system/cpu/online"); return err },
 	// A child left running when the app exits: the sandbox's init adopts
 	// it, and must reap it when it ends (the test watches from the host).
 	"orphan": func() error { return exec.Command("/bin/sleep", "2").Start() },
