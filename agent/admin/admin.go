@@ -10,7 +10,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"paddock.dev/paddock/agent/api"
+	"paddock.dev/paddock/agent/api/apitypes"
 	"paddock.dev/paddock/agent/client"
 	"paddock.dev/paddock/internal/cli"
 )
@@ -41,7 +41,7 @@ func newCommand(name, usage string, stderr io.Writer, async bool) *command {
 // command, when the agent says it is degraded.
 func (c *command) client() *client.Client {
 	cl := newClient()
-	cl.OnDegraded = func(d api.Degraded) {
+	cl.OnDegraded = func(d apitypes.Degraded) {
 		if !c.warned {
 			c.warned = true
 			fmt.Fprintf(c.stderr, "warning: the paddock agent is degraded since %s: %s\n", d.Since.Local().Format("2006-01-02 15:04:05"), d.Reason)
@@ -52,16 +52,16 @@ func (c *command) client() *client.Client {
 
 // wait follows the change id to its end, printing each finished step to
 // stderr (unless --json), and returns its final state.
-func (c *command) wait(id string, stdout, stderr io.Writer) (api.ChangeInfo, bool, error) {
+func (c *command) wait(id string, stdout, stderr io.Writer) (apitypes.ChangeInfo, bool, error) {
 	if c.noWait != nil && *c.noWait {
 		if *c.json {
-			return api.ChangeInfo{}, false, cli.WriteJSON(stdout, map[string]string{"change": id})
+			return apitypes.ChangeInfo{}, false, cli.WriteJSON(stdout, map[string]string{"change": id})
 		}
 		fmt.Fprintln(stdout, id)
-		return api.ChangeInfo{}, false, nil
+		return apitypes.ChangeInfo{}, false, nil
 	}
 	printed := map[string]bool{}
-	ci, err := c.client().Wait(id, func(ci api.ChangeInfo) {
+	ci, err := c.client().Wait(id, func(ci apitypes.ChangeInfo) {
 		if *c.json {
 			return
 		}

@@ -9,9 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"paddock.dev/paddock/agent/api/apitypes"
 	"paddock.dev/paddock/agent/apitest"
 	"paddock.dev/paddock/agent/appmgr"
 	"paddock.dev/paddock/agent/client"
+	"paddock.dev/paddock/agent/manager"
 	"paddock.dev/paddock/agent/state"
 	"paddock.dev/paddock/internal/dirs"
 )
@@ -111,7 +113,7 @@ func TestListAndInfo(t *testing.T) {
 		}
 	}
 	out, _, err = run(Info, "--json", "hello")
-	var info appmgr.Info
+	var info apitypes.AppInfo
 	if err != nil || json.Unmarshal([]byte(out), &info) != nil || info.Name != "hello" || len(info.Revisions) != 2 {
 		t.Errorf("info --json: got %q, %v, want hello with 2 revisions", out, err)
 	}
@@ -181,17 +183,36 @@ func TestRevertFollowsChange(t *testing.T) {
 	}
 }
 
-func TestAppNameOf(t *testing.T) {
-	tests := []struct{ summary, want string }{
-		{`Install "hello" revision 1 (version 1.0)`, "hello"},
-		{`Revert "acme-x" to revision 2`, "acme-x"},
-		{"no quotes", ""},
-		{`"unterminated`, "unterminated"},
+// TestAppOfChangeFromData pins issue 10's summary parsing: the app a
+// change worked on comes from the change's data, not from the quoted name
+// in its summary (which an app name with a quote, or a reworded summary,
+// would break). With the summary parsed, this printed "decoy is not
+// installed".
+func TestAppOfChangeFromData(t *testing.T) {
+	st := startAgent(t)
+	setApps(t, st, hello())
+	st.Lock()
+	chg := st.NewChange("refresh", `Refresh "decoy" revision 2`)
+	manager.Touch(chg, manager.AppKey("hello"))
+	task := st.NewTask("done", "Done already")
+	chg.AddTask(task)
+	task.SetStatus(state.DoneStatus)
+	id := chg.ID()
+	st.Unlock()
+
+	out, _, err := run(Changes, "--json", id)
+	var ci apitypes.ChangeInfo
+	if err != nil || json.Unmarshal([]byte(out), &ci) != nil || ci.App != "hello" {
+		t.Fatalf("changes --json %s: got %q, %v, want app hello", id, out, err)
 	}
-	for _, tt := range tests {
-		if got := appNameOf(tt.summary); got != tt.want {
-			t.Errorf("appNameOf(%q): got %q, want %q", tt.summary, got, tt.want)
-		}
+	var buf bytes.Buffer
+	c := newCommand("refresh", "", io.Discard, true)
+	if err := printAppOfChange(c, ci, &buf); err != nil || !strings.HasPrefix(buf.String(), "hello 2.0 (revision 2)") {
+		t.Errorf("printAppOfChange: got %q, %v, want hello 2.0 (revision 2) is current", buf.String(), err)
+	}
+	ci.App = ""
+	if err := printAppOfChange(c, ci, &buf); err == nil || !strings.Contains(err.Error(), "names no app") {
+		t.Errorf("printAppOfChange of a change of no app: got %v, want names no app", err)
 	}
 }
 

@@ -4,9 +4,8 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-	"strings"
 
-	"paddock.dev/paddock/agent/api"
+	"paddock.dev/paddock/agent/api/apitypes"
 	"paddock.dev/paddock/agent/client"
 	"paddock.dev/paddock/internal/cli"
 )
@@ -63,13 +62,16 @@ func install(name, usage string, refresh bool, args []string, stdout, stderr io.
 	if err != nil {
 		return fmt.Errorf("cannot %s %s: %w", name, pdk, err)
 	}
-	return printAppOfChange(c, ci.Summary, stdout)
+	return printAppOfChange(c, ci, stdout)
 }
 
-// printAppOfChange prints the app a finished change worked on.
-func printAppOfChange(c *command, summary string, stdout io.Writer) error {
-	appName := appNameOf(summary)
-	info, err := c.client().App(appName)
+// printAppOfChange prints the app a finished change worked on, named by
+// the change's data.
+func printAppOfChange(c *command, ci apitypes.ChangeInfo, stdout io.Writer) error {
+	if ci.App == "" {
+		return fmt.Errorf("internal error: change %s names no app", ci.ID)
+	}
+	info, err := c.client().App(ci.App)
 	if err != nil {
 		return err
 	}
@@ -78,13 +80,6 @@ func printAppOfChange(c *command, summary string, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "%s %s (revision %d) from %s is current\n", info.Name, info.Version, info.Revision, info.Publisher)
 	return nil
-}
-
-// appNameOf takes the quoted app name out of a change summary.
-func appNameOf(summary string) string {
-	_, rest, _ := strings.Cut(summary, `"`)
-	name, _, _ := strings.Cut(rest, `"`)
-	return name
 }
 
 const revertUsage = `Usage: paddock revert [--json] [--no-wait] NAME
@@ -98,7 +93,7 @@ func Revert(args []string, stdout, stderr io.Writer) error {
 	if err != nil || ci == nil {
 		return err
 	}
-	return printAppOfChange(c, ci.Summary, stdout)
+	return printAppOfChange(c, *ci, stdout)
 }
 
 const removeUsage = `Usage: paddock remove [--json] [--no-wait] NAME
@@ -120,7 +115,7 @@ func Remove(args []string, stdout, stderr io.Writer) error {
 
 // appChange runs a command that starts a change of one app (named by the
 // only argument) and follows it; ci is nil when --no-wait returned early.
-func appChange(verb, usage string, args []string, stdout, stderr io.Writer, start func(*client.Client, string) (string, error)) (*command, string, *api.ChangeInfo, error) {
+func appChange(verb, usage string, args []string, stdout, stderr io.Writer, start func(*client.Client, string) (string, error)) (*command, string, *apitypes.ChangeInfo, error) {
 	c := newCommand(verb, usage, stderr, true)
 	pos, err := cli.Parse(c.fs, args)
 	if err != nil {

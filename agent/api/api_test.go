@@ -16,7 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"paddock.dev/paddock/agent/api/apitypes"
 	"paddock.dev/paddock/agent/appmgr"
+	"paddock.dev/paddock/agent/manager"
 	"paddock.dev/paddock/agent/state"
 	"paddock.dev/paddock/internal/dirs"
 	"paddock.dev/paddock/internal/dirs/dirstest"
@@ -34,7 +36,7 @@ func newServer(t *testing.T) (*Server, *state.State) {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.DiscardHandler)
-	apps := appmgr.New(st, state.NewRunner(st), log)
+	apps := appmgr.New(manager.NewEnv(st, state.NewRunner(st), log))
 	return New(st, apps, log), st
 }
 
@@ -44,14 +46,14 @@ func asUID(r *http.Request, uid uint32) *http.Request {
 }
 
 // serve runs r through the server's handler and decodes the envelope.
-func serve(t *testing.T, s *Server, r *http.Request) (*httptest.ResponseRecorder, Response) {
+func serve(t *testing.T, s *Server, r *http.Request) (*httptest.ResponseRecorder, apitypes.Response) {
 	t.Helper()
 	w := httptest.NewRecorder()
 	s.http.Handler.ServeHTTP(w, r)
 	if ct := w.Header().Get("Content-Type"); ct != "application/json" {
 		t.Errorf("%s %s: got Content-Type %q, want application/json", r.Method, r.URL, ct)
 	}
-	var resp Response
+	var resp apitypes.Response
 	if err := json.Unmarshal(w.Body.Bytes(), &resp); err != nil {
 		t.Fatalf("%s %s: cannot decode answer %q: %v", r.Method, r.URL, w.Body, err)
 	}
@@ -62,12 +64,12 @@ func serve(t *testing.T, s *Server, r *http.Request) (*httptest.ResponseRecorder
 }
 
 // errorOf decodes the result of an error answer.
-func errorOf(t *testing.T, resp Response) ErrorResult {
+func errorOf(t *testing.T, resp apitypes.Response) apitypes.ErrorResult {
 	t.Helper()
 	if resp.Type != "error" {
 		t.Fatalf("got type %q, want error", resp.Type)
 	}
-	var e ErrorResult
+	var e apitypes.ErrorResult
 	if err := json.Unmarshal(resp.Result, &e); err != nil {
 		t.Fatalf("cannot decode error result %s: %v", resp.Result, err)
 	}
@@ -99,6 +101,7 @@ func addChange(st *state.State, name string, status state.Status) string {
 	defer st.Unlock()
 	chg := st.NewChange("install", "Install "+name)
 	chg.Set("app-name", name)
+	manager.Touch(chg, manager.AppKey(name))
 	t := st.NewTask("store-package", "Store "+name)
 	chg.AddTask(t)
 	t.SetStatus(status)
@@ -201,7 +204,7 @@ func TestRootOnly(t *testing.T) {
 				t.Errorf("got handler called %v, want %v", called, tt.code == 200)
 			}
 			if tt.code == 403 {
-				var resp Response
+				var resp apitypes.Response
 				if err := json.Unmarshal(w.Body.Bytes(), &resp); err != nil {
 					t.Fatal(err)
 				}
@@ -327,7 +330,7 @@ func newServerAt(t *testing.T) (*Server, *state.State) {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.DiscardHandler)
-	return New(st, appmgr.New(st, state.NewRunner(st), log), log), st
+	return New(st, appmgr.New(manager.NewEnv(st, state.NewRunner(st), log)), log), st
 }
 
 func TestListenReplacesStaleSocket(t *testing.T) {
@@ -369,7 +372,7 @@ func TestChanges(t *testing.T) {
 			if w.Code != 200 || resp.Type != "sync" {
 				t.Fatalf("got %d %s, want 200 sync", w.Code, resp.Type)
 			}
-			var got []ChangeInfo
+			var got []apitypes.ChangeInfo
 			if err := json.Unmarshal(resp.Result, &got); err != nil {
 				t.Fatal(err)
 			}
@@ -394,7 +397,7 @@ func TestChanges(t *testing.T) {
 	if w.Code != 200 {
 		t.Fatalf("got status %d, want 200", w.Code)
 	}
-	var ci ChangeInfo
+	var ci apitypes.ChangeInfo
 	if err := json.Unmarshal(resp.Result, &ci); err != nil {
 		t.Fatal(err)
 	}

@@ -3,43 +3,23 @@ package api
 import (
 	"fmt"
 	"net/http"
-	"time"
 
+	"paddock.dev/paddock/agent/api/apitypes"
+	"paddock.dev/paddock/agent/manager"
 	"paddock.dev/paddock/agent/state"
 )
 
-// ChangeInfo is what the API reports of a change.
-type ChangeInfo struct {
-	ID        string     `json:"id"`
-	Kind      string     `json:"kind"`
-	Summary   string     `json:"summary"`
-	Status    string     `json:"status"`
-	Ready     bool       `json:"ready"`
-	Err       string     `json:"err,omitempty"`
-	SpawnTime time.Time  `json:"spawn-time"`
-	ReadyTime *time.Time `json:"ready-time,omitempty"`
-	Tasks     []TaskInfo `json:"tasks"`
-}
-
-// TaskInfo is what the API reports of a task.
-type TaskInfo struct {
-	ID      string   `json:"id"`
-	Kind    string   `json:"kind"`
-	Summary string   `json:"summary"`
-	Status  string   `json:"status"`
-	Log     []string `json:"log,omitempty"`
-}
-
 // changeInfo describes chg; the state must be locked.
-func changeInfo(chg *state.Change) ChangeInfo {
-	ci := ChangeInfo{
+func changeInfo(chg *state.Change) apitypes.ChangeInfo {
+	ci := apitypes.ChangeInfo{
 		ID:        chg.ID(),
 		Kind:      chg.Kind(),
 		Summary:   chg.Summary(),
+		App:       manager.AppOf(chg),
 		Status:    chg.Status().String(),
 		Ready:     chg.IsReady(),
 		SpawnTime: chg.SpawnTime(),
-		Tasks:     []TaskInfo{},
+		Tasks:     []apitypes.TaskInfo{},
 	}
 	if err := chg.Err(); err != nil {
 		ci.Err = err.Error()
@@ -48,7 +28,7 @@ func changeInfo(chg *state.Change) ChangeInfo {
 		ci.ReadyTime = &t
 	}
 	for _, t := range chg.Tasks() {
-		ci.Tasks = append(ci.Tasks, TaskInfo{ID: t.ID(), Kind: t.Kind(), Summary: t.Summary(), Status: t.Status().String(), Log: t.Log()})
+		ci.Tasks = append(ci.Tasks, apitypes.TaskInfo{ID: t.ID(), Kind: t.Kind(), Summary: t.Summary(), Status: t.Status().String(), Log: t.Log()})
 	}
 	return ci
 }
@@ -62,7 +42,7 @@ func (s *Server) getChanges(w http.ResponseWriter, r *http.Request) {
 	}
 	s.st.Lock()
 	defer s.st.Unlock()
-	out := []ChangeInfo{}
+	out := []apitypes.ChangeInfo{}
 	for _, chg := range s.st.Changes() {
 		if sel == "in-progress" && chg.IsReady() {
 			continue

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"paddock.dev/paddock/agent/api/apitypes"
 )
 
 // Limits bound the connections that the API holds open, so that no local
@@ -114,8 +116,8 @@ func (l *limitListener) open(uid uint32) (int, int) {
 // has a deadline anyway, so a peer that never reads cannot hold Accept.
 func (l *limitListener) refuse(c net.Conn, why string) {
 	c.SetWriteDeadline(time.Now().Add(50 * time.Millisecond))
-	res, _ := json.Marshal(ErrorResult{Message: why, Kind: "busy"})
-	body, _ := json.Marshal(Response{Type: "error", StatusCode: http.StatusServiceUnavailable, Result: res})
+	res, _ := json.Marshal(apitypes.ErrorResult{Message: why, Kind: "busy"})
+	body, _ := json.Marshal(apitypes.Response{Type: "error", StatusCode: http.StatusServiceUnavailable, Result: res})
 	fmt.Fprintf(c, "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", len(body), body)
 	c.Close()
 

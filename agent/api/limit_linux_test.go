@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"paddock.dev/paddock/agent/api/apitypes"
 )
 
 // helperEnv makes the test binary a helper client (see TestMain), run as
@@ -62,7 +64,7 @@ func helperHold(sock, count string) int {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
-		var r Response
+		var r apitypes.Response
 		json.NewDecoder(resp.Body).Decode(&r)
 		resp.Body.Close()
 		if resp.StatusCode == http.StatusOK {
@@ -72,7 +74,7 @@ func helperHold(sock, count string) int {
 			continue
 		}
 		rep.Refused++
-		var e ErrorResult
+		var e apitypes.ErrorResult
 		json.Unmarshal(r.Result, &e)
 		rep.Message = e.Message
 		c.Close()
@@ -280,8 +282,8 @@ func TestUploadTimeouts(t *testing.T) {
 			return err.Error()
 		}
 		defer resp.Body.Close()
-		var r Response
-		var e ErrorResult
+		var r apitypes.Response
+		var e apitypes.ErrorResult
 		json.NewDecoder(resp.Body).Decode(&r)
 		json.Unmarshal(r.Result, &e)
 		return e.Message

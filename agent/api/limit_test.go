@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"paddock.dev/paddock/agent/api/apitypes"
 )
 
 // fakeListener hands out the server ends of pipes whose peer uid the test
@@ -86,8 +88,8 @@ func TestLimitListener(t *testing.T) {
 			t.Fatalf("uid %d: neither accepted nor answered: %v", uid, err)
 		}
 		defer resp.Body.Close()
-		var r Response
-		var e ErrorResult
+		var r apitypes.Response
+		var e apitypes.ErrorResult
 		if err := json.NewDecoder(resp.Body).Decode(&r); err != nil || json.Unmarshal(r.Result, &e) != nil {
 			t.Fatalf("uid %d: cannot decode the refusal: %v", uid, err)
 		}

@@ -7,34 +7,13 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"time"
 
+	"paddock.dev/paddock/agent/api/apitypes"
 	"paddock.dev/paddock/agent/appmgr"
 	"paddock.dev/paddock/ota/revisions"
 )
 
-// Response is the envelope of every answer, in the manner of snapd's API:
-// Type is "sync" with a Result, "async" with the Change id, or "error" with
-// an ErrorResult.
-type Response struct {
-	Type       string          `json:"type"`
-	StatusCode int             `json:"status-code"`
-	Result     json.RawMessage `json:"result,omitempty"`
-	Change     string          `json:"change,omitempty"`
-	// Degraded, on any answer, says that the agent cannot keep its state
-	// safe (it cannot save it, or the disk is full), and why.
-	Degraded *Degraded `json:"degraded,omitempty"`
-}
-
-// ErrorResult is the result of an error response.
-type ErrorResult struct {
-	Message string `json:"message"`
-	// Kind is a stable word for scripts: not-found, conflict, refused, forbidden, bad-request,
-	// busy (too many connections), no-space (the disk is too full for it), internal.
-	Kind string `json:"kind"`
-}
-
-func writeResponse(w http.ResponseWriter, r Response) {
+func writeResponse(w http.ResponseWriter, r apitypes.Response) {
 	if hw, ok := w.(*healthWriter); ok {
 		r.Degraded = hw.degraded
 	}
@@ -49,16 +28,16 @@ func syncResponse(w http.ResponseWriter, v any) {
 		errorResponse(w, http.StatusInternalServerError, "internal", err)
 		return
 	}
-	writeResponse(w, Response{Type: "sync", StatusCode: http.StatusOK, Result: b})
+	writeResponse(w, apitypes.Response{Type: "sync", StatusCode: http.StatusOK, Result: b})
 }
 
 func asyncResponse(w http.ResponseWriter, change string) {
-	writeResponse(w, Response{Type: "async", StatusCode: http.StatusAccepted, Change: change})
+	writeResponse(w, apitypes.Response{Type: "async", StatusCode: http.StatusAccepted, Change: change})
 }
 
 func errorResponse(w http.ResponseWriter, code int, kind string, err error) {
-	b, _ := json.Marshal(ErrorResult{Message: err.Error(), Kind: kind})
-	writeResponse(w, Response{Type: "error", StatusCode: code, Result: b})
+	b, _ := json.Marshal(apitypes.ErrorResult{Message: err.Error(), Kind: kind})
+	writeResponse(w, apitypes.Response{Type: "error", StatusCode: code, Result: b})
 }
 
 // managerError answers with the status that fits an error of the app manager.
@@ -77,17 +56,11 @@ func managerError(w http.ResponseWriter, err error) {
 	}
 }
 
-// Degraded says why the agent cannot keep its state safe, and since when.
-type Degraded struct {
-	Reason string    `json:"reason"`
-	Since  time.Time `json:"since"`
-}
-
 // healthWriter carries into writeResponse whether the agent is degraded
 // when the request came in.
 type healthWriter struct {
 	http.ResponseWriter
-	degraded *Degraded
+	degraded *apitypes.Degraded
 }
 
 // Unwrap lets http.ResponseController reach the connection.
@@ -98,7 +71,7 @@ func (s *Server) withHealth(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hw := &healthWriter{ResponseWriter: w}
 		if reason, since := s.st.Degraded(); reason != "" {
-			hw.degraded = &Degraded{Reason: reason, Since: since}
+			hw.degraded = &apitypes.Degraded{Reason: reason, Since: since}
 		}
 		h.ServeHTTP(hw, r)
 	})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"paddock.dev/paddock/agent/api/apitypes"
 	"paddock.dev/paddock/agent/appmgr"
 	"paddock.dev/paddock/agent/state"
 )
@@ -27,10 +29,21 @@ var (
 	uploadStall       = 60 * time.Second
 )
 
+// Apps is what the API asks of the app manager (appmgr.Manager).
+type Apps interface {
+	List() []apitypes.AppInfo
+	Info(name string) (apitypes.AppInfo, error)
+	Install(bundle []byte, pkg io.Reader, opts appmgr.InstallOptions) (string, error)
+	Revert(name string) (string, error)
+	Remove(name string) (string, error)
+}
+
+var _ Apps = (*appmgr.Manager)(nil)
+
 // Server is the REST API of one agent.
 type Server struct {
 	st     *state.State
-	apps   *appmgr.Manager
+	apps   Apps
 	log    *slog.Logger
 	http   *http.Server
 	listen net.Listener
@@ -39,7 +52,7 @@ type Server struct {
 }
 
 // New returns an API server over the agent's state and app manager.
-func New(st *state.State, apps *appmgr.Manager, log *slog.Logger) *Server {
+func New(st *state.State, apps Apps, log *slog.Logger) *Server {
 	s := &Server{st: st, apps: apps, log: log, Limits: DefaultLimits}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/apps", s.getApps)

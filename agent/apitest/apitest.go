@@ -12,6 +12,7 @@ import (
 
 	"paddock.dev/paddock/agent/api"
 	"paddock.dev/paddock/agent/appmgr"
+	"paddock.dev/paddock/agent/manager"
 	"paddock.dev/paddock/agent/state"
 	"paddock.dev/paddock/internal/dirs"
 	"paddock.dev/paddock/internal/dirs/dirstest"
@@ -40,7 +41,7 @@ func Start(t testing.TB) *Agent {
 	}
 	log := slog.New(slog.DiscardHandler)
 	a := &Agent{State: st, Runner: state.NewRunner(st)}
-	a.Apps = appmgr.New(st, a.Runner, log)
+	a.Apps = appmgr.New(manager.NewEnv(st, a.Runner, log))
 	srv := api.New(st, a.Apps, log)
 	if err := srv.Listen(dirs.SocketPath); err != nil {
 		t.Fatal(err)

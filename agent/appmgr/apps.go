@@ -6,6 +6,8 @@ package appmgr
 import (
 	"slices"
 	"time"
+
+	"paddock.dev/paddock/agent/api/apitypes"
 )
 
 // Revision is one installed revision of an app, as recorded in the state.
@@ -70,20 +72,12 @@ func (a *App) add(r Revision) {
 	slices.SortFunc(a.Sequence, func(x, y Revision) int { return x.Revision - y.Revision })
 }
 
-// Info is what the API reports of an app: its state and the current
-// revision's details.
-type Info struct {
-	Name      string     `json:"name"`
-	Version   string     `json:"version"`
-	Revision  int        `json:"revision"`
-	Type      string     `json:"type"`
-	Arch      string     `json:"arch"`
-	Publisher string     `json:"publisher"`
-	Revisions []Revision `json:"revisions"`
-}
-
-func (a *App) info() Info {
-	in := Info{Name: a.Name, Revision: a.Current, Revisions: a.Sequence}
+// info is what the API reports of the app.
+func (a *App) info() apitypes.AppInfo {
+	in := apitypes.AppInfo{Name: a.Name, Revision: a.Current, Revisions: []apitypes.Revision{}}
+	for _, r := range a.Sequence {
+		in.Revisions = append(in.Revisions, apitypes.Revision(r))
+	}
 	if r := a.CurrentRevision(); r != nil {
 		in.Version, in.Type, in.Arch, in.Publisher = r.Version, r.Type, r.Arch, r.Publisher
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 
+	"paddock.dev/paddock/agent/manager"
 	"paddock.dev/paddock/agent/policy"
 	"paddock.dev/paddock/agent/state"
 	"paddock.dev/paddock/confine/cgroup"
@@ -14,7 +15,7 @@ import (
 )
 
 // A change of the app manager carries in its data:
-//   - app-name: the app it works on;
+//   - app-name: the app it works on (and its key, manager.AppKey, in what it touches);
 //   - revision: the revision it installs, reverts to or removes (a Revision);
 //   - before: the app as it was when the change began (an App, absent for a first install),
 //     which undo handlers restore;
@@ -25,6 +26,7 @@ import (
 // setupChange records what the handlers of chg need; the state must be locked.
 func setupChange(chg *state.Change, name string, before *App, rev Revision, bundle []byte) {
 	chg.Set("app-name", name)
+	manager.Touch(chg, manager.AppKey(name))
 	chg.Set("revision", rev)
 	if before != nil {
 		chg.Set("before", before)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"paddock.dev/paddock/agent/manager"
 	"paddock.dev/paddock/agent/state"
 	"paddock.dev/paddock/internal/dirs"
 	"paddock.dev/paddock/internal/dirs/dirstest"
@@ -53,7 +54,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	f.runner = state.NewRunner(f.st)
-	f.m = New(f.st, f.runner, slog.New(slog.DiscardHandler))
+	f.m = New(manager.NewEnv(f.st, f.runner, slog.New(slog.DiscardHandler)))
 	f.m.Arch = "amd64"
 	return f
 }

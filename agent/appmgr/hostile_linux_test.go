@@ -156,7 +156,7 @@ func TestHostilePackages(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t)
 			needLoopMounts(t)
-			if err := f.m.Startup(); err != nil {
+			if err := f.m.StartUp(); err != nil {
 				t.Fatal(err)
 			}
 			pkg := tt.pkg

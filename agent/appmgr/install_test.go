@@ -339,7 +339,7 @@ func TestStartupDropsOrphans(t *testing.T) {
 	partial := revisions.BlobPath("hello", 2) + ".partial"
 	writeFile(t, orphan, "left by a crash")
 	writeFile(t, partial, "half an upload")
-	if err := f.m.Startup(); err != nil {
+	if err := f.m.StartUp(); err != nil {
 		t.Fatalf("Startup: %v", err)
 	}
 	if !exists(t, revisions.BlobPath("hello", 1)) {

@@ -7,10 +7,12 @@ import (
 	"log/slog"
 	"os"
 	"sort"
-	"sync"
 	"time"
 
+	"paddock.dev/paddock/agent/api/apitypes"
+	"paddock.dev/paddock/agent/manager"
 	"paddock.dev/paddock/agent/state"
+	"paddock.dev/paddock/confine/launch"
 	"paddock.dev/paddock/internal/arch"
 	"paddock.dev/paddock/internal/dirs"
 	"paddock.dev/paddock/ota/keys"
@@ -24,7 +26,7 @@ var (
 	// ErrNotInstalled means the named app is not installed.
 	ErrNotInstalled = errors.New("not installed")
 	// ErrInProgress means another change of the same app has not finished.
-	ErrInProgress = errors.New("change in progress")
+	ErrInProgress = manager.ErrInProgress
 	// ErrRefused marks a request refused for what it asked or carried:
 	// a bad signature, a wrong digest, an older revision.
 	ErrRefused = errors.New("refused")
@@ -66,19 +68,42 @@ type Manager struct {
 	Keep int
 	// Arch is the device architecture, in Debian's names.
 	Arch string
-	// Wake asks the agent to run ready tasks now; nil for none.
-	Wake func()
 
-	mu       sync.Mutex
-	inFlight map[string]bool // apps with an upload streaming in, before their change exists
+	wake      func()
+	conflicts *manager.Conflicts
 }
 
-// New returns an app manager over st and registers its task handlers with runner.
-func New(st *state.State, runner *state.Runner, log *slog.Logger) *Manager {
-	m := &Manager{st: st, runner: runner, log: log, Keep: DefaultKeep, Arch: arch.Native(), inFlight: map[string]bool{}}
+var (
+	_ manager.Manager    = (*Manager)(nil)
+	_ manager.StartUpper = (*Manager)(nil)
+	_ manager.Stopper    = (*Manager)(nil)
+	_ manager.Reporter   = (*Manager)(nil)
+)
+
+// New returns the app manager of env and registers its task handlers
+// with env's runner.
+func New(env manager.Env) *Manager {
+	m := &Manager{
+		st: env.State, runner: env.Runner, log: env.Log, Keep: DefaultKeep, Arch: arch.Native(),
+		wake: env.Wake, conflicts: env.Conflicts,
+	}
+	if m.wake == nil {
+		m.wake = func() {}
+	}
+	if m.conflicts == nil { // a lone manager
+		m.conflicts = manager.NewConflicts(m.st)
+	}
 	m.addHandlers()
 	return m
 }
+
+// Ensure does nothing yet: the work of the app manager is in the handlers
+// of its changes, which the task runner calls.
+func (m *Manager) Ensure() error { return nil }
+
+// Report returns the installed apps, the app manager's part of the state
+// reported to the fleet.
+func (m *Manager) Report() any { return m.List() }
 
 var timeNow = time.Now
 
@@ -104,10 +129,10 @@ func (m *Manager) setApp(name string, app *App) {
 }
 
 // List returns the installed apps, sorted by name.
-func (m *Manager) List() []Info {
+func (m *Manager) List() []apitypes.AppInfo {
 	m.st.Lock()
 	defer m.st.Unlock()
-	out := []Info{}
+	out := []apitypes.AppInfo{}
 	for _, a := range m.apps() {
 		out = append(out, a.info())
 	}
@@ -116,15 +141,15 @@ func (m *Manager) List() []Info {
 }
 
 // Info returns the app called name.
-func (m *Manager) Info(name string) (Info, error) {
+func (m *Manager) Info(name string) (apitypes.AppInfo, error) {
 	if err := checkName(name); err != nil {
-		return Info{}, err
+		return apitypes.AppInfo{}, err
 	}
 	m.st.Lock()
 	defer m.st.Unlock()
 	a := m.apps()[name]
 	if a == nil {
-		return Info{}, fmt.Errorf("%s is %w (see 'paddock list')", name, ErrNotInstalled)
+		return apitypes.AppInfo{}, fmt.Errorf("%s is %w (see 'paddock list')", name, ErrNotInstalled)
 	}
 	return a.info(), nil
 }
@@ -144,10 +169,11 @@ func (m *Manager) Install(bundle []byte, pkg io.Reader, opts InstallOptions) (st
 	if err != nil {
 		return "", err
 	}
-	if err := m.claim(name); err != nil {
+	release, err := m.claim(name)
+	if err != nil {
 		return "", err
 	}
-	defer m.release(name)
+	defer release()
 
 	m.st.Lock()
 	before := m.apps()[name]
@@ -230,43 +256,24 @@ func (m *Manager) checkUpdate(name string, before *App, rev Revision, opts Insta
 	return false, nil
 }
 
-// claim marks the app called name as busy, or says why it is.
-func (m *Manager) claim(name string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.inFlight[name] {
-		return fmt.Errorf("cannot change %s: another upload of it is in progress: %w", name, ErrInProgress)
+// claim reserves the app called name for a change about to be made, or
+// says which change or upload holds it. The caller releases it once the
+// change exists, or will not be made.
+func (m *Manager) claim(name string) (release func(), err error) {
+	release, err = m.conflicts.Reserve("another upload of it", manager.AppKey(name))
+	if err != nil {
+		return nil, fmt.Errorf("cannot change %s: %w", name, err)
 	}
-	m.st.Lock()
-	defer m.st.Unlock()
-	if chg := m.changeOf(name); chg != nil {
-		return fmt.Errorf("cannot change %s: change %s (%s) has not finished (see 'paddock changes'): %w", name, chg.ID(), chg.Summary(), ErrInProgress)
-	}
-	m.inFlight[name] = true
-	return nil
-}
-
-func (m *Manager) release(name string) {
-	m.mu.Lock()
-	delete(m.inFlight, name)
-	m.mu.Unlock()
+	return release, nil
 }
 
 // changeOf returns the unfinished change of the app called name; the state must be locked.
 func (m *Manager) changeOf(name string) *state.Change {
-	for _, chg := range m.st.ChangesInProgress() {
-		var n string
-		if chg.Get("app-name", &n) == nil && n == name {
-			return chg
-		}
+	var c *manager.ConflictError
+	if errors.As(m.conflicts.Check(manager.AppKey(name)), &c) {
+		return c.Change
 	}
 	return nil
-}
-
-func (m *Manager) wake() {
-	if m.Wake != nil {
-		m.Wake()
-	}
 }
 
 // Revert switches the app called name back to its previous revision and that revision's data.
@@ -274,10 +281,11 @@ func (m *Manager) Revert(name string) (string, error) {
 	if err := checkName(name); err != nil {
 		return "", err
 	}
-	if err := m.claim(name); err != nil {
+	release, err := m.claim(name)
+	if err != nil {
 		return "", err
 	}
-	defer m.release(name)
+	defer release()
 	m.st.Lock()
 	defer m.st.Unlock()
 	app := m.apps()[name]
@@ -304,10 +312,11 @@ func (m *Manager) Remove(name string) (string, error) {
 	if err := checkName(name); err != nil {
 		return "", err
 	}
-	if err := m.claim(name); err != nil {
+	release, err := m.claim(name)
+	if err != nil {
 		return "", err
 	}
-	defer m.release(name)
+	defer release()
 	m.st.Lock()
 	defer m.st.Unlock()
 	app := m.apps()[name]
@@ -332,7 +341,7 @@ func (m *Manager) Remove(name string) (string, error) {
 // and the change's resumed tasks go on from the state, not from what the
 // cut left. Then it drops package blobs that nothing refers to.
 // Interrupted changes are resumed by the task runner afterwards.
-func (m *Manager) Startup() error {
+func (m *Manager) StartUp() error {
 	for _, dir := range []string{dirs.PackagesDir, dirs.AssertionsDir, dirs.AppsDir, dirs.DataDir} {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return fmt.Errorf("cannot create %s: %w", dir, err)
@@ -340,6 +349,7 @@ func (m *Manager) Startup() error {
 	}
 	m.st.Lock()
 	defer m.st.Unlock()
+	touchOldChanges(m.st)
 	var errs []error
 	if err := m.adoptSeed(); err != nil {
 		errs = append(errs, err)
@@ -380,6 +390,25 @@ func (m *Manager) Startup() error {
 	}
 	m.dropOrphans(referenced)
 	return errors.Join(errs...)
+}
+
+// touchOldChanges records the app key of changes in progress made by an
+// agent that did not record keys, so that the conflict check sees them;
+// the state must be locked.
+func touchOldChanges(st *state.State) {
+	for _, chg := range st.ChangesInProgress() {
+		var name string
+		if manager.Touches(chg) == nil && chg.Get("app-name", &name) == nil {
+			manager.Touch(chg, manager.AppKey(name))
+		}
+	}
+}
+
+// Stop asks the kept sandboxes of the apps to end (idle ones at once):
+// they hold mounts of the packages, and none may outlive the agent idle
+// (a busy one ends with its last app process).
+func (m *Manager) Stop() {
+	launch.RetireSandboxes()
 }
 
 // unlinked reports whether a remove of the app called name is in progress

@@ -50,7 +50,7 @@ func TestPowerCutMidRefresh(t *testing.T) {
 
 	// The next boot: the agent starts, then resumes the change.
 	f.m.addHandlers()
-	if err := f.m.Startup(); err != nil {
+	if err := f.m.StartUp(); err != nil {
 		t.Errorf("Startup: %v", err)
 	}
 	if s, err := launch.Resolve("hello", "", nil); err != nil || s.Revision != 1 {

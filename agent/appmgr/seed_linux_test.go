@@ -20,7 +20,7 @@ func TestAdoptSeed(t *testing.T) {
 	writeFile(t, revisions.AssertionPath("hello", 1), string(f.pubBundle("hello", 1, pkg)))
 	writeFile(t, seedPath(), `{"apps":[{"name":"hello","revision":1}]}`)
 
-	if err := f.m.Startup(); err != nil {
+	if err := f.m.StartUp(); err != nil {
 		t.Fatal(err)
 	}
 	app := f.app("hello")
@@ -40,7 +40,7 @@ func TestAdoptSeed(t *testing.T) {
 		t.Errorf("seed.json left after adoption (%v)", err)
 	}
 	// A second start changes nothing.
-	if err := f.m.Startup(); err != nil {
+	if err := f.m.StartUp(); err != nil {
 		t.Fatal(err)
 	}
 	revisions.Unmount("hello", 1)
@@ -54,7 +54,7 @@ func TestAdoptSeedRefusesTampered(t *testing.T) {
 	writeFile(t, revisions.BlobPath("hello", 1), "other bytes of another length")
 	writeFile(t, revisions.AssertionPath("hello", 1), string(f.pubBundle("hello", 1, pkg)))
 	writeFile(t, seedPath(), `{"apps":[{"name":"hello","revision":1}]}`)
-	if err := f.m.Startup(); err == nil {
+	if err := f.m.StartUp(); err == nil {
 		t.Fatal("Startup adopted a package whose size does not match its assertion")
 	}
 	if f.app("hello") != nil {

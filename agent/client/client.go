@@ -15,8 +15,7 @@ import (
 	"syscall"
 	"time"
 
-	"paddock.dev/paddock/agent/api"
-	"paddock.dev/paddock/agent/appmgr"
+	"paddock.dev/paddock/agent/api/apitypes"
 	"paddock.dev/paddock/internal/dirs"
 	"paddock.dev/paddock/ota/manifest"
 )
@@ -27,7 +26,7 @@ type Client struct {
 	http   *http.Client
 	// OnDegraded, if set, is called with every answer of an agent that
 	// says it is degraded (it cannot keep its state safe).
-	OnDegraded func(api.Degraded)
+	OnDegraded func(apitypes.Degraded)
 }
 
 // New returns a client of the agent listening on socket; an empty socket
@@ -48,7 +47,7 @@ func New(socket string) *Client {
 // Error is an error answered by the agent.
 type Error struct {
 	StatusCode int
-	api.ErrorResult
+	apitypes.ErrorResult
 }
 
 func (e *Error) Error() string { return e.Message }
@@ -69,7 +68,7 @@ func (c *Client) do(method, path string, query url.Values, contentType string, b
 		return "", c.connError(err)
 	}
 	defer resp.Body.Close()
-	var r api.Response
+	var r apitypes.Response
 	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
 		return "", fmt.Errorf("cannot decode the agent's answer (%s): %w", resp.Status, err)
 	}
@@ -100,15 +99,15 @@ func (c *Client) connError(err error) error {
 }
 
 // Apps lists the installed apps.
-func (c *Client) Apps() ([]appmgr.Info, error) {
-	var out []appmgr.Info
+func (c *Client) Apps() ([]apitypes.AppInfo, error) {
+	var out []apitypes.AppInfo
 	_, err := c.do("GET", "/v1/apps", nil, "", nil, &out)
 	return out, err
 }
 
 // App returns one installed app.
-func (c *Client) App(name string) (appmgr.Info, error) {
-	var out appmgr.Info
+func (c *Client) App(name string) (apitypes.AppInfo, error) {
+	var out apitypes.AppInfo
 	if err := manifest.CheckName("app", name); err != nil {
 		return out, err
 	}
@@ -135,19 +134,19 @@ func (c *Client) action(name, action string) (string, error) {
 }
 
 // Changes lists the changes; inProgress keeps those not finished.
-func (c *Client) Changes(inProgress bool) ([]api.ChangeInfo, error) {
+func (c *Client) Changes(inProgress bool) ([]apitypes.ChangeInfo, error) {
 	q := url.Values{}
 	if inProgress {
 		q.Set("select", "in-progress")
 	}
-	var out []api.ChangeInfo
+	var out []apitypes.ChangeInfo
 	_, err := c.do("GET", "/v1/changes", q, "", nil, &out)
 	return out, err
 }
 
 // Change returns one change.
-func (c *Client) Change(id string) (api.ChangeInfo, error) {
-	var out api.ChangeInfo
+func (c *Client) Change(id string) (apitypes.ChangeInfo, error) {
+	var out apitypes.ChangeInfo
 	_, err := c.do("GET", "/v1/changes/"+url.PathEscape(id), nil, "", nil, &out)
 	return out, err
 }
@@ -155,7 +154,7 @@ func (c *Client) Change(id string) (api.ChangeInfo, error) {
 // Wait polls the change until it is ready, calling progress (if not nil)
 // whenever a task's status changes, and returns its final state. A change
 // that ended in error is returned with an error carrying its message.
-func (c *Client) Wait(id string, progress func(api.ChangeInfo)) (api.ChangeInfo, error) {
+func (c *Client) Wait(id string, progress func(apitypes.ChangeInfo)) (apitypes.ChangeInfo, error) {
 	last := ""
 	for delay := 5 * time.Millisecond; ; delay = min(delay*2, 200*time.Millisecond) {
 		ci, err := c.Change(id)
@@ -176,7 +175,7 @@ func (c *Client) Wait(id string, progress func(api.ChangeInfo)) (api.ChangeInfo,
 	}
 }
 
-func signature(ci api.ChangeInfo) string {
+func signature(ci apitypes.ChangeInfo) string {
 	var b bytes.Buffer
 	for _, t := range ci.Tasks {
 		fmt.Fprintf(&b, "%s=%s;", t.ID, t.Status)

@@ -10,7 +10,7 @@ import (
 	"sync"
 	"testing"
 
-	"paddock.dev/paddock/agent/api"
+	"paddock.dev/paddock/agent/api/apitypes"
 	"paddock.dev/paddock/agent/apitest"
 	"paddock.dev/paddock/agent/client"
 	"paddock.dev/paddock/agent/state"
@@ -154,7 +154,7 @@ func TestWait(t *testing.T) {
 			var once sync.Once
 			var seen []string
 			ran := make(chan error, 1)
-			ci, err := c.Wait(id, func(ci api.ChangeInfo) {
+			ci, err := c.Wait(id, func(ci apitypes.ChangeInfo) {
 				seen = append(seen, ci.Status)
 				once.Do(func() { go func() { ran <- a.runner.Ensure() }() })
 			})

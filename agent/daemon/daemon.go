@@ -4,7 +4,6 @@ package daemon
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,11 +16,10 @@ import (
 	"golang.org/x/sys/unix"
 
 	"paddock.dev/paddock/agent/api"
-	"paddock.dev/paddock/agent/appmgr"
 	"paddock.dev/paddock/agent/config"
 	"paddock.dev/paddock/agent/fleetlink"
+	"paddock.dev/paddock/agent/manager"
 	"paddock.dev/paddock/agent/state"
-	"paddock.dev/paddock/confine/launch"
 	"paddock.dev/paddock/internal/dirs"
 	"paddock.dev/paddock/mqtt"
 	"paddock.dev/paddock/ota/fetch"
@@ -41,15 +39,17 @@ type Options struct {
 
 // Daemon is a running agent.
 type Daemon struct {
-	log    *slog.Logger
-	lock   *os.File
-	st     *state.State
-	runner *state.Runner
-	apps   *appmgr.Manager
-	api    *api.Server
-	link   *mqtt.Link
-	// appsSeen is the last apps state reported to the fleet link.
-	appsSeen string
+	log      *slog.Logger
+	lock     *os.File
+	st       *state.State
+	runner   *state.Runner
+	managers []manager.Manager
+	// apps is the app manager, which the API and the fleet link drive.
+	apps api.Apps
+	api  *api.Server
+	link *mqtt.Link
+	// reported is the last state of the managers reported to the fleet link.
+	reported string
 	cancel   context.CancelFunc
 
 	wake     chan struct{}
@@ -75,12 +75,10 @@ func Start(log *slog.Logger, opts Options) (*Daemon, error) {
 	// Changes wait while the state cannot be saved: resume them once it is.
 	st.OnRecovered(d.Wake)
 	d.runner = state.NewRunner(st)
-	d.apps = appmgr.New(st, d.runner, log)
-	d.apps.Wake = d.Wake
-	if err := d.apps.Startup(); err != nil {
-		// A revision that cannot be mounted should not keep the others down.
-		log.Error("startup", "err", err)
-	}
+	env := manager.NewEnv(st, d.runner, log)
+	env.Wake = d.Wake
+	d.addManagers(env)
+	d.startUp()
 	d.api = api.New(st, d.apps, log)
 	if err := d.api.Listen(dirs.SocketPath); err != nil {
 		d.lock.Close()
@@ -142,10 +140,8 @@ func (d *Daemon) loop() {
 		case <-d.wake:
 		case <-t.C:
 		}
-		if err := d.runner.Ensure(); err != nil {
-			d.log.Error("ensure", "err", err)
-		}
-		d.reportApps()
+		d.ensure()
+		d.report()
 		d.st.Lock()
 		d.st.Prune(keepChanges)
 		d.st.Unlock()
@@ -168,9 +164,7 @@ func (d *Daemon) Stop() error {
 		close(d.stop)
 		d.wg.Wait()
 		d.st.Close()
-		// Kept sandboxes hold mounts of the packages: none may outlive the
-		// agent idle (a busy one ends with its last app process).
-		launch.RetireSandboxes()
+		d.stopManagers()
 		os.Remove(dirs.SocketPath)
 		d.lock.Close()
 	})
@@ -210,16 +204,4 @@ func (d *Daemon) startLink(c config.Config) error {
 	d.link, d.cancel = link, cancel
 	d.log.Info("fleet link started", "device", id, "brokers", strings.Join(c.Brokers, ","))
 	return nil
-}
-
-// reportApps tells the fleet link when the installed apps changed.
-func (d *Daemon) reportApps() {
-	if d.link == nil {
-		return
-	}
-	b, _ := json.Marshal(d.apps.List())
-	if s := string(b); s != d.appsSeen {
-		d.appsSeen = s
-		d.link.Changed()
-	}
 }

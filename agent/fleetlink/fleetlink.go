@@ -8,11 +8,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"paddock.dev/paddock/agent/api/apitypes"
 	"paddock.dev/paddock/agent/appmgr"
 	"paddock.dev/paddock/agent/state"
 	"paddock.dev/paddock/internal/dirs"
@@ -29,7 +31,7 @@ var Version = "dev"
 // Device is the agent as the fleet link sees it.
 type Device struct {
 	st     *state.State
-	apps   *appmgr.Manager
+	apps   Apps
 	id     string
 	groups []string
 	// reboot restarts the machine; nil where the agent may not (a test root).
@@ -41,8 +43,17 @@ type Device struct {
 
 var _ mqtt.Device = (*Device)(nil)
 
+// Apps is what the fleet link asks of the app manager (appmgr.Manager).
+type Apps interface {
+	List() []apitypes.AppInfo
+	Info(name string) (apitypes.AppInfo, error)
+	Install(bundle []byte, pkg io.Reader, opts appmgr.InstallOptions) (string, error)
+	Revert(name string) (string, error)
+	Remove(name string) (string, error)
+}
+
 // New returns the device id in groups, over the agent's state and app manager.
-func New(st *state.State, apps *appmgr.Manager, id string, groups []string, reboot func() error) *Device {
+func New(st *state.State, apps Apps, id string, groups []string, reboot func() error) *Device {
 	return &Device{st: st, apps: apps, id: id, groups: groups, reboot: reboot}
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"paddock.dev/paddock/agent/appmgr"
+	"paddock.dev/paddock/agent/manager"
 	"paddock.dev/paddock/agent/state"
 	"paddock.dev/paddock/internal/dirs"
 	"paddock.dev/paddock/internal/dirs/dirstest"
@@ -59,7 +60,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	runner := state.NewRunner(st)
-	apps := appmgr.New(st, runner, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	apps := appmgr.New(manager.NewEnv(st, runner, slog.New(slog.NewTextHandler(io.Discard, nil))))
 	f.dev = New(st, apps, "dev1", []string{"lab"}, nil)
 	return f
 }

@@ -1,0 +1,69 @@
+package daemon
+
+import (
+	"encoding/json"
+
+	"paddock.dev/paddock/agent/appmgr"
+	"paddock.dev/paddock/agent/manager"
+)
+
+// addManagers makes the agent's managers, in the order they start up and
+// ensure. Adding a manager is one line in the list.
+func (d *Daemon) addManagers(env manager.Env) {
+	apps := appmgr.New(env)
+	d.apps = apps
+	d.managers = []manager.Manager{
+		apps,
+	}
+}
+
+// startUp brings each manager's part of the disk in line with the state.
+func (d *Daemon) startUp() {
+	for _, m := range d.managers {
+		if s, ok := m.(manager.StartUpper); ok {
+			// A revision that cannot be mounted should not keep the others down.
+			if err := s.StartUp(); err != nil {
+				d.log.Error("startup", "err", err)
+			}
+		}
+	}
+}
+
+// ensure runs each manager's Ensure, then the ready tasks.
+func (d *Daemon) ensure() {
+	for _, m := range d.managers {
+		if err := m.Ensure(); err != nil {
+			d.log.Error("ensure", "err", err)
+		}
+	}
+	if err := d.runner.Ensure(); err != nil {
+		d.log.Error("ensure", "err", err)
+	}
+}
+
+// stopManagers stops the managers, last first.
+func (d *Daemon) stopManagers() {
+	for i := len(d.managers) - 1; i >= 0; i-- {
+		if s, ok := d.managers[i].(manager.Stopper); ok {
+			s.Stop()
+		}
+	}
+}
+
+// report tells the fleet link when what the managers report changed.
+func (d *Daemon) report() {
+	if d.link == nil {
+		return
+	}
+	var reports []any
+	for _, m := range d.managers {
+		if r, ok := m.(manager.Reporter); ok {
+			reports = append(reports, r.Report())
+		}
+	}
+	b, _ := json.Marshal(reports)
+	if s := string(b); s != d.reported {
+		d.reported = s
+		d.link.Changed()
+	}
+}
