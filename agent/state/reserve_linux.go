@@ -36,6 +36,6 @@ func freeBytes(dir string) (int64, error) {
 		if err != nil {
 			return 0, &os.PathError{Op: "statfs", Path: dir, Err: err}
 		}
-		return int64(st.Bavail) * st.Bsize, nil
+		return int64(st.Bavail) * int64(st.Bsize), nil
 	}
 }

@@ -22,7 +22,7 @@ func freeSpace(dir string) (Space, error) {
 		}
 		break
 	}
-	sp := Space{Bytes: int64(st.Bavail) * st.Bsize, Files: int64(st.Ffree), BlockSize: st.Bsize}
+	sp := Space{Bytes: int64(st.Bavail) * int64(st.Bsize), Files: int64(st.Ffree), BlockSize: int64(st.Bsize)}
 	if st.Files == 0 { // no inode count (btrfs, some FUSE filesystems)
 		sp.Files = -1
 	}
