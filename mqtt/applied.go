@@ -41,6 +41,13 @@ type appliedRecord struct {
 	Recorded time.Time `json:"recorded"`
 	// Final is the command's final event; nil while it is being applied.
 	Final *Event `json:"final,omitempty"`
+	// Action and App say what the command was for, so that one found in
+	// progress at a start waits for its turn again as it did (schedule.go).
+	Action string `json:"action,omitempty"`
+	App    string `json:"app,omitempty"`
+	// Change is the change of the agent that the command started: its
+	// outcome is the command's answer, also after a restart.
+	Change string `json:"change,omitempty"`
 }
 
 // appliedLog is the persisted record of applied commands: a journal of
@@ -136,6 +143,12 @@ func (a *appliedLog) get(id string) *appliedRecord {
 // error when the command may not be recorded: it has no expiry, or the
 // record is full of commands still inside their window.
 func (a *appliedLog) admit(id string, expiry, now time.Time) (*appliedRecord, error) {
+	return a.admitCommand(&Command{ID: id, Expiry: expiry}, now)
+}
+
+// admitCommand is admit, recording what the command is for.
+func (a *appliedLog) admitCommand(cmd *Command, now time.Time) (*appliedRecord, error) {
+	id, expiry := cmd.ID, cmd.Expiry
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if r := a.m[id]; r != nil {
@@ -151,7 +164,36 @@ func (a *appliedLog) admit(id string, expiry, now time.Time) (*appliedRecord, er
 		return nil, fmt.Errorf("cannot accept command %s: the device already remembers %d commands still inside their time window, "+
 			"so that none can be replayed; %s (send it again then, or send fewer commands with shorter expiries)", id, maxApplied, a.nextFree())
 	}
-	return nil, a.putLocked(id, &appliedRecord{Expiry: expiry, Recorded: now.UTC()})
+	return nil, a.putLocked(id, &appliedRecord{Expiry: expiry, Recorded: now.UTC(), Action: cmd.Action, App: cmd.App})
+}
+
+// setChange records the change that the command id started.
+func (a *appliedLog) setChange(id, change string) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	r := a.m[id]
+	if r == nil || r.Final != nil {
+		return fmt.Errorf("internal error: command %s is not in progress", id)
+	}
+	if r.Change == change {
+		return nil
+	}
+	c := *r
+	c.Change = change
+	return a.putLocked(id, &c)
+}
+
+// end records the final event of the command id, keeping what else its
+// record says.
+func (a *appliedLog) end(id string, expiry time.Time, final *Event) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	r := appliedRecord{Expiry: expiry}
+	if old := a.m[id]; old != nil {
+		r = *old
+	}
+	r.Recorded, r.Final = timeNow().UTC(), final
+	return a.putLocked(id, &r)
 }
 
 // nextFree says when the full record frees a place.
@@ -183,7 +225,7 @@ func (a *appliedLog) putLocked(id string, r *appliedRecord) error {
 		a.prune(timeNow())
 		return a.compact()
 	}
-	line, err := json.Marshal(appliedRecord{ID: id, Expiry: r.Expiry, Recorded: r.Recorded, Final: r.Final})
+	line, err := json.Marshal(r.withID(id))
 	if err != nil {
 		return fmt.Errorf("internal error: cannot encode an applied command: %w", err)
 	}
@@ -208,6 +250,13 @@ func (a *appliedLog) putLocked(id string, r *appliedRecord) error {
 	return nil
 }
 
+// withID returns r as a line of the journal.
+func (r *appliedRecord) withID(id string) appliedRecord {
+	c := *r
+	c.ID = id
+	return c
+}
+
 // compact rewrites the journal with one line per record, in id order.
 func (a *appliedLog) compact() error {
 	ids := make([]string, 0, len(a.m))
@@ -218,7 +267,7 @@ func (a *appliedLog) compact() error {
 	var buf bytes.Buffer
 	for _, id := range ids {
 		r := a.m[id]
-		line, err := json.Marshal(appliedRecord{ID: id, Expiry: r.Expiry, Recorded: r.Recorded, Final: r.Final})
+		line, err := json.Marshal(r.withID(id))
 		if err != nil {
 			return fmt.Errorf("internal error: cannot encode an applied command: %w", err)
 		}

@@ -2,6 +2,7 @@ package mqtt
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -89,7 +90,7 @@ func (l *Link) admit(m paho.Message) {
 	}
 	// Recorded before anything happens, so that a crash during Apply is
 	// never followed by a blind second Apply.
-	rec, err := l.applied.admit(cmd.ID, cmd.Expiry, timeNow())
+	rec, err := l.applied.admitCommand(cmd, timeNow())
 	switch {
 	case rec != nil:
 		l.replay(cmd, rec)
@@ -105,14 +106,19 @@ func (l *Link) admit(m paho.Message) {
 	l.schedule(cmd)
 }
 
-// run applies a command and answers it.
+// run applies a command, or waits for the change of one resumed after a
+// restart, and answers it.
 func (l *Link) run(cmd *Command) {
+	cmd.started = func(change string) error { return l.applied.setChange(cmd.ID, change) }
 	result, err := l.apply(cmd)
 	if err != nil && l.ctx.Err() != nil {
-		return // stopped by Close: the next Start reports it interrupted
+		return // stopped by Close: the next Start resumes it
 	}
 	final := Event{Command: cmd.ID, Type: EventDone, Result: result}
-	if err != nil {
+	switch {
+	case cmd.resumed && errors.Is(err, ErrNoChange):
+		final = Event{Command: cmd.ID, Type: EventFailed, Message: msgInterrupted}
+	case err != nil:
 		final = Event{Command: cmd.ID, Type: EventFailed, Message: err.Error()}
 	}
 	// The state goes out before the final event, so that an operator who
@@ -123,9 +129,8 @@ func (l *Link) run(cmd *Command) {
 
 // replay answers a command delivered again with its recorded final event,
 // or, while it is still waiting or running, with "accepted" again: its
-// final event follows once. (Start turned the records of commands cut
-// short by a stop into failures, so a record without an end is one of
-// this run's.)
+// final event follows once. (Start took up the commands cut short by a
+// stop again, so a record without an end is one of this run's.)
 func (l *Link) replay(cmd *Command, rec *appliedRecord) {
 	ev := Event{Command: cmd.ID, Type: EventAccepted}
 	if rec.Final != nil {
@@ -138,7 +143,7 @@ func (l *Link) replay(cmd *Command, rec *appliedRecord) {
 // finish records a final event, then publishes it.
 func (l *Link) finish(id string, expiry time.Time, final Event) {
 	l.emit(final, func(ev Event) {
-		if err := l.applied.put(id, &appliedRecord{Expiry: expiry, Recorded: timeNow().UTC(), Final: &ev}); err != nil {
+		if err := l.applied.end(id, expiry, &ev); err != nil {
 			l.logf("mqtt: cannot record the end of command %s: %v", id, err)
 		}
 	})
@@ -171,15 +176,20 @@ func (l *Link) apply(cmd *Command) (result json.RawMessage, err error) {
 			result, err = nil, fmt.Errorf("internal error: %s panicked: %v", cmd.Action, r)
 		}
 	}()
+	if cmd.resumed {
+		return l.dev.Resume(l.ctx, cmd, cmd.change, progress)
+	}
 	return l.dev.Apply(l.ctx, cmd, progress)
 }
 
-// recoverInterrupted answers the commands that were being applied when
-// the agent last stopped: failed, interrupted by a restart.
+// recoverInterrupted takes up the commands that were being applied when
+// the agent last stopped. Each waits for its turn as it did, then for the
+// change it had started, and is answered with that change's outcome; one
+// that started no change is answered failed, interrupted by a restart.
 func (l *Link) recoverInterrupted() {
 	for _, id := range l.applied.interrupted() {
 		rec := l.applied.get(id)
-		l.logf("mqtt: command %s was interrupted by a restart: reporting it failed", id)
-		l.finish(id, rec.Expiry, Event{Command: id, Type: EventFailed, Message: msgInterrupted})
+		l.logf("mqtt: command %s was interrupted by a restart: answering it with the outcome of its change, if it started one", id)
+		l.schedule(&Command{ID: id, Action: rec.Action, App: rec.App, Expiry: rec.Expiry, resumed: true, change: rec.Change})
 	}
 }

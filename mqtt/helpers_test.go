@@ -49,6 +49,11 @@ type fakeDevice struct {
 	// gate, when set, holds Verify of the command "gate" until closed.
 	gate    chan struct{}
 	refused atomic.Int64 // Verify's refusals
+	// changes are the outcomes of the changes that commands named
+	// "change" start (by change id), and resumed the commands Resume
+	// answered.
+	changes map[string]error
+	resumed []string
 }
 
 func newFakeDevice() *fakeDevice { return &fakeDevice{release: make(chan struct{})} }
@@ -75,6 +80,11 @@ func (d *fakeDevice) Apply(ctx context.Context, cmd *Command, progress func(stri
 	d.applied = append(d.applied, cmd.ID)
 	d.mu.Unlock()
 	progress("download", 10)
+	if cmd.Args.Value != "" { // the change it starts
+		if err := cmd.Started(cmd.Args.Value); err != nil {
+			return nil, err
+		}
+	}
 	if cmd.Args.Name == "block" {
 		select {
 		case <-d.release:
@@ -88,6 +98,37 @@ func (d *fakeDevice) Apply(ctx context.Context, cmd *Command, progress func(stri
 		return nil, fmt.Errorf("cannot remove %s: not installed", cmd.Args.Name)
 	}
 	return json.RawMessage(`{"pong":"` + cmd.ID + `"}`), nil
+}
+
+// Resume answers with the outcome of the change a command started, if
+// the fake knows it (setChange).
+func (d *fakeDevice) Resume(ctx context.Context, cmd *Command, change string, progress func(string, int)) (json.RawMessage, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.resumed = append(d.resumed, cmd.ID+"@"+change)
+	err, ok := d.changes[change]
+	switch {
+	case !ok:
+		return nil, ErrNoChange
+	case err != nil:
+		return nil, err
+	}
+	return json.RawMessage(`{"change":"` + change + `"}`), nil
+}
+
+func (d *fakeDevice) setChange(id string, err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.changes == nil {
+		d.changes = map[string]error{}
+	}
+	d.changes[id] = err
+}
+
+func (d *fakeDevice) resumedIDs() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]string(nil), d.resumed...)
 }
 
 func (d *fakeDevice) State() State {

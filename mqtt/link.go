@@ -27,7 +27,17 @@ type Device interface {
 	// returns the result (JSON, may be nil) or an error (failed). It is
 	// called for several commands at once when they concern different
 	// apps (Command.App), and for pings while anything else runs.
+	// A command that starts a change of the agent calls cmd.Started
+	// with the change's id once it exists.
 	Apply(ctx context.Context, cmd *Command, progress func(step string, percent int)) (json.RawMessage, error)
+	// Resume answers a command that was being applied when the agent
+	// stopped: it waits for the change the command started (change, the
+	// id given to Started, or "" when the stop came before it was
+	// recorded: the device finds the change by the command's id) and
+	// returns its outcome as Apply would. It returns ErrNoChange when the
+	// command started no change, which the link answers "failed:
+	// interrupted by a restart".
+	Resume(ctx context.Context, cmd *Command, change string, progress func(step string, percent int)) (json.RawMessage, error)
 	// State returns the current state to publish; the link fills in
 	// Device, Groups, Time, Metrics and, when empty, AgentVersion.
 	State() State
@@ -46,6 +56,29 @@ type Command struct {
 	// those for one app in arrival order. Left empty, an app command
 	// runs alone, as base-update and reboot do.
 	App string
+
+	// started records the change the command started (set by the link).
+	started func(change string) error
+	// resumed marks a command found in progress at a start, and change
+	// is the change it had started, if recorded.
+	resumed bool
+	change  string
+}
+
+// ErrNoChange is Device.Resume's answer for a command that started no
+// change of the agent before it stopped.
+var ErrNoChange = errors.New("the command started no change")
+
+// Started records that the command started the change of the agent with
+// the given id: the command's answer is that change's outcome, also after
+// the agent restarts (see Device.Resume). Apply calls it once the change
+// exists, before waiting for it. An error means the record could not be
+// written; the change goes on.
+func (c *Command) Started(change string) error {
+	if c.started == nil {
+		return nil
+	}
+	return c.started(change)
 }
 
 // Config configures a Link.
@@ -86,9 +119,11 @@ const (
 // app in arrival order, and pings at once (see schedule.go);
 // a command is applied at most once (a repeat is answered with its
 // recorded final event, marked replayed). A command found in progress at
-// Start was cut short by a crash or a stop: it is answered "failed:
-// interrupted by a restart" rather than applied again, since it may have
-// half happened; the operator decides and sends a new command. Events are
+// Start was cut short by a crash or a stop: it is never applied again.
+// If it had started a change of the agent (Command.Started), which goes
+// on after the restart, the link waits for that change and answers its
+// outcome, once; otherwise it answers "failed: interrupted by a restart",
+// since it may have half happened, and the operator decides. Events are
 // delivered at least once, in order of Seq; the operator drops duplicates
 // by (device, seq).
 //

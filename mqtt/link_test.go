@@ -1,6 +1,7 @@
 package mqtt
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -206,6 +207,77 @@ func TestInterruptedCommand(t *testing.T) {
 	}
 	if got := dev.appliedIDs(); !slices.Equal(got, []string{"c7"}) {
 		t.Errorf("got applied %v, want [c7] (once)", got)
+	}
+}
+
+// TestInterruptedChangeAnswersItsOutcome pins issue 10's "the command is
+// reported failed while the change resumes and finishes": a command that
+// started a change of the agent and was cut by a restart is answered with
+// that change's outcome (done), once, and never applied again; one that
+// started no change is still answered failed, interrupted.
+func TestInterruptedChangeAnswersItsOutcome(t *testing.T) {
+	b, w, dev, l, dir := ready(t)
+	bu := bundle("c8")
+	bu.Action, bu.Args.Name, bu.Args.Value = ActionRemove, "block", "17"
+	w.send(t, CmdTopic("dev1"), bu.bytes())
+	w.expect(t, "c8", EventAccepted, EventProgress)
+	// The change id is in the journal before the agent stops.
+	waitUntil(t, "change 17 recorded", func() bool {
+		r := l.applied.get("c8")
+		return r != nil && r.Change == "17"
+	})
+	l.Close()
+
+	dev.setChange("17", nil) // the change went on and ended done
+	l2 := startLink(t, testConfig(t, b.URL(), dir), dev)
+	ev := w.expect(t, "c8", EventDone)[0]
+	if string(ev.Result) != `{"change":"17"}` {
+		t.Errorf("got result %s, want the change's", ev.Result)
+	}
+	if got := dev.resumedIDs(); !slices.Equal(got, []string{"c8@17"}) {
+		t.Errorf("got resumed %v, want [c8@17]", got)
+	}
+	// Answered once: the journal says so, and another start is silent.
+	if r := l2.applied.get("c8"); r == nil || r.Final == nil || r.Final.Type != EventDone || r.Change != "17" {
+		t.Fatalf("got record %+v, want c8 done with change 17", r)
+	}
+	l2.Close()
+	startLink(t, testConfig(t, b.URL(), dir), dev)
+	w.send(t, CmdTopic("dev1"), bu.bytes())
+	if ev := w.expect(t, "c8", EventDone)[0]; !ev.Replayed {
+		t.Errorf("got %+v, want the done answer replayed", ev)
+	}
+	if got := dev.resumedIDs(); len(got) != 1 {
+		t.Errorf("got resumed %v, want one resume", got)
+	}
+	if got := dev.appliedIDs(); !slices.Equal(got, []string{"c8"}) {
+		t.Errorf("got applied %v, want [c8] (once)", got)
+	}
+}
+
+// A resumed command whose change failed is answered with the change's
+// error, not as interrupted.
+func TestResumedCommandAnswersItsFailure(t *testing.T) {
+	b, w, dev, l, dir := ready(t)
+	bu := bundle("c9")
+	bu.Action, bu.Args.Name, bu.Args.Value = ActionRemove, "block", "18"
+	w.send(t, CmdTopic("dev1"), bu.bytes())
+	w.expect(t, "c9", EventAccepted, EventProgress)
+	waitUntil(t, "change 18 recorded", func() bool { r := l.applied.get("c9"); return r != nil && r.Change == "18" })
+	l.Close()
+	dev.setChange("18", errors.New("cannot remove block: it ran away"))
+	startLink(t, testConfig(t, b.URL(), dir), dev)
+	if ev := w.expect(t, "c9", EventFailed)[0]; ev.Message != "cannot remove block: it ran away" {
+		t.Errorf("got %q, want the change's error", ev.Message)
+	}
+}
+
+func waitUntil(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	for start := time.Now(); !ok(); time.Sleep(10 * time.Millisecond) {
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("timed out waiting for %s", what)
+		}
 	}
 }
 

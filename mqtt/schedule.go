@@ -172,6 +172,9 @@ func (l *Link) failQueued() {
 	l.queued = nil
 	l.mu.Unlock()
 	for _, j := range queued {
+		if j.cmd.resumed {
+			continue // its change may go on: the next Start takes it up again
+		}
 		l.finish(j.cmd.ID, j.cmd.Expiry, Event{Command: j.cmd.ID, Type: EventFailed, Message: msgNotStarted})
 	}
 }

@@ -38,7 +38,8 @@ func setupChange(chg *state.Change, name string, before *App, rev Revision, bund
 
 // installChange creates the change that installs rev, or only switches to
 // it when the revision is kept on the device; the state must be locked.
-func (m *Manager) installChange(name string, before *App, rev Revision, bundle []byte, kept bool) *state.Change {
+// With a source, the package is downloaded by the change's first task.
+func (m *Manager) installChange(name string, before *App, rev Revision, bundle []byte, kept bool, src *Source) *state.Change {
 	kind, verb := "install", "Install"
 	if before != nil {
 		kind, verb = "refresh", "Refresh"
@@ -47,6 +48,9 @@ func (m *Manager) installChange(name string, before *App, rev Revision, bundle [
 	setupChange(chg, name, before, rev, bundle)
 	var tasks []*state.Task
 	if !kept {
+		if src != nil {
+			tasks = append(tasks, m.downloadTask(chg, name, rev, *src))
+		}
 		tasks = append(tasks,
 			m.st.NewTask("store-package", fmt.Sprintf("Store the verified package of %q revision %d", name, rev.Revision)),
 			m.st.NewTask("mount-revision", fmt.Sprintf("Mount %q revision %d", name, rev.Revision)),
@@ -68,6 +72,7 @@ func (m *Manager) installChange(name string, before *App, rev Revision, bundle [
 }
 
 func (m *Manager) addHandlers() {
+	m.runner.AddHandler("download", m.doDownload, m.undoDownload)
 	m.runner.AddHandler("store-package", m.doStore, m.undoNewRevision)
 	m.runner.AddHandler("mount-revision", m.doMount, m.undoMount)
 	m.runner.AddHandler("copy-data", m.doCopyData, m.undoCopyData)

@@ -68,6 +68,8 @@ type Manager struct {
 	Keep int
 	// Arch is the device architecture, in Debian's names.
 	Arch string
+	// downloads is how far the downloads in progress are.
+	downloads downloads
 
 	wake      func()
 	conflicts *manager.Conflicts
@@ -158,6 +160,9 @@ func (m *Manager) Info(name string) (apitypes.AppInfo, error) {
 type InstallOptions struct {
 	// Refresh refuses apps that are not installed yet.
 	Refresh bool
+	// Command is the id of the fleet command that asks for the change,
+	// which the change records (CommandKey).
+	Command string
 }
 
 // Install checks the assertion bundle against the trusted keys, streams the
@@ -193,7 +198,8 @@ func (m *Manager) Install(bundle []byte, pkg io.Reader, opts InstallOptions) (st
 
 	m.st.Lock()
 	defer m.st.Unlock()
-	chg := m.installChange(name, before, rev, bundle, kept)
+	chg := m.installChange(name, before, rev, bundle, kept, nil)
+	setCommand(chg, opts.Command)
 	m.wake()
 	return chg.ID(), nil
 }
@@ -277,7 +283,9 @@ func (m *Manager) changeOf(name string) *state.Change {
 }
 
 // Revert switches the app called name back to its previous revision and that revision's data.
-func (m *Manager) Revert(name string) (string, error) {
+func (m *Manager) Revert(name string) (string, error) { return m.revert(name, "") }
+
+func (m *Manager) revert(name, command string) (string, error) {
 	if err := checkName(name); err != nil {
 		return "", err
 	}
@@ -300,6 +308,7 @@ func (m *Manager) Revert(name string) (string, error) {
 		return "", err
 	}
 	chg := m.st.NewChange("revert", fmt.Sprintf("Revert %q to revision %d", name, prev.Revision))
+	setCommand(chg, command)
 	setupChange(chg, name, app, *prev, nil)
 	link := m.st.NewTask("link-revision", fmt.Sprintf("Make revision %d of %q current", prev.Revision, name))
 	chg.AddTask(link)
@@ -308,7 +317,9 @@ func (m *Manager) Revert(name string) (string, error) {
 }
 
 // Remove removes the app called name with all its revisions and data.
-func (m *Manager) Remove(name string) (string, error) {
+func (m *Manager) Remove(name string) (string, error) { return m.remove(name, "") }
+
+func (m *Manager) remove(name, command string) (string, error) {
 	if err := checkName(name); err != nil {
 		return "", err
 	}
@@ -324,6 +335,7 @@ func (m *Manager) Remove(name string) (string, error) {
 		return "", fmt.Errorf("cannot remove %s: it is %w", name, ErrNotInstalled)
 	}
 	chg := m.st.NewChange("remove", fmt.Sprintf("Remove %q", name))
+	setCommand(chg, command)
 	setupChange(chg, name, app, *app.CurrentRevision(), nil)
 	unlink := m.st.NewTask("unlink-app", fmt.Sprintf("Make %q inactive", name))
 	discard := m.st.NewTask("discard-app", fmt.Sprintf("Remove the revisions and data of %q", name))

@@ -45,7 +45,10 @@ type Daemon struct {
 	runner   *state.Runner
 	managers []manager.Manager
 	// apps is the app manager, which the API and the fleet link drive.
-	apps api.Apps
+	apps interface {
+		api.Apps
+		fleetlink.Apps
+	}
 	api  *api.Server
 	link *mqtt.Link
 	// reported is the last state of the managers reported to the fleet link.
@@ -161,6 +164,8 @@ func (d *Daemon) Stop() error {
 			d.cancel()
 			d.link.Close()
 		}
+		// A download in progress gives up, to resume at the next start.
+		d.runner.Stop()
 		close(d.stop)
 		d.wg.Wait()
 		d.st.Close()

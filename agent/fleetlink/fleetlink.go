@@ -8,16 +8,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"paddock.dev/paddock/agent/api/apitypes"
 	"paddock.dev/paddock/agent/appmgr"
 	"paddock.dev/paddock/agent/state"
-	"paddock.dev/paddock/internal/dirs"
 	"paddock.dev/paddock/mqtt"
 	"paddock.dev/paddock/ota/assert"
 	"paddock.dev/paddock/ota/fetch"
@@ -47,9 +43,13 @@ var _ mqtt.Device = (*Device)(nil)
 type Apps interface {
 	List() []apitypes.AppInfo
 	Info(name string) (apitypes.AppInfo, error)
-	Install(bundle []byte, pkg io.Reader, opts appmgr.InstallOptions) (string, error)
-	Revert(name string) (string, error)
-	Remove(name string) (string, error)
+	// InstallFromURL, RevertFor and RemoveFor start changes that record
+	// the fleet command asking for them (appmgr.CommandKey).
+	InstallFromURL(bundle []byte, src appmgr.Source, opts appmgr.InstallOptions) (string, error)
+	RevertFor(name, command string) (string, error)
+	RemoveFor(name, command string) (string, error)
+	// DownloadProgress says how far the download task with the given id is.
+	DownloadProgress(task string) (done, total int64, ok bool)
 }
 
 // New returns the device id in groups, over the agent's state and app manager.
@@ -130,9 +130,9 @@ func (d *Device) Apply(ctx context.Context, cmd *mqtt.Command, progress func(ste
 	case mqtt.ActionInstall, mqtt.ActionRefresh:
 		return d.install(ctx, cmd, progress)
 	case mqtt.ActionRemove:
-		return d.change(ctx, cmd, progress, d.apps.Remove)
+		return d.change(ctx, cmd, progress, d.apps.RemoveFor)
 	case mqtt.ActionRevert:
-		return d.change(ctx, cmd, progress, d.apps.Revert)
+		return d.change(ctx, cmd, progress, d.apps.RevertFor)
 	case mqtt.ActionConfigSet:
 		return d.configSet(cmd.Args)
 	case mqtt.ActionReboot:
@@ -146,57 +146,23 @@ func (d *Device) Apply(ctx context.Context, cmd *mqtt.Command, progress func(ste
 	return nil, fmt.Errorf("%s: %w", cmd.Action, errUnsupported)
 }
 
-// install downloads the package (resuming an earlier cut), checks it and
-// installs it, reporting the download and each step.
+// install starts the change that downloads the package, checks it and
+// installs it, and waits for it, reporting the download and each step.
 func (d *Device) install(ctx context.Context, cmd *mqtt.Command, progress func(string, int)) (json.RawMessage, error) {
 	a := cmd.Args
 	if a.Assertions == "" || len(a.URLs) == 0 {
 		return nil, errors.New("install needs the package's assertions and at least one URL")
 	}
-	trusted, err := keys.LoadTrusted()
-	if err != nil {
-		return nil, err
-	}
-	// Check the signature before downloading anything.
-	rev, err := trust.CheckRevision([]byte(a.Assertions), trusted, timeNow(), "")
-	if err != nil {
-		return nil, err
-	}
-	dir := filepath.Join(dirs.LibDir, "downloads")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
 	limits, err := d.limits(a.Download)
 	if err != nil {
 		return nil, err
 	}
-	dest := filepath.Join(dir, fmt.Sprintf("%s_%d.pdk", rev.Name, rev.Revision))
-	err = fetch.Download(ctx, a.URLs, dest, rev.Size, rev.SHA256, fetch.Options{
-		Limits:  limits,
-		Retries: 3,
-		Progress: func(done, total int64) {
-			if total > 0 {
-				progress("download", int(done*100/total))
-			}
-		},
-	})
+	id, err := d.apps.InstallFromURL([]byte(a.Assertions), appmgr.Source{URLs: a.URLs, Limits: limits},
+		appmgr.InstallOptions{Refresh: cmd.Action == mqtt.ActionRefresh, Command: cmd.ID})
 	if err != nil {
 		return nil, err
 	}
-	defer os.Remove(dest)
-	f, err := os.Open(dest)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	id, err := d.apps.Install([]byte(a.Assertions), f, appmgr.InstallOptions{Refresh: cmd.Action == mqtt.ActionRefresh})
-	if err != nil {
-		return nil, err
-	}
-	if err := d.wait(ctx, id, progress); err != nil {
-		return nil, err
-	}
-	return json.Marshal(map[string]any{"name": rev.Name, "revision": rev.Revision, "version": rev.Version})
+	return d.follow(ctx, cmd, id, progress)
 }
 
 // limits returns the device's download limits with what the command sets.
@@ -226,25 +192,80 @@ func (d *Device) limits(c *mqtt.DownloadLimits) (fetch.Limits, error) {
 }
 
 // change starts a change of the app manager for the command's app and waits for it.
-func (d *Device) change(ctx context.Context, cmd *mqtt.Command, progress func(string, int), start func(string) (string, error)) (json.RawMessage, error) {
+func (d *Device) change(ctx context.Context, cmd *mqtt.Command, progress func(string, int), start func(name, command string) (string, error)) (json.RawMessage, error) {
 	if cmd.Args.Name == "" {
 		return nil, fmt.Errorf("%s needs the name of an app", cmd.Action)
 	}
-	id, err := start(cmd.Args.Name)
+	id, err := start(cmd.Args.Name, cmd.ID)
 	if err != nil {
 		return nil, err
 	}
+	return d.follow(ctx, cmd, id, progress)
+}
+
+// follow records that cmd started the change id, waits for the change and
+// returns its outcome as the command's.
+func (d *Device) follow(ctx context.Context, cmd *mqtt.Command, id string, progress func(string, int)) (json.RawMessage, error) {
+	// Should the record fail, the change's data names the command too.
+	cmd.Started(id)
+	return d.outcome(ctx, id, progress)
+}
+
+// Resume answers a command cut short by a restart with the outcome of the
+// change it started: the change recorded by the link, or else the change
+// whose data names the command (the agent stopped before the link
+// recorded it).
+func (d *Device) Resume(ctx context.Context, cmd *mqtt.Command, change string, progress func(string, int)) (json.RawMessage, error) {
+	d.st.Lock()
+	chg := d.st.Change(change)
+	if chg == nil {
+		chg = changeOfCommand(d.st, cmd.ID)
+	}
+	d.st.Unlock()
+	if chg == nil {
+		return nil, mqtt.ErrNoChange
+	}
+	return d.outcome(ctx, chg.ID(), progress)
+}
+
+// changeOfCommand returns the change that the fleet command id asked for,
+// or nil; the state must be locked.
+func changeOfCommand(st *state.State, id string) *state.Change {
+	for _, chg := range st.Changes() {
+		var c string
+		if chg.Get(appmgr.CommandKey, &c) == nil && c == id {
+			return chg
+		}
+	}
+	return nil
+}
+
+// outcome waits for the change id and returns the command's result: the
+// app and revision it installed or went back to, or the app it removed.
+func (d *Device) outcome(ctx context.Context, id string, progress func(string, int)) (json.RawMessage, error) {
 	if err := d.wait(ctx, id, progress); err != nil {
 		return nil, err
 	}
-	info, err := d.apps.Info(cmd.Args.Name)
-	if err != nil { // removed
-		return json.Marshal(map[string]string{"name": cmd.Args.Name})
+	d.st.Lock()
+	defer d.st.Unlock()
+	chg := d.st.Change(id)
+	if chg == nil {
+		return nil, fmt.Errorf("internal error: change %s vanished", id)
 	}
-	return json.Marshal(map[string]any{"name": info.Name, "revision": info.Revision, "version": info.Version})
+	var name string
+	var rev struct {
+		Revision int    `json:"revision"`
+		Version  string `json:"version"`
+	}
+	chg.Get("app-name", &name)
+	if chg.Kind() == "remove" || chg.Get("revision", &rev) != nil {
+		return json.Marshal(map[string]string{"name": name})
+	}
+	return json.Marshal(map[string]any{"name": name, "revision": rev.Revision, "version": rev.Version})
 }
 
-// wait follows a change to its end, reporting each task that finishes.
+// wait follows a change to its end, reporting each task that finishes
+// and how far a download is.
 func (d *Device) wait(ctx context.Context, id string, progress func(string, int)) error {
 	reported := map[string]bool{}
 	for {
@@ -252,24 +273,31 @@ func (d *Device) wait(ctx context.Context, id string, progress func(string, int)
 		chg := d.st.Change(id)
 		if chg == nil {
 			d.st.Unlock()
-			return fmt.Errorf("internal error: change %s vanished", id)
+			return fmt.Errorf("change %s is no longer known to the agent (see 'paddock changes')", id)
 		}
 		tasks := chg.Tasks()
 		done := 0
 		var steps []string
+		var downloading string
 		for _, t := range tasks {
-			if t.Status() == state.DoneStatus {
+			switch {
+			case t.Status() == state.DoneStatus:
 				done++
 				if !reported[t.ID()] {
 					reported[t.ID()] = true
 					steps = append(steps, t.Summary())
 				}
+			case t.Status() == state.DoingStatus && t.Kind() == "download":
+				downloading = t.ID()
 			}
 		}
 		ready, err := chg.IsReady(), chg.Err()
 		d.st.Unlock()
 		for _, s := range steps {
 			progress(s, done*100/max(len(tasks), 1))
+		}
+		if n, total, ok := d.apps.DownloadProgress(downloading); ok && total > 0 {
+			progress("download", int(n*100/total))
 		}
 		if ready {
 			return err

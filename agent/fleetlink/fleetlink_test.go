@@ -29,6 +29,7 @@ type fixture struct {
 	dev                *Device
 	root, ops, pub     *keys.PrivateKey
 	opsDeleg, pubDeleg []byte
+	runner             *state.Runner
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -62,7 +63,27 @@ func newFixture(t *testing.T) *fixture {
 	runner := state.NewRunner(st)
 	apps := appmgr.New(manager.NewEnv(st, runner, slog.New(slog.NewTextHandler(io.Discard, nil))))
 	f.dev = New(st, apps, "dev1", []string{"lab"}, nil)
+	runTasks(t, runner)
+	f.runner = runner
 	return f
+}
+
+// runTasks runs the ready tasks every few milliseconds, as the agent's
+// loop does, until the test ends.
+func runTasks(t *testing.T, runner *state.Runner) {
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			runner.Ensure()
+			select {
+			case <-stop:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}()
+	t.Cleanup(func() { runner.Stop(); close(stop); <-done })
 }
 
 func delegate(t *testing.T, root, key *keys.PrivateKey, role, names string, since time.Time) []byte {
@@ -199,5 +220,53 @@ func TestDownloadLimits(t *testing.T) {
 		if _, err := d.limits(&bad); err == nil || strings.Contains(err.Error(), "\n") {
 			t.Errorf("limits %+v: got %v, want a one-line error", bad, err)
 		}
+	}
+}
+
+// Resume finds the change a command started, by the id the link recorded
+// or, when the agent stopped before the link recorded it, by the command
+// id in the change's data, and answers the change's outcome; a command
+// that started no change gets mqtt.ErrNoChange.
+func TestResume(t *testing.T) {
+	f := newFixture(t)
+	release := make(chan struct{})
+	f.runner.AddHandler("test-step", func(*state.Task) error { <-release; return nil }, nil)
+	f.runner.AddHandler("test-fail", func(*state.Task) error { return errors.New("the disk is on fire") }, nil)
+	newChange := func(kind, command, task string) string {
+		f.dev.st.Lock()
+		defer f.dev.st.Unlock()
+		chg := f.dev.st.NewChange(kind, "a change")
+		chg.Set("app-name", "hello")
+		chg.Set("revision", map[string]any{"revision": 3, "version": "1.3"})
+		chg.Set(appmgr.CommandKey, command)
+		chg.AddTask(f.dev.st.NewTask(task, "a step"))
+		return chg.ID()
+	}
+	done := newChange("refresh", "c1", "test-step")
+	failed := newChange("revert", "c2", "test-fail")
+	ctx := context.Background()
+	go func() { time.Sleep(100 * time.Millisecond); close(release) }()
+	tests := []struct {
+		cmd, change string
+		want        string
+		wantErr     string
+	}{
+		{"c1", done, `{"name":"hello","revision":3,"version":"1.3"}`, ""},
+		{"c1", "", `{"name":"hello","revision":3,"version":"1.3"}`, ""}, // found by the command
+		{"c2", failed, "", "the disk is on fire"},
+		{"c3", "", "", mqtt.ErrNoChange.Error()},
+		{"c3", "999", "", mqtt.ErrNoChange.Error()},
+	}
+	for _, tt := range tests {
+		res, err := f.dev.Resume(ctx, &mqtt.Command{ID: tt.cmd}, tt.change, func(string, int) {})
+		switch {
+		case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+			t.Errorf("Resume(%s, %q): got %v, want %q", tt.cmd, tt.change, err, tt.wantErr)
+		case tt.wantErr == "" && (err != nil || string(res) != tt.want):
+			t.Errorf("Resume(%s, %q): got %s, %v, want %s", tt.cmd, tt.change, res, err, tt.want)
+		}
+	}
+	if _, err := f.dev.Resume(ctx, &mqtt.Command{ID: "c3"}, "", nil); !errors.Is(err, mqtt.ErrNoChange) {
+		t.Errorf("got %v, want mqtt.ErrNoChange", err)
 	}
 }

@@ -1,6 +1,7 @@
 package state
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -45,6 +46,9 @@ type Runner struct {
 	// stalled holds the tasks marked running whose checkpoint failed, so
 	// their handler has not been called yet.
 	stalled map[string]bool
+	// stopping ends when Stop is called.
+	stopping context.Context
+	stop     context.CancelFunc
 }
 
 // NewRunner returns a runner for the changes of s. It reads the fault
@@ -52,8 +56,20 @@ type Runner struct {
 // Ensure fail rather than run tasks without the intended faults.
 func NewRunner(s *State) *Runner {
 	faults, err := parseFaults(os.Getenv(FaultEnv))
-	return &Runner{state: s, handlers: map[string]handlers{}, faults: faults, faultErr: err, stalled: map[string]bool{}}
+	r := &Runner{state: s, handlers: map[string]handlers{}, faults: faults, faultErr: err, stalled: map[string]bool{}}
+	r.stopping, r.stop = context.WithCancel(context.Background())
+	return r
 }
+
+// Stopping returns a context that ends when the agent stops (Stop). A
+// handler that waits for long, such as a download, gives up when it ends
+// and returns Retry, so that the stop does not wait for it and the next
+// start runs the task again.
+func (r *Runner) Stopping() context.Context { return r.stopping }
+
+// Stop ends the context of Stopping; it does not wait for the handler in
+// progress, which the caller of Ensure waits for.
+func (r *Runner) Stop() { r.stop() }
 
 // AddHandler registers the do and undo handlers for tasks of the given kind.
 // undo may be nil when there is nothing to undo.

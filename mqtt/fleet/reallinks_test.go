@@ -49,6 +49,11 @@ func (d *realDevice) Apply(ctx context.Context, cmd *mqtt.Command, progress func
 	return nil, nil
 }
 
+// Resume answers that nothing was started: this device makes no changes.
+func (d *realDevice) Resume(context.Context, *mqtt.Command, string, func(string, int)) (json.RawMessage, error) {
+	return nil, mqtt.ErrNoChange
+}
+
 func (d *realDevice) State() mqtt.State { return mqtt.State{Health: "ok"} }
 
 // realFleet is n devices, each with its own real mqtt.Link, in this process.

@@ -89,3 +89,10 @@ func SaveAssertions(name string, rev int, data []byte) error {
 	}
 	return atomicfile.WriteFile(p, data, 0o644)
 }
+
+// CheckPackageSpace refuses to write need more bytes of the package of
+// revision rev of app name (a download) unless the store has room for
+// them with a margin.
+func CheckPackageSpace(name string, rev int, need int64) error {
+	return checkSpace(filepath.Dir(BlobPath(name, rev)), need, 1, fmt.Sprintf("download the package of %s revision %d", name, rev))
+}
