@@ -161,23 +161,35 @@ func LoadPolicy(app string, rev int, cmd string) (*Policy, []byte, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("cannot read the policy of %s: %w", Label(app, cmd), err)
 	}
-	fix := "(start the agent, which writes it again)"
+	p, err := parsePolicy(data, app, rev, cmd)
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot read %s: %w (start the agent, which writes it again)", path, err)
+	}
+	return p, data, nil
+}
+
+// parsePolicy decodes and checks the policy file data of command cmd of
+// revision rev of app. Its errors never quote the file.
+func parsePolicy(data []byte, app string, rev int, cmd string) (*Policy, error) {
 	if len(data) > maxPolicy {
-		return nil, nil, fmt.Errorf("cannot read %s: larger than %d bytes %s", path, maxPolicy, fix)
+		return nil, fmt.Errorf("larger than %d bytes", maxPolicy)
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	var p Policy
 	if err := dec.Decode(&p); err != nil {
-		return nil, nil, fmt.Errorf("cannot read %s: not a policy %s", path, fix)
+		return nil, errors.New("not a policy")
+	}
+	if dec.More() {
+		return nil, errors.New("not a policy: more after it")
 	}
 	if p.App != app || p.Command != cmd || p.Revision != rev {
-		return nil, nil, fmt.Errorf("cannot read %s: it is the policy of %s revision %d %s", path, Label(p.App, p.Command), p.Revision, fix)
+		return nil, fmt.Errorf("it is the policy of %s revision %d", Label(p.App, p.Command), p.Revision)
 	}
 	if err := p.Validate(); err != nil {
-		return nil, nil, fmt.Errorf("cannot read %s: %w %s", path, err, fix)
+		return nil, err
 	}
-	return &p, data, nil
+	return &p, nil
 }
 
 // PolicyCommands lists the commands of revision rev of app that have a
