@@ -51,6 +51,10 @@ type Daemon struct {
 	}
 	api  *api.Server
 	link *mqtt.Link
+	// fleet is the agent as the fleet link sees it.
+	fleet *fleetlink.Device
+	// startErr is what went wrong when the managers started up.
+	startErr error
 	// reported is the last state of the managers reported to the fleet link.
 	reported string
 	cancel   context.CancelFunc
@@ -191,6 +195,7 @@ func (d *Daemon) startLink(c config.Config) error {
 		reboot = rebootMachine
 	}
 	dev := fleetlink.New(d.st, d.apps, id, c.Groups, reboot)
+	dev.StartErr = d.startErr
 	dev.Download = fetch.Limits{MinRate: c.Download.MinRate, RateWindow: c.Download.RateWindow, Deadline: c.Download.Deadline}
 	ctx, cancel := context.WithCancel(context.Background())
 	link, err := mqtt.Start(ctx, mqtt.Config{
@@ -206,7 +211,7 @@ func (d *Daemon) startLink(c config.Config) error {
 		cancel()
 		return fmt.Errorf("cannot start the fleet link: %w", err)
 	}
-	d.link, d.cancel = link, cancel
+	d.link, d.cancel, d.fleet = link, cancel, dev
 	d.log.Info("fleet link started", "device", id, "brokers", strings.Join(c.Brokers, ","))
 	return nil
 }

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"encoding/json"
+	"errors"
 
 	"paddock.dev/paddock/agent/appmgr"
 	"paddock.dev/paddock/agent/manager"
@@ -18,15 +19,19 @@ func (d *Daemon) addManagers(env manager.Env) {
 }
 
 // startUp brings each manager's part of the disk in line with the state.
+// What went wrong is kept in startErr: the device reports it degraded.
 func (d *Daemon) startUp() {
+	var errs []error
 	for _, m := range d.managers {
 		if s, ok := m.(manager.StartUpper); ok {
 			// A revision that cannot be mounted should not keep the others down.
 			if err := s.StartUp(); err != nil {
 				d.log.Error("startup", "err", err)
+				errs = append(errs, err)
 			}
 		}
 	}
+	d.startErr = errors.Join(errs...)
 }
 
 // ensure runs each manager's Ensure, then the ready tasks.
@@ -50,7 +55,8 @@ func (d *Daemon) stopManagers() {
 	}
 }
 
-// report tells the fleet link when what the managers report changed.
+// report tells the fleet link when what the managers report, or the
+// device's health, changed.
 func (d *Daemon) report() {
 	if d.link == nil {
 		return
@@ -61,7 +67,9 @@ func (d *Daemon) report() {
 			reports = append(reports, r.Report())
 		}
 	}
-	b, _ := json.Marshal(reports)
+	// The device's health is derived from more than the reports.
+	health, problems := d.fleet.Health()
+	b, _ := json.Marshal(append(reports, health, problems))
 	if s := string(b); s != d.reported {
 		d.reported = s
 		d.link.Changed()

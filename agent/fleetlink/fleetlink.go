@@ -35,6 +35,9 @@ type Device struct {
 	// Download bounds artifact downloads (agent.yaml's download:); a
 	// command's own limits override it field by field.
 	Download fetch.Limits
+	// StartErr is what went wrong at the agent's last start (the
+	// managers' StartUp), which makes the device degraded until the next.
+	StartErr error
 }
 
 var _ mqtt.Device = (*Device)(nil)
@@ -324,10 +327,12 @@ func (d *Device) configSet(a mqtt.Args) (json.RawMessage, error) {
 	return json.Marshal(map[string]string{a.Key: a.Value})
 }
 
-// State reports the installed apps.
+// State reports the installed apps and the device's health (health.go).
 func (d *Device) State() mqtt.State {
-	s := mqtt.State{AgentVersion: Version, Health: "ok", Apps: []mqtt.AppState{}}
-	for _, a := range d.apps.List() {
+	apps := d.apps.List()
+	s := mqtt.State{AgentVersion: Version, Apps: []mqtt.AppState{}}
+	s.Health, s.Problems = d.health(apps)
+	for _, a := range apps {
 		as := mqtt.AppState{Name: a.Name, Version: a.Version, Revision: a.Revision}
 		for _, r := range a.Revisions {
 			as.Revisions = append(as.Revisions, r.Revision)

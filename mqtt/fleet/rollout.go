@@ -33,8 +33,10 @@ at the start, sorted by ID, and the waves are cumulative percentages of
 them (the first has at least one device). Each device gets a command of
 its own; a wave ends when every device of it is done, has failed, or has
 not answered within --timeout (and with --wait-healthy, once a done
-device's state says its health is ok). When more than --max-failures of
-the devices sent to so far have failed, the rollout stops.
+device's state says its health is ok; a done device whose state says
+degraded has failed at once, with the reasons it reports). When more
+than --max-failures of the devices sent to so far have failed, the
+rollout stops.
 
 The rollout is kept in $PADDOCK_FLEET_DIR/rollouts/ID.json (default
 ~/.local/share/paddock/rollouts), so that 'status', 'resume' and 'abort'

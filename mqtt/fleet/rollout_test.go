@@ -243,6 +243,33 @@ func TestRolloutWaitHealthy(t *testing.T) {
 	}
 }
 
+// TestRolloutStopsOnDegraded pins issue 10's "--wait-healthy waits on
+// nothing": a device done but reporting degraded held its wave until the
+// health deadline (an hour here) and failed without its reasons; now it
+// fails at once, saying why, and the rollout stops there.
+func TestRolloutStopsOnDegraded(t *testing.T) {
+	e := newTestEnv(t)
+	e.addDevices(3, func(i int) string { return []string{fakeDegraded, fakeDone, fakeDone}[i] })
+	var stdout, stderr bytes.Buffer
+	args := e.rolloutArgs("--waves", "1,100%", "--max-failures", "0%", "--wait-healthy", "1h", "restart", "hello")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := rollout(ctx, args, &stdout, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "stopped") {
+		t.Fatalf("rollout: got %v, want it stopped\n%s", err, stderr.String())
+	}
+	st := loadLatest(t)
+	if d := st.Devices[0]; d.Result != resultUnhealthy || !strings.Contains(d.Message, "degraded") || !strings.Contains(d.Message, "hello.web crashed") {
+		t.Errorf("got %+v, want dev00 unhealthy, degraded, with its reason", d)
+	}
+	if st.State != rolloutStopped || e.fleet.countReceived() != 1 {
+		t.Errorf("got %s with %d devices sent to, want stopped after the first", st.State, e.fleet.countReceived())
+	}
+	if !strings.Contains(stderr.String(), "hello.web crashed") {
+		t.Errorf("stderr: got %q, want the reason", stderr.String())
+	}
+}
+
 func TestParseWaves(t *testing.T) {
 	for _, tc := range []struct {
 		waves string

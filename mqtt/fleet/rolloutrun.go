@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"strings"
 	"context"
 	"errors"
 	"fmt"
@@ -323,16 +324,26 @@ func (r *runner) handle(m inbound) {
 }
 
 // checkHealth finishes a done device once its state since the command
-// says health ok.
+// says health ok, and fails it at once, with the device's reasons, when
+// that state says degraded: waiting longer would only hold the wave.
 func (r *runner) checkHealth(idx int) {
 	hw, ok := r.health[idx]
 	if !ok {
 		return
 	}
 	st := r.states[r.st.Devices[idx].ID]
-	if st != nil && st.Health == "ok" && !st.Time.Before(hw.since) {
-		delete(r.health, idx)
+	if st == nil || st.Time.Before(hw.since) {
+		return
+	}
+	switch st.Health {
+	case "ok":
 		r.setResult(idx, mqtt.EventDone, "")
+	case "degraded":
+		msg := "health degraded after done"
+		if len(st.Problems) > 0 {
+			msg += ": " + strings.Join(st.Problems, "; ")
+		}
+		r.setResult(idx, resultUnhealthy, msg)
 	}
 }
 
