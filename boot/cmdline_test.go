@@ -2,8 +2,12 @@ package boot
 
 import (
 	"encoding/base64"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"paddock.dev/paddock/internal/dirs/dirstest"
+	"paddock.dev/paddock/internal/testutil"
 )
 
 func TestParseCmdline(t *testing.T) {
@@ -43,8 +47,8 @@ func TestParseCmdline(t *testing.T) {
 }
 
 func TestReadCmdline(t *testing.T) {
-	root := withRoot(t)
-	writeFile(t, root, "proc/cmdline", "console=ttyS0 paddock.slot=b\n")
+	root := dirstest.SetRoot(t)
+	testutil.WriteFile(t, filepath.Join(root, "proc/cmdline"), "console=ttyS0 paddock.slot=b\n")
 	if c, err := readCmdline(); err != nil || c.Slot != "b" {
 		t.Errorf("got %+v, %v, want slot b", c, err)
 	}

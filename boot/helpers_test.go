@@ -2,33 +2,8 @@ package boot
 
 import (
 	"bytes"
-	"os"
-	"path/filepath"
 	"sync"
-	"testing"
 )
-
-// withRoot points every path of the package at a new temporary directory
-// for the test and returns it.
-func withRoot(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	setRootDir(dir)
-	t.Cleanup(func() { setRootDir("/") })
-	return dir
-}
-
-// writeFile writes data to root/rel, creating directories.
-func writeFile(t *testing.T, root, rel, data string) {
-	t.Helper()
-	p := filepath.Join(root, rel)
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // syncBuffer is a console for tests.
 type syncBuffer struct {

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"paddock.dev/paddock/internal/dirs"
 )
 
 // IsInit reports whether the command line args (os.Args) start paddock
@@ -45,6 +47,9 @@ func Main() {
 		fmt.Print(Usage)
 		os.Exit(0)
 	}
+	// init runs on the real root whatever PADDOCK_ROOT says, as the agent
+	// it starts does (childEnv).
+	dirs.SetRootDir("/")
 	st, err := whichStage(os.Getpid())
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "error: %v\n", err)

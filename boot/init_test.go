@@ -8,7 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"paddock.dev/paddock/internal/dirs/dirstest"
 	"paddock.dev/paddock/internal/loopmount"
+	"paddock.dev/paddock/internal/testutil"
 )
 
 func TestIsInit(t *testing.T) {
@@ -33,14 +35,14 @@ func TestIsInit(t *testing.T) {
 }
 
 func TestWhichStage(t *testing.T) {
-	root := withRoot(t)
+	root := dirstest.SetRoot(t)
 	if st, err := whichStage(1); err != nil || st != stageInitramfs {
 		t.Errorf("PID 1 without marker: got %v, %v, want stage 1", st, err)
 	}
 	if _, err := whichStage(4242); err == nil || !strings.Contains(err.Error(), "does not run on a host") {
 		t.Errorf("host: got %v, want a refusal", err)
 	}
-	writeFile(t, root, "etc/paddock-base", "")
+	testutil.WriteFile(t, filepath.Join(root, "etc/paddock-base"), "")
 	if st, err := whichStage(1); err != nil || st != stageBase {
 		t.Errorf("PID 1 in the base: got %v, %v, want stage 2", st, err)
 	}
@@ -50,7 +52,7 @@ func TestWhichStage(t *testing.T) {
 }
 
 func TestRootMounts(t *testing.T) {
-	root := withRoot(t)
+	root := dirstest.SetRoot(t)
 	fakeDisk(t, root)
 	parts, err := findPartitions()
 	if err != nil {

@@ -10,13 +10,6 @@ import (
 	"time"
 )
 
-// Partition names of the disk layout.
-const (
-	partBootenv = "bootenv"
-	partData    = "data"
-	partBase    = "base-" // + slot
-)
-
 // partitions maps partition names (GPT PARTNAME) to device names ("vda3").
 type partitions map[string]string
 

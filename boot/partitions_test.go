@@ -6,6 +6,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"paddock.dev/paddock/internal/dirs/dirstest"
+	"paddock.dev/paddock/internal/testutil"
 )
 
 // addBlock adds a block device to the fake /sys/class/block and, for a
@@ -15,9 +18,9 @@ func addBlock(t *testing.T, root, dev, partname string) {
 	uevent := "MAJOR=254\nMINOR=0\nDEVNAME=" + dev + "\nDEVTYPE=disk\n"
 	if partname != "" {
 		uevent = "MAJOR=254\nMINOR=1\nDEVNAME=" + dev + "\nDEVTYPE=partition\nPARTN=1\nPARTNAME=" + partname + "\n"
-		writeFile(t, root, "dev/"+dev, "")
+		testutil.WriteFile(t, filepath.Join(root, "dev/"+dev), "")
 	}
-	writeFile(t, root, "sys/class/block/"+dev+"/uevent", uevent)
+	testutil.WriteFile(t, filepath.Join(root, "sys/class/block/"+dev+"/uevent"), uevent)
 }
 
 func fakeDisk(t *testing.T, root string) {
@@ -29,7 +32,7 @@ func fakeDisk(t *testing.T, root string) {
 }
 
 func TestFindPartitions(t *testing.T) {
-	root := withRoot(t)
+	root := dirstest.SetRoot(t)
 	fakeDisk(t, root)
 	parts, err := findPartitions()
 	if err != nil {
@@ -44,7 +47,7 @@ func TestFindPartitions(t *testing.T) {
 }
 
 func TestFindPartitionsTwoDisks(t *testing.T) {
-	root := withRoot(t)
+	root := dirstest.SetRoot(t)
 	fakeDisk(t, root)
 	addBlock(t, root, "sda5", "data")
 	if _, err := findPartitions(); err == nil || !strings.Contains(err.Error(), `two partitions named "data"`) {
@@ -53,7 +56,7 @@ func TestFindPartitionsTwoDisks(t *testing.T) {
 }
 
 func TestWaitPartitions(t *testing.T) {
-	root := withRoot(t)
+	root := dirstest.SetRoot(t)
 	os.MkdirAll(filepath.Join(root, "sys/class/block"), 0o755)
 	addBlock(t, root, "vda", "")
 	go func() {
@@ -70,7 +73,7 @@ func TestWaitPartitions(t *testing.T) {
 }
 
 func TestWaitPartitionsTimeout(t *testing.T) {
-	root := withRoot(t)
+	root := dirstest.SetRoot(t)
 	addBlock(t, root, "vda1", "bootenv")
 	addBlock(t, root, "vda2", "data")
 	os.Remove(filepath.Join(root, "dev/vda2")) // listed, but no node yet

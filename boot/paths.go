@@ -1,11 +1,15 @@
 package boot
 
-import "path/filepath"
+import (
+	"path/filepath"
 
-// The paths init reads and mounts, relative to one root directory. On a
-// device the root is "/" (the initramfs in stage 1, the base in stage 2);
-// tests point it at a temporary directory with setRootDir and run the real
-// code on a fake /proc and /sys.
+	"paddock.dev/paddock/internal/dirs"
+)
+
+// The paths init reads and mounts, relative to the one root of package
+// dirs. On a device the root is "/" (the initramfs in stage 1, the base in
+// stage 2); tests point it at a temporary directory (dirstest.SetRoot) and
+// run the real code on a fake /proc and /sys.
 var (
 	rootDir       string
 	procDir       string
@@ -30,9 +34,9 @@ const (
 	selfExe = "/proc/self/exe"
 )
 
-func init() { setRootDir("/") }
+func init() { dirs.AddRootDirCallback(setRootDir) }
 
-// setRootDir points every path at root.
+// setRootDir points every path at root; dirs calls it when its root changes.
 func setRootDir(root string) {
 	rootDir = filepath.Clean(root)
 	at := func(p string) string { return filepath.Join(rootDir, p) }

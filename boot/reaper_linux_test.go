@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"paddock.dev/paddock/internal/testutil"
 )
 
 // TestReaper runs in a child test process: the reaper waits for any child,
@@ -58,8 +60,8 @@ func TestReaper(t *testing.T) {
 
 func TestDeleteTree(t *testing.T) {
 	dir := t.TempDir()
-	writeFile(t, dir, "init", "x")
-	writeFile(t, dir, "lib/modules/6.1/kernel/a.ko", "x")
+	testutil.WriteFile(t, filepath.Join(dir, "init"), "x")
+	testutil.WriteFile(t, filepath.Join(dir, "lib/modules/6.1/kernel/a.ko"), "x")
 	os.Symlink("/etc", filepath.Join(dir, "link"))
 	os.Mkdir(filepath.Join(dir, "newroot"), 0o755)
 	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY, 0)

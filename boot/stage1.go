@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+
+	"paddock.dev/paddock/internal/partition"
 )
 
 // mountFlags are the mount options init uses, mapped to MS_* on Linux.
@@ -29,8 +31,8 @@ type mountStep struct {
 func rootMounts(parts partitions, slot string) []mountStep {
 	nr := func(p string) string { return filepath.Join(newRootDir, p) }
 	return []mountStep{
-		{source: parts.node(partBase + slot), target: newRootDir, fstype: "squashfs", flags: mReadOnly},
-		{source: parts.node(partData), target: nr("data"), fstype: "ext4", flags: mNoSuid | mNoDev},
+		{source: parts.node(partition.Base(slot)), target: newRootDir, fstype: "squashfs", flags: mReadOnly},
+		{source: parts.node(partition.Data), target: nr("data"), fstype: "ext4", flags: mNoSuid | mNoDev},
 		{source: "tmpfs", target: nr("run"), fstype: "tmpfs", flags: mNoSuid | mNoDev, data: "mode=0755"},
 		{source: "tmpfs", target: nr("tmp"), fstype: "tmpfs", flags: mNoSuid | mNoDev, data: "mode=1777"},
 		// The agent mounts app revisions under /apps, a mount point of the read-only base.

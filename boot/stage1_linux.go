@@ -11,6 +11,8 @@ import (
 
 	"github.com/u-root/u-root/pkg/kmodule"
 	"golang.org/x/sys/unix"
+
+	"paddock.dev/paddock/internal/partition"
 )
 
 // diskTimeout is how long stage 1 waits for the disk to appear.
@@ -107,15 +109,15 @@ func mountEarly() error {
 // findSlot waits for the disk, chooses the slot by the boot environment
 // and waits for that slot's base. It returns the problems to record.
 func findSlot(con *console, forced string) (string, partitions, []string, error) {
-	parts, err := waitPartitions(diskTimeout, partBootenv, partData)
+	parts, err := waitPartitions(diskTimeout, partition.Bootenv, partition.Data)
 	if err != nil {
 		return "", nil, nil, err
 	}
-	slot, problems := chooseSlot(con, parts.node(partBootenv), forced)
-	if len(parts.missing([]string{partBase + slot})) == 0 {
+	slot, problems := chooseSlot(con, parts.node(partition.Bootenv), forced)
+	if len(parts.missing([]string{partition.Base(slot)})) == 0 {
 		return slot, parts, problems, nil
 	}
-	parts, err = waitPartitions(time.Second, partBootenv, partData, partBase+slot)
+	parts, err = waitPartitions(time.Second, partition.Bootenv, partition.Data, partition.Base(slot))
 	return slot, parts, problems, err
 }
 

@@ -27,9 +27,10 @@ const (
 )
 
 // Roles of structures: what the boot stage and the agent use them for. The
-// boot stage finds partitions by name (see package boot), so each role
-// fixes the name of its structure: system-boot is "boot", system-bootenv
-// "bootenv", system-base "base-a" and "base-b", system-data "data".
+// boot stage finds partitions by name (package internal/partition names
+// them), so each role fixes the name of its structure: system-boot is
+// "boot", system-bootenv "bootenv", system-base "base-a" and "base-b",
+// system-data "data".
 const (
 	RoleBoot    = "system-boot"
 	RoleBootenv = "system-bootenv"

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"paddock.dev/paddock/internal/partition"
 )
 
 var (
@@ -19,10 +21,10 @@ var (
 // finds partitions by these names); roleFS the filesystem.
 var (
 	roleNames = map[string][]string{
-		RoleBoot:    {"boot"},
-		RoleBootenv: {"bootenv"},
-		RoleBase:    {"base-a", "base-b"},
-		RoleData:    {"data"},
+		RoleBoot:    {partition.Boot},
+		RoleBootenv: {partition.Bootenv},
+		RoleBase:    {partition.BaseA, partition.BaseB},
+		RoleData:    {partition.Data},
 	}
 	roleFS = map[string]string{
 		RoleBoot:    FilesystemVFAT,

@@ -17,6 +17,7 @@ import (
 
 	"paddock.dev/paddock/boot"
 	"paddock.dev/paddock/gadget"
+	"paddock.dev/paddock/internal/partition"
 	"paddock.dev/paddock/ota/keys"
 )
 
@@ -106,9 +107,9 @@ func checkDiskInputs(opts DiskOptions, p *progress) (*gadget.Gadget, []*seedApp,
 	if vol.Schema != gadget.SchemaGPT {
 		return nil, nil, fmt.Errorf("%s: volume %s: schema %s is not supported yet (the boot stage finds partitions by GPT name; use gpt)", g.Filename(), vol.Name, vol.Schema)
 	}
-	for _, name := range []string{"boot", "bootenv", "base-a", "base-b", "data"} {
+	for _, name := range partition.Required() {
 		if vol.Structure(name) == nil {
-			return nil, nil, fmt.Errorf("%s: volume %s has no %s structure (package boot needs boot, bootenv, base-a, base-b and data)", g.Filename(), vol.Name, name)
+			return nil, nil, fmt.Errorf("%s: volume %s has no %s structure (package boot needs %s)", g.Filename(), vol.Name, name, strings.Join(partition.Required(), ", "))
 		}
 	}
 	for _, s := range vol.Structures {
@@ -121,8 +122,8 @@ func checkDiskInputs(opts DiskOptions, p *progress) (*gadget.Gadget, []*seedApp,
 			return nil, nil, err
 		}
 	}
-	if fi, _ := os.Stat(opts.Base); fi.Size() > vol.Structure("base-a").Size {
-		return nil, nil, fmt.Errorf("base %s is %s, larger than the base-a structure (%s): make base-a and base-b larger in gadget.yaml", opts.Base, humanBytes(fi.Size()), humanBytes(vol.Structure("base-a").Size))
+	if fi, _ := os.Stat(opts.Base); fi.Size() > vol.Structure(partition.BaseA).Size {
+		return nil, nil, fmt.Errorf("base %s is %s, larger than the %s structure (%s): make %s and %s larger in gadget.yaml", opts.Base, humanBytes(fi.Size()), partition.BaseA, humanBytes(vol.Structure(partition.BaseA).Size), partition.BaseA, partition.BaseB)
 	}
 	p.done(-1)
 	if len(opts.Apps) == 0 {
@@ -233,7 +234,7 @@ func writeStructure(d *disk.Disk, index int, s *gadget.Structure, opts DiskOptio
 		return writeFAT(d, index, s, files, p)
 	case s.Role == gadget.RoleBootenv:
 		return writeBootenv(d, index, p)
-	case s.Role == gadget.RoleBase && s.Name == "base-a":
+	case s.Role == gadget.RoleBase && s.Name == partition.BaseA:
 		return writeRaw(d, index, s, opts.Base, p)
 	case s.Role == gadget.RoleData:
 		return writeData(d, index, s, opts, apps, p)

@@ -14,7 +14,7 @@ import (
 // whose .modinfo section holds modinfo.
 func moduleELF(modinfo string) []byte {
 	const shstr = "\x00.modinfo\x00.shstrtab\x00" // names at 1 and 10
-	infoOff := uint64(64)                          // after the ELF header
+	infoOff := uint64(64)                         // after the ELF header
 	strOff := infoOff + uint64(len(modinfo))
 	hdr := elf.Header64{Type: uint16(elf.ET_REL), Machine: uint16(elf.EM_X86_64), Version: uint32(elf.EV_CURRENT),
 		Shoff: strOff + uint64(len(shstr)), Ehsize: 64, Shentsize: 64, Shnum: 3, Shstrndx: 2}

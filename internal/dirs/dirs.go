@@ -37,8 +37,20 @@ var (
 	CtlSocketPath string
 )
 
+// callbacks are called with the new root by SetRootDir (AddRootDirCallback).
+var callbacks []func(root string)
+
 func init() {
 	SetRootDir(os.Getenv("PADDOCK_ROOT"))
+}
+
+// AddRootDirCallback calls f with the root now and again each time
+// SetRootDir changes it. Packages that keep paths of their own below the
+// root (boot's /proc, /sys and /dev) follow the one root with it, as
+// snapd's dirs.AddRootDirCallback does.
+func AddRootDirCallback(f func(root string)) {
+	callbacks = append(callbacks, f)
+	f(Root)
 }
 
 // SetRootDir points every path at root; an empty root means "/".
@@ -59,6 +71,9 @@ func SetRootDir(root string) {
 	RunDir = filepath.Join(root, "run")
 	SocketPath = filepath.Join(RunDir, "paddock.sock")
 	CtlSocketPath = filepath.Join(RunDir, "paddock-ctl.sock")
+	for _, f := range callbacks {
+		f(root)
+	}
 }
 
 // AppDir is where revision rev of app name is mounted; rev "current" names the active link.

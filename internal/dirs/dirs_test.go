@@ -2,6 +2,7 @@ package dirs
 
 import (
 	"path/filepath"
+	"slices"
 	"testing"
 )
 
@@ -25,5 +26,20 @@ func TestSetRootDir(t *testing.T) {
 	SetRootDir("")
 	if Root != "/" || StateFile != "/var/lib/paddock/state.json" {
 		t.Errorf("empty root: got %q and %q, want / and /var/lib/paddock/state.json", Root, StateFile)
+	}
+}
+
+// TestRootDirCallback checks that a callback sees the root when it is
+// added and every root SetRootDir sets after.
+func TestRootDirCallback(t *testing.T) {
+	old, oldCallbacks := Root, callbacks
+	t.Cleanup(func() { callbacks = oldCallbacks; SetRootDir(old) })
+	var seen []string
+	AddRootDirCallback(func(root string) { seen = append(seen, root) })
+	root := t.TempDir()
+	SetRootDir(root)
+	SetRootDir("")
+	if want := []string{old, root, "/"}; !slices.Equal(seen, want) {
+		t.Errorf("got roots %q, want %q", seen, want)
 	}
 }

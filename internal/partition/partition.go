@@ -1,0 +1,26 @@
+// Package partition names the partitions of a paddock disk. The boot stage
+// finds partitions by these GPT names, gadget.yaml must use them for the
+// structures of the system roles, and image building writes them: all three
+// take the names from here.
+package partition
+
+// Names of the partitions the boot stage needs.
+const (
+	// Boot holds the kernel and the initramfs (vfat).
+	Boot = "boot"
+	// Bootenv holds the two copies of the boot environment (raw).
+	Bootenv = "bootenv"
+	// BaseA and BaseB hold the base image of slot a and slot b (raw SquashFS).
+	BaseA = basePrefix + "a"
+	BaseB = basePrefix + "b"
+	// Data holds the writable state (ext4).
+	Data = "data"
+)
+
+const basePrefix = "base-"
+
+// Base is the partition of the base slot slot ("a" or "b").
+func Base(slot string) string { return basePrefix + slot }
+
+// Required lists every partition the boot stage needs, in disk order.
+func Required() []string { return []string{Boot, Bootenv, BaseA, BaseB, Data} }

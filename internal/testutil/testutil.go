@@ -1,0 +1,77 @@
+// Package testutil holds the helpers the tests of every package share:
+// skipping what needs root, writing and reading files, and swapping a
+// package variable for the length of a test (like tailscale's
+// tstest.Replace). Each helper fails the test on error and undoes what it
+// changed through t.Cleanup.
+package testutil
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// NeedRoot skips the test unless it runs as root, saying why it needs root:
+// NeedRoot(t, "mount a tmpfs") skips with "needs root to mount a tmpfs".
+// CI runs as root, so the test runs there.
+func NeedRoot(t testing.TB, why string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to " + why)
+	}
+}
+
+// Replace sets *p to v for the test and restores the old value when the
+// test ends.
+func Replace[T any](t testing.TB, p *T, v T) {
+	t.Helper()
+	old := *p
+	*p = v
+	t.Cleanup(func() { *p = old })
+}
+
+// WriteFile writes data to path with mode 0644, creating its directories.
+func WriteFile(t testing.TB, path, data string) {
+	t.Helper()
+	WriteFileMode(t, path, data, 0o644)
+}
+
+// WriteFileMode writes data to path with mode perm, creating its
+// directories.
+func WriteFileMode(t testing.TB, path, data string, perm os.FileMode) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(data), perm); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// WriteTree writes files (slash-separated names relative to root, and
+// their contents) below root with mode 0644.
+func WriteTree(t testing.TB, root string, files map[string]string) {
+	t.Helper()
+	for name, data := range files {
+		WriteFile(t, filepath.Join(root, filepath.FromSlash(name)), data)
+	}
+}
+
+// TempFile writes data to a file called name in a new temporary directory
+// and returns its path.
+func TempFile(t testing.TB, name, data string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	WriteFile(t, p, data)
+	return p
+}
+
+// ReadFile returns the contents of path.
+func ReadFile(t testing.TB, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

@@ -1,0 +1,49 @@
+package testutil
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestReplaceRestores(t *testing.T) {
+	v := "old"
+	t.Run("swap", func(t *testing.T) {
+		Replace(t, &v, "new")
+		if v != "new" {
+			t.Errorf("got %q during the test, want new", v)
+		}
+	})
+	if v != "old" {
+		t.Errorf("got %q after the test, want old", v)
+	}
+}
+
+func TestFiles(t *testing.T) {
+	root := t.TempDir()
+	WriteTree(t, root, map[string]string{"a/b/c": "one", "d": "two"})
+	WriteFileMode(t, filepath.Join(root, "e/x"), "#!/bin/sh\n", 0o755)
+	for name, want := range map[string]string{"a/b/c": "one", "d": "two", "e/x": "#!/bin/sh\n"} {
+		if got := ReadFile(t, filepath.Join(root, name)); got != want {
+			t.Errorf("%s: got %q, want %q", name, got, want)
+		}
+	}
+	if fi, err := os.Stat(filepath.Join(root, "e/x")); err != nil || fi.Mode().Perm() != 0o755 {
+		t.Errorf("e/x: got %v, %v, want mode 0755", fi.Mode(), err)
+	}
+	p := TempFile(t, "f.txt", "three")
+	if filepath.Base(p) != "f.txt" || ReadFile(t, p) != "three" {
+		t.Errorf("got %s holding %q, want f.txt holding three", p, ReadFile(t, p))
+	}
+}
+
+func TestNeedRoot(t *testing.T) {
+	ran := false
+	t.Run("inner", func(t *testing.T) {
+		NeedRoot(t, "test NeedRoot")
+		ran = true
+	})
+	if want := os.Geteuid() == 0; ran != want {
+		t.Errorf("got ran=%v as uid %d, want %v", ran, os.Geteuid(), want)
+	}
+}
