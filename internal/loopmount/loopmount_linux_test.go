@@ -7,21 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-)
 
-// needLoop skips tests that need root, loop devices and mksquashfs.
-func needLoop(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to attach loop devices and mount")
-	}
-	if _, err := os.Stat("/dev/loop-control"); err != nil {
-		t.Skipf("needs loop devices: %v", err)
-	}
-	if _, err := exec.LookPath("mksquashfs"); err != nil {
-		t.Skip("needs mksquashfs (make deps installs squashfs-tools)")
-	}
-}
+	"paddock.dev/paddock/internal/testutil"
+)
 
 func makeSquashFS(t *testing.T) string {
 	t.Helper()
@@ -37,7 +25,7 @@ func makeSquashFS(t *testing.T) string {
 }
 
 func TestMountSquashFS(t *testing.T) {
-	needLoop(t)
+	testutil.NeedLoopMounts(t)
 	img := makeSquashFS(t)
 	dir := t.TempDir()
 	if err := MountSquashFS(img, dir); err != nil {

@@ -7,6 +7,7 @@ package testutil
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 )
@@ -19,6 +20,39 @@ func NeedRoot(t testing.TB, why string) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to " + why)
 	}
+}
+
+// NeedCommand skips the test unless the program name is on the PATH; pkg
+// is the Debian package that has it ('make deps' installs it).
+func NeedCommand(t testing.TB, name, pkg string) {
+	t.Helper()
+	if _, err := exec.LookPath(name); err != nil {
+		t.Skipf("needs %s (make deps installs %s)", name, pkg)
+	}
+}
+
+// NeedLoopMounts skips the test unless it can pack and loop-mount SquashFS
+// packages: root, loop devices and mksquashfs.
+func NeedLoopMounts(t testing.TB) {
+	t.Helper()
+	NeedRoot(t, "attach loop devices and mount")
+	if _, err := os.Stat("/dev/loop-control"); err != nil {
+		t.Skipf("needs loop devices: %v", err)
+	}
+	NeedCommand(t, "mksquashfs", "squashfs-tools")
+}
+
+// CanLoopMount reports whether NeedLoopMounts would let a test run, for
+// tests that do more when they can.
+func CanLoopMount() bool {
+	if os.Geteuid() != 0 {
+		return false
+	}
+	if _, err := os.Stat("/dev/loop-control"); err != nil {
+		return false
+	}
+	_, err := exec.LookPath("mksquashfs")
+	return err == nil
 }
 
 // Replace sets *p to v for the test and restores the old value when the

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	pcli "paddock.dev/paddock/internal/cli"
 	"paddock.dev/paddock/internal/dirs"
 	"paddock.dev/paddock/internal/dirs/dirstest"
+	"paddock.dev/paddock/internal/testutil"
 	"paddock.dev/paddock/ota/assert"
 	"paddock.dev/paddock/ota/keys"
 )
@@ -26,9 +28,7 @@ func keySetup(t *testing.T) string {
 	dirstest.SetRoot(t)
 	store := filepath.Join(t.TempDir(), "keys")
 	t.Setenv("PADDOCK_KEYS", store)
-	old := assertNow
-	assertNow = func() time.Time { return keyTestNow }
-	t.Cleanup(func() { assertNow = old })
+	testutil.Replace(t, &assertNow, func() time.Time { return keyTestNow })
 	return store
 }
 
@@ -86,9 +86,7 @@ func TestKeyTrustStdin(t *testing.T) {
 	keySetup(t)
 	keyRun(t, "create", "root")
 	armored := keyRun(t, "export", "root")
-	old := keyStdin
-	keyStdin = strings.NewReader(armored)
-	t.Cleanup(func() { keyStdin = old })
+	testutil.Replace[io.Reader](t, &keyStdin, strings.NewReader(armored))
 	if out := keyRun(t, "trust", "-"); !strings.Contains(out, "trusted key root") {
 		t.Errorf("got %q, want it to say root is trusted", out)
 	}

@@ -5,20 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	pcli "paddock.dev/paddock/internal/cli"
+	"paddock.dev/paddock/internal/testutil"
 )
-
-func packRequireTools(t *testing.T) {
-	t.Helper()
-	if _, err := exec.LookPath("mksquashfs"); err != nil {
-		t.Skipf("mksquashfs is not installed (install squashfs-tools): %v", err)
-	}
-}
 
 // packExample returns the path of examples/hello in the source tree.
 func packExample(t *testing.T) string {
@@ -34,7 +27,7 @@ func packExample(t *testing.T) string {
 }
 
 func TestPackCommand(t *testing.T) {
-	packRequireTools(t)
+	testutil.NeedCommand(t, "mksquashfs", "squashfs-tools")
 	out := filepath.Join(t.TempDir(), "h.pdk")
 	var stdout, stderr bytes.Buffer
 	if err := Pack([]string{packExample(t), "-o", out}, &stdout, &stderr); err != nil {
@@ -48,7 +41,7 @@ func TestPackCommand(t *testing.T) {
 }
 
 func TestPackCommandJSON(t *testing.T) {
-	packRequireTools(t)
+	testutil.NeedCommand(t, "mksquashfs", "squashfs-tools")
 	example := packExample(t)
 	t.Chdir(t.TempDir())
 	var stdout bytes.Buffer
@@ -91,7 +84,7 @@ func TestPackCommandHelp(t *testing.T) {
 }
 
 func TestPackCommandError(t *testing.T) {
-	packRequireTools(t)
+	testutil.NeedCommand(t, "mksquashfs", "squashfs-tools")
 	dir := t.TempDir()
 	err := Pack([]string{dir, "-o", filepath.Join(dir, "x.pdk")}, new(bytes.Buffer), new(bytes.Buffer))
 	if err == nil || !strings.Contains(err.Error(), "meta/app.yaml is missing") {

@@ -8,12 +8,13 @@ import (
 	"errors"
 	"os"
 	"os/exec"
-	"paddock.dev/paddock/internal/arch"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"paddock.dev/paddock/internal/arch"
 	pcli "paddock.dev/paddock/internal/cli"
+	"paddock.dev/paddock/internal/testutil"
 	"paddock.dev/paddock/ota/assert"
 	"paddock.dev/paddock/ota/keys"
 	"paddock.dev/paddock/ota/manifest"
@@ -23,9 +24,7 @@ import (
 // signFakeManifest makes Sign read m as the manifest of any package.
 func signFakeManifest(t *testing.T, m *manifest.Manifest) {
 	t.Helper()
-	old := signReadManifest
-	signReadManifest = func(string) (*manifest.Manifest, error) { return m, nil }
-	t.Cleanup(func() { signReadManifest = old })
+	testutil.Replace(t, &signReadManifest, func(string) (*manifest.Manifest, error) { return m, nil })
 }
 
 // signSetup makes keys root and pub, trusts root, delegates pub to publish
@@ -179,9 +178,7 @@ func TestSignHelp(t *testing.T) {
 // manifest reader.
 func TestSignRealPackage(t *testing.T) {
 	for _, tool := range []string{"mksquashfs", "unsquashfs"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s is not installed (install squashfs-tools): %v", tool, err)
-		}
+		testutil.NeedCommand(t, tool, "squashfs-tools")
 	}
 	keySetup(t)
 	keyRun(t, "create", "root")

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"paddock.dev/paddock/internal/testutil"
 )
 
 func mkfifo(name string) error { return unix.Mkfifo(name, 0o644) }
@@ -16,9 +18,7 @@ func mkfifo(name string) error { return unix.Mkfifo(name, 0o644) }
 // what an app sees.
 func TestPackMount(t *testing.T) {
 	requireSquashfsTools(t)
-	if os.Geteuid() != 0 {
-		t.Skip("loop-mounting a package needs root")
-	}
+	testutil.NeedRoot(t, "loop-mount a package")
 	pdk := filepath.Join(t.TempDir(), "hello.pdk")
 	if _, err := Pack(helloTree(t), pdk); err != nil {
 		t.Fatal(err)

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"paddock.dev/paddock/internal/testutil"
 )
 
 const helloYAML = `name: hello
@@ -25,9 +27,7 @@ hooks:
 func requireSquashfsTools(t *testing.T) {
 	t.Helper()
 	for _, tool := range []string{mksquashfsPath, unsquashfsPath} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s is not installed (install squashfs-tools): %v", tool, err)
-		}
+		testutil.NeedCommand(t, tool, "squashfs-tools")
 	}
 }
 
@@ -36,17 +36,11 @@ func writeTree(t *testing.T, files map[string]string) string {
 	t.Helper()
 	dir := t.TempDir()
 	for name, data := range files {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
 		mode := os.FileMode(0o644)
 		if strings.HasPrefix(data, "#!") {
 			mode = 0o755
 		}
-		if err := os.WriteFile(p, []byte(data), mode); err != nil {
-			t.Fatal(err)
-		}
+		testutil.WriteFileMode(t, filepath.Join(dir, name), data, mode)
 	}
 	return dir
 }

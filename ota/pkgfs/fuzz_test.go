@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"paddock.dev/paddock/internal/loopmount"
+	"paddock.dev/paddock/internal/testutil"
 	"paddock.dev/paddock/ota/manifest"
 )
 
@@ -187,7 +188,7 @@ func checkCommand(t *testing.T, r *Root, root string) {
 // mountTree packs root with mksquashfs and loop-mounts it, when this
 // machine can; it returns the mount point, or "".
 func mountTree(t *testing.T, root, base string) string {
-	if os.Geteuid() != 0 || !haveLoop() {
+	if !testutil.CanLoopMount() {
 		return ""
 	}
 	img, mnt := filepath.Join(base, "pkg.pdk"), filepath.Join(base, "mnt")
@@ -205,12 +206,4 @@ func mountTree(t *testing.T, root, base string) string {
 		}
 	})
 	return mnt
-}
-
-func haveLoop() bool {
-	if _, err := exec.LookPath("mksquashfs"); err != nil {
-		return false
-	}
-	_, err := os.Stat("/dev/loop-control")
-	return err == nil
 }

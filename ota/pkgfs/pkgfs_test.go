@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"paddock.dev/paddock/internal/testutil"
 )
 
 // bothWays runs f once with openat2 and once with the component walk that
@@ -170,9 +172,7 @@ func TestLstatAndReadLink(t *testing.T) {
 // TestOtherMount checks that a path crossing into another mount inside the
 // package is refused: a package root never reaches another file system.
 func TestOtherMount(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount a tmpfs")
-	}
+	testutil.NeedRoot(t, "mount a tmpfs")
 	root := t.TempDir()
 	sub := filepath.Join(root, "sub")
 	must(t, os.Mkdir(sub, 0o755))

@@ -14,6 +14,7 @@ import (
 
 	"paddock.dev/paddock/internal/dirs"
 	"paddock.dev/paddock/internal/dirs/dirstest"
+	"paddock.dev/paddock/internal/testutil"
 )
 
 func digest(b []byte) string {
@@ -71,25 +72,18 @@ func flip(b []byte, i int) []byte {
 // giving it away shows.
 var appOwner = Owner{UID: 70001, GID: 70002}
 
-func needChown(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to give data to the app's user")
-	}
-}
-
 func TestCreateData(t *testing.T) {
-	needChown(t)
+	testutil.NeedRoot(t, "give data to the app's user")
 	dirstest.SetRoot(t)
 	if err := CreateData("hello", 1, 0, appOwner); err != nil {
 		t.Fatal(err)
 	}
-	writeFile(t, filepath.Join(DataDir("hello", 1), "sub/state"), "v1", 0o600)
+	testutil.WriteFileMode(t, filepath.Join(DataDir("hello", 1), "sub/state"), "v1", 0o600)
 	if err := os.Symlink("sub/state", filepath.Join(DataDir("hello", 1), "link")); err != nil {
 		t.Fatal(err)
 	}
 	// A file the app made setuid, and one of another owner.
-	writeFile(t, filepath.Join(DataDir("hello", 1), "rootsh"), "#!/bin/sh", 0o755)
+	testutil.WriteFileMode(t, filepath.Join(DataDir("hello", 1), "rootsh"), "#!/bin/sh", 0o755)
 	if err := os.Chmod(filepath.Join(DataDir("hello", 1), "rootsh"), 0o755|os.ModeSetuid|os.ModeSetgid); err != nil {
 		t.Fatal(err)
 	}
@@ -122,11 +116,11 @@ func TestCreateData(t *testing.T) {
 		checkMode(t, dir, 0o700)
 	}
 	// Repeating the step after a crash keeps what the new revision already wrote.
-	writeFile(t, filepath.Join(DataDir("hello", 2), "sub/state"), "v2", 0o600)
+	testutil.WriteFileMode(t, filepath.Join(DataDir("hello", 2), "sub/state"), "v2", 0o600)
 	if err := CreateData("hello", 2, 1, appOwner); err != nil {
 		t.Fatal(err)
 	}
-	if got := readFile(t, filepath.Join(DataDir("hello", 2), "sub/state")); got != "v2" {
+	if got := testutil.ReadFile(t, filepath.Join(DataDir("hello", 2), "sub/state")); got != "v2" {
 		t.Errorf("repeated CreateData: got %q, want v2", got)
 	}
 	if err := RemoveData("hello", 2); err != nil {
@@ -141,11 +135,11 @@ func TestCreateData(t *testing.T) {
 // (root's, reachable by every user, with a setuid file) is given to the
 // app, its setuid bit dropped, and the tree above it closed to others.
 func TestSecureData(t *testing.T) {
-	needChown(t)
+	testutil.NeedRoot(t, "give data to the app's user")
 	dirstest.SetRoot(t)
 	rootsh := filepath.Join(DataDir("hello", 1), "rootsh")
-	writeFile(t, rootsh, "#!/bin/sh", 0o755)
-	writeFile(t, filepath.Join(CommonDir("hello"), "f"), "x", 0o644)
+	testutil.WriteFileMode(t, rootsh, "#!/bin/sh", 0o755)
+	testutil.WriteFile(t, filepath.Join(CommonDir("hello"), "f"), "x")
 	if err := os.Chmod(rootsh, 0o755|os.ModeSetuid); err != nil {
 		t.Fatal(err)
 	}
@@ -226,15 +220,11 @@ func TestCurrent(t *testing.T) {
 }
 
 func TestMountAndDiscard(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount")
-	}
-	if _, err := exec.LookPath("mksquashfs"); err != nil {
-		t.Skip("needs mksquashfs (make deps installs squashfs-tools)")
-	}
+	testutil.NeedRoot(t, "mount")
+	testutil.NeedCommand(t, "mksquashfs", "squashfs-tools")
 	dirstest.SetRoot(t)
 	src := t.TempDir()
-	writeFile(t, filepath.Join(src, "meta/app.yaml"), "name: hello\n", 0o644)
+	testutil.WriteFile(t, filepath.Join(src, "meta/app.yaml"), "name: hello\n")
 	img := filepath.Join(t.TempDir(), "hello.pdk")
 	if out, err := exec.Command("mksquashfs", src, img, "-noappend", "-quiet").CombinedOutput(); err != nil {
 		t.Fatalf("mksquashfs: %v\n%s", err, out)
@@ -255,7 +245,7 @@ func TestMountAndDiscard(t *testing.T) {
 	if !IsMounted("hello", 1) {
 		t.Error("IsMounted: got false, want true")
 	}
-	if got := readFile(t, filepath.Join(MountDir("hello", 1), "meta/app.yaml")); !strings.HasPrefix(got, "name: hello") {
+	if got := testutil.ReadFile(t, filepath.Join(MountDir("hello", 1), "meta/app.yaml")); !strings.HasPrefix(got, "name: hello") {
 		t.Errorf("read through the mount: got %q", got)
 	}
 	if err := CreateData("hello", 1, 0, appOwner); err != nil {
@@ -275,23 +265,4 @@ func TestMountAndDiscard(t *testing.T) {
 	if err := RemoveApp("hello"); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func writeFile(t *testing.T, path, data string, perm os.FileMode) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, []byte(data), perm); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func readFile(t *testing.T, path string) string {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
 }

@@ -12,15 +12,14 @@ import (
 
 	"paddock.dev/paddock/internal/dirs"
 	"paddock.dev/paddock/internal/dirs/dirstest"
+	"paddock.dev/paddock/internal/testutil"
 )
 
 // smallLibDir points dirs at a temporary root whose LibDir (the data
 // partition of a device) is a tmpfs of size bytes, unmounted when the test ends.
 func smallLibDir(t *testing.T, size string) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount a small tmpfs")
-	}
+	testutil.NeedRoot(t, "mount a small tmpfs")
 	dirstest.SetRoot(t)
 	if err := os.MkdirAll(dirs.LibDir, 0o755); err != nil {
 		t.Fatal(err)
@@ -45,7 +44,7 @@ func TestCreateDataThatDoesNotFit(t *testing.T) {
 	if err := CreateData("hello", 1, 0, appOwner); err != nil {
 		t.Fatal(err)
 	}
-	writeTree(t, DataDir("hello", 1), map[string]string{"big": strings.Repeat("x", 5<<20)})
+	testutil.WriteTree(t, DataDir("hello", 1), map[string]string{"big": strings.Repeat("x", 5<<20)})
 	err := CreateData("hello", 2, 1, appOwner)
 	if !errors.Is(err, ErrNoSpace) {
 		t.Fatalf("got %v, want %v", err, ErrNoSpace)
@@ -70,13 +69,12 @@ func TestFailedCopyLeavesNothing(t *testing.T) {
 	if err := CreateData("hello", 1, 0, appOwner); err != nil {
 		t.Fatal(err)
 	}
-	writeTree(t, DataDir("hello", 1), map[string]string{"a": strings.Repeat("x", 3<<20), "b": strings.Repeat("y", 3<<20)})
+	testutil.WriteTree(t, DataDir("hello", 1), map[string]string{"a": strings.Repeat("x", 3<<20), "b": strings.Repeat("y", 3<<20)})
 	before, err := freeSpace(dirs.LibDir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	SpaceMargin = -(64 << 20) // let the copy start
-	t.Cleanup(func() { SpaceMargin = 1 << 20 })
+	testutil.Replace(t, &SpaceMargin, -(64 << 20)) // let the copy start
 	err = CreateData("hello", 2, 1, appOwner)
 	if !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("got %v, want the copy to run out of space", err)

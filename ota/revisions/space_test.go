@@ -4,6 +4,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"paddock.dev/paddock/internal/testutil"
 )
 
 func TestFormatBytes(t *testing.T) {
@@ -24,7 +26,7 @@ func TestFormatBytes(t *testing.T) {
 func TestTreeSpace(t *testing.T) {
 	dir := t.TempDir()
 	src := filepath.Join(dir, "src")
-	writeTree(t, src, map[string]string{"a": "x", "sub/b": string(make([]byte, 5000))})
+	testutil.WriteTree(t, src, map[string]string{"a": "x", "sub/b": string(make([]byte, 5000))})
 	if err := os.Symlink("a", filepath.Join(src, "link")); err != nil {
 		t.Fatal(err)
 	}
@@ -45,18 +47,5 @@ func TestTreeSpace(t *testing.T) {
 	}
 	if bytes, files, err := treeSpace(filepath.Join(dir, "missing"), 4096); err != nil || bytes != 4096 || files != 1 {
 		t.Errorf("missing tree: got %d bytes, %d files, %v, want one folder", bytes, files, err)
-	}
-}
-
-func writeTree(t *testing.T, root string, files map[string]string) {
-	t.Helper()
-	for name, data := range files {
-		p := filepath.Join(root, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
-			t.Fatal(err)
-		}
 	}
 }
