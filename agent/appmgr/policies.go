@@ -10,15 +10,20 @@ import (
 // ensurePolicies keeps the policy of every command of every kept revision
 // as the catalog and the recorded users resolve it now: revisions that an
 // older agent installed have none yet, and a user recorded again at this
-// start changes them. Unchanged policies are not rewritten. The state must
-// be locked.
+// start changes them. Unchanged policies are not rewritten; profiles
+// compiled again are loaded for the current revision. The state must be
+// locked.
 func (m *Manager) ensurePolicies() error {
 	var errs []error
 	for name, app := range m.apps() {
 		for _, r := range app.Sequence {
 			mf, err := keptManifest(name, r.Revision)
+			compiled := false
 			if err == nil {
-				err = policy.Keep(mf, r.Revision)
+				compiled, err = policy.Keep(mf, r.Revision, m.Arch)
+			}
+			if err == nil && compiled && r.Revision == app.Current && !m.unlinked(name) {
+				err = loadAppArmor(name, r.Revision)
 			}
 			if err != nil {
 				errs = append(errs, fmt.Errorf("cannot keep the policies of %s revision %d: %w", name, r.Revision, err))

@@ -122,21 +122,38 @@ func Generate(m *manifest.Manifest, rev int, arch string) error {
 	return profiles.Generate(pols, profiles.Options{Arch: arch})
 }
 
-// Keep resolves the policies of revision rev again and keeps those that
-// changed, without compiling profiles: at the agent's start, for revisions
-// installed by an agent that kept no policies, or whose user it recorded
-// again. A policy whose seccomp or AppArmor part changed needs Generate.
-func Keep(m *manifest.Manifest, rev int) error {
+// Keep resolves the policies of revision rev again, at the agent's start,
+// and keeps those that changed: revisions installed by an agent that kept
+// no policies, or whose user it recorded again. Where a policy is new, or
+// its seccomp or AppArmor part changed (a catalog that grew with an
+// upgrade of the agent), it compiles the command's profiles again too, and
+// says so, so that the caller loads the new AppArmor profiles.
+func Keep(m *manifest.Manifest, rev int, arch string) (compiled bool, err error) {
 	pols, err := resolveRecorded(m, rev)
 	if err != nil {
-		return err
+		return false, err
 	}
+	var stale []*profiles.Policy
 	for _, p := range pols {
+		kept, _, err := profiles.LoadPolicy(p.App, p.Revision, p.Command)
+		if err != nil || !sameProfiles(kept, p) {
+			stale = append(stale, p)
+			continue
+		}
 		if err := profiles.SavePolicy(p); err != nil {
-			return err
+			return false, err
 		}
 	}
-	return nil
+	if len(stale) == 0 {
+		return false, nil
+	}
+	return true, profiles.Generate(stale, profiles.Options{Arch: arch})
+}
+
+// sameProfiles reports whether profiles compiled for a were compiled for b too.
+func sameProfiles(a, b *profiles.Policy) bool {
+	return a.Seccomp.Devmode == b.Seccomp.Devmode && slices.Equal(a.Seccomp.Extra, b.Seccomp.Extra) &&
+		a.AppArmor.Complain == b.AppArmor.Complain && slices.Equal(a.AppArmor.Snippets, b.AppArmor.Snippets)
 }
 
 func resolveRecorded(m *manifest.Manifest, rev int) ([]*profiles.Policy, error) {

@@ -96,7 +96,17 @@ func generate(p *Policy, opts Options) error {
 			return fmt.Errorf("internal error: generated AppArmor profile of %s: %w", label, err)
 		}
 	}
-	if err := atomicfile.WriteFile(AppArmorPath(p.App, p.Revision, p.Command), []byte(text), 0o644); err != nil {
+	aaPath := AppArmorPath(p.App, p.Revision, p.Command)
+	if old, err := os.ReadFile(aaPath); err == nil && string(old) != text {
+		// The binaries compiled from the old text must not be loaded for the new.
+		stale, _ := filepath.Glob(aaPath + ".*.bin")
+		for _, f := range stale {
+			if err := os.Remove(f); err != nil {
+				return fmt.Errorf("cannot replace the AppArmor profile of %s: %w", label, err)
+			}
+		}
+	}
+	if err := atomicfile.WriteFile(aaPath, []byte(text), 0o644); err != nil {
 		return err
 	}
 	return SavePolicy(p)

@@ -87,3 +87,32 @@ func TestCompiledAppArmorCache(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestGenerateDropsStaleAppArmorCache pins a stale compiled profile: the
+// binary compiled for this kernel was kept beside the profile's text and
+// loaded whenever it was there, so a policy whose AppArmor snippets changed
+// would have loaded the old rules (the cache survived the new text).
+func TestGenerateDropsStaleAppArmorCache(t *testing.T) {
+	dirstest.SetRoot(t)
+	p := testPolicy("hello", 1, "hello")
+	if err := Generate([]*Policy{p}, Options{Arch: "amd64"}); err != nil {
+		t.Fatal(err)
+	}
+	cache := AppArmorPath("hello", 1, "hello") + ".6.1.0-test.bin"
+	if err := os.WriteFile(cache, []byte("compiled"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := Generate([]*Policy{p}, Options{Arch: "amd64"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(cache); err != nil {
+		t.Errorf("the cache of an unchanged profile was dropped: %v", err)
+	}
+	p.AppArmor.Snippets = []string{"/dev/ttyUSB0 rw,"}
+	if err := Generate([]*Policy{p}, Options{Arch: "amd64"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(cache); !os.IsNotExist(err) {
+		t.Errorf("the binary compiled from the old profile is still there (%v): it would be loaded for the new one", err)
+	}
+}
