@@ -22,11 +22,14 @@ when CMD is left out) in its sandbox, with the terminal's input and output:
     tty, console, ptmx, pts and connected hardware) and its memory, pids and
     cpu limits;
   - the app's own user and group (from 70000), which own its data; root
-    only for an app whose app.yaml says user: root and whose publisher's
+    only for an app that asks for it (user: root) and whose publisher's
     delegation grants it;
   - no capabilities, no_new_privs, the seccomp filter compiled at install
     (denied calls fail with EPERM and are logged), and the AppArmor profile
     where the kernel has AppArmor.
+
+All of it comes from the command's policy, which the agent resolved from
+the app's plugs when it installed the app, and kept beside its profiles.
 
 The exit code is the command's (128+N when signal N ended it); 126 means the
 sandbox could not be set up. Needs root.

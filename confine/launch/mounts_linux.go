@@ -155,7 +155,7 @@ func mountProc(root string, _ *Spec) error {
 }
 
 // mountPolicy shows the host directories of the policy read-only, without
-// running programs from them (like /sys for hardware-observe); the sandbox
+// running programs from them (like /sys); the sandbox
 // has no /sys unless one of them is.
 func mountPolicy(root string, s *Spec) error {
 	for _, m := range s.Mounts {
