@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"paddock.dev/paddock/internal/testutil"
+	"paddock.dev/paddock/ota/assert/asserttest"
 	"paddock.dev/paddock/ota/keys"
 )
 
@@ -19,9 +21,7 @@ func hostArch(t *testing.T) string {
 		t.Skipf("no base images for %s hosts", runtime.GOARCH)
 	}
 	for _, tool := range []string{"mksquashfs", "unsquashfs"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s is not installed (squashfs-tools)", tool)
-		}
+		testutil.NeedCommand(t, tool, "squashfs-tools")
 	}
 	if _, err := os.Stat("/bin/busybox"); err != nil {
 		t.Skip("/bin/busybox is missing (busybox-static)")
@@ -40,18 +40,13 @@ func testBaseOptions(t *testing.T) (BaseOptions, *keys.PrivateKey) {
 	if err := copyFile("/bin/busybox", bin, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	key, err := keys.Generate("root")
-	if err != nil {
-		t.Fatal(err)
-	}
+	key := asserttest.Key(t, "root")
 	armored, err := key.Public().Armored()
 	if err != nil {
 		t.Fatal(err)
 	}
 	keyFile := filepath.Join(dir, "root.asc")
-	if err := os.WriteFile(keyFile, armored, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	testutil.WriteFile(t, keyFile, string(armored))
 	o := BaseOptions{Arch: arch, Paddock: bin, TrustedKeys: []string{keyFile}, Output: filepath.Join(dir, "base.pdk")}
 	if _, err := os.Stat("/sbin/apparmor_parser"); err != nil {
 		o.NoApparmor = true
@@ -123,9 +118,7 @@ func TestBuildBase(t *testing.T) {
 // TestBaseMount mounts a base read-only, as the boot stage does, and
 // checks that the tree works: the shell runs from it (chroot).
 func TestBaseMount(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("mounting needs root")
-	}
+	testutil.NeedRoot(t, "mount a base")
 	o, _ := testBaseOptions(t)
 	if _, err := BuildBase(o); err != nil {
 		t.Fatal(err)

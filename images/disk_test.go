@@ -15,7 +15,9 @@ import (
 	"github.com/diskfs/go-diskfs/partition/gpt"
 
 	"paddock.dev/paddock/boot"
+	"paddock.dev/paddock/internal/testutil"
 	"paddock.dev/paddock/ota/assert"
+	"paddock.dev/paddock/ota/assert/asserttest"
 	"paddock.dev/paddock/ota/keys"
 	"paddock.dev/paddock/ota/pack"
 )
@@ -36,16 +38,8 @@ const testGadget = `volumes:
 func testApp(t *testing.T, dir, arch string, key *keys.PrivateKey) string {
 	t.Helper()
 	tree := filepath.Join(dir, "hello")
-	for name, content := range map[string]string{
-		"meta/app.yaml": "name: hello\nversion: \"1.0\"\napps:\n  hello:\n    command: bin/hello\n",
-		"bin/hello":     "#!/bin/sh\necho hello\n",
-	} {
-		p := filepath.Join(tree, name)
-		os.MkdirAll(filepath.Dir(p), 0o755)
-		if err := os.WriteFile(p, []byte(content), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
+	testutil.WriteFileMode(t, filepath.Join(tree, "meta/app.yaml"), "name: hello\nversion: \"1.0\"\napps:\n  hello:\n    command: bin/hello\n", 0o755)
+	testutil.WriteFileMode(t, filepath.Join(tree, "bin/hello"), "#!/bin/sh\necho hello\n", 0o755)
 	pdk := filepath.Join(dir, "hello_1.0.pdk")
 	if _, err := pack.Pack(tree, pdk); err != nil {
 		t.Fatal(err)
@@ -54,14 +48,10 @@ func testApp(t *testing.T, dir, arch string, key *keys.PrivateKey) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := assert.SignAppRevision(&assert.AppRevision{Name: "hello", Version: "1.0", Revision: 3, Arch: arch,
-		Size: size, SHA256: sum, Type: "app", Timestamp: time.Now().Add(-time.Hour)}, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(pdk+".assert", assert.EncodeBundle([]*assert.Assertion{a}), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	rev := asserttest.Revision(t, key, "hello", func(r *assert.AppRevision) {
+		r.Revision, r.Arch, r.Size, r.SHA256, r.Timestamp = 3, arch, size, sum, time.Now().Add(-time.Hour)
+	})
+	testutil.WriteFile(t, pdk+".assert", string(rev))
 	return pdk
 }
 
@@ -79,13 +69,7 @@ func testDiskOptions(t *testing.T) (DiskOptions, *keys.PrivateKey) {
 		"vmlinuz":                 strings.Repeat("kernel", 1000),
 		"initrd.img":              strings.Repeat("initrd", 1000),
 	}
-	for name, content := range files {
-		p := filepath.Join(dir, name)
-		os.MkdirAll(filepath.Dir(p), 0o755)
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	testutil.WriteTree(t, dir, files)
 	return DiskOptions{
 		Gadget: filepath.Join(dir, "gadget"), Base: bo.Output, Arch: bo.Arch,
 		Kernel: filepath.Join(dir, "vmlinuz"), Initrd: filepath.Join(dir, "initrd.img"),
@@ -256,12 +240,9 @@ func partToFile(t *testing.T, d interface {
 
 func TestBuildDiskRefusesUntrustedApp(t *testing.T) {
 	o, _ := testDiskOptions(t)
-	other, err := keys.Generate("other")
-	if err != nil {
-		t.Fatal(err)
-	}
+	other := asserttest.Key(t, "other")
 	o.Apps = []string{testApp(t, t.TempDir(), o.Arch, other)}
-	err = BuildDisk(o)
+	err := BuildDisk(o)
 	if err == nil || !strings.Contains(err.Error(), "cannot seed") {
 		t.Errorf("got %v, want an error about the untrusted app", err)
 	}

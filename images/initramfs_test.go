@@ -11,6 +11,8 @@ import (
 
 	"github.com/u-root/u-root/pkg/cpio"
 	"github.com/ulikunitz/xz"
+
+	"paddock.dev/paddock/internal/testutil"
 )
 
 // fakeModules makes a lib/modules/KVER tree with modules.dep in the format
@@ -52,15 +54,7 @@ kernel/drivers/net/unused.ko.xz:
 		w.Close()
 		files[mod] = b.String()
 	}
-	for name, content := range files {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	testutil.WriteTree(t, dir, files)
 	return dir
 }
 
@@ -101,9 +95,7 @@ func readInitramfs(t *testing.T, file string) (map[string]cpio.Record, map[strin
 func TestBuildInitramfs(t *testing.T) {
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "paddock")
-	if err := os.WriteFile(bin, []byte("#!paddock"), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	testutil.WriteFileMode(t, bin, "#!paddock", 0o755)
 	mods := fakeModules(t)
 	out := filepath.Join(dir, "initrd.img")
 	var logged []string
@@ -196,9 +188,7 @@ func TestBuildInitramfsDebianKernel(t *testing.T) {
 	}
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "paddock")
-	if err := os.WriteFile(bin, []byte("#!paddock"), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	testutil.WriteFileMode(t, bin, "#!paddock", 0o755)
 	out := filepath.Join(dir, "initrd.img")
 	if err := BuildInitramfs(InitramfsOptions{Paddock: bin, ModulesDir: mods, Output: out, Logf: t.Logf}); err != nil {
 		t.Fatal(err)
@@ -219,9 +209,7 @@ func TestBuildInitramfsDebianKernel(t *testing.T) {
 func TestBuildInitramfsKeepModuleSignatures(t *testing.T) {
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "paddock")
-	if err := os.WriteFile(bin, []byte("#!paddock"), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	testutil.WriteFileMode(t, bin, "#!paddock", 0o755)
 	out := filepath.Join(dir, "initrd.img")
 	opts := InitramfsOptions{Paddock: bin, ModulesDir: fakeModules(t), Output: out, Modules: []string{"ext4"}, KeepModuleSignatures: true}
 	if err := BuildInitramfs(opts); err != nil {

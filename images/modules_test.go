@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"paddock.dev/paddock/internal/testutil"
 )
 
 // moduleELF returns a minimal ELF relocatable file, as kernel modules are,
@@ -75,9 +77,7 @@ func TestModuleRelease(t *testing.T) {
 func TestBuildInitramfsWrongModulesFolder(t *testing.T) {
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "paddock")
-	if err := os.WriteFile(bin, []byte("#!paddock"), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	testutil.WriteFileMode(t, bin, "#!paddock", 0o755)
 	out := filepath.Join(dir, "initrd.img")
 	mods := fakeModulesFor(t, "6.1.0-test-copy", "6.1.0-test")
 	err := BuildInitramfs(InitramfsOptions{Paddock: bin, ModulesDir: mods, Output: out})

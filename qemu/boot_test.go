@@ -7,12 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"paddock.dev/paddock/internal/testutil"
 )
 
 // fakeInit is a stand-in for 'paddock init' that speaks the console
@@ -48,9 +49,7 @@ func busyboxConfig(t *testing.T, init string) Config {
 	if testing.Short() {
 		t.Skip("boots a VM (a few seconds under TCG)")
 	}
-	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
-		t.Skip("needs qemu-system-x86_64 (apt-get install qemu-system-x86)")
-	}
+	testutil.NeedCommand(t, "qemu-system-x86_64", "qemu-system-x86")
 	kernel, err := FindKernel(AMD64)
 	if err != nil {
 		t.Skip(err)

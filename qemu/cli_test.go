@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"paddock.dev/paddock/internal/cli"
+	"paddock.dev/paddock/internal/testutil"
 )
 
 // imageDir makes DIR/disk.img with a kernel and initramfs next to it.
@@ -16,9 +17,7 @@ func imageDir(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
 	for _, n := range []string{"disk.img", "disk.vmlinux", "disk.initrd.img"} {
-		if err := os.WriteFile(filepath.Join(dir, n), nil, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		testutil.WriteFile(t, filepath.Join(dir, n), "")
 	}
 	return filepath.Join(dir, "disk.img")
 }

@@ -9,13 +9,14 @@ import (
 	"time"
 
 	"paddock.dev/paddock/ota/assert"
+	"paddock.dev/paddock/ota/assert/asserttest"
 	"paddock.dev/paddock/ota/keys"
 )
 
 var (
-	since = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	until = time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
-	now   = time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	since = asserttest.Since // 2026-01-01
+	until = asserttest.Until // 2027-01-01
+	now   = asserttest.Now   // 2026-06-01 12:00
 )
 
 type fixture struct {
@@ -24,60 +25,18 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	gen := func(name string) *keys.PrivateKey {
-		k, err := keys.Generate(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return k
-	}
+	gen := func(name string) *keys.PrivateKey { return asserttest.Key(t, name) }
 	return &fixture{root: gen("root"), other: gen("other"), pub: gen("pub"), pub2: gen("pub2")}
 }
-
-// delegation returns an account-key by signer for key, changed by edit.
-func delegation(t *testing.T, signer, key *keys.PrivateKey, edit func(*assert.AccountKey)) []byte {
-	t.Helper()
-	ak := &assert.AccountKey{
-		Account: key.Public().Name(),
-		Role:    assert.RolePublisher,
-		Names:   []string{"hello", "acme-*"},
-		Since:   since,
-		Until:   until,
-		Key:     key.Public(),
-	}
-	if edit != nil {
-		edit(ak)
-	}
-	a, err := assert.SignAccountKey(ak, signer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a.Encode()
-}
-
-// revision returns an app-revision of name signed by key.
-func revision(t *testing.T, key *keys.PrivateKey, name string) []byte {
-	t.Helper()
-	a, err := assert.SignAppRevision(&assert.AppRevision{
-		Name: name, Version: "1.0", Revision: 2, Arch: "arm64", Size: 10,
-		SHA256: strings.Repeat("0f", 32), Type: "app", Timestamp: since,
-	}, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a.Encode()
-}
-
-func cat(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
 
 func TestCheckRevision(t *testing.T) {
 	f := newFixture(t)
 	trusted := []*keys.PublicKey{f.root.Public()}
 	pubFP, rootFP := f.pub.Public().Fingerprint(), f.root.Public().Fingerprint()
-	good := cat(delegation(t, f.root, f.pub, nil), revision(t, f.pub, "hello"))
+	good := asserttest.Bundle(asserttest.Delegation(t, f.root, f.pub, nil), asserttest.Revision(t, f.pub, "hello", nil))
 	tamperedRev := bytes.Replace(good, []byte("version: 1.0"), []byte("version: 6.6"), 1)
 	tamperedAK := bytes.Replace(good, []byte("names: hello,acme-*"), []byte("names: hello,*"), 1)
-	takeover := delegation(t, f.root, f.pub, func(ak *assert.AccountKey) { ak.Takeover = true })
+	takeover := asserttest.Delegation(t, f.root, f.pub, func(ak *assert.AccountKey) { ak.Takeover = true })
 
 	tests := []struct {
 		name      string
@@ -91,34 +50,34 @@ func TestCheckRevision(t *testing.T) {
 	}{
 		{name: "delegated", bundle: good, publisher: "pub"},
 		{name: "delegated, same installed key", bundle: good, installed: pubFP, publisher: "pub"},
-		{name: "signed by root", bundle: revision(t, f.root, "anything"), publisher: "root", root: true},
-		{name: "delegated with the root grant", bundle: cat(delegation(t, f.root, f.pub, func(ak *assert.AccountKey) { ak.Grants = []string{assert.GrantRoot} }), revision(t, f.pub, "hello")),
+		{name: "signed by root", bundle: asserttest.Revision(t, f.root, "anything", nil), publisher: "root", root: true},
+		{name: "delegated with the root grant", bundle: asserttest.Bundle(asserttest.Delegation(t, f.root, f.pub, func(ak *assert.AccountKey) { ak.Grants = []string{assert.GrantRoot} }), asserttest.Revision(t, f.pub, "hello", nil)),
 			publisher: "pub", root: true},
-		{name: "signed by root replaces another key", bundle: revision(t, f.root, "hello"), installed: pubFP, publisher: "root", root: true},
-		{name: "takeover", bundle: cat(takeover, revision(t, f.pub, "hello")), installed: f.pub2.Public().Fingerprint(), publisher: "pub"},
-		{name: "glob", bundle: cat(delegation(t, f.root, f.pub, nil), revision(t, f.pub, "acme-tool")), publisher: "pub"},
-		{name: "no end", bundle: cat(delegation(t, f.root, f.pub, func(ak *assert.AccountKey) { ak.Until = time.Time{} }), revision(t, f.pub, "hello")),
+		{name: "signed by root replaces another key", bundle: asserttest.Revision(t, f.root, "hello", nil), installed: pubFP, publisher: "root", root: true},
+		{name: "takeover", bundle: asserttest.Bundle(takeover, asserttest.Revision(t, f.pub, "hello", nil)), installed: f.pub2.Public().Fingerprint(), publisher: "pub"},
+		{name: "glob", bundle: asserttest.Bundle(asserttest.Delegation(t, f.root, f.pub, nil), asserttest.Revision(t, f.pub, "acme-tool", nil)), publisher: "pub"},
+		{name: "no end", bundle: asserttest.Bundle(asserttest.Delegation(t, f.root, f.pub, func(ak *assert.AccountKey) { ak.Until = time.Time{} }), asserttest.Revision(t, f.pub, "hello", nil)),
 			now: until.AddDate(5, 0, 0), publisher: "pub"},
-		{name: "expired and renewed", bundle: cat(
-			delegation(t, f.root, f.pub, func(ak *assert.AccountKey) { ak.Until = since.AddDate(0, 1, 0) }),
-			delegation(t, f.root, f.pub, nil), revision(t, f.pub, "hello")), publisher: "pub"},
+		{name: "expired and renewed", bundle: asserttest.Bundle(
+			asserttest.Delegation(t, f.root, f.pub, func(ak *assert.AccountKey) { ak.Until = since.AddDate(0, 1, 0) }),
+			asserttest.Delegation(t, f.root, f.pub, nil), asserttest.Revision(t, f.pub, "hello", nil)), publisher: "pub"},
 
 		{name: "empty", bundle: nil, want: ErrUnsigned,
 			wantMsg: "no signed app-revision found (run 'paddock sign')"},
 		{name: "unsigned", bundle: []byte("type: app-revision\nname: hello\n"), want: ErrUnsigned,
 			wantMsg: "app-revision is not signed (run 'paddock sign')"},
-		{name: "only a delegation", bundle: delegation(t, f.root, f.pub, nil), want: ErrUnsigned},
-		{name: "not trusted", bundle: revision(t, f.pub, "hello"), want: ErrNotTrusted,
+		{name: "only a delegation", bundle: asserttest.Delegation(t, f.root, f.pub, nil), want: ErrUnsigned},
+		{name: "not trusted", bundle: asserttest.Revision(t, f.pub, "hello", nil), want: ErrNotTrusted,
 			wantMsg: "signature by key pub (" + keys.Short(pubFP) + ") is not trusted (trust its root with 'paddock key trust', or add its delegation with 'paddock sign --delegation')"},
-		{name: "delegated by untrusted root", bundle: cat(delegation(t, f.other, f.pub, nil), revision(t, f.pub, "hello")), want: ErrNotTrusted,
+		{name: "delegated by untrusted root", bundle: asserttest.Bundle(asserttest.Delegation(t, f.other, f.pub, nil), asserttest.Revision(t, f.pub, "hello", nil)), want: ErrNotTrusted,
 			wantMsg: "key pub (" + keys.Short(pubFP) + ") is delegated by key other (" + keys.Short(f.other.Public().Fingerprint()) + "), which is not trusted (trust it with 'paddock key trust')"},
-		{name: "delegation for another key", bundle: cat(delegation(t, f.root, f.pub2, nil), revision(t, f.pub, "hello")), want: ErrNotTrusted},
+		{name: "delegation for another key", bundle: asserttest.Bundle(asserttest.Delegation(t, f.root, f.pub2, nil), asserttest.Revision(t, f.pub, "hello", nil)), want: ErrNotTrusted},
 		{name: "tampered delegation", bundle: tamperedAK, want: ErrBadSignature},
 		{name: "tampered revision", bundle: tamperedRev, want: ErrBadSignature},
-		{name: "tampered root revision", bundle: bytes.Replace(revision(t, f.root, "x"), []byte("version: 1.0"), []byte("version: 2.0"), 1), want: ErrBadSignature},
-		{name: "operator role", bundle: cat(delegation(t, f.root, f.pub, func(ak *assert.AccountKey) { ak.Role = assert.RoleOperator }), revision(t, f.pub, "hello")),
+		{name: "tampered root revision", bundle: bytes.Replace(asserttest.Revision(t, f.root, "x", nil), []byte("version: 1.0"), []byte("version: 2.0"), 1), want: ErrBadSignature},
+		{name: "operator role", bundle: asserttest.Bundle(asserttest.Delegation(t, f.root, f.pub, func(ak *assert.AccountKey) { ak.Role = assert.RoleOperator }), asserttest.Revision(t, f.pub, "hello", nil)),
 			want: ErrNotDelegated, wantMsg: "key pub (" + keys.Short(pubFP) + ") is delegated as operator, not publisher (delegate it with 'paddock key delegate --role publisher')"},
-		{name: "name not delegated", bundle: cat(delegation(t, f.root, f.pub, nil), revision(t, f.pub, "other")), want: ErrNotDelegated,
+		{name: "name not delegated", bundle: asserttest.Bundle(asserttest.Delegation(t, f.root, f.pub, nil), asserttest.Revision(t, f.pub, "other", nil)), want: ErrNotDelegated,
 			wantMsg: `key pub (` + keys.Short(pubFP) + `) is not delegated to publish "other" (it may publish: hello, acme-*)`},
 		{name: "expired", bundle: good, now: until, want: ErrExpired,
 			wantMsg: "delegation of key pub expired on 2027-01-01 (renew it with 'paddock key delegate --until')"},
@@ -129,8 +88,8 @@ func TestCheckRevision(t *testing.T) {
 		{name: "key changed from root", bundle: good, installed: rootFP, want: ErrKeyChanged},
 		// The furthest-reaching delegation explains the refusal: here the
 		// name mismatch, not the untrusted second root.
-		{name: "best reason", bundle: cat(delegation(t, f.other, f.pub, nil), delegation(t, f.root, f.pub, func(ak *assert.AccountKey) { ak.Names = []string{"x"} }),
-			revision(t, f.pub, "hello")), want: ErrNotDelegated},
+		{name: "best reason", bundle: asserttest.Bundle(asserttest.Delegation(t, f.other, f.pub, nil), asserttest.Delegation(t, f.root, f.pub, func(ak *assert.AccountKey) { ak.Names = []string{"x"} }),
+			asserttest.Revision(t, f.pub, "hello", nil)), want: ErrNotDelegated},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -166,7 +125,7 @@ func TestCheckRevision(t *testing.T) {
 
 func TestCheckRevisionFields(t *testing.T) {
 	f := newFixture(t)
-	rev, err := CheckRevision(cat(delegation(t, f.root, f.pub, nil), revision(t, f.pub, "hello")), []*keys.PublicKey{f.root.Public()}, now, "")
+	rev, err := CheckRevision(asserttest.Bundle(asserttest.Delegation(t, f.root, f.pub, nil), asserttest.Revision(t, f.pub, "hello", nil)), []*keys.PublicKey{f.root.Public()}, now, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +141,7 @@ func TestCheckRevisionFields(t *testing.T) {
 func TestCheckRevisionRefusesBadInput(t *testing.T) {
 	f := newFixture(t)
 	trusted := []*keys.PublicKey{f.root.Public()}
-	two := cat(revision(t, f.root, "a"), revision(t, f.root, "b"))
+	two := asserttest.Bundle(asserttest.Revision(t, f.root, "a", nil), asserttest.Revision(t, f.root, "b", nil))
 	tests := []struct {
 		name   string
 		bundle []byte
@@ -190,7 +149,7 @@ func TestCheckRevisionRefusesBadInput(t *testing.T) {
 	}{
 		{"two revisions", two, "got 2 app-revisions, want one"},
 		{"garbage", []byte("junk"), "cannot decode assertion 1 of bundle"},
-		{"garbage after", append(revision(t, f.root, "a"), "junk"...), "cannot decode assertion 2 of bundle"},
+		{"garbage after", append(asserttest.Revision(t, f.root, "a", nil), "junk"...), "cannot decode assertion 2 of bundle"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -204,7 +163,7 @@ func TestCheckRevisionRefusesBadInput(t *testing.T) {
 
 func TestCheckRevisionNoRoots(t *testing.T) {
 	f := newFixture(t)
-	_, err := CheckRevision(revision(t, f.root, "hello"), nil, now, "")
+	_, err := CheckRevision(asserttest.Revision(t, f.root, "hello", nil), nil, now, "")
 	if !errors.Is(err, ErrNotTrusted) {
 		t.Errorf("got %v, want ErrNotTrusted", err)
 	}
