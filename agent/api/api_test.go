@@ -275,19 +275,7 @@ func TestPeerUID(t *testing.T) {
 // passes the root check (to meet the manager) for root.
 func TestServeOverSocket(t *testing.T) {
 	s, _ := newServer(t)
-	if err := s.Listen(dirs.SocketPath); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- s.Serve() }()
-	t.Cleanup(func() {
-		if err := s.Shutdown(context.Background()); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
+	serveOn(t, s, dirs.SocketPath)
 	fi, err := os.Stat(dirs.SocketPath)
 	if err != nil {
 		t.Fatal(err)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"paddock.dev/paddock/agent/api/apitypes"
+	"paddock.dev/paddock/internal/testutil"
 )
 
 // helperEnv makes the test binary a helper client (see TestMain), run as
@@ -123,10 +124,8 @@ func asUser(uid uint32, mode string, env ...string) *exec.Cmd {
 // 503 and closed at once, another user's request still succeeds, and the
 // held connections are closed once idle, giving their slots back.
 func TestConnectionLimitsOverSocket(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to run clients as other users")
-	}
-	replace(t, &idleTimeout, 2*time.Second)
+	testutil.NeedRoot(t, "run clients as other users")
+	testutil.Replace(t, &idleTimeout, 2*time.Second)
 	s, _ := newServer(t)
 	s.Limits = Limits{PerUID: 4, Total: 8, RootReserve: 2}
 	dir := t.TempDir()
@@ -136,19 +135,7 @@ func TestConnectionLimitsOverSocket(t *testing.T) {
 		}
 	}
 	sock := filepath.Join(dir, "api.sock")
-	if err := s.Listen(sock); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- s.Serve() }()
-	t.Cleanup(func() {
-		if err := s.Shutdown(context.Background()); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
+	serveOn(t, s, sock)
 
 	const nobody = 65534
 	hold := asUser(nobody, "hold", "SOCK="+sock, "N=10")
@@ -219,42 +206,13 @@ func getAsRoot(t *testing.T, sock string) int {
 	return resp.StatusCode
 }
 
-func replace[T any](t *testing.T, p *T, v T) {
-	t.Helper()
-	old := *p
-	*p = v
-	t.Cleanup(func() { *p = old })
-}
-
-// serveSocket serves s on a new socket until the test ends and returns its path.
-func serveSocket(t *testing.T, s *Server) string {
-	t.Helper()
-	sock := filepath.Join(t.TempDir(), "api.sock")
-	if err := s.Listen(sock); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- s.Serve() }()
-	t.Cleanup(func() {
-		if err := s.Shutdown(context.Background()); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
-	return sock
-}
-
 // TestUploadTimeouts checks that the read timeout, which ends requests that
 // do not arrive whole (issue 9 item 3), does not cut an upload that is
 // slower than it but keeps coming, and that an upload that stalls ends.
 func TestUploadTimeouts(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("uploads need root")
-	}
-	replace(t, &readTimeout, 300*time.Millisecond)
-	replace(t, &uploadStall, 600*time.Millisecond)
+	testutil.NeedRoot(t, "upload")
+	testutil.Replace(t, &readTimeout, 300*time.Millisecond)
+	testutil.Replace(t, &uploadStall, 600*time.Millisecond)
 	s, _ := newServer(t)
 	sock := serveSocket(t, s)
 	// upload sends a multipart body whose assertions part comes in chunks

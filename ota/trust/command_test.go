@@ -114,15 +114,7 @@ func TestCheckCommand(t *testing.T) {
 				}
 				return
 			}
-			if !errors.Is(err, tt.want) {
-				t.Fatalf("got error %v, want %v", err, tt.want)
-			}
-			if tt.wantMsg != "" && err.Error() != tt.wantMsg {
-				t.Errorf("got message\n%s\nwant\n%s", err, tt.wantMsg)
-			}
-			if strings.Contains(err.Error(), "\n") {
-				t.Errorf("got a message of several lines, want one: %q", err)
-			}
+			checkRefusal(t, err, tt.want, tt.wantMsg)
 		})
 	}
 }

@@ -29,6 +29,21 @@ func newFixture(t *testing.T) *fixture {
 	return &fixture{root: gen("root"), other: gen("other"), pub: gen("pub"), pub2: gen("pub2")}
 }
 
+// checkRefusal checks that err is want and says, in one line, wantMsg
+// (when it is not "").
+func checkRefusal(t *testing.T, err, want error, wantMsg string) {
+	t.Helper()
+	if !errors.Is(err, want) {
+		t.Fatalf("got error %v, want %v", err, want)
+	}
+	if wantMsg != "" && err.Error() != wantMsg {
+		t.Errorf("got message\n%s\nwant\n%s", err, wantMsg)
+	}
+	if strings.Contains(err.Error(), "\n") {
+		t.Errorf("got a message of several lines, want one: %q", err)
+	}
+}
+
 func TestCheckRevision(t *testing.T) {
 	f := newFixture(t)
 	trusted := []*keys.PublicKey{f.root.Public()}
@@ -110,15 +125,7 @@ func TestCheckRevision(t *testing.T) {
 				}
 				return
 			}
-			if !errors.Is(err, tt.want) {
-				t.Fatalf("got error %v, want %v", err, tt.want)
-			}
-			if tt.wantMsg != "" && err.Error() != tt.wantMsg {
-				t.Errorf("got message\n%s\nwant\n%s", err, tt.wantMsg)
-			}
-			if strings.Contains(err.Error(), "\n") {
-				t.Errorf("got a message of several lines, want one: %q", err)
-			}
+			checkRefusal(t, err, tt.want, tt.wantMsg)
 		})
 	}
 }
