@@ -1,6 +1,7 @@
 // Package appmgr is the agent's app manager: it turns install, refresh,
 // revert and remove requests into changes of tasks, and its task handlers
-// do the work through package revisions.
+// do the work through a Backend (the system: mounts, profiles, sandboxes,
+// cgroups, data), which tests replace with a fake.
 package appmgr
 
 import (

@@ -2,16 +2,10 @@ package appmgr
 
 import (
 	"fmt"
-	"os"
 
 	"paddock.dev/paddock/agent/manager"
-	"paddock.dev/paddock/agent/policy"
 	"paddock.dev/paddock/agent/state"
-	"paddock.dev/paddock/confine/cgroup"
-	"paddock.dev/paddock/confine/launch"
-	"paddock.dev/paddock/confine/profiles"
 	"paddock.dev/paddock/ota/manifest"
-	"paddock.dev/paddock/ota/revisions"
 )
 
 // A change of the app manager carries in its data:
@@ -71,16 +65,43 @@ func (m *Manager) installChange(name string, before *App, rev Revision, bundle [
 	return chg
 }
 
+// taskKinds are the kinds of task of the app manager's changes.
+var taskKinds = []string{
+	"download", "store-package", "mount-revision", "copy-data", "generate-profiles",
+	"link-revision", "discard-old", "unlink-app", "discard-app",
+}
+
+// handlers returns the do and undo handlers of a kind of task; undo is
+// nil for a task that is not undone.
+func (m *Manager) handlers(kind string) (do, undo state.HandlerFunc) {
+	switch kind {
+	case "download":
+		return m.doDownload, m.undoDownload
+	case "store-package":
+		return m.doStore, m.undoNewRevision
+	case "mount-revision":
+		return m.doMount, m.undoMount
+	case "copy-data":
+		return m.doCopyData, m.undoCopyData
+	case "generate-profiles":
+		return m.doProfiles, m.undoProfiles
+	case "link-revision":
+		return m.doLink, m.undoLink
+	case "discard-old":
+		return m.doDiscardOld, nil
+	case "unlink-app":
+		return m.doUnlink, m.undoUnlink
+	case "discard-app":
+		return m.doDiscardApp, nil
+	}
+	panic("internal error: no handlers of task kind " + kind)
+}
+
 func (m *Manager) addHandlers() {
-	m.runner.AddHandler("download", m.doDownload, m.undoDownload)
-	m.runner.AddHandler("store-package", m.doStore, m.undoNewRevision)
-	m.runner.AddHandler("mount-revision", m.doMount, m.undoMount)
-	m.runner.AddHandler("copy-data", m.doCopyData, m.undoCopyData)
-	m.runner.AddHandler("generate-profiles", m.doProfiles, m.undoProfiles)
-	m.runner.AddHandler("link-revision", m.doLink, m.undoLink)
-	m.runner.AddHandler("discard-old", m.doDiscardOld, nil)
-	m.runner.AddHandler("unlink-app", m.doUnlink, m.undoUnlink)
-	m.runner.AddHandler("discard-app", m.doDiscardApp, nil)
+	for _, kind := range taskKinds {
+		do, undo := m.handlers(kind)
+		m.runner.AddHandler(kind, do, undo)
+	}
 }
 
 // setup is what a task's change carries.
@@ -120,14 +141,26 @@ func (m *Manager) doStore(t *state.Task) error {
 	if err != nil {
 		return err
 	}
-	fi, err := os.Stat(revisions.BlobPath(s.name, s.rev.Revision))
+	if err := m.store(s); err != nil {
+		// A failed task is not undone: drop the package Install stored.
+		if s.isNew() {
+			m.discard(s.name, s.rev.Revision)
+		}
+		return err
+	}
+	return nil
+}
+
+// store checks the stored package of the change and keeps its assertions.
+func (m *Manager) store(s setup) error {
+	size, err := m.be.PackageSize(s.name, s.rev.Revision)
 	if err != nil {
 		return fmt.Errorf("cannot find the stored package: %w", err)
 	}
-	if fi.Size() != s.rev.Size {
-		return fmt.Errorf("stored package of %s is %d bytes, want %d", s.name, fi.Size(), s.rev.Size)
+	if size != s.rev.Size {
+		return fmt.Errorf("stored package of %s is %d bytes, want %d", s.name, size, s.rev.Size)
 	}
-	return revisions.SaveAssertions(s.name, s.rev.Revision, []byte(s.assertions))
+	return m.be.SaveAssertions(s.name, s.rev.Revision, []byte(s.assertions))
 }
 
 // undoNewRevision removes every trace of a revision the change brought.
@@ -136,7 +169,7 @@ func (m *Manager) undoNewRevision(t *state.Task) error {
 	if err != nil || !s.isNew() {
 		return err
 	}
-	return discard(s.name, s.rev.Revision)
+	return m.discard(s.name, s.rev.Revision)
 }
 
 func (m *Manager) doMount(t *state.Task) error {
@@ -144,23 +177,18 @@ func (m *Manager) doMount(t *state.Task) error {
 	if err != nil {
 		return err
 	}
-	if err := revisions.Mount(s.name, s.rev.Revision); err != nil {
+	if err := m.be.Mount(s.name, s.rev.Revision); err != nil {
 		return err
 	}
 	// The one read of the package's manifest: it is checked and kept.
-	mf, err := revisions.ReadManifest(s.name, s.rev.Revision)
+	mf, err := m.be.ReadManifest(s.name, s.rev.Revision)
 	if err != nil {
 		return err
 	}
 	if err := checkManifest(s, mf); err != nil {
 		return err
 	}
-	return revisions.SaveManifest(s.rev.Revision, mf)
-}
-
-// keptManifest returns the manifest of a revision as the agent kept it at install.
-func keptManifest(name string, rev int) (*manifest.Manifest, error) {
-	return revisions.LoadManifest(name, rev)
+	return m.be.KeepManifest(s.rev.Revision, mf)
 }
 
 func (m *Manager) doProfiles(t *state.Task) error {
@@ -168,13 +196,13 @@ func (m *Manager) doProfiles(t *state.Task) error {
 	if err != nil {
 		return err
 	}
-	mf, err := keptManifest(s.name, s.rev.Revision)
+	mf, err := m.be.KeptManifest(s.name, s.rev.Revision)
 	if err != nil {
 		return err
 	}
 	// The commands' policies, resolved from the manifest and the interface
 	// catalog, and the profiles compiled from them.
-	return policy.Generate(mf, s.rev.Revision, m.Arch)
+	return m.be.GenerateProfiles(s.rev.Revision, mf, m.Arch)
 }
 
 func (m *Manager) undoProfiles(t *state.Task) error {
@@ -182,30 +210,30 @@ func (m *Manager) undoProfiles(t *state.Task) error {
 	if err != nil || !s.isNew() {
 		return err
 	}
-	return profiles.Remove(s.name, s.rev.Revision)
+	return m.be.RemoveProfiles(s.name, s.rev.Revision)
 }
 
 // loadAppArmor loads the AppArmor profiles of a revision, where the kernel has AppArmor.
-func loadAppArmor(name string, rev int) error {
-	mf, err := keptManifest(name, rev)
+func (m *Manager) loadAppArmor(name string, rev int) error {
+	mf, err := m.be.KeptManifest(name, rev)
 	if err != nil {
 		return err
 	}
-	return profiles.LoadAppArmor(name, rev, policy.Commands(mf))
+	return m.be.LoadAppArmor(name, rev, mf)
 }
 
 // deleteCgroups stops the app's sandboxes, with what runs in them, and
 // removes the cgroups of the commands of a kept revision.
-func deleteCgroups(name string, rev int) error {
-	if err := launch.StopSandboxes(name, 0); err != nil {
+func (m *Manager) deleteCgroups(name string, rev int) error {
+	if err := m.be.StopSandboxes(name, 0); err != nil {
 		return err
 	}
-	mf, err := keptManifest(name, rev)
+	mf, err := m.be.KeptManifest(name, rev)
 	if err != nil {
 		return nil // discarded already: a repeated task
 	}
 	for cmd := range mf.Apps {
-		if err := cgroup.Delete(profiles.Label(name, cmd)); err != nil {
+		if err := m.be.DeleteCgroup(name, cmd); err != nil {
 			return fmt.Errorf("cannot remove %s: %w (stop its processes first)", name, err)
 		}
 	}
@@ -213,15 +241,15 @@ func deleteCgroups(name string, rev int) error {
 }
 
 // discard removes a revision with its sandboxes and profiles.
-func discard(name string, rev int) error {
+func (m *Manager) discard(name string, rev int) error {
 	// A kept sandbox holds a bind mount of the revision: it goes first.
-	if err := launch.StopSandboxes(name, rev); err != nil {
+	if err := m.be.StopSandboxes(name, rev); err != nil {
 		return err
 	}
-	if err := revisions.Discard(name, rev); err != nil {
+	if err := m.be.Discard(name, rev); err != nil {
 		return err
 	}
-	return profiles.Remove(name, rev)
+	return m.be.RemoveProfiles(name, rev)
 }
 
 // checkManifest compares the package's manifest with its assertion. The
@@ -239,11 +267,11 @@ func (m *Manager) undoMount(t *state.Task) error {
 	if err != nil || !s.isNew() {
 		return err
 	}
-	if err := revisions.Unmount(s.name, s.rev.Revision); err != nil {
+	if err := m.be.Unmount(s.name, s.rev.Revision); err != nil {
 		return err
 	}
 	// The kept manifest goes too (with the profiles, if any were made).
-	return profiles.Remove(s.name, s.rev.Revision)
+	return m.be.RemoveProfiles(s.name, s.rev.Revision)
 }
 
 func (m *Manager) doCopyData(t *state.Task) error {
@@ -256,7 +284,7 @@ func (m *Manager) doCopyData(t *state.Task) error {
 		from = s.before.Current
 	}
 	// Who the revision runs as decides who owns its data.
-	mf, err := keptManifest(s.name, s.rev.Revision)
+	mf, err := m.be.KeptManifest(s.name, s.rev.Revision)
 	if err != nil {
 		return err
 	}
@@ -264,7 +292,7 @@ func (m *Manager) doCopyData(t *state.Task) error {
 	if err != nil {
 		return err
 	}
-	return revisions.CreateData(s.name, s.rev.Revision, from, ownerOf(user))
+	return m.be.CreateData(s.name, s.rev.Revision, from, ownerOf(user))
 }
 
 func (m *Manager) undoCopyData(t *state.Task) error {
@@ -272,11 +300,11 @@ func (m *Manager) undoCopyData(t *state.Task) error {
 	if err != nil || !s.isNew() {
 		return err
 	}
-	if err := revisions.RemoveData(s.name, s.rev.Revision); err != nil {
+	if err := m.be.RemoveData(s.name, s.rev.Revision); err != nil {
 		return err
 	}
 	if s.before == nil { // a first install also made the common data
-		return revisions.RemoveCommonData(s.name)
+		return m.be.RemoveCommonData(s.name)
 	}
 	return nil
 }
@@ -288,14 +316,14 @@ func (m *Manager) doLink(t *state.Task) error {
 		return err
 	}
 	// After a reboot the revision may need mounting again before it is made current.
-	if err := revisions.Mount(s.name, s.rev.Revision); err != nil {
+	if err := m.be.Mount(s.name, s.rev.Revision); err != nil {
 		return err
 	}
-	if err := loadAppArmor(s.name, s.rev.Revision); err != nil {
+	if err := m.loadAppArmor(s.name, s.rev.Revision); err != nil {
 		m.restoreLinks(s)
 		return err
 	}
-	if err := revisions.SetCurrent(s.name, s.rev.Revision); err != nil {
+	if err := m.be.SetCurrent(s.name, s.rev.Revision); err != nil {
 		// A failed task is not undone: put back what it switched half-way.
 		m.restoreLinks(s)
 		return err
@@ -335,23 +363,23 @@ func (m *Manager) undoLink(t *state.Task) error {
 // at the revision that was current before the change.
 func (m *Manager) restoreLinks(s setup) error {
 	if s.before == nil {
-		return revisions.ClearCurrent(s.name)
+		return m.be.ClearCurrent(s.name)
 	}
-	return activate(s.name, s.before.Current)
+	return m.activate(s.name, s.before.Current)
 }
 
 // activate makes revision rev of app name current and runnable: mounted (a
 // power cut unmounts it), its AppArmor profiles loaded (the kernel forgets
 // them at a boot), and the current links pointing at it (on the appliance
 // they live on a tmpfs). It is idempotent.
-func activate(name string, rev int) error {
-	if err := revisions.Mount(name, rev); err != nil {
+func (m *Manager) activate(name string, rev int) error {
+	if err := m.be.Mount(name, rev); err != nil {
 		return err
 	}
-	if err := loadAppArmor(name, rev); err != nil {
+	if err := m.loadAppArmor(name, rev); err != nil {
 		return err
 	}
-	return revisions.SetCurrent(name, rev)
+	return m.be.SetCurrent(name, rev)
 }
 
 // doDiscardOld drops the oldest revisions beyond the number kept.
@@ -372,7 +400,7 @@ func (m *Manager) doDiscardOld(t *state.Task) error {
 		if old == app.Current {
 			old = app.Sequence[1].Revision
 		}
-		if err := discard(s.name, old); err != nil {
+		if err := m.discard(s.name, old); err != nil {
 			return err
 		}
 		m.st.Lock()
@@ -397,7 +425,7 @@ func (m *Manager) doUnlink(t *state.Task) error {
 	if err != nil {
 		return err
 	}
-	return revisions.ClearCurrent(s.name)
+	return m.be.ClearCurrent(s.name)
 }
 
 func (m *Manager) undoUnlink(t *state.Task) error {
@@ -405,7 +433,7 @@ func (m *Manager) undoUnlink(t *state.Task) error {
 	if err != nil || s.before == nil {
 		return err
 	}
-	return activate(s.name, s.before.Current)
+	return m.activate(s.name, s.before.Current)
 }
 
 // doDiscardApp removes every revision and the data of the app, then forgets it.
@@ -418,17 +446,17 @@ func (m *Manager) doDiscardApp(t *state.Task) error {
 		// The cgroups of the app's commands go too; the commands are
 		// read from the kept manifests before the revisions are discarded.
 		for _, r := range s.before.Sequence {
-			if err := deleteCgroups(s.name, r.Revision); err != nil {
+			if err := m.deleteCgroups(s.name, r.Revision); err != nil {
 				return err
 			}
 		}
 		for _, r := range s.before.Sequence {
-			if err := discard(s.name, r.Revision); err != nil {
+			if err := m.discard(s.name, r.Revision); err != nil {
 				return err
 			}
 		}
 	}
-	if err := revisions.RemoveApp(s.name); err != nil {
+	if err := m.be.RemoveApp(s.name); err != nil {
 		return err
 	}
 	m.st.Lock()

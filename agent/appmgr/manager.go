@@ -12,7 +12,6 @@ import (
 	"paddock.dev/paddock/agent/api/apitypes"
 	"paddock.dev/paddock/agent/manager"
 	"paddock.dev/paddock/agent/state"
-	"paddock.dev/paddock/confine/launch"
 	"paddock.dev/paddock/internal/arch"
 	"paddock.dev/paddock/internal/dirs"
 	"paddock.dev/paddock/ota/keys"
@@ -73,6 +72,8 @@ type Manager struct {
 
 	wake      func()
 	conflicts *manager.Conflicts
+	// be does what the changes do to the system.
+	be Backend
 }
 
 var (
@@ -87,7 +88,7 @@ var (
 func New(env manager.Env) *Manager {
 	m := &Manager{
 		st: env.State, runner: env.Runner, log: env.Log, Keep: DefaultKeep, Arch: arch.Native(),
-		wake: env.Wake, conflicts: env.Conflicts,
+		wake: env.Wake, conflicts: env.Conflicts, be: realBackend{},
 	}
 	if m.wake == nil {
 		m.wake = func() {}
@@ -374,16 +375,16 @@ func (m *Manager) StartUp() error {
 	for name, app := range m.apps() {
 		for _, r := range app.Sequence {
 			referenced[revisions.BlobPath(name, r.Revision)] = true
-			if err := revisions.Mount(name, r.Revision); err != nil {
+			if err := m.be.Mount(name, r.Revision); err != nil {
 				errs = append(errs, err)
-			} else if err := keepManifest(name, r.Revision); err != nil {
+			} else if err := m.keepManifest(name, r.Revision); err != nil {
 				errs = append(errs, err)
 			}
 		}
 		if m.unlinked(name) {
 			continue
 		}
-		if err := activate(name, app.Current); err != nil {
+		if err := m.activate(name, app.Current); err != nil {
 			errs = append(errs, fmt.Errorf("cannot make %s revision %d runnable: %w", name, app.Current, err))
 		}
 	}
@@ -420,7 +421,7 @@ func touchOldChanges(st *state.State) {
 // they hold mounts of the packages, and none may outlive the agent idle
 // (a busy one ends with its last app process).
 func (m *Manager) Stop() {
-	launch.RetireSandboxes()
+	m.be.RetireSandboxes()
 }
 
 // unlinked reports whether a remove of the app called name is in progress
@@ -441,15 +442,15 @@ func (m *Manager) unlinked(name string) bool {
 // keepManifest keeps the manifest of a revision installed before the agent
 // kept manifests, read once more from its mounted package through the same
 // checks as at install.
-func keepManifest(name string, rev int) error {
-	if _, err := os.Stat(revisions.ManifestPath(name, rev)); !errors.Is(err, os.ErrNotExist) {
+func (m *Manager) keepManifest(name string, rev int) error {
+	if _, err := m.be.KeptManifest(name, rev); !errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
-	mf, err := revisions.ReadManifest(name, rev)
+	mf, err := m.be.ReadManifest(name, rev)
 	if err != nil {
 		return fmt.Errorf("cannot keep the manifest of %s revision %d: %w", name, rev, err)
 	}
-	return revisions.SaveManifest(rev, mf)
+	return m.be.KeepManifest(rev, mf)
 }
 
 // dropOrphans removes blobs and partial uploads that no app or change refers

@@ -17,13 +17,13 @@ func (m *Manager) ensurePolicies() error {
 	var errs []error
 	for name, app := range m.apps() {
 		for _, r := range app.Sequence {
-			mf, err := keptManifest(name, r.Revision)
+			mf, err := m.be.KeptManifest(name, r.Revision)
 			compiled := false
 			if err == nil {
 				compiled, err = policy.Keep(mf, r.Revision, m.Arch)
 			}
 			if err == nil && compiled && r.Revision == app.Current && !m.unlinked(name) {
-				err = loadAppArmor(name, r.Revision)
+				err = m.loadAppArmor(name, r.Revision)
 			}
 			if err != nil {
 				errs = append(errs, fmt.Errorf("cannot keep the policies of %s revision %d: %w", name, r.Revision, err))

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"paddock.dev/paddock/agent/policy"
 	"paddock.dev/paddock/internal/dirs"
 	"paddock.dev/paddock/ota/keys"
 	"paddock.dev/paddock/ota/revisions"
@@ -88,17 +87,17 @@ func (m *Manager) adoptOne(name string, rev int, trusted []*keys.PublicKey) (*Ap
 	if fi.Size() != r.Size {
 		return nil, fmt.Errorf("package is %d bytes, its assertion says %d", fi.Size(), r.Size)
 	}
-	if err := revisions.Mount(name, rev); err != nil {
+	if err := m.be.Mount(name, rev); err != nil {
 		return nil, err
 	}
-	mf, err := revisions.ReadManifest(name, rev)
+	mf, err := m.be.ReadManifest(name, rev)
 	if err != nil {
 		return nil, err
 	}
 	if mf.Name != name || mf.Version != r.Version || mf.Type != r.Type {
 		return nil, fmt.Errorf("the name, version or type in its package's manifest differ from what its assertion says: %s %s (type %s)", name, r.Version, r.Type)
 	}
-	if err := revisions.SaveManifest(rev, mf); err != nil {
+	if err := m.be.KeepManifest(rev, mf); err != nil {
 		return nil, err
 	}
 	seeded := Revision{
@@ -109,13 +108,13 @@ func (m *Manager) adoptOne(name string, rev int, trusted []*keys.PublicKey) (*Ap
 	if err != nil {
 		return nil, err
 	}
-	if err := revisions.CreateData(name, rev, 0, ownerOf(user)); err != nil {
+	if err := m.be.CreateData(name, rev, 0, ownerOf(user)); err != nil {
 		return nil, err
 	}
-	if err := policy.Generate(mf, rev, m.Arch); err != nil {
+	if err := m.be.GenerateProfiles(rev, mf, m.Arch); err != nil {
 		return nil, err
 	}
-	if err := revisions.SetCurrent(name, rev); err != nil {
+	if err := m.be.SetCurrent(name, rev); err != nil {
 		return nil, err
 	}
 	app := &App{Name: name, Current: rev, OwnerKey: r.SignKey}
