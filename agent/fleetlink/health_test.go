@@ -45,7 +45,7 @@ func TestHealthFromChanges(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFixture(t)
+			f := healthFixture(t)
 			st := f.dev.st
 			st.Lock()
 			for _, c := range tt.changes {
@@ -65,6 +65,17 @@ func TestHealthFromChanges(t *testing.T) {
 			checkProblems(t, health, problems, tt.want)
 		})
 	}
+}
+
+// healthFixture is a fixture whose runner holds the tasks of kind
+// "nothing" in progress until the test ends.
+func healthFixture(t *testing.T) *fixture {
+	f := newFixture(t)
+	f.runner.AddHandler("nothing", func(*state.Task) error {
+		<-f.runner.Stopping().Done()
+		return state.Retry{Reason: "the test ends"}
+	}, nil)
+	return f
 }
 
 func checkProblems(t *testing.T, health string, problems, want []string) {
@@ -89,7 +100,7 @@ func checkProblems(t *testing.T, health string, problems, want []string) {
 // current revision is not mounted (the mount table, not the state, says
 // so), unless a change of it is in progress, and errors of the last start.
 func TestHealthFromMountsAndStart(t *testing.T) {
-	f := newFixture(t)
+	f := healthFixture(t)
 	mounted := map[string]bool{"hello/2": true}
 	old := isMounted
 	isMounted = func(name string, rev int) bool { return mounted[fmt.Sprintf("%s/%d", name, rev)] }
