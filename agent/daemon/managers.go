@@ -58,20 +58,29 @@ func (d *Daemon) stopManagers() {
 // report tells the fleet link when what the managers report, or the
 // device's health, changed.
 func (d *Daemon) report() {
-	if d.link == nil {
-		return
+	if d.link != nil && d.reportChanged() {
+		d.link.Changed()
 	}
+}
+
+// reportChanged reports whether what the managers report changed since
+// it was last called.
+func (d *Daemon) reportChanged() bool {
 	var reports []any
 	for _, m := range d.managers {
 		if r, ok := m.(manager.Reporter); ok {
 			reports = append(reports, r.Report())
 		}
 	}
-	// The device's health is derived from more than the reports.
-	health, problems := d.fleet.Health()
-	b, _ := json.Marshal(append(reports, health, problems))
+	if d.fleet != nil {
+		// The device's health is derived from more than the reports.
+		health, problems := d.fleet.Health()
+		reports = append(reports, health, problems)
+	}
+	b, _ := json.Marshal(reports)
 	if s := string(b); s != d.reported {
 		d.reported = s
-		d.link.Changed()
+		return true
 	}
+	return false
 }
