@@ -5,49 +5,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
-	"golang.org/x/sys/unix"
+	"paddock.dev/paddock/internal/testutil"
 )
-
-// mountTmpfs mounts a tmpfs of the given size (such as "4m") on a new
-// temporary folder, unmounted when the test ends.
-func mountTmpfs(t *testing.T, size string) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount a small tmpfs")
-	}
-	dir := t.TempDir()
-	if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "size="+size+",mode=0700"); err != nil {
-		t.Skipf("cannot mount a tmpfs: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
-			t.Errorf("cannot unmount %s: %v", dir, err)
-		}
-	})
-	return dir
-}
-
-// fill writes a new file in dir until the disk is full and returns its path.
-func fill(t *testing.T, dir string) string {
-	t.Helper()
-	f, err := os.CreateTemp(dir, "filler")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	buf := make([]byte, 64<<10)
-	for {
-		if _, err := f.Write(buf); err != nil {
-			if !errors.Is(err, syscall.ENOSPC) {
-				t.Fatal(err)
-			}
-			return f.Name()
-		}
-	}
-}
 
 // TestCheckpointOnFullDisk pins issue 9 item 4: when an app filled the disk,
 // the next checkpoint panicked the agent, so no change could free the space.
@@ -55,7 +16,7 @@ func fill(t *testing.T, dir string) string {
 // reserve used up a checkpoint waits in memory; and once space returns the
 // state is saved and the reserve made again.
 func TestCheckpointOnFullDisk(t *testing.T) {
-	st, path := openIn(t, mountTmpfs(t, "4m"))
+	st, path := openIn(t, testutil.MountTmpfs(t, t.TempDir(), "size=4m,mode=0700"))
 	reserve := filepath.Join(filepath.Dir(path), "state.reserve")
 	st.Lock()
 	st.Set("k", "small")
@@ -64,7 +25,8 @@ func TestCheckpointOnFullDisk(t *testing.T) {
 		t.Fatalf("got reserve %v, %v, want a file of at least %d bytes", fi, err, ReserveSize)
 	}
 
-	filler := fill(t, filepath.Dir(path))
+	filler := filepath.Join(filepath.Dir(path), "filler")
+	testutil.FillDisk(t, filler)
 	big := strings.Repeat("x", 100<<10)
 	st.Lock()
 	st.Set("k", big)
@@ -80,7 +42,8 @@ func TestCheckpointOnFullDisk(t *testing.T) {
 	}
 
 	// Full again, with no reserve left: the checkpoint waits in memory.
-	filler2 := fill(t, filepath.Dir(path))
+	filler2 := filepath.Join(filepath.Dir(path), "filler2")
+	testutil.FillDisk(t, filler2)
 	st.Lock()
 	st.Set("k", big+"y")
 	st.Unlock()

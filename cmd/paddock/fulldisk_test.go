@@ -6,11 +6,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"paddock.dev/paddock/internal/testutil"
 )
 
 // smallDataPartition mounts a tmpfs of size (such as "16m") as the device's
@@ -18,39 +19,9 @@ import (
 // when the test ends, after the agent stops.
 func smallDataPartition(t *testing.T, d *device, size string) string {
 	t.Helper()
-	lib := d.path("var/lib/paddock")
-	if err := os.MkdirAll(lib, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Mount("tmpfs", lib, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "size="+size+",mode=0755"); err != nil {
-		t.Skipf("cannot mount a tmpfs: %v", err)
-	}
-	t.Cleanup(func() {
-		d.stopDaemon()
-		if err := unix.Unmount(lib, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
-			t.Errorf("cannot unmount %s: %v", lib, err)
-		}
-	})
+	lib := testutil.MountTmpfs(t, d.path("var/lib/paddock"), "size="+size+",mode=0755")
+	t.Cleanup(d.stopDaemon) // before the unmount: cleanups run last first
 	return lib
-}
-
-// fillDisk writes path until its disk is full, as an app filling its data would.
-func fillDisk(t *testing.T, path string) {
-	t.Helper()
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	buf := make([]byte, 64<<10)
-	for {
-		if _, err := f.Write(buf); err != nil {
-			if !errors.Is(err, syscall.ENOSPC) {
-				t.Fatal(err)
-			}
-			return
-		}
-	}
 }
 
 // freeBytes returns the bytes available in the filesystem of dir.
@@ -101,7 +72,7 @@ func TestFullDisk(t *testing.T) {
 	d.ok("refresh", "hello-2.pdk")
 
 	// The app fills the data partition.
-	fillDisk(t, filepath.Join(lib, "data/hello/2/filler"))
+	testutil.FillDisk(t, filepath.Join(lib, "data/hello/2/filler"))
 	r := d.paddock("refresh", "hello-3.pdk")
 	if r.code == 0 || !strings.Contains(r.stderr, "not enough disk space") || !strings.Contains(r.stderr, "is free") {
 		t.Errorf("refresh on a full disk: got exit %d, %q, want a refusal saying what is needed and free", r.code, r.stderr)

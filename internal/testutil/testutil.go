@@ -6,9 +6,11 @@
 package testutil
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"syscall"
 	"testing"
 )
 
@@ -98,6 +100,26 @@ func TempFile(t testing.TB, name, data string) string {
 	p := filepath.Join(t.TempDir(), name)
 	WriteFile(t, p, data)
 	return p
+}
+
+// FillDisk appends to the file path (created with mode 0644) until its
+// disk is full, as an app filling its data would.
+func FillDisk(t testing.TB, path string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	buf := make([]byte, 64<<10)
+	for {
+		if _, err := f.Write(buf); err != nil {
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Fatal(err)
+			}
+			return
+		}
+	}
 }
 
 // ReadFile returns the contents of path.

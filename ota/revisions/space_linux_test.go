@@ -8,8 +8,6 @@ import (
 	"syscall"
 	"testing"
 
-	"golang.org/x/sys/unix"
-
 	"paddock.dev/paddock/internal/dirs"
 	"paddock.dev/paddock/internal/dirs/dirstest"
 	"paddock.dev/paddock/internal/testutil"
@@ -21,17 +19,7 @@ func smallLibDir(t *testing.T, size string) {
 	t.Helper()
 	testutil.NeedRoot(t, "mount a small tmpfs")
 	dirstest.SetRoot(t)
-	if err := os.MkdirAll(dirs.LibDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Mount("tmpfs", dirs.LibDir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "size="+size+",mode=0755"); err != nil {
-		t.Skipf("cannot mount a tmpfs: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := unix.Unmount(dirs.LibDir, unix.MNT_DETACH); err != nil {
-			t.Errorf("cannot unmount %s: %v", dirs.LibDir, err)
-		}
-	})
+	testutil.MountTmpfs(t, dirs.LibDir, "size="+size+",mode=0755")
 }
 
 // TestCreateDataThatDoesNotFit pins issue 9 item 4: a refresh whose data
