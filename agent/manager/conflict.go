@@ -80,11 +80,37 @@ func (e *ConflictError) Unwrap() error { return ErrInProgress }
 
 // Conflicts is the agent's one conflict check: a new change may not touch
 // a key that a change in progress touches, or that another request has
-// reserved while it prepares its change. It is safe for concurrent use.
+// reserved while it prepares its change, nor start where a manager's Rule
+// says it conflicts. It is safe for concurrent use.
 type Conflicts struct {
 	st       *state.State
 	mu       sync.Mutex
 	reserved map[string]string // key → what reserved it
+	rules    []Rule
+}
+
+// Rule is a manager's own conflict rule, beyond two changes sharing a key:
+// it reports whether a new change that touches key may not start while a
+// change touching inFlight is in progress (or reserved). A base update, for
+// one, may want no app changes beside it.
+type Rule func(key string, inFlight []string) bool
+
+// AddRule adds a manager's rule to the check; managers add theirs when
+// they are made, before the agent serves.
+func (c *Conflicts) AddRule(r Rule) { c.rules = append(c.rules, r) }
+
+// conflicts reports whether a new change touching key may not start
+// beside one touching inFlight: they share the key, or a rule says so.
+func (c *Conflicts) conflicts(key string, inFlight []string) bool {
+	if slices.Contains(inFlight, key) {
+		return true
+	}
+	for _, r := range c.rules {
+		if r(key, inFlight) {
+			return true
+		}
+	}
+	return false
 }
 
 // NewConflicts returns the conflict check over the changes of st.
@@ -99,7 +125,7 @@ func (c *Conflicts) Check(keys ...string) error {
 	for _, chg := range c.st.ChangesInProgress() {
 		touched := Touches(chg)
 		for _, k := range keys {
-			if slices.Contains(touched, k) {
+			if c.conflicts(k, touched) {
 				return &ConflictError{Key: k, Change: chg}
 			}
 		}
@@ -116,8 +142,10 @@ func (c *Conflicts) Reserve(what string, keys ...string) (release func(), err er
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, k := range keys {
-		if r, ok := c.reserved[k]; ok {
-			return nil, &ConflictError{Key: k, Reserved: r}
+		for rk, r := range c.reserved {
+			if c.conflicts(k, []string{rk}) {
+				return nil, &ConflictError{Key: k, Reserved: r}
+			}
 		}
 	}
 	c.st.Lock()

@@ -3,6 +3,7 @@ package manager
 import (
 	"errors"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -111,5 +112,33 @@ func TestTouchAndAppOf(t *testing.T) {
 	Touch(other, BaseKey("a"))
 	if got := AppOf(other); got != "" {
 		t.Errorf("AppOf a change of no app: got %q, want none", got)
+	}
+}
+
+// TestRules checks that a manager's rule is asked about changes in
+// progress and reservations: here base updates want no app change beside
+// them.
+func TestRules(t *testing.T) {
+	st := openState(t)
+	c := NewConflicts(st)
+	c.AddRule(func(key string, inFlight []string) bool {
+		isBase := func(k string) bool { return strings.HasPrefix(k, "base:") }
+		return isBase(key) || slices.ContainsFunc(inFlight, isBase)
+	})
+	release, err := c.Reserve("an app upload", AppKey("hello"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Reserve("a base update", BaseKey("b")); err == nil || !strings.Contains(err.Error(), "an app upload is in progress") {
+		t.Errorf("base update beside a reserved app change: got %v, want the upload in progress", err)
+	}
+	release()
+	addChange(st, state.DoingStatus, BaseKey("b"))
+	if _, err := c.Reserve("an install", AppKey("other")); err == nil || !errors.Is(err, ErrInProgress) {
+		t.Errorf("app change beside a base update in progress: got %v, want ErrInProgress", err)
+	}
+	// Without the rule, the two keys are unrelated.
+	if _, err := NewConflicts(st).Reserve("an install", AppKey("other")); err != nil {
+		t.Errorf("app change beside a base update, no rule: got %v, want none", err)
 	}
 }
