@@ -183,6 +183,9 @@ func TestAppliedNoExpiry(t *testing.T) {
 func FuzzLoadApplied(f *testing.F) {
 	f.Add([]byte(`{"id":"c1","expiry":"2030-01-01T00:00:00Z","recorded":"2029-12-31T23:00:00Z","final":{"command":"c1","type":"done"}}` + "\n"))
 	f.Add([]byte("{\"id\":\"\"}\n{\n\n{\"id\":\"c2\",\"expiry\":\"x\"}\n{\"id\":\"c3\"}"))
+	// A command in progress with its change, and the same command answered.
+	f.Add([]byte(`{"id":"c4","expiry":"2030-01-01T00:00:00Z","recorded":"2029-12-31T23:00:00Z","action":"install","app":"hello"}` + "\n" +
+		`{"id":"c4","expiry":"2030-01-01T00:00:00Z","recorded":"2029-12-31T23:00:00Z","action":"install","app":"hello","change":"7"}` + "\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		dir := t.TempDir()
 		os.WriteFile(filepath.Join(dir, "applied.log"), data, 0o600)
@@ -203,4 +206,43 @@ func FuzzLoadApplied(f *testing.F) {
 			}
 		}
 	})
+}
+
+// The journal keeps what a command is for and the change it started,
+// across a reload and once it is answered, so that a start can take the
+// command up again and an answered one says which change it was.
+func TestAppliedKeepsChange(t *testing.T) {
+	dir := t.TempDir()
+	a, err := loadApplied(dir, t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	cmd := &Command{ID: "c1", Expiry: now.Add(time.Hour), Action: ActionInstall, App: "hello"}
+	if rec, err := a.admitCommand(cmd, now); rec != nil || err != nil {
+		t.Fatalf("admit: got %+v, %v", rec, err)
+	}
+	if err := a.setChange("c1", "7"); err != nil {
+		t.Fatal(err)
+	}
+	b, err := loadApplied(dir, t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := b.get("c1"); r == nil || r.Change != "7" || r.Action != ActionInstall || r.App != "hello" || r.Final != nil {
+		t.Fatalf("after a reload: got %+v, want install of hello in progress with change 7", r)
+	}
+	if err := b.end("c1", cmd.Expiry, &Event{Command: "c1", Type: EventDone}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.setChange("c1", "8"); err == nil {
+		t.Error("setChange of an answered command: got nil, want an error")
+	}
+	c, err := loadApplied(dir, t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := c.get("c1"); r == nil || r.Change != "7" || r.Final == nil || r.Final.Type != EventDone || len(c.interrupted()) != 0 {
+		t.Errorf("answered: got %+v, want done with change 7, nothing interrupted", r)
+	}
 }

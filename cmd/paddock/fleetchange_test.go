@@ -268,3 +268,57 @@ func TestFleetDegradedMountStopsRollout(t *testing.T) {
 		t.Errorf("fleet rollout: got\n%s\nwant dev1 unhealthy with the reason", r.stderr)
 	}
 }
+
+// TestFleetInstallSurvivesPowerCut cuts the agent later in the install
+// (PADDOCK_FAULT, before the profiles are made, after the revision was
+// mounted) and drops its mounts as a power cut does: after the restart
+// the change resumes and 'fleet send' gets done, once.
+func TestFleetInstallSurvivesPowerCut(t *testing.T) {
+	needRoot(t)
+	broker := mosquittotest.Start(t)
+	d := fleetDevice(t)
+	artifacts := filepath.Join(d.work, "artifacts")
+	os.MkdirAll(artifacts, 0o755)
+	os.Rename(filepath.Join(d.work, "hello-1.pdk"), filepath.Join(artifacts, "hello.pdk"))
+	addr := serveArtifacts(t, d, artifacts)
+	events := watchEvents(t, broker.URL())
+	d.startDaemon("generate-profiles:before", "--broker", broker.URL(), "--device-id", "dev1")
+
+	send := exec.Command(binary, "fleet", "send", "--broker", broker.URL(), "--key", "ops", "--delegation", "ops.delegation",
+		"--assert", "hello-1.pdk.assert", "--device", "dev1", "--timeout", "90s", "--json", "install", "http://"+addr+"/hello.pdk")
+	send.Dir, send.Env = d.work, d.env()
+	var out, errb bytes.Buffer
+	send.Stdout, send.Stderr = &out, &errb
+	if err := send.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { send.Process.Kill() })
+	if code := d.waitDaemonExit(); code != faultExitCode {
+		t.Fatalf("the agent exited with %d, want the fault's %d\n%s", code, faultExitCode, d.daemonLog)
+	}
+	d.unmountAll() // the power cut takes the mounts
+	d.startDaemon("", "--broker", broker.URL(), "--device-id", "dev1")
+	sent := make(chan error, 1)
+	go func() { sent <- send.Wait() }()
+	select {
+	case err := <-sent:
+		if err != nil {
+			t.Fatalf("fleet send: %v\n%s%s\ndaemon:\n%s", err, out.String(), errb.String(), d.daemonLog)
+		}
+	case <-time.After(90 * time.Second):
+		t.Fatalf("fleet send did not end within 90s\n%s\ndaemon:\n%s", errb.String(), d.daemonLog)
+	}
+	var res struct {
+		Command string `json:"command"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil || !strings.Contains(out.String(), `"result": "done"`) {
+		t.Fatalf("fleet send --json: got %q, %v, want done", out.String(), err)
+	}
+	time.Sleep(2 * time.Second) // a second answer would come now
+	if finals := events.finals(res.Command); len(finals) != 1 || finals[0].Type != mqtt.EventDone {
+		t.Errorf("final events of %s: got %+v, want one done", res.Command, finals)
+	}
+	if out := d.ok("run", "hello"); !strings.Contains(out, "Hello from hello") {
+		t.Errorf("paddock run hello: got %q", out)
+	}
+}
