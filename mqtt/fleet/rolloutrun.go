@@ -1,13 +1,13 @@
 package fleet
 
 import (
-	"strings"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
