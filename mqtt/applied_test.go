@@ -7,13 +7,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"paddock.dev/paddock/internal/testutil"
 )
 
 // setNow fixes timeNow for the test.
 func setNow(t *testing.T, now *time.Time) {
-	restore := timeNow
-	timeNow = func() time.Time { return *now }
-	t.Cleanup(func() { timeNow = restore })
+	testutil.Replace(t, &timeNow, func() time.Time { return *now })
 }
 
 func TestAppliedPrune(t *testing.T) {
@@ -123,9 +123,7 @@ func TestAppliedFloodNeverForgetsUnexpired(t *testing.T) {
 }
 
 func replaceSync(t *testing.T) {
-	old := syncApplied
-	syncApplied = func(*os.File) error { return nil }
-	t.Cleanup(func() { syncApplied = old })
+	testutil.Replace(t, &syncApplied, func(*os.File) error { return nil })
 }
 
 // The journal survives a restart, a torn last line, and is rewritten

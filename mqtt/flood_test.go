@@ -8,17 +8,8 @@ import (
 	"time"
 
 	"paddock.dev/paddock/internal/mosquittotest"
+	"paddock.dev/paddock/internal/testutil"
 )
-
-// waitFor polls ok every 10ms, failing the test after d.
-func waitFor(t *testing.T, what string, d time.Duration, ok func() bool) {
-	t.Helper()
-	for start := time.Now(); !ok(); time.Sleep(10 * time.Millisecond) {
-		if time.Since(start) > d {
-			t.Fatalf("%s: not within %v", what, d)
-		}
-	}
-}
 
 // Regression: under a flood of 5,000 garbage commands received just as the
 // broker went out of reach, the refusals past the event queue's bound were
@@ -64,9 +55,9 @@ func TestRefusalFloodCounted(t *testing.T) {
 		}
 	}
 	p.pause(true)
-	waitFor(t, "the link down", 10*time.Second, func() bool { return !l.Connected() })
+	testutil.WaitFor(t, "the link down", 10*time.Second, func() bool { return !l.Connected() })
 	open()
-	waitFor(t, "the flood refused", 30*time.Second, func() bool {
+	testutil.WaitFor(t, "the flood refused", 30*time.Second, func() bool {
 		l.mu.Lock()
 		defer l.mu.Unlock()
 		return !l.working

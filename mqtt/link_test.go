@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"paddock.dev/paddock/internal/mosquittotest"
+	"paddock.dev/paddock/internal/testutil"
 )
 
 // ready starts a broker, a watcher and a link, and waits until the link
@@ -157,14 +158,10 @@ func TestEventsQueuedWhileDown(t *testing.T) {
 	}
 	close(dev.release)
 	queue := filepath.Join(dir, "events.queue")
-	for start := time.Now(); ; time.Sleep(10 * time.Millisecond) {
-		if q, _ := loadEventQueue(queue, t.Logf); len(q.items) == 2 {
-			break
-		}
-		if time.Since(start) > 10*time.Second {
-			t.Fatal("the progress and done events were not queued on disk")
-		}
-	}
+	testutil.WaitFor(t, "the progress and done events queued on disk", 10*time.Second, func() bool {
+		q, _ := loadEventQueue(queue, t.Logf)
+		return len(q.items) == 2
+	})
 	p.pause(false)
 	// Delivery is at least once: an event whose acknowledgement was cut
 	// off comes again, with its seq, and is dropped by seq.
@@ -177,14 +174,10 @@ func TestEventsQueuedWhileDown(t *testing.T) {
 	if after[0].Type != EventProgress || after[0].Step != "install" || after[1].Type != EventDone || after[1].Seq <= after[0].Seq {
 		t.Errorf("got %+v then %+v, want the install progress then done", after[0], after[1])
 	}
-	for start := time.Now(); ; time.Sleep(10 * time.Millisecond) {
-		if _, err := os.Stat(queue); os.IsNotExist(err) {
-			break
-		}
-		if time.Since(start) > 5*time.Second {
-			t.Fatal("the event queue is still on disk after it was sent")
-		}
-	}
+	testutil.WaitFor(t, "the event queue gone from disk once sent", 5*time.Second, func() bool {
+		_, err := os.Stat(queue)
+		return os.IsNotExist(err)
+	})
 }
 
 // A command interrupted by a stop is reported failed on the next start,
@@ -222,7 +215,7 @@ func TestInterruptedChangeAnswersItsOutcome(t *testing.T) {
 	w.send(t, CmdTopic("dev1"), bu.bytes())
 	w.expect(t, "c8", EventAccepted, EventProgress)
 	// The change id is in the journal before the agent stops.
-	waitUntil(t, "change 17 recorded", func() bool {
+	testutil.WaitFor(t, "change 17 recorded", 10*time.Second, func() bool {
 		r := l.applied.get("c8")
 		return r != nil && r.Change == "17"
 	})
@@ -263,21 +256,12 @@ func TestResumedCommandAnswersItsFailure(t *testing.T) {
 	bu.Action, bu.Args.Name, bu.Args.Value = ActionRemove, "block", "18"
 	w.send(t, CmdTopic("dev1"), bu.bytes())
 	w.expect(t, "c9", EventAccepted, EventProgress)
-	waitUntil(t, "change 18 recorded", func() bool { r := l.applied.get("c9"); return r != nil && r.Change == "18" })
+	testutil.WaitFor(t, "change 18 recorded", 10*time.Second, func() bool { r := l.applied.get("c9"); return r != nil && r.Change == "18" })
 	l.Close()
 	dev.setChange("18", errors.New("cannot remove block: it ran away"))
 	startLink(t, testConfig(t, b.URL(), dir), dev)
 	if ev := w.expect(t, "c9", EventFailed)[0]; ev.Message != "cannot remove block: it ran away" {
 		t.Errorf("got %q, want the change's error", ev.Message)
-	}
-}
-
-func waitUntil(t *testing.T, what string, ok func() bool) {
-	t.Helper()
-	for start := time.Now(); !ok(); time.Sleep(10 * time.Millisecond) {
-		if time.Since(start) > 10*time.Second {
-			t.Fatalf("timed out waiting for %s", what)
-		}
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"paddock.dev/paddock/agent/manager"
 	"paddock.dev/paddock/agent/state"
 	"paddock.dev/paddock/internal/dirs"
+	"paddock.dev/paddock/internal/testutil"
 )
 
 // startAgent serves the API over a fresh state in a temporary root, runs
@@ -24,9 +25,7 @@ func startAgent(t *testing.T) *state.State {
 	t.Helper()
 	a := apitest.Start(t)
 	a.RunTasks(t)
-	old := newClient
-	newClient = func() *client.Client { return client.New(dirs.SocketPath) }
-	t.Cleanup(func() { newClient = old })
+	testutil.Replace(t, &newClient, func() *client.Client { return client.New(dirs.SocketPath) })
 	return a.State
 }
 
@@ -240,14 +239,10 @@ func TestDegradedWarning(t *testing.T) {
 	if err := os.MkdirAll(dirs.LibDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for start := time.Now(); ; time.Sleep(10 * time.Millisecond) {
-		if reason, _ := st.Degraded(); reason == "" {
-			break
-		}
-		if time.Since(start) > 10*time.Second {
-			t.Fatal("the state was not saved within 10s of its folder coming back")
-		}
-	}
+	testutil.WaitFor(t, "the state saved once its folder is back", 10*time.Second, func() bool {
+		reason, _ := st.Degraded()
+		return reason == ""
+	})
 	if _, stderr, _ := run(List); stderr != "" {
 		t.Errorf("list once saved: got stderr %q, want nothing", stderr)
 	}

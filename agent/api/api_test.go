@@ -22,6 +22,7 @@ import (
 	"paddock.dev/paddock/agent/state"
 	"paddock.dev/paddock/internal/dirs"
 	"paddock.dev/paddock/internal/dirs/dirstest"
+	"paddock.dev/paddock/internal/testutil"
 )
 
 // newServer returns a server over a fresh state in a temporary root.
@@ -424,14 +425,10 @@ func TestDegradedInEveryAnswer(t *testing.T) {
 	if err := os.MkdirAll(dirs.LibDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for start := time.Now(); ; time.Sleep(10 * time.Millisecond) {
-		if reason, _ := st.Degraded(); reason == "" {
-			break
-		}
-		if time.Since(start) > 10*time.Second {
-			t.Fatal("the state was not saved within 10s of its folder coming back")
-		}
-	}
+	testutil.WaitFor(t, "the state saved once its folder is back", 10*time.Second, func() bool {
+		reason, _ := st.Degraded()
+		return reason == ""
+	})
 	if _, resp := serve(t, s, httptest.NewRequest("GET", "/v1/apps", nil)); resp.Degraded != nil {
 		t.Errorf("GET /v1/apps once saved: got degraded %+v, want none", resp.Degraded)
 	}

@@ -15,6 +15,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"paddock.dev/paddock/internal/mosquittotest"
+	"paddock.dev/paddock/internal/testutil"
 	"paddock.dev/paddock/mqtt"
 	"paddock.dev/paddock/ota/assert"
 	"paddock.dev/paddock/ota/fetch"
@@ -84,11 +85,7 @@ func TestSlowMirrorDoesNotStallTheFleet(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { link.Close() })
-	for start := time.Now(); !link.Connected(); time.Sleep(10 * time.Millisecond) {
-		if time.Since(start) > 10*time.Second {
-			t.Fatal("the link did not connect within 10s")
-		}
-	}
+	testutil.WaitFor(t, "the link connected", 10*time.Second, link.Connected)
 	time.Sleep(200 * time.Millisecond) // its subscriptions
 
 	hour := time.Now().Add(time.Hour)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"paddock.dev/paddock/internal/mosquittotest"
+	"paddock.dev/paddock/internal/testutil"
 )
 
 // TestFleetFirstSteps runs the fleet issue's sequence: a device agent on a
@@ -38,7 +39,7 @@ func TestFleetFirstSteps(t *testing.T) {
 		ID     string `json:"id"`
 		Online bool   `json:"online"`
 	}
-	waitFor(t, "dev1 online in 'fleet devices'", func() bool {
+	testutil.WaitFor(t, "dev1 online in 'fleet devices'", 20*time.Second, func() bool {
 		r := d.paddock("fleet", "devices", "--broker", broker.URL(), "--json")
 		devices = nil
 		json.Unmarshal([]byte(r.stdout), &devices)
@@ -94,7 +95,7 @@ func serveArtifacts(t *testing.T, d *device, dir string) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	waitFor(t, "the artifact server", func() bool {
+	testutil.WaitFor(t, "the artifact server", 20*time.Second, func() bool {
 		c, err := net.Dial("tcp", addr)
 		if err == nil {
 			c.Close()
@@ -102,14 +103,4 @@ func serveArtifacts(t *testing.T, d *device, dir string) string {
 		return err == nil
 	})
 	return addr
-}
-
-func waitFor(t *testing.T, what string, ok func() bool) {
-	t.Helper()
-	for start := time.Now(); time.Since(start) < 20*time.Second; time.Sleep(100 * time.Millisecond) {
-		if ok() {
-			return
-		}
-	}
-	t.Fatalf("timed out waiting for %s", what)
 }

@@ -17,6 +17,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"paddock.dev/paddock/internal/mosquittotest"
+	"paddock.dev/paddock/internal/testutil"
 	"paddock.dev/paddock/mqtt"
 )
 
@@ -247,7 +248,7 @@ func TestFleetDegradedMountStopsRollout(t *testing.T) {
 		Health   string   `json:"health"`
 		Problems []string `json:"problems"`
 	}
-	waitFor(t, "dev1 degraded in 'fleet devices'", func() bool {
+	testutil.WaitFor(t, "dev1 degraded in 'fleet devices'", 20*time.Second, func() bool {
 		devices = nil
 		json.Unmarshal([]byte(d.ok("fleet", "devices", "--broker", broker.URL(), "--json")), &devices)
 		return len(devices) == 1 && devices[0].Health == "degraded"

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"paddock.dev/paddock/internal/cli"
+	"paddock.dev/paddock/internal/testutil"
 )
 
 func TestParse(t *testing.T) {
@@ -276,9 +277,7 @@ func TestRunErrors(t *testing.T) {
 
 func TestRunKmsg(t *testing.T) {
 	// A regular file stands in for /dev/kmsg: reads end at EOF, not EAGAIN.
-	old := kmsgPath
-	kmsgPath = "testdata/kernel.log"
-	t.Cleanup(func() { kmsgPath = old })
+	testutil.Replace(t, &kmsgPath, "testdata/kernel.log")
 	var out bytes.Buffer
 	if err := testCatalog.run([]string{"other"}, &out, new(bytes.Buffer)); err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"paddock.dev/paddock/confine/profiles"
 	"paddock.dev/paddock/internal/dirs"
 	"paddock.dev/paddock/internal/dirs/dirstest"
+	"paddock.dev/paddock/internal/testutil"
 )
 
 // installFake lays out revision 2 of app hello as an install leaves it,
@@ -19,9 +20,7 @@ import (
 func installFake(t *testing.T, pols ...*profiles.Policy) {
 	t.Helper()
 	dirstest.SetRoot(t)
-	old := isMounted
-	isMounted = func(name string, rev int) bool { return name == "hello" && rev == 2 }
-	t.Cleanup(func() { isMounted = old })
+	testutil.Replace(t, &isMounted, func(name string, rev int) bool { return name == "hello" && rev == 2 })
 	for _, p := range pols {
 		if err := profiles.SavePolicy(p); err != nil {
 			t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // NeedRoot skips the test unless it runs as root, saying why it needs root:
@@ -55,6 +56,21 @@ func CanLoopMount() bool {
 	}
 	_, err := exec.LookPath("mksquashfs")
 	return err == nil
+}
+
+// WaitFor polls ok until it reports true, failing the test when it has not
+// within d; what says what the test waits for. It polls every 10ms at first
+// and backs off to every 100ms, so that an ok that runs a program does not
+// keep the machine busy.
+func WaitFor(t testing.TB, what string, d time.Duration, ok func() bool) {
+	t.Helper()
+	pause := 10 * time.Millisecond
+	for start := time.Now(); !ok(); time.Sleep(pause) {
+		if time.Since(start) > d {
+			t.Fatalf("%s: not within %v", what, d)
+		}
+		pause = min(pause*3/2, 100*time.Millisecond)
+	}
 }
 
 // Replace sets *p to v for the test and restores the old value when the

@@ -1,9 +1,12 @@
 package testutil
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
+	"time"
 )
 
 func TestReplaceRestores(t *testing.T) {
@@ -46,4 +49,39 @@ func TestNeedRoot(t *testing.T) {
 	if want := os.Geteuid() == 0; ran != want {
 		t.Errorf("got ran=%v as uid %d, want %v", ran, os.Geteuid(), want)
 	}
+}
+
+func TestWaitFor(t *testing.T) {
+	n := 0
+	WaitFor(t, "three calls", time.Second, func() bool { n++; return n == 3 })
+	if n != 3 {
+		t.Errorf("got %d calls, want 3", n)
+	}
+	var failed bool
+	t.Run("timeout", func(t *testing.T) {
+		ft := &fatalRecorder{TB: t}
+		done := make(chan struct{})
+		go func() { // Fatalf ends the goroutine
+			defer close(done)
+			WaitFor(ft, "never", 30*time.Millisecond, func() bool { return false })
+		}()
+		<-done
+		failed = ft.msg == "never: not within 30ms"
+	})
+	if !failed {
+		t.Error("got no failure, want \"never: not within 30ms\"")
+	}
+}
+
+// fatalRecorder records a Fatalf instead of failing the test.
+type fatalRecorder struct {
+	testing.TB
+	msg string
+}
+
+func (r *fatalRecorder) Helper() {}
+
+func (r *fatalRecorder) Fatalf(format string, args ...any) {
+	r.msg = fmt.Sprintf(format, args...)
+	runtime.Goexit()
 }

@@ -17,6 +17,7 @@ import (
 	"testing"
 
 	"paddock.dev/paddock/internal/cli"
+	"paddock.dev/paddock/internal/testutil"
 )
 
 // serveTree makes ROOT/art/{art.bin, sub/inner.bin, links} and
@@ -184,9 +185,7 @@ func (b *serveSyncBuffer) String() string {
 func TestServe(t *testing.T) {
 	dir, content := serveTree(t)
 	ctx, stop := context.WithCancel(context.Background())
-	old := serveNotify
-	serveNotify = func() (context.Context, context.CancelFunc) { return ctx, stop }
-	t.Cleanup(func() { serveNotify = old })
+	testutil.Replace(t, &serveNotify, func() (context.Context, context.CancelFunc) { return ctx, stop })
 
 	outR, outW := io.Pipe()
 	var stderr serveSyncBuffer
