@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"paddock.dev/paddock/agent/state"
+	"paddock.dev/paddock/internal/testutil"
 	"paddock.dev/paddock/ota/revisions"
 )
 
@@ -103,9 +104,9 @@ func TestDiscardOld(t *testing.T) {
 			app := &App{Name: "hello", Current: tt.current}
 			for r := 1; r <= 4; r++ {
 				app.add(revisionOf(r, f.pub))
-				writeFile(t, revisions.BlobPath("hello", r), "blob")
-				writeFile(t, revisions.AssertionPath("hello", r), "assertions")
-				writeFile(t, revisions.DataDir("hello", r)+"/notes", "data")
+				testutil.WriteFile(t, revisions.BlobPath("hello", r), "blob")
+				testutil.WriteFile(t, revisions.AssertionPath("hello", r), "assertions")
+				testutil.WriteFile(t, revisions.DataDir("hello", r)+"/notes", "data")
 			}
 			f.installed(app)
 

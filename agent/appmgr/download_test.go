@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"paddock.dev/paddock/agent/state"
+	"paddock.dev/paddock/internal/testutil"
 	"paddock.dev/paddock/ota/revisions"
 )
 
@@ -73,7 +74,7 @@ func TestDownloadTaskResumes(t *testing.T) {
 	srv := serveArtifact(t, pkg, false)
 	task := f.startDownload(pkg, srv.URL+"/p.pdk")
 	dest := downloadPath("hello", 1)
-	writeFile(t, dest+".partial", string(pkg[:10000]))
+	testutil.WriteFile(t, dest+".partial", string(pkg[:10000]))
 	if err := f.m.doDownload(task); err != nil {
 		t.Fatal(err)
 	}
@@ -131,8 +132,8 @@ func TestDownloadTaskRefusesOtherBytes(t *testing.T) {
 	if exists(t, revisions.BlobPath("hello", 1)) {
 		t.Error("a package with other bytes was stored")
 	}
-	writeFile(t, downloadPath("hello", 1)+".partial", "left")
-	writeFile(t, revisions.BlobPath("hello", 1), "left")
+	testutil.WriteFile(t, downloadPath("hello", 1)+".partial", "left")
+	testutil.WriteFile(t, revisions.BlobPath("hello", 1), "left")
 	if err := f.m.undoDownload(task); err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"paddock.dev/paddock/agent/state"
+	"paddock.dev/paddock/ota/assert/asserttest"
 	"paddock.dev/paddock/ota/revisions"
 )
 
@@ -63,7 +64,7 @@ func (f *fixture) settle(id string) state.Status {
 }
 
 func TestHandlersDoUndo(t *testing.T) {
-	key1 := genKey(t, "pub")
+	key1 := asserttest.Key(t, "pub")
 	one, two, three := revisionOf(1, key1), revisionOf(2, key1), revisionOf(3, key1)
 	appAt := func(cur int, revs ...Revision) *App {
 		return &App{Name: "hello", Current: cur, Sequence: revs, OwnerKey: revs[0].SignKey}
@@ -160,7 +161,7 @@ func profiled(fb *fakeBackend) { mounted(fb); fb.profiles["hello/2"] = true }
 // package Install stored until the agent's next start (PackageSize and
 // SaveAssertions cases failed with "package hello/2" left).
 func TestChangesUndoEveryFailure(t *testing.T) {
-	key1 := genKey(t, "pub")
+	key1 := asserttest.Key(t, "pub")
 	one, two := revisionOf(1, key1), revisionOf(2, key1)
 	tests := []struct {
 		name   string

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +16,7 @@ import (
 	"paddock.dev/paddock/internal/dirs/dirstest"
 	"paddock.dev/paddock/internal/loopmount"
 	"paddock.dev/paddock/ota/assert"
+	"paddock.dev/paddock/ota/assert/asserttest"
 	"paddock.dev/paddock/ota/keys"
 )
 
@@ -40,7 +40,7 @@ func newFixture(t *testing.T) *fixture {
 	if err := os.MkdirAll(dirs.LibDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{t: t, root: genKey(t, "root"), pub: genKey(t, "pub"), pub2: genKey(t, "pub2")}
+	f := &fixture{t: t, root: asserttest.Key(t, "root"), pub: asserttest.Key(t, "pub"), pub2: asserttest.Key(t, "pub2")}
 	f.since = time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
 	armored, err := f.root.Public().Armored()
 	if err != nil {
@@ -59,26 +59,12 @@ func newFixture(t *testing.T) *fixture {
 	return f
 }
 
-func genKey(t *testing.T, name string) *keys.PrivateKey {
-	t.Helper()
-	k, err := keys.Generate(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
-
 // delegation returns an account-key by the root that lets key publish hello.
 func (f *fixture) delegation(key *keys.PrivateKey, takeover bool) []byte {
 	f.t.Helper()
-	a, err := assert.SignAccountKey(&assert.AccountKey{
-		Account: key.Public().Name(), Role: assert.RolePublisher, Names: []string{"hello", "other"},
-		Since: f.since, Key: key.Public(), Takeover: takeover,
-	}, f.root)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	return a.Encode()
+	return asserttest.Delegation(f.t, f.root, key, func(ak *assert.AccountKey) {
+		ak.Names, ak.Since, ak.Until, ak.Takeover = []string{"hello", "other"}, f.since, time.Time{}, takeover
+	})
 }
 
 // revision describes pkg as revision rev of app name, type app, for amd64.
@@ -93,11 +79,7 @@ func (f *fixture) revision(name string, rev int, pkg []byte) *assert.AppRevision
 // bundle signs r with key and puts the delegation in front, as 'paddock sign' does.
 func (f *fixture) bundle(key *keys.PrivateKey, deleg []byte, r *assert.AppRevision) []byte {
 	f.t.Helper()
-	a, err := assert.SignAppRevision(r, key)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	return append(append([]byte{}, deleg...), a.Encode()...)
+	return asserttest.Bundle(deleg, asserttest.Revision(f.t, key, r.Name, func(x *assert.AppRevision) { *x = *r }))
 }
 
 // pubBundle is the bundle of revision rev of app name for pkg, signed by pub.
@@ -162,25 +144,6 @@ func exists(t *testing.T, path string) bool {
 		t.Fatal(err)
 	}
 	return err == nil
-}
-
-// writeFile writes data at path, creating its directory.
-func writeFile(t *testing.T, path, data string) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// replace sets *p to v for the duration of the test.
-func replace[T any](t *testing.T, p *T, v T) {
-	t.Helper()
-	old := *p
-	*p = v
-	t.Cleanup(func() { *p = old })
 }
 
 // mountsUnder returns the mount points below dir.

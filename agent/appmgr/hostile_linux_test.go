@@ -14,6 +14,7 @@ import (
 
 	"paddock.dev/paddock/agent/state"
 	"paddock.dev/paddock/internal/dirs"
+	"paddock.dev/paddock/internal/testutil"
 	"paddock.dev/paddock/ota/revisions"
 )
 
@@ -42,11 +43,11 @@ const helloManifest = "name: hello\nversion: \"1.0\"\napps:\n  hello:\n    comma
 func goodTree(t *testing.T, dir string, manifest bool) {
 	t.Helper()
 	if manifest {
-		writeFile(t, filepath.Join(dir, "meta/app.yaml"), helloManifest)
+		testutil.WriteFile(t, filepath.Join(dir, "meta/app.yaml"), helloManifest)
 	} else if err := os.MkdirAll(filepath.Join(dir, "meta"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	writeFile(t, filepath.Join(dir, "bin/hello"), "#!/bin/sh\necho hello\n")
+	testutil.WriteFile(t, filepath.Join(dir, "bin/hello"), "#!/bin/sh\necho hello\n")
 	if err := os.Chmod(filepath.Join(dir, "bin/hello"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +100,7 @@ func TestHostilePackages(t *testing.T) {
 			name: "manifest links to a root-only file",
 			build: func(t *testing.T, dir string) {
 				secret := filepath.Join(dirs.Root, "etc/shadow")
-				writeFile(t, secret, shadowLine+"\n")
+				testutil.WriteFile(t, secret, shadowLine+"\n")
 				if err := os.Chmod(secret, 0o600); err != nil {
 					t.Fatal(err)
 				}
@@ -112,7 +113,7 @@ func TestHostilePackages(t *testing.T) {
 			name: "manifest links into the app's own data",
 			build: func(t *testing.T, dir string) {
 				// What the app wrote into its common data, to get the network at its next install.
-				writeFile(t, filepath.Join(revisions.CommonDir("hello"), "app.yaml"), helloManifest+"    plugs: [network]\n")
+				testutil.WriteFile(t, filepath.Join(revisions.CommonDir("hello"), "app.yaml"), helloManifest+"    plugs: [network]\n")
 				goodTree(t, dir, false)
 				symlink(t, filepath.Join(revisions.CommonDir("hello"), "app.yaml"), filepath.Join(dir, "meta/app.yaml"))
 			},
@@ -136,7 +137,7 @@ func TestHostilePackages(t *testing.T) {
 		{
 			name: "command links out of the package",
 			build: func(t *testing.T, dir string) {
-				writeFile(t, filepath.Join(dir, "meta/app.yaml"), helloManifest)
+				testutil.WriteFile(t, filepath.Join(dir, "meta/app.yaml"), helloManifest)
 				if err := os.MkdirAll(filepath.Join(dir, "bin"), 0o755); err != nil {
 					t.Fatal(err)
 				}
@@ -147,7 +148,7 @@ func TestHostilePackages(t *testing.T) {
 		{
 			name: "command missing",
 			build: func(t *testing.T, dir string) {
-				writeFile(t, filepath.Join(dir, "meta/app.yaml"), helloManifest)
+				testutil.WriteFile(t, filepath.Join(dir, "meta/app.yaml"), helloManifest)
 			},
 			want: "meta/app.yaml:5: … does not exist in the package",
 		},

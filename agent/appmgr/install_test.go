@@ -12,6 +12,7 @@ import (
 	"paddock.dev/paddock/agent/state"
 	"paddock.dev/paddock/confine/profiles"
 	"paddock.dev/paddock/internal/dirs"
+	"paddock.dev/paddock/internal/testutil"
 	"paddock.dev/paddock/ota/revisions"
 	"paddock.dev/paddock/ota/trust"
 )
@@ -337,8 +338,8 @@ func TestStartupDropsOrphans(t *testing.T) {
 	}
 	orphan := revisions.BlobPath("gone", 3)
 	partial := revisions.BlobPath("hello", 2) + ".partial"
-	writeFile(t, orphan, "left by a crash")
-	writeFile(t, partial, "half an upload")
+	testutil.WriteFile(t, orphan, "left by a crash")
+	testutil.WriteFile(t, partial, "half an upload")
 	if err := f.m.StartUp(); err != nil {
 		t.Fatalf("Startup: %v", err)
 	}

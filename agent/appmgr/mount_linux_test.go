@@ -3,7 +3,6 @@ package appmgr
 import (
 	"bytes"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,6 +11,7 @@ import (
 
 	"paddock.dev/paddock/agent/state"
 	"paddock.dev/paddock/internal/dirs"
+	"paddock.dev/paddock/internal/testutil"
 	"paddock.dev/paddock/ota/pack"
 	"paddock.dev/paddock/ota/revisions"
 )
@@ -19,15 +19,7 @@ import (
 // needLoopMounts skips tests that loop-mount real packages.
 func needLoopMounts(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to loop-mount app revisions")
-	}
-	if _, err := exec.LookPath("mksquashfs"); err != nil {
-		t.Skip("needs mksquashfs (squashfs-tools) to pack a package")
-	}
-	if _, err := os.Stat("/dev/loop-control"); err != nil {
-		t.Skip("needs loop devices (/dev/loop-control)")
-	}
+	testutil.NeedLoopMounts(t)
 	// Unmount whatever a failing test left under the root.
 	root := dirs.Root
 	t.Cleanup(func() {
@@ -41,12 +33,16 @@ func needLoopMounts(t *testing.T) {
 // packHello packs a hello app that says it is version.
 func packHello(t *testing.T, version string) []byte {
 	t.Helper()
+	return packYAML(t, "name: hello\nversion: \""+version+"\"\napps:\n  hello:\n    command: bin/hello\n")
+}
+
+// packYAML packs an app with app.yaml appYAML and an executable
+// bin/hello that says hello.
+func packYAML(t *testing.T, appYAML string) []byte {
+	t.Helper()
 	src := t.TempDir()
-	writeFile(t, filepath.Join(src, "meta/app.yaml"), "name: hello\nversion: \""+version+"\"\napps:\n  hello:\n    command: bin/hello\n")
-	writeFile(t, filepath.Join(src, "bin/hello"), "#!/bin/sh\necho hello\n")
-	if err := os.Chmod(filepath.Join(src, "bin/hello"), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	testutil.WriteFile(t, filepath.Join(src, "meta/app.yaml"), appYAML)
+	testutil.WriteFileMode(t, filepath.Join(src, "bin/hello"), "#!/bin/sh\necho hello\n", 0o755)
 	out := filepath.Join(t.TempDir(), "hello.pdk")
 	if _, err := pack.Pack(src, out); err != nil {
 		t.Fatal(err)

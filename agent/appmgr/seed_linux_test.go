@@ -7,6 +7,7 @@ import (
 
 	"paddock.dev/paddock/confine/profiles"
 	"paddock.dev/paddock/internal/dirs"
+	"paddock.dev/paddock/internal/testutil"
 	"paddock.dev/paddock/ota/revisions"
 )
 
@@ -16,9 +17,9 @@ func TestAdoptSeed(t *testing.T) {
 	f := newFixture(t)
 	needLoopMounts(t)
 	pkg := packHello(t, "1.0")
-	writeFile(t, revisions.BlobPath("hello", 1), string(pkg))
-	writeFile(t, revisions.AssertionPath("hello", 1), string(f.pubBundle("hello", 1, pkg)))
-	writeFile(t, seedPath(), `{"apps":[{"name":"hello","revision":1}]}`)
+	testutil.WriteFile(t, revisions.BlobPath("hello", 1), string(pkg))
+	testutil.WriteFile(t, revisions.AssertionPath("hello", 1), string(f.pubBundle("hello", 1, pkg)))
+	testutil.WriteFile(t, seedPath(), `{"apps":[{"name":"hello","revision":1}]}`)
 
 	if err := f.m.StartUp(); err != nil {
 		t.Fatal(err)
@@ -51,9 +52,9 @@ func TestAdoptSeed(t *testing.T) {
 func TestAdoptSeedRefusesTampered(t *testing.T) {
 	f := newFixture(t)
 	pkg := []byte("not what was signed")
-	writeFile(t, revisions.BlobPath("hello", 1), "other bytes of another length")
-	writeFile(t, revisions.AssertionPath("hello", 1), string(f.pubBundle("hello", 1, pkg)))
-	writeFile(t, seedPath(), `{"apps":[{"name":"hello","revision":1}]}`)
+	testutil.WriteFile(t, revisions.BlobPath("hello", 1), "other bytes of another length")
+	testutil.WriteFile(t, revisions.AssertionPath("hello", 1), string(f.pubBundle("hello", 1, pkg)))
+	testutil.WriteFile(t, seedPath(), `{"apps":[{"name":"hello","revision":1}]}`)
 	if err := f.m.StartUp(); err == nil {
 		t.Fatal("Startup adopted a package whose size does not match its assertion")
 	}

@@ -7,46 +7,23 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"paddock.dev/paddock/agent/state"
 	"paddock.dev/paddock/confine/launch"
 	"paddock.dev/paddock/internal/dirs"
+	"paddock.dev/paddock/internal/testutil"
 	"paddock.dev/paddock/ota/assert"
-	"paddock.dev/paddock/ota/pack"
+	"paddock.dev/paddock/ota/assert/asserttest"
 	"paddock.dev/paddock/ota/revisions"
 )
-
-// packRootHello packs hello version 1.0 whose app.yaml asks to run as root.
-func packRootHello(t *testing.T) []byte {
-	t.Helper()
-	src := t.TempDir()
-	writeFile(t, filepath.Join(src, "meta/app.yaml"), "name: hello\nversion: \"1.0\"\nuser: root\napps:\n  hello:\n    command: bin/hello\n")
-	writeFile(t, filepath.Join(src, "bin/hello"), "#!/bin/sh\necho hello\n")
-	if err := os.Chmod(filepath.Join(src, "bin/hello"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	out := filepath.Join(t.TempDir(), "hello.pdk")
-	if _, err := pack.Pack(src, out); err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 // grantedDelegation returns a delegation of pub for hello that grants root.
 func (f *fixture) grantedDelegation() []byte {
 	f.t.Helper()
-	a, err := assert.SignAccountKey(&assert.AccountKey{
-		Account: "pub", Role: assert.RolePublisher, Names: []string{"hello"},
-		Since: f.since, Key: f.pub.Public(), Grants: []string{assert.GrantRoot},
-	}, f.root)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	return a.Encode()
+	return asserttest.Delegation(f.t, f.root, f.pub, func(ak *assert.AccountKey) {
+		ak.Names, ak.Since, ak.Until, ak.Grants = []string{"hello"}, f.since, time.Time{}, []string{assert.GrantRoot}
+	})
 }
 
 // TestInstallRootNeedsGrant checks that an app whose app.yaml says user:
@@ -56,7 +33,7 @@ func TestInstallRootNeedsGrant(t *testing.T) {
 	f := newFixture(t)
 	needLoopMounts(t)
 	fakeBase(t, "", "")
-	pkg := packRootHello(t)
+	pkg := packYAML(t, "name: hello\nversion: \"1.0\"\nuser: root\napps:\n  hello:\n    command: bin/hello\n")
 	id, err := f.m.Install(f.pubBundle("hello", 1, pkg), bytes.NewReader(pkg), InstallOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -138,14 +115,12 @@ func TestInstallGivesDataToTheApp(t *testing.T) {
 // and reachable by everyone, with a setuid file in it, becomes the app's,
 // and its revision a user record.
 func TestStartupGivesOldDataToTheApp(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to give data to the app's user")
-	}
+	testutil.NeedRoot(t, "give data to the app's user")
 	f := newFixture(t)
 	fakeBase(t, "", "")
 	f.installed(&App{Name: "hello", Current: 1, Sequence: []Revision{revisionOf(1, f.pub)}})
 	rootsh := filepath.Join(revisions.DataDir("hello", 1), "rootsh")
-	writeFile(t, rootsh, "#!/bin/sh")
+	testutil.WriteFile(t, rootsh, "#!/bin/sh")
 	if err := os.Chmod(rootsh, 0o755|os.ModeSetuid); err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"paddock.dev/paddock/confine/launch"
+	"paddock.dev/paddock/internal/testutil"
 	"paddock.dev/paddock/ota/assert"
 	"paddock.dev/paddock/ota/manifest"
 )
@@ -16,10 +17,10 @@ import (
 func fakeBase(t *testing.T, passwd, group string) {
 	t.Helper()
 	dir := t.TempDir()
-	writeFile(t, filepath.Join(dir, "passwd"), passwd)
-	writeFile(t, filepath.Join(dir, "group"), group)
-	replace(t, &passwdFile, filepath.Join(dir, "passwd"))
-	replace(t, &groupFile, filepath.Join(dir, "group"))
+	testutil.WriteFile(t, filepath.Join(dir, "passwd"), passwd)
+	testutil.WriteFile(t, filepath.Join(dir, "group"), group)
+	testutil.Replace(t, &passwdFile, filepath.Join(dir, "passwd"))
+	testutil.Replace(t, &groupFile, filepath.Join(dir, "group"))
 }
 
 func (f *fixture) appID(name string) (int, error) {

@@ -88,14 +88,17 @@ func WriteFile(t testing.TB, path, data string) {
 	WriteFileMode(t, path, data, 0o644)
 }
 
-// WriteFileMode writes data to path with mode perm, creating its
-// directories.
+// WriteFileMode writes data to path with mode perm (whatever the umask),
+// creating its directories.
 func WriteFileMode(t testing.TB, path, data string, perm os.FileMode) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(path, []byte(data), perm); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, perm); err != nil { // whatever the umask
 		t.Fatal(err)
 	}
 }
