@@ -18,6 +18,7 @@ import (
 	"paddock.dev/paddock/internal/dirs/dirstest"
 	"paddock.dev/paddock/mqtt"
 	"paddock.dev/paddock/ota/assert"
+	"paddock.dev/paddock/ota/assert/asserttest"
 	"paddock.dev/paddock/ota/fetch"
 	"paddock.dev/paddock/ota/keys"
 	"paddock.dev/paddock/ota/trust"
@@ -36,16 +37,7 @@ func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	dirstest.SetRoot(t)
 	f := &fixture{}
-	for _, k := range []struct {
-		p    **keys.PrivateKey
-		name string
-	}{{&f.root, "root"}, {&f.ops, "ops"}, {&f.pub, "pub"}} {
-		key, err := keys.Generate(k.name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		*k.p = key
-	}
+	f.root, f.ops, f.pub = asserttest.Key(t, "root"), asserttest.Key(t, "ops"), asserttest.Key(t, "pub")
 	armored, _ := f.root.Public().Armored()
 	if _, err := keys.Trust(armored); err != nil {
 		t.Fatal(err)
@@ -88,21 +80,18 @@ func runTasks(t *testing.T, runner *state.Runner) {
 
 func delegate(t *testing.T, root, key *keys.PrivateKey, role, names string, since time.Time) []byte {
 	t.Helper()
-	a, err := assert.SignAccountKey(&assert.AccountKey{Account: key.Public().Name(), Role: role, Names: []string{names}, Since: since, Key: key.Public()}, root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a.Encode()
+	return asserttest.Delegation(t, root, key, func(ak *assert.AccountKey) {
+		ak.Role, ak.Names, ak.Since, ak.Until = role, []string{names}, since, time.Time{}
+	})
 }
 
 // command signs a command with key and bundles it after delegation.
 func command(t *testing.T, key *keys.PrivateKey, delegation []byte, id, target, action string, body string, expiry time.Time) []byte {
 	t.Helper()
-	a, err := assert.SignCommand(&assert.Command{ID: id, Target: target, Action: action, NotBefore: time.Now().Add(-time.Minute).UTC().Truncate(time.Second), Expiry: expiry.UTC().Truncate(time.Second), Body: []byte(body)}, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return append(append([]byte{}, delegation...), a.Encode()...)
+	return asserttest.Bundle(delegation, asserttest.Command(t, key, func(c *assert.Command) {
+		c.ID, c.Target, c.Action, c.Body = id, target, action, []byte(body)
+		c.NotBefore, c.Expiry = time.Now().Add(-time.Minute).UTC().Truncate(time.Second), expiry.UTC().Truncate(time.Second)
+	}))
 }
 
 func TestVerify(t *testing.T) {
@@ -185,15 +174,14 @@ func TestApply(t *testing.T) {
 
 func TestAppOf(t *testing.T) {
 	f := newFixture(t)
-	rev, err := assert.SignAppRevision(&assert.AppRevision{Name: "hello", Version: "1", Revision: 1, Arch: "all", Size: 1, SHA256: strings.Repeat("0", 64), Type: "app", Timestamp: time.Now().UTC().Truncate(time.Second)}, f.pub)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rev := asserttest.Revision(t, f.pub, "hello", func(r *assert.AppRevision) {
+		r.Version, r.Revision, r.Arch, r.Size, r.SHA256, r.Timestamp = "1", 1, "all", 1, strings.Repeat("0", 64), time.Now().UTC().Truncate(time.Second)
+	})
 	tests := []struct {
 		cmd  mqtt.Command
 		want string
 	}{
-		{mqtt.Command{Action: mqtt.ActionInstall, Args: mqtt.Args{Assertions: string(append(append([]byte{}, f.pubDeleg...), rev.Encode()...))}}, "hello"},
+		{mqtt.Command{Action: mqtt.ActionInstall, Args: mqtt.Args{Assertions: string(asserttest.Bundle(f.pubDeleg, rev))}}, "hello"},
 		{mqtt.Command{Action: mqtt.ActionRefresh, Args: mqtt.Args{Assertions: "garbage"}}, ""},
 		{mqtt.Command{Action: mqtt.ActionRemove, Args: mqtt.Args{Name: "hello"}}, "hello"},
 		{mqtt.Command{Action: mqtt.ActionConnect, Args: mqtt.Args{Name: "hello:serial uart0"}}, "hello"},

@@ -18,6 +18,7 @@ import (
 	"paddock.dev/paddock/internal/testutil"
 	"paddock.dev/paddock/mqtt"
 	"paddock.dev/paddock/ota/assert"
+	"paddock.dev/paddock/ota/assert/asserttest"
 	"paddock.dev/paddock/ota/fetch"
 )
 
@@ -73,11 +74,9 @@ func TestSlowMirrorDoesNotStallTheFleet(t *testing.T) {
 	evs := events(t, b.URL())
 	content := strings.Repeat("x", 64<<10)
 	sum := sha256.Sum256([]byte(content))
-	rev, err := assert.SignAppRevision(&assert.AppRevision{Name: "hello", Version: "1.0", Revision: 1, Arch: "all",
-		Size: int64(len(content)), SHA256: hex.EncodeToString(sum[:]), Type: "app", Timestamp: time.Now().UTC().Truncate(time.Second)}, f.pub)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rev := asserttest.Revision(t, f.pub, "hello", func(r *assert.AppRevision) {
+		r.Revision, r.Arch, r.Size, r.SHA256, r.Timestamp = 1, "all", int64(len(content)), hex.EncodeToString(sum[:]), time.Now().UTC().Truncate(time.Second)
+	})
 	f.dev.Download = fetch.Limits{RateWindow: time.Hour} // the command sets a shorter one
 	link, err := mqtt.Start(context.Background(), mqtt.Config{Brokers: []string{b.URL()}, DeviceID: "dev1", Groups: []string{"lab"},
 		StoreDir: t.TempDir(), StateInterval: time.Hour, MaxBackoff: 200 * time.Millisecond}, f.dev)
@@ -89,7 +88,7 @@ func TestSlowMirrorDoesNotStallTheFleet(t *testing.T) {
 	time.Sleep(200 * time.Millisecond) // its subscriptions
 
 	hour := time.Now().Add(time.Hour)
-	body, _ := json.Marshal(mqtt.Args{Assertions: string(append(append([]byte{}, f.pubDeleg...), rev.Encode()...)),
+	body, _ := json.Marshal(mqtt.Args{Assertions: string(asserttest.Bundle(f.pubDeleg, rev)),
 		URLs: []string{trickle(t, len(content)).URL + "/hello.pdk"}, Download: &mqtt.DownloadLimits{RateWindow: "500ms"}})
 	send := func(id, action, body string) {
 		tok := paho.NewClient(paho.NewClientOptions().AddBroker(b.URL()))

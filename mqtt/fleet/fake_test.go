@@ -2,7 +2,6 @@ package fleet
 
 import (
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -12,8 +11,10 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"paddock.dev/paddock/internal/mosquittotest"
+	"paddock.dev/paddock/internal/testutil"
 	"paddock.dev/paddock/mqtt"
 	"paddock.dev/paddock/ota/assert"
+	"paddock.dev/paddock/ota/assert/asserttest"
 	"paddock.dev/paddock/ota/keys"
 )
 
@@ -272,17 +273,11 @@ func newTestEnv(t testing.TB) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := assert.SignAccountKey(&assert.AccountKey{
-		Account: "ops", Role: assert.RoleOperator, Names: []string{"device/*", "group/*"},
-		Since: time.Now().Add(-time.Hour).UTC().Truncate(time.Second), Key: ops.Public(),
-	}, root)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := asserttest.OperatorDelegation(t, root, ops, "device/*,group/*", func(ak *assert.AccountKey) {
+		ak.Since, ak.Until = time.Now().Add(-time.Hour).UTC().Truncate(time.Second), time.Time{}
+	})
 	deleg := filepath.Join(dir, "ops.assert")
-	if err := os.WriteFile(deleg, a.Encode(), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	testutil.WriteFile(t, deleg, string(a))
 	return &testEnv{broker: b, fleet: startFakeFleet(t, b.URL()), delegation: deleg}
 }
 

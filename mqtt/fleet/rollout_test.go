@@ -13,6 +13,7 @@ import (
 
 	"paddock.dev/paddock/mqtt"
 	"paddock.dev/paddock/ota/assert"
+	"paddock.dev/paddock/ota/assert/asserttest"
 	"paddock.dev/paddock/ota/keys"
 )
 
@@ -24,14 +25,9 @@ func appRevision(t *testing.T) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := assert.SignAppRevision(&assert.AppRevision{
-		Name: "hello", Version: "1.0", Revision: 2, Arch: "amd64", Size: 10,
-		SHA256: strings.Repeat("a", 64), Type: "app", Timestamp: time.Now(),
-	}, pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a.Encode()
+	return asserttest.Revision(t, pub, "hello", func(r *assert.AppRevision) {
+		r.Arch, r.SHA256, r.Timestamp = "amd64", strings.Repeat("a", 64), time.Now()
+	})
 }
 
 // addDevices adds n devices dev00.. to group lab, with mode(i) each.

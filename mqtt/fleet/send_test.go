@@ -11,9 +11,10 @@ import (
 	"time"
 
 	"paddock.dev/paddock/internal/cli"
+	"paddock.dev/paddock/internal/testutil"
 	"paddock.dev/paddock/mqtt"
 	"paddock.dev/paddock/ota/assert"
-	"paddock.dev/paddock/ota/keys"
+	"paddock.dev/paddock/ota/assert/asserttest"
 )
 
 func TestSendDevice(t *testing.T) {
@@ -120,13 +121,10 @@ func TestParseAction(t *testing.T) {
 }
 
 func TestParseActionDownloadLimits(t *testing.T) {
-	as := filepath.Join(t.TempDir(), "a.assert")
-	root, _ := keys.Generate("root")
-	a, err := assert.SignAppRevision(&assert.AppRevision{Name: "hello", Version: "1", Revision: 1, Arch: "all", Size: 1, SHA256: strings.Repeat("0", 64), Type: "app"}, root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(as, a.Encode(), 0o644)
+	rev := asserttest.Revision(t, asserttest.Key(t, "root"), "hello", func(r *assert.AppRevision) {
+		*r = assert.AppRevision{Name: "hello", Version: "1", Revision: 1, Arch: "all", Size: 1, SHA256: strings.Repeat("0", 64), Type: "app"}
+	})
+	as := testutil.TempFile(t, "a.assert", string(rev))
 	_, args, err := parseAction([]string{"install", "http://127.0.0.1/hello.pdk"}, actionOptions{assertFile: as, minRate: 512, deadline: 2 * time.Hour})
 	if err != nil {
 		t.Fatal(err)
