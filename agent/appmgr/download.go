@@ -84,8 +84,11 @@ func (m *Manager) downloadTask(chg *state.Change, name string, rev Revision, src
 // downloadPath is where the package of a revision is downloaded to; the
 // partial download is beside it, with ".partial" added.
 func downloadPath(name string, rev int) string {
-	return filepath.Join(dirs.LibDir, "downloads", fmt.Sprintf("%s_%d.pdk", name, rev))
+	return filepath.Join(downloadsDir(), fmt.Sprintf("%s_%d.pdk", name, rev))
 }
+
+// downloadsDir holds the downloads of install changes.
+func downloadsDir() string { return filepath.Join(dirs.LibDir, "downloads") }
 
 // doDownload downloads the package into the download folder, resuming a
 // partial download, then moves it, verified, into the store. When the

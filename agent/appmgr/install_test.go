@@ -328,8 +328,11 @@ func TestInProgressUpload(t *testing.T) {
 	}
 }
 
-// TestStartupDropsOrphans checks that Startup removes package blobs and
-// partial uploads that neither an app nor a change refers to.
+// TestStartupDropsOrphans checks that Startup removes package blobs,
+// partial uploads and downloads that neither an app nor a change in
+// progress refers to. A failed download keeps its partial file for a
+// command sent again; before this, nothing ever removed it, and failed
+// downloads could fill the disk for good.
 func TestStartupDropsOrphans(t *testing.T) {
 	f := newFixture(t)
 	id, err := f.m.Install(f.pubBundle("hello", 1, garbage), bytes.NewReader(garbage), InstallOptions{})
@@ -338,15 +341,21 @@ func TestStartupDropsOrphans(t *testing.T) {
 	}
 	orphan := revisions.BlobPath("gone", 3)
 	partial := revisions.BlobPath("hello", 2) + ".partial"
+	download := downloadPath("gone", 2) + ".partial"
+	kept := downloadPath("hello", 1) + ".partial" // change id's revision
 	testutil.WriteFile(t, orphan, "left by a crash")
 	testutil.WriteFile(t, partial, "half an upload")
+	testutil.WriteFile(t, download, "half a failed download")
+	testutil.WriteFile(t, kept, "half a download in progress")
 	if err := f.m.StartUp(); err != nil {
 		t.Fatalf("Startup: %v", err)
 	}
-	if !exists(t, revisions.BlobPath("hello", 1)) {
-		t.Errorf("Startup dropped the blob of change %s, which is in progress", id)
+	for _, p := range []string{revisions.BlobPath("hello", 1), kept} {
+		if !exists(t, p) {
+			t.Errorf("Startup dropped %s, of change %s, which is in progress", p, id)
+		}
 	}
-	for _, p := range []string{orphan, partial} {
+	for _, p := range []string{orphan, partial, download} {
 		if exists(t, p) {
 			t.Errorf("Startup left %s, which nothing refers to", p)
 		}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sort"
 	"time"
 
@@ -399,6 +400,8 @@ func (m *Manager) StartUp() error {
 		var rev Revision
 		if chg.Get("app-name", &name) == nil && chg.Get("revision", &rev) == nil {
 			referenced[revisions.BlobPath(name, rev.Revision)] = true
+			dl := downloadPath(name, rev.Revision)
+			referenced[dl], referenced[dl+".partial"] = true, true
 		}
 	}
 	m.dropOrphans(referenced)
@@ -453,18 +456,23 @@ func (m *Manager) keepManifest(name string, rev int) error {
 	return m.be.KeepManifest(rev, mf)
 }
 
-// dropOrphans removes blobs and partial uploads that no app or change refers
-// to: what a crash left between an upload and the start of its change.
+// dropOrphans removes blobs, partial uploads and downloads that no app or
+// change in progress refers to: what a crash left between an upload and
+// the start of its change, and what a failed download kept for a command
+// sent again (until the agent's next start, so that it cannot fill the
+// disk for good).
 func (m *Manager) dropOrphans(referenced map[string]bool) {
-	entries, err := os.ReadDir(dirs.PackagesDir)
-	if err != nil {
-		return
-	}
-	for _, e := range entries {
-		p := dirs.PackagesDir + "/" + e.Name()
-		if !referenced[p] {
-			m.log.Info("removing unreferenced package", "path", p)
-			os.Remove(p)
+	for _, dir := range []string{dirs.PackagesDir, downloadsDir()} {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			continue
+		}
+		for _, e := range entries {
+			p := filepath.Join(dir, e.Name())
+			if !referenced[p] {
+				m.log.Info("removing unreferenced package", "path", p)
+				os.Remove(p)
+			}
 		}
 	}
 }
