@@ -157,9 +157,7 @@ func TestChanges(t *testing.T) {
 }
 
 func TestRevertFollowsChange(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("revert is refused over the socket unless the test runs as root")
-	}
+	testutil.NeedRoot(t, "revert over the socket")
 	st := startAgent(t)
 	setApps(t, st, hello())
 

@@ -6,13 +6,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"paddock.dev/paddock/internal/testutil"
 )
 
 // openIn opens a state in the new directory dir/lib and returns it with its
 // path; its retries are fast and end with the test.
 func openIn(t *testing.T, dir string) (*State, string) {
 	t.Helper()
-	replace(t, &retryMin, 5*time.Millisecond)
+	testutil.Replace(t, &retryMin, 5*time.Millisecond)
 	lib := filepath.Join(dir, "lib")
 	if err := os.Mkdir(lib, 0o700); err != nil {
 		t.Fatal(err)

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"paddock.dev/paddock/internal/testutil"
 )
 
 // crash is the panic value of the exit replacement used by the crash tests.
@@ -69,7 +71,7 @@ func TestResumeAfterCrash(t *testing.T) {
 			name += ",fail=" + tt.fail
 		}
 		t.Run(name, func(t *testing.T) {
-			replace(t, &exit, func(code int) { panic(crash{code}) })
+			testutil.Replace(t, &exit, func(code int) { panic(crash{code}) })
 			st, path := openTemp(t)
 			c := addChain(st, kinds)
 

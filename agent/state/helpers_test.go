@@ -7,14 +7,6 @@ import (
 	"testing"
 )
 
-// replace sets *p to v for the duration of the test.
-func replace[T any](t *testing.T, p *T, v T) {
-	t.Helper()
-	old := *p
-	*p = v
-	t.Cleanup(func() { *p = old })
-}
-
 // openTemp opens a fresh state in a temporary directory.
 func openTemp(t *testing.T) (*State, string) {
 	t.Helper()

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"paddock.dev/paddock/internal/testutil"
 )
 
 func TestEnsureOrder(t *testing.T) {
@@ -243,7 +245,7 @@ func TestWaitForTaskOfFailedChange(t *testing.T) {
 
 func TestRetry(t *testing.T) {
 	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
-	replace(t, &timeNow, func() time.Time { return now })
+	testutil.Replace(t, &timeNow, func() time.Time { return now })
 	st, _ := openTemp(t)
 	c := addChain(st, []string{"fetch"})
 	r := NewRunner(st)

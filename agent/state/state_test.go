@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"paddock.dev/paddock/internal/testutil"
 )
 
 func TestOpenMissing(t *testing.T) {
@@ -87,7 +89,7 @@ func TestGetWrongType(t *testing.T) {
 
 func TestPersistenceRoundTrip(t *testing.T) {
 	spawn := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
-	replace(t, &timeNow, func() time.Time { return spawn })
+	testutil.Replace(t, &timeNow, func() time.Time { return spawn })
 	st, path := openTemp(t)
 	st.Lock()
 	st.Set("apps", []string{"hello"})

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"paddock.dev/paddock/internal/testutil"
 )
 
 // faultExitCode is the exit code of an agent stopped by PADDOCK_FAULT.
@@ -176,7 +178,7 @@ func writeMarker(t *testing.T, d *device) *marker {
 		path:    d.path(fmt.Sprintf("var/lib/paddock/data/hello/%d/marker", apps[0].Revision)),
 		content: "written before the cut " + strconv.FormatInt(time.Now().UnixNano(), 10),
 	}
-	writeFile(t, m.path, m.content)
+	testutil.WriteFile(t, m.path, m.content)
 	return m
 }
 

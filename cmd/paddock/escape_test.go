@@ -14,6 +14,7 @@ import (
 
 	"paddock.dev/paddock/confine/cgroup"
 	"paddock.dev/paddock/confine/launch"
+	"paddock.dev/paddock/internal/testutil"
 )
 
 // escapeApp is the app.yaml of the hostile app; its limits stop the bombs.
@@ -49,7 +50,7 @@ func buildEscape(t *testing.T, d *device, yaml string) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("cannot build the escape app: %v\n%s", err, out)
 	}
-	writeFile(t, filepath.Join(src, "meta/app.yaml"), yaml)
+	testutil.WriteFile(t, filepath.Join(src, "meta/app.yaml"), yaml)
 }
 
 // installEscape installs the hostile app and a victim app and returns the
@@ -61,7 +62,7 @@ func installEscape(t *testing.T, d *device) string {
 	d.ok("install", "escape.pdk")
 	d.ok("install", d.packHello("1.0", 1))
 	secret := d.path("var/lib/paddock/data/hello/1/secret")
-	writeFile(t, secret, "the victim's secret")
+	testutil.WriteFile(t, secret, "the victim's secret")
 	return secret
 }
 
@@ -77,7 +78,7 @@ func TestEscape(t *testing.T) {
 	// A file of the app's own data that only root may read: root passes
 	// the owner bits, the app's user does not.
 	rootOnly := d.path("var/lib/paddock/data/escape/1/root-only")
-	writeFile(t, rootOnly, "for root")
+	testutil.WriteFile(t, rootOnly, "for root")
 	if err := os.Chmod(rootOnly, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +113,7 @@ func TestEscape(t *testing.T) {
 
 	started := time.Now()
 	hostname, _ := os.Hostname()
-	domain := readFile(t, "/proc/sys/kernel/domainname")
+	domain := testutil.ReadFile(t, "/proc/sys/kernel/domainname")
 	args := []string{"run", "escape", "--"}
 	for name := range denied {
 		switch name {
@@ -189,14 +190,14 @@ func TestEscape(t *testing.T) {
 	if h, _ := os.Hostname(); h != hostname {
 		t.Errorf("host name changed from %q to %q", hostname, h)
 	}
-	if got := readFile(t, "/proc/sys/kernel/domainname"); got != domain {
+	if got := testutil.ReadFile(t, "/proc/sys/kernel/domainname"); got != domain {
 		t.Errorf("domain name changed from %q to %q", domain, got)
 	}
 	if _, err := os.Stat("/etc/paddock-escape"); err == nil {
 		os.Remove("/etc/paddock-escape")
 		t.Error("the app wrote /etc/paddock-escape on the host")
 	}
-	if got := readFile(t, secret); got != "the victim's secret" {
+	if got := testutil.ReadFile(t, secret); got != "the victim's secret" {
 		t.Errorf("victim's data changed: %q", got)
 	}
 	if _, err := os.Stat(d.path("apps/escape/1/injected")); err == nil {
@@ -353,7 +354,7 @@ func TestRunHello(t *testing.T) {
 		t.Errorf("paddock run hello: got %q, want a greeting naming hello and revision 1", out)
 	}
 	// The example appends to its data: the sandbox's $APP_DATA is the revision's data on the host.
-	if got := readFile(t, d.path("var/lib/paddock/data/hello/1/greetings")); got == "" {
+	if got := testutil.ReadFile(t, d.path("var/lib/paddock/data/hello/1/greetings")); got == "" {
 		t.Error("hello wrote nothing into its data")
 	}
 	r := d.paddock("run", "hello.nope")

@@ -118,7 +118,7 @@ func TestFullDisk(t *testing.T) {
 
 	// A refresh whose data copy does not fit is refused before it copies.
 	d.ok("install", "hello-1.pdk")
-	writeFile(t, filepath.Join(lib, "data/hello/1/big"), strings.Repeat("x", 9<<20))
+	testutil.WriteFile(t, filepath.Join(lib, "data/hello/1/big"), strings.Repeat("x", 9<<20))
 	r = d.paddock("refresh", "hello-2.pdk")
 	if r.code == 0 || !strings.Contains(r.stderr, "copy the data of hello from revision 1") || !strings.Contains(r.stderr, "needs 9.0 MiB") {
 		t.Errorf("refresh whose data does not fit: got exit %d, %q, want a refusal saying it needs 9.0 MiB", r.code, r.stderr)

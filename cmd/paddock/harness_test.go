@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"paddock.dev/paddock/confine/cgroup"
+	"paddock.dev/paddock/internal/testutil"
 )
 
 // binary is the paddock binary built for these tests by TestMain.
@@ -60,13 +61,9 @@ type device struct {
 // needRoot skips tests that mount revisions.
 func needRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to loop-mount app revisions")
-	}
+	testutil.NeedRoot(t, "loop-mount app revisions")
 	for _, tool := range []string{"mksquashfs", "unsquashfs"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("needs %s (make deps installs squashfs-tools)", tool)
-		}
+		testutil.NeedCommand(t, tool, "squashfs-tools")
 	}
 }
 
@@ -263,7 +260,7 @@ func (d *device) setupKeys(names string) {
 	d.t.Helper()
 	d.ok("key", "create", "root")
 	d.ok("key", "create", "pub")
-	writeFile(d.t, filepath.Join(d.work, "root.asc"), d.ok("key", "export", "root"))
+	testutil.WriteFile(d.t, filepath.Join(d.work, "root.asc"), d.ok("key", "export", "root"))
 	d.ok("key", "trust", "root.asc")
 	d.ok("key", "delegate", "--key", "root", "--to", "pub", "--role", "publisher", "--names", names, "-o", "pub.delegation")
 }
@@ -288,7 +285,7 @@ func (d *device) packHello(version string, rev int) string {
 		}
 		lines = append(lines, l)
 	}
-	writeFile(d.t, yaml, strings.Join(lines, "\n"))
+	testutil.WriteFile(d.t, yaml, strings.Join(lines, "\n"))
 	out := fmt.Sprintf("hello-%d.pdk", rev)
 	d.ok("pack", src, "-o", out)
 	d.ok("sign", out, "--key", "pub", "--revision", fmt.Sprint(rev), "--delegation", "pub.delegation")
@@ -296,13 +293,3 @@ func (d *device) packHello(version string, rev int) string {
 }
 
 func (d *device) path(p string) string { return filepath.Join(d.root, p) }
-
-func writeFile(t *testing.T, path, data string) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}

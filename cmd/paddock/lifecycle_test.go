@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"paddock.dev/paddock/internal/testutil"
 )
 
 // TestFirstSteps runs the sequence a new user runs from the README, and
@@ -29,7 +31,7 @@ func TestFirstSteps(t *testing.T) {
 			t.Fatal(err)
 		}
 		data[len(data)/2] ^= 0xff
-		writeFile(t, filepath.Join(d.work, to), string(data))
+		testutil.WriteFile(t, filepath.Join(d.work, to), string(data))
 	}
 	tamper("hello.pdk", "tampered-1.pdk")
 	tamper(v2, "tampered-2.pdk")
@@ -121,7 +123,7 @@ func TestRefusals(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		writeFile(t, filepath.Join(d.work, to), string(b))
+		testutil.WriteFile(t, filepath.Join(d.work, to), string(b))
 	}
 	cp(v3, "untrusted.pdk")
 	d.ok("sign", "untrusted.pdk", "--key", "stranger", "--revision", "3")
@@ -129,19 +131,19 @@ func TestRefusals(t *testing.T) {
 	// sign refuses a delegation that does not cover the name: put it in the bundle by hand.
 	d.ok("sign", "undelegated.pdk", "--key", "other", "--revision", "3")
 	cp("other.delegation", "undelegated.pdk.assert.tmp")
-	bundle := readFile(t, filepath.Join(d.work, "undelegated.pdk.assert.tmp")) + readFile(t, filepath.Join(d.work, "undelegated.pdk.assert"))
-	writeFile(t, filepath.Join(d.work, "undelegated.pdk.assert"), bundle)
+	bundle := testutil.ReadFile(t, filepath.Join(d.work, "undelegated.pdk.assert.tmp")) + testutil.ReadFile(t, filepath.Join(d.work, "undelegated.pdk.assert"))
+	testutil.WriteFile(t, filepath.Join(d.work, "undelegated.pdk.assert"), bundle)
 	cp(v3, "expired.pdk")
 	d.ok("sign", "expired.pdk", "--key", "pub", "--revision", "3", "--delegation", "expired.delegation")
 	time.Sleep(time.Until(until.Truncate(time.Second).Add(time.Second)))
 	cp(v3, "truncated.pdk")
-	if err := os.Truncate(filepath.Join(d.work, "truncated.pdk"), int64(len(readFile(t, filepath.Join(d.work, v3))))-100); err != nil {
+	if err := os.Truncate(filepath.Join(d.work, "truncated.pdk"), int64(len(testutil.ReadFile(t, filepath.Join(d.work, v3))))-100); err != nil {
 		t.Fatal(err)
 	}
 	cp(v3+".assert", "truncated.pdk.assert")
 	cp(v3, "unsigned.pdk")
 	cp(v3, "garbage.pdk")
-	writeFile(t, filepath.Join(d.work, "garbage.pdk.assert"), "type: app-revision\nname: hello\n\nnot a signature\n")
+	testutil.WriteFile(t, filepath.Join(d.work, "garbage.pdk.assert"), "type: app-revision\nname: hello\n\nnot a signature\n")
 
 	tests := []struct {
 		name string
@@ -201,7 +203,7 @@ func TestPackRefusals(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			src := filepath.Join(d.work, strings.ReplaceAll(tt.name, " ", "-"))
-			writeFile(t, filepath.Join(src, "meta/app.yaml"), tt.yaml)
+			testutil.WriteFile(t, filepath.Join(src, "meta/app.yaml"), tt.yaml)
 			r := d.paddock("pack", src, "-o", "out.pdk")
 			if r.code == 0 {
 				t.Fatal("pack succeeded, want a refusal")
@@ -224,17 +226,17 @@ func TestRefreshRevertRemove(t *testing.T) {
 	d.setupKeys("hello")
 	d.startDaemon("")
 	d.ok("install", d.packHello("1.0", 1))
-	writeFile(t, d.path("var/lib/paddock/data/hello/current/notes"), "written by 1")
-	writeFile(t, d.path("var/lib/paddock/data/hello/common/shared"), "common")
+	testutil.WriteFile(t, d.path("var/lib/paddock/data/hello/current/notes"), "written by 1")
+	testutil.WriteFile(t, d.path("var/lib/paddock/data/hello/common/shared"), "common")
 
 	d.ok("refresh", d.packHello("2.0", 2))
-	if got := readFile(t, d.path("var/lib/paddock/data/hello/2/notes")); got != "written by 1" {
+	if got := testutil.ReadFile(t, d.path("var/lib/paddock/data/hello/2/notes")); got != "written by 1" {
 		t.Errorf("data carried to revision 2: got %q", got)
 	}
-	writeFile(t, d.path("var/lib/paddock/data/hello/current/notes"), "written by 2")
+	testutil.WriteFile(t, d.path("var/lib/paddock/data/hello/current/notes"), "written by 2")
 
 	d.ok("revert", "hello")
-	if got := readFile(t, d.path("var/lib/paddock/data/hello/current/notes")); got != "written by 1" {
+	if got := testutil.ReadFile(t, d.path("var/lib/paddock/data/hello/current/notes")); got != "written by 1" {
 		t.Errorf("after revert, current data: got %q, want revision 1's", got)
 	}
 	if apps := d.list(); apps[0].Revision != 1 || apps[0].Version != "1.0" {
@@ -256,7 +258,7 @@ func TestRefreshRevertRemove(t *testing.T) {
 			t.Errorf("%s left after revision 1 was discarded (%v)", p, err)
 		}
 	}
-	if got := readFile(t, d.path("var/lib/paddock/data/hello/3/notes")); got != "written by 2" {
+	if got := testutil.ReadFile(t, d.path("var/lib/paddock/data/hello/3/notes")); got != "written by 2" {
 		t.Errorf("data carried from 2 to 3: got %q", got)
 	}
 
@@ -272,13 +274,4 @@ func TestRefreshRevertRemove(t *testing.T) {
 	if s := snapshot(t, d); strings.Contains(s, "mount ") {
 		t.Errorf("mounts left after remove:\n%s", s)
 	}
-}
-
-func readFile(t *testing.T, path string) string {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"paddock.dev/paddock/internal/testutil"
 )
 
 // TestKeptSandboxEnds pins issue 9's "kept sandbox inits outlive the
@@ -78,7 +80,7 @@ func sandboxInit(t *testing.T, d *device, app, cmd string, rev int) int {
 		PID int `json:"pid"`
 	}
 	path := d.path(filepath.Join("run/paddock/ns", "paddock."+app+"."+cmd+"."+strconv.Itoa(rev)+".json"))
-	if err := json.Unmarshal([]byte(readFile(t, path)), &rec); err != nil || rec.PID <= 0 {
+	if err := json.Unmarshal([]byte(testutil.ReadFile(t, path)), &rec); err != nil || rec.PID <= 0 {
 		t.Fatalf("record of the sandbox of %s.%s: %v (pid %d)", app, cmd, err, rec.PID)
 	}
 	if procState(rec.PID) == "" {

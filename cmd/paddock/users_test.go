@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"paddock.dev/paddock/internal/testutil"
 )
 
 // appUID returns the user id that app runs as, from the record the agent
@@ -21,7 +23,7 @@ func appUID(t *testing.T, d *device, app string) int {
 		GID  int  `json:"gid"`
 		Root bool `json:"root"`
 	}
-	if err := json.Unmarshal([]byte(readFile(t, d.path("var/lib/paddock/profiles/"+app+"/1/user.json"))), &u); err != nil {
+	if err := json.Unmarshal([]byte(testutil.ReadFile(t, d.path("var/lib/paddock/profiles/"+app+"/1/user.json"))), &u); err != nil {
 		t.Fatal(err)
 	}
 	if u.Root || u.UID < 70000 || u.UID > 79999 || u.GID != u.UID {

@@ -10,6 +10,7 @@ import (
 	"github.com/diskfs/go-diskfs/partition/gpt"
 
 	"paddock.dev/paddock/boot"
+	"paddock.dev/paddock/internal/testutil"
 )
 
 // Regression: with both copies of the boot environment damaged, the
@@ -131,6 +132,6 @@ func extractBootenv(t *testing.T, img string, off int64) string {
 		t.Fatal(err)
 	}
 	p := filepath.Join(t.TempDir(), "bootenv")
-	writeFile(t, p, string(b))
+	testutil.WriteFile(t, p, string(b))
 	return p
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"paddock.dev/paddock/internal/testutil"
 	"paddock.dev/paddock/qemu"
 )
 
@@ -30,9 +31,9 @@ func TestAppliancePowerCutMidRefresh(t *testing.T) {
 	d.ok("image", "initrd", "--modules", modules, "--paddock", binary, "-o", "initrd.img")
 	d.ok("image", "build", "--gadget", filepath.Join(examples, "gadget-amd64"), "--base", "base.pdk",
 		"--kernel", vmlinuz, "--initrd", "initrd.img", "--arch", "amd64", "--app", one, "-o", "disk.img", "-q")
-	assertion := readFile(t, filepath.Join(d.work, two+".assert"))
+	assertion := testutil.ReadFile(t, filepath.Join(d.work, two+".assert"))
 	padded := assertion + strings.Repeat("\x00", (512-len(assertion)%512)%512)
-	writeFile(t, filepath.Join(d.work, "assert.disk"), padded)
+	testutil.WriteFile(t, filepath.Join(d.work, "assert.disk"), padded)
 
 	// Boot 1: hello 1 is seeded; its refresh to 2 stops before the profiles, and the power goes.
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)

@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"paddock.dev/paddock/internal/testutil"
 )
 
 // guestKernel finds the Debian guest kernel that 'make deps' caches, or
@@ -53,9 +55,9 @@ func TestApplianceInQEMU(t *testing.T) {
 		"--kernel", vmlinuz, "--initrd", "initrd.img", "--arch", "amd64", "--app", "escape.pdk", "-o", "disk.img", "-q")
 
 	// The assertions travel on a third disk, padded to whole sectors.
-	assertion := readFile(t, filepath.Join(d.work, hello+".assert"))
+	assertion := testutil.ReadFile(t, filepath.Join(d.work, hello+".assert"))
 	padded := assertion + strings.Repeat("\x00", (512-len(assertion)%512)%512)
-	writeFile(t, filepath.Join(d.work, "assert.disk"), padded)
+	testutil.WriteFile(t, filepath.Join(d.work, "assert.disk"), padded)
 	script := strings.Join([]string{
 		"paddock list",
 		fmt.Sprintf("head -c %d /dev/vdc > /tmp/hello.assert", len(assertion)),

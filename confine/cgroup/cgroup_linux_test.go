@@ -17,6 +17,8 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
+
+	"paddock.dev/paddock/internal/testutil"
 )
 
 // childEnv selects the case a re-executed test binary runs as a sandboxed child.
@@ -161,9 +163,7 @@ func (c *child) ask(t *testing.T, line string) string {
 // (killing what is left in it) when the test ends, even on failure.
 func setup(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to create cgroups")
-	}
+	testutil.NeedRoot(t, "create cgroups")
 	if Mode() == "none" {
 		t.Skip("no cgroup hierarchy mounted at /sys/fs/cgroup")
 	}
@@ -475,9 +475,7 @@ func TestV2Devices(t *testing.T) {
 }
 
 func BenchmarkEnsureAddProc(b *testing.B) {
-	if os.Geteuid() != 0 {
-		b.Skip("needs root to create cgroups")
-	}
+	testutil.NeedRoot(b, "create cgroups")
 	oldParent, oldNest := Parent, nestUnderSelf
 	Parent, nestUnderSelf = fmt.Sprintf("paddock-bench-%d", os.Getpid()), true
 	parents := testParents()

@@ -19,6 +19,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"paddock.dev/paddock/internal/testutil"
 )
 
 // The test binary runs itself as a child to load filters, so the test
@@ -246,9 +248,7 @@ func runProbes(t *testing.T, profile string) map[string]unix.Errno {
 
 func requireRoot(t testing.TB) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("loading seccomp filters in a private mount namespace needs root (CI runs as root)")
-	}
+	testutil.NeedRoot(t, "load seccomp filters in a private mount namespace")
 }
 
 func compileTo(t testing.TB, p Policy) string {

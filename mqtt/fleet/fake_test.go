@@ -258,8 +258,8 @@ func newTestEnv(t testing.TB) *testEnv {
 	t.Setenv("PADDOCK_KEYS", filepath.Join(dir, "keys"))
 	t.Setenv("PADDOCK_FLEET_DIR", filepath.Join(dir, "fleet"))
 	t.Setenv("PADDOCK_BROKER", "")
-	replace(t, &quietPeriod, 200*time.Millisecond)
-	replace(t, &progressTick, 50*time.Millisecond)
+	testutil.Replace(t, &quietPeriod, 200*time.Millisecond)
+	testutil.Replace(t, &progressTick, 50*time.Millisecond)
 	b := mosquittotest.Start(t)
 	store, err := keys.DefaultStore()
 	if err != nil {
@@ -284,11 +284,4 @@ func newTestEnv(t testing.TB) *testEnv {
 // opArgs are the options every send and rollout needs.
 func (e *testEnv) opArgs() []string {
 	return []string{"--broker", e.broker.URL(), "--key", "ops", "--delegation", e.delegation}
-}
-
-// replace sets *p to v for the test.
-func replace[T any](t testing.TB, p *T, v T) {
-	old := *p
-	*p = v
-	t.Cleanup(func() { *p = old })
 }

@@ -17,6 +17,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"paddock.dev/paddock/internal/testutil"
 	"paddock.dev/paddock/mqtt"
 	"paddock.dev/paddock/ota/keys"
 	"paddock.dev/paddock/ota/trust"
@@ -263,7 +264,7 @@ func TestRolloutBrokerRestart(t *testing.T) {
 		t.Skip("restarts a broker under a rollout")
 	}
 	e := newTestEnv(t)
-	replace(t, &resendAfter, 2*time.Second)
+	testutil.Replace(t, &resendAfter, 2*time.Second)
 	// Applying takes a second, so that the broker dies while the first
 	// wave's devices work, and their answers go out while it is down.
 	f := startRealFleet(t, e, 100, time.Second)

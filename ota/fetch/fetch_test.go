@@ -18,19 +18,13 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"paddock.dev/paddock/internal/testutil"
 )
 
-// replace sets *p to v for the duration of the test.
-func replace[T any](t *testing.T, p *T, v T) {
-	t.Helper()
-	old := *p
-	*p = v
-	t.Cleanup(func() { *p = old })
-}
-
 func fastRetries(t *testing.T) {
-	replace(t, &backoffBase, time.Millisecond)
-	replace(t, &backoffMax, 5*time.Millisecond)
+	testutil.Replace(t, &backoffBase, time.Millisecond)
+	testutil.Replace(t, &backoffMax, 5*time.Millisecond)
 }
 
 func makeContent(n int) []byte {
@@ -400,7 +394,7 @@ func TestCancel(t *testing.T) {
 // A server that stops sending without hanging up must not block forever.
 func TestStall(t *testing.T) {
 	fastRetries(t)
-	replace(t, &stallTimeout, 100*time.Millisecond)
+	testutil.Replace(t, &stallTimeout, 100*time.Millisecond)
 	half := len(content) / 2
 	m := newMirror(t, func(w http.ResponseWriter, r *http.Request, n int) {
 		if n > 0 {
@@ -507,7 +501,7 @@ func trickleHandler(period time.Duration) func(http.ResponseWriter, *http.Reques
 // moved forward.
 func TestTrickleBelowMinimumRate(t *testing.T) {
 	fastRetries(t)
-	replace(t, &defaultRateWindow, 300*time.Millisecond)
+	testutil.Replace(t, &defaultRateWindow, 300*time.Millisecond)
 	m := newMirror(t, trickleHandler(50*time.Millisecond))
 	dest := filepath.Join(t.TempDir(), "a.pdk")
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
@@ -540,7 +534,7 @@ func TestTrickleBelowMinimumRate(t *testing.T) {
 // A trickling mirror is left for the next one.
 func TestTrickleNextMirror(t *testing.T) {
 	fastRetries(t)
-	replace(t, &defaultRateWindow, 200*time.Millisecond)
+	testutil.Replace(t, &defaultRateWindow, 200*time.Millisecond)
 	slow := newMirror(t, trickleHandler(50*time.Millisecond))
 	good := newMirror(t, serveBytes(content))
 	dest := filepath.Join(t.TempDir(), "a.pdk")
