@@ -20,22 +20,15 @@ import (
 	"paddock.dev/paddock/agent/appmgr"
 	"paddock.dev/paddock/agent/manager"
 	"paddock.dev/paddock/agent/state"
+	"paddock.dev/paddock/agent/state/statetest"
 	"paddock.dev/paddock/internal/dirs"
-	"paddock.dev/paddock/internal/dirs/dirstest"
 	"paddock.dev/paddock/internal/testutil"
 )
 
 // newServer returns a server over a fresh state in a temporary root.
 func newServer(t *testing.T) (*Server, *state.State) {
 	t.Helper()
-	dirstest.SetRoot(t)
-	if err := os.MkdirAll(dirs.LibDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	st, err := state.Open(dirs.StateFile)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := statetest.Open(t)
 	log := slog.New(slog.DiscardHandler)
 	apps := appmgr.New(manager.NewEnv(st, state.NewRunner(st), log))
 	return New(st, apps, log), st

@@ -6,7 +6,6 @@ package apitest
 import (
 	"context"
 	"log/slog"
-	"os"
 	"testing"
 	"time"
 
@@ -14,8 +13,8 @@ import (
 	"paddock.dev/paddock/agent/appmgr"
 	"paddock.dev/paddock/agent/manager"
 	"paddock.dev/paddock/agent/state"
+	"paddock.dev/paddock/agent/state/statetest"
 	"paddock.dev/paddock/internal/dirs"
-	"paddock.dev/paddock/internal/dirs/dirstest"
 )
 
 // Agent is a running API server and what it serves.
@@ -31,14 +30,7 @@ type Agent struct {
 // Runner.Ensure, or after RunTasks.
 func Start(t testing.TB) *Agent {
 	t.Helper()
-	dirstest.SetRoot(t)
-	if err := os.MkdirAll(dirs.LibDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	st, err := state.Open(dirs.StateFile)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := statetest.Open(t)
 	log := slog.New(slog.DiscardHandler)
 	a := &Agent{State: st, Runner: state.NewRunner(st)}
 	a.Apps = appmgr.New(manager.NewEnv(st, a.Runner, log))

@@ -12,8 +12,7 @@ import (
 
 	"paddock.dev/paddock/agent/manager"
 	"paddock.dev/paddock/agent/state"
-	"paddock.dev/paddock/internal/dirs"
-	"paddock.dev/paddock/internal/dirs/dirstest"
+	"paddock.dev/paddock/agent/state/statetest"
 	"paddock.dev/paddock/internal/loopmount"
 	"paddock.dev/paddock/ota/assert"
 	"paddock.dev/paddock/ota/assert/asserttest"
@@ -36,23 +35,10 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	dirstest.SetRoot(t)
-	if err := os.MkdirAll(dirs.LibDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	f := &fixture{t: t, root: asserttest.Key(t, "root"), pub: asserttest.Key(t, "pub"), pub2: asserttest.Key(t, "pub2")}
+	f := &fixture{t: t, st: statetest.Open(t), root: asserttest.Key(t, "root"), pub: asserttest.Key(t, "pub"), pub2: asserttest.Key(t, "pub2")}
 	f.since = time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
-	armored, err := f.root.Public().Armored()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := keys.Trust(armored); err != nil {
-		t.Fatal(err)
-	}
+	asserttest.Trust(t, f.root)
 	f.delegPub = f.delegation(f.pub, false)
-	if f.st, err = state.Open(dirs.StateFile); err != nil {
-		t.Fatal(err)
-	}
 	f.runner = state.NewRunner(f.st)
 	f.m = New(manager.NewEnv(f.st, f.runner, slog.New(slog.DiscardHandler)))
 	f.m.Arch = "amd64"

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -14,8 +13,7 @@ import (
 	"paddock.dev/paddock/agent/appmgr"
 	"paddock.dev/paddock/agent/manager"
 	"paddock.dev/paddock/agent/state"
-	"paddock.dev/paddock/internal/dirs"
-	"paddock.dev/paddock/internal/dirs/dirstest"
+	"paddock.dev/paddock/agent/state/statetest"
 	"paddock.dev/paddock/mqtt"
 	"paddock.dev/paddock/ota/assert"
 	"paddock.dev/paddock/ota/assert/asserttest"
@@ -35,23 +33,13 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	dirstest.SetRoot(t)
+	st := statetest.Open(t)
 	f := &fixture{}
 	f.root, f.ops, f.pub = asserttest.Key(t, "root"), asserttest.Key(t, "ops"), asserttest.Key(t, "pub")
-	armored, _ := f.root.Public().Armored()
-	if _, err := keys.Trust(armored); err != nil {
-		t.Fatal(err)
-	}
+	asserttest.Trust(t, f.root)
 	since := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
 	f.opsDeleg = delegate(t, f.root, f.ops, assert.RoleOperator, "*", since)
 	f.pubDeleg = delegate(t, f.root, f.pub, assert.RolePublisher, "hello", since)
-	if err := os.MkdirAll(dirs.LibDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	st, err := state.Open(dirs.StateFile)
-	if err != nil {
-		t.Fatal(err)
-	}
 	runner := state.NewRunner(st)
 	apps := appmgr.New(manager.NewEnv(st, runner, slog.New(slog.NewTextHandler(io.Discard, nil))))
 	f.dev = New(st, apps, "dev1", []string{"lab"}, nil)

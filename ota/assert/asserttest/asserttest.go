@@ -33,6 +33,19 @@ func Key(t testing.TB, name string) *keys.PrivateKey {
 	return k
 }
 
+// Trust makes key a trusted root key of the device below dirs.Root, as
+// 'paddock key trust' does.
+func Trust(t testing.TB, key *keys.PrivateKey) {
+	t.Helper()
+	armored, err := key.Public().Armored()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := keys.Trust(armored); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // Delegation returns an account-key, signed by signer, that lets key
 // publish hello and acme-* from Since to Until for the account named as
 // the key, as edit changes it (edit may be nil).

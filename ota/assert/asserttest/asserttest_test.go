@@ -3,6 +3,7 @@ package asserttest
 import (
 	"testing"
 
+	"paddock.dev/paddock/internal/dirs/dirstest"
 	"paddock.dev/paddock/ota/assert"
 	"paddock.dev/paddock/ota/keys"
 	"paddock.dev/paddock/ota/trust"
@@ -20,5 +21,15 @@ func TestDefaultsVerify(t *testing.T) {
 	c, err := trust.CheckCommand(Bundle(OperatorDelegation(t, root, ops, "device/*", nil), Command(t, ops, func(c *assert.Command) { c.ID = "c9" })), trusted, Now, "dev1", nil)
 	if err != nil || c.ID != "c9" || c.Target != "device/dev1" {
 		t.Errorf("got %+v, %v, want command c9 for device/dev1", c, err)
+	}
+}
+
+func TestTrust(t *testing.T) {
+	dirstest.SetRoot(t)
+	root := Key(t, "root")
+	Trust(t, root)
+	got, err := keys.LoadTrusted()
+	if err != nil || len(got) != 1 || got[0].Fingerprint() != root.Public().Fingerprint() {
+		t.Errorf("got trusted %v, %v, want root's key alone", got, err)
 	}
 }

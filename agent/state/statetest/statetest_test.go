@@ -1,0 +1,28 @@
+package statetest
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"paddock.dev/paddock/internal/dirs"
+)
+
+func TestOpen(t *testing.T) {
+	old := dirs.Root
+	t.Run("open", func(t *testing.T) {
+		st := Open(t)
+		if !strings.HasPrefix(dirs.StateFile, os.TempDir()) {
+			t.Errorf("got state file %s, want one below %s", dirs.StateFile, os.TempDir())
+		}
+		st.Lock()
+		st.Set("k", "v")
+		st.Unlock()
+		if _, err := os.Stat(dirs.StateFile); err != nil {
+			t.Errorf("got %v, want the state saved at %s", err, dirs.StateFile)
+		}
+	})
+	if dirs.Root != old {
+		t.Errorf("got root %s after the test, want %s back", dirs.Root, old)
+	}
+}
