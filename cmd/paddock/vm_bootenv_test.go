@@ -26,10 +26,7 @@ func TestApplianceBootenvRepairInQEMU(t *testing.T) {
 	vmlinux, vmlinuz, modules := guestKernel(t)
 	d := newDevice(t)
 	d.setupKeys("hello")
-	d.ok("image", "base", "--arch", "amd64", "--paddock", binary, "--trust", "root.asc", "-o", "base.pdk")
-	d.ok("image", "initrd", "--modules", modules, "--paddock", binary, "-o", "initrd.img")
-	d.ok("image", "build", "--gadget", filepath.Join(examples, "gadget-amd64"), "--base", "base.pdk",
-		"--kernel", vmlinuz, "--initrd", "initrd.img", "--arch", "amd64", "-o", "disk.img", "-q")
+	d.buildDisk(vmlinuz, modules)
 	img := filepath.Join(d.work, "disk.img")
 	env := bootenvOffset(t, img)
 

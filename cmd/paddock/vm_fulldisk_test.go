@@ -1,7 +1,6 @@
 package main
 
 import (
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -36,10 +35,7 @@ func TestApplianceFullDataPartition(t *testing.T) {
 	d.setupKeys("hello")
 	hello := d.packHello("1.0", 1)
 
-	d.ok("image", "base", "--arch", "amd64", "--paddock", binary, "--trust", "root.asc", "-o", "base.pdk")
-	d.ok("image", "initrd", "--modules", modules, "--paddock", binary, "-o", "initrd.img")
-	d.ok("image", "build", "--gadget", filepath.Join(examples, "gadget-amd64"), "--base", "base.pdk",
-		"--kernel", vmlinuz, "--initrd", "initrd.img", "--arch", "amd64", "--app", hello, "-o", "disk.img", "-q")
+	d.buildDisk(vmlinuz, modules, hello)
 
 	script := strings.Join([]string{
 		"echo agent-before=" + agentPIDScript,

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"paddock.dev/paddock/internal/testutil"
 	"paddock.dev/paddock/qemu"
 )
 
@@ -27,13 +26,8 @@ func TestAppliancePowerCutMidRefresh(t *testing.T) {
 	d := newDevice(t)
 	d.setupKeys("hello")
 	one, two := d.packHello("1.0", 1), d.packHello("2.0", 2)
-	d.ok("image", "base", "--arch", "amd64", "--paddock", binary, "--trust", "root.asc", "-o", "base.pdk")
-	d.ok("image", "initrd", "--modules", modules, "--paddock", binary, "-o", "initrd.img")
-	d.ok("image", "build", "--gadget", filepath.Join(examples, "gadget-amd64"), "--base", "base.pdk",
-		"--kernel", vmlinuz, "--initrd", "initrd.img", "--arch", "amd64", "--app", one, "-o", "disk.img", "-q")
-	assertion := testutil.ReadFile(t, filepath.Join(d.work, two+".assert"))
-	padded := assertion + strings.Repeat("\x00", (512-len(assertion)%512)%512)
-	testutil.WriteFile(t, filepath.Join(d.work, "assert.disk"), padded)
+	d.buildDisk(vmlinuz, modules, one)
+	assertLen := d.assertDisk(two)
 
 	// Boot 1: hello 1 is seeded; its refresh to 2 stops before the profiles, and the power goes.
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -47,7 +41,7 @@ func TestAppliancePowerCutMidRefresh(t *testing.T) {
 	}
 	vm, err := qemu.StartCommand(ctx, c, strings.Join([]string{
 		"paddock list",
-		fmt.Sprintf("head -c %d /dev/vdc > /tmp/hello.assert", len(assertion)),
+		fmt.Sprintf("head -c %d /dev/vdc > /tmp/hello.assert", assertLen),
 		"paddock install /dev/vdb --assert /tmp/hello.assert",
 		"echo install ended: $?",
 		"sleep 600",

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -18,9 +17,7 @@ func guestKernel(t *testing.T) (vmlinux, vmlinuz, modules string) {
 	if testing.Short() {
 		t.Skip("boots a VM")
 	}
-	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
-		t.Skip("needs qemu-system-x86_64 (make deps installs it)")
-	}
+	testutil.NeedCommand(t, "qemu-system-x86_64", "qemu-system-x86")
 	cache, err := filepath.Abs("../../.cache/kernels/amd64")
 	if err != nil {
 		t.Fatal(err)
@@ -33,6 +30,33 @@ func guestKernel(t *testing.T) (vmlinux, vmlinuz, modules string) {
 		return m[len(m)-1]
 	}
 	return find("boot/vmlinux-*"), find("boot/vmlinuz-*"), find("lib/modules/*")
+}
+
+// buildDisk builds the appliance's disk image disk.img in the work folder,
+// as the README does: a base trusting root.asc, an initramfs with the
+// guest kernel's modules, and a disk from the example gadget with the
+// guest kernel, seeded with apps (package files in the work folder).
+func (d *device) buildDisk(vmlinuz, modules string, apps ...string) {
+	d.t.Helper()
+	d.ok("image", "base", "--arch", "amd64", "--paddock", binary, "--trust", "root.asc", "-o", "base.pdk")
+	d.ok("image", "initrd", "--modules", modules, "--paddock", binary, "-o", "initrd.img")
+	args := []string{"image", "build", "--gadget", filepath.Join(examples, "gadget-amd64"), "--base", "base.pdk",
+		"--kernel", vmlinuz, "--initrd", "initrd.img", "--arch", "amd64"}
+	for _, app := range apps {
+		args = append(args, "--app", app)
+	}
+	d.ok(append(args, "-o", "disk.img", "-q")...)
+}
+
+// assertDisk writes the assertions of package pdk (in the work folder) to
+// assert.disk, padded to whole sectors, for a guest to read from a disk of
+// its own; it returns the length of the assertions.
+func (d *device) assertDisk(pdk string) int {
+	d.t.Helper()
+	assertion := testutil.ReadFile(d.t, filepath.Join(d.work, pdk+".assert"))
+	padded := assertion + strings.Repeat("\x00", (512-len(assertion)%512)%512)
+	testutil.WriteFile(d.t, filepath.Join(d.work, "assert.disk"), padded)
+	return len(assertion)
 }
 
 // TestApplianceInQEMU builds a device image (base, initramfs, disk from the
@@ -49,18 +73,13 @@ func TestApplianceInQEMU(t *testing.T) {
 	packEscapeRoot(t, d)
 	hello := d.packHello("1.0", 1)
 
-	d.ok("image", "base", "--arch", "amd64", "--paddock", binary, "--trust", "root.asc", "-o", "base.pdk")
-	d.ok("image", "initrd", "--modules", modules, "--paddock", binary, "-o", "initrd.img")
-	d.ok("image", "build", "--gadget", filepath.Join(examples, "gadget-amd64"), "--base", "base.pdk",
-		"--kernel", vmlinuz, "--initrd", "initrd.img", "--arch", "amd64", "--app", "escape.pdk", "-o", "disk.img", "-q")
+	d.buildDisk(vmlinuz, modules, "escape.pdk")
 
 	// The assertions travel on a third disk, padded to whole sectors.
-	assertion := testutil.ReadFile(t, filepath.Join(d.work, hello+".assert"))
-	padded := assertion + strings.Repeat("\x00", (512-len(assertion)%512)%512)
-	testutil.WriteFile(t, filepath.Join(d.work, "assert.disk"), padded)
+	assertLen := d.assertDisk(hello)
 	script := strings.Join([]string{
 		"paddock list",
-		fmt.Sprintf("head -c %d /dev/vdc > /tmp/hello.assert", len(assertion)),
+		fmt.Sprintf("head -c %d /dev/vdc > /tmp/hello.assert", assertLen),
 		"paddock install /dev/vdb --assert /tmp/hello.assert",
 		"paddock run hello",
 		"paddock run escape -- mount block_device read_etc_hostname own_data euid",
