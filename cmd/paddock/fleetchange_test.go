@@ -154,22 +154,12 @@ func TestFleetInstallSurvivesKill(t *testing.T) {
 	events := watchEvents(t, broker.URL())
 	d.startDaemon("", "--broker", broker.URL(), "--device-id", "dev1")
 
-	send := exec.Command(binary, "fleet", "send", "--broker", broker.URL(), "--key", "ops", "--delegation", "ops.delegation",
-		"--assert", "hello-1.pdk.assert", "--device", "dev1", "--timeout", "90s", "--json", "install", "http://"+srv.addr+"/hello.pdk")
-	send.Dir, send.Env = d.work, d.env()
-	var out, errb bytes.Buffer
-	send.Stdout, send.Stderr = &out, &errb
-	if err := send.Start(); err != nil {
-		t.Fatal(err)
-	}
-	sent := make(chan error, 1)
-	go func() { sent <- send.Wait() }()
-	t.Cleanup(func() { send.Process.Kill() })
+	send := d.startSend(broker.URL(), "http://"+srv.addr+"/hello.pdk")
 
 	select {
 	case <-srv.held:
-	case err := <-sent:
-		t.Fatalf("fleet send ended before the download started: %v\n%s%s\ndaemon:\n%s", err, out.String(), errb.String(), d.daemonLog)
+	case err := <-send.done:
+		t.Fatalf("fleet send ended before the download started: %v\n%s%s\ndaemon:\n%s", err, send.out.String(), send.errb.String(), d.daemonLog)
 	case <-time.After(30 * time.Second):
 		t.Fatalf("the download did not start within 30s\ndaemon:\n%s", d.daemonLog)
 	}
@@ -185,22 +175,15 @@ func TestFleetInstallSurvivesKill(t *testing.T) {
 	srv.release()
 	d.startDaemon("", "--broker", broker.URL(), "--device-id", "dev1")
 
-	select {
-	case err := <-sent:
-		if err != nil {
-			t.Fatalf("fleet send: %v\n%s%s\ndaemon:\n%s", err, out.String(), errb.String(), d.daemonLog)
-		}
-	case <-time.After(90 * time.Second):
-		t.Fatalf("fleet send did not end within 90s\n%s\ndaemon:\n%s", errb.String(), d.daemonLog)
-	}
+	send.wait(90 * time.Second)
 	var res struct {
 		Command string `json:"command"`
 	}
-	if err := json.Unmarshal(out.Bytes(), &res); err != nil || res.Command == "" {
-		t.Fatalf("fleet send --json: got %q, %v", out.String(), err)
+	if err := json.Unmarshal(send.out.Bytes(), &res); err != nil || res.Command == "" {
+		t.Fatalf("fleet send --json: got %q, %v", send.out.String(), err)
 	}
-	if !strings.Contains(out.String(), `"result": "done"`) {
-		t.Errorf("fleet send: got %s, want done", out.String())
+	if !strings.Contains(send.out.String(), `"result": "done"`) {
+		t.Errorf("fleet send: got %s, want done", send.out.String())
 	}
 	time.Sleep(2 * time.Second) // a second answer would come now
 	finals := events.finals(res.Command)
@@ -285,35 +268,18 @@ func TestFleetInstallSurvivesPowerCut(t *testing.T) {
 	events := watchEvents(t, broker.URL())
 	d.startDaemon("generate-profiles:before", "--broker", broker.URL(), "--device-id", "dev1")
 
-	send := exec.Command(binary, "fleet", "send", "--broker", broker.URL(), "--key", "ops", "--delegation", "ops.delegation",
-		"--assert", "hello-1.pdk.assert", "--device", "dev1", "--timeout", "90s", "--json", "install", "http://"+addr+"/hello.pdk")
-	send.Dir, send.Env = d.work, d.env()
-	var out, errb bytes.Buffer
-	send.Stdout, send.Stderr = &out, &errb
-	if err := send.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { send.Process.Kill() })
+	send := d.startSend(broker.URL(), "http://"+addr+"/hello.pdk")
 	if code := d.waitDaemonExit(); code != faultExitCode {
 		t.Fatalf("the agent exited with %d, want the fault's %d\n%s", code, faultExitCode, d.daemonLog)
 	}
 	d.unmountAll() // the power cut takes the mounts
 	d.startDaemon("", "--broker", broker.URL(), "--device-id", "dev1")
-	sent := make(chan error, 1)
-	go func() { sent <- send.Wait() }()
-	select {
-	case err := <-sent:
-		if err != nil {
-			t.Fatalf("fleet send: %v\n%s%s\ndaemon:\n%s", err, out.String(), errb.String(), d.daemonLog)
-		}
-	case <-time.After(90 * time.Second):
-		t.Fatalf("fleet send did not end within 90s\n%s\ndaemon:\n%s", errb.String(), d.daemonLog)
-	}
+	send.wait(90 * time.Second)
 	var res struct {
 		Command string `json:"command"`
 	}
-	if err := json.Unmarshal(out.Bytes(), &res); err != nil || !strings.Contains(out.String(), `"result": "done"`) {
-		t.Fatalf("fleet send --json: got %q, %v, want done", out.String(), err)
+	if err := json.Unmarshal(send.out.Bytes(), &res); err != nil || !strings.Contains(send.out.String(), `"result": "done"`) {
+		t.Fatalf("fleet send --json: got %q, %v, want done", send.out.String(), err)
 	}
 	time.Sleep(2 * time.Second) // a second answer would come now
 	if finals := events.finals(res.Command); len(finals) != 1 || finals[0].Type != mqtt.EventDone {
@@ -321,5 +287,44 @@ func TestFleetInstallSurvivesPowerCut(t *testing.T) {
 	}
 	if out := d.ok("run", "hello"); !strings.Contains(out, "Hello from hello") {
 		t.Errorf("paddock run hello: got %q", out)
+	}
+}
+
+// fleetSend is a 'paddock fleet send --json install' the test started.
+type fleetSend struct {
+	d         *device
+	out, errb bytes.Buffer
+	done      chan error // its exit
+}
+
+// startSend starts, in the work folder, an install of url on dev1 through
+// broker, signed by ops with hello revision 1's assertions; it is killed
+// when the test ends.
+func (d *device) startSend(broker, url string) *fleetSend {
+	d.t.Helper()
+	cmd := exec.Command(binary, "fleet", "send", "--broker", broker, "--key", "ops", "--delegation", "ops.delegation",
+		"--assert", "hello-1.pdk.assert", "--device", "dev1", "--timeout", "90s", "--json", "install", url)
+	s := &fleetSend{d: d, done: make(chan error, 1)}
+	cmd.Dir, cmd.Env = d.work, d.env()
+	cmd.Stdout, cmd.Stderr = &s.out, &s.errb
+	if err := cmd.Start(); err != nil {
+		d.t.Fatal(err)
+	}
+	go func() { s.done <- cmd.Wait() }()
+	d.t.Cleanup(func() { cmd.Process.Kill() })
+	return s
+}
+
+// wait fails the test, with the send's output and the agent's log, unless
+// the send ends well within timeout.
+func (s *fleetSend) wait(timeout time.Duration) {
+	s.d.t.Helper()
+	select {
+	case err := <-s.done:
+		if err != nil {
+			s.d.t.Fatalf("fleet send: %v\n%s%s\ndaemon:\n%s", err, s.out.String(), s.errb.String(), s.d.daemonLog)
+		}
+	case <-time.After(timeout):
+		s.d.t.Fatalf("fleet send did not end within %v\n%s\ndaemon:\n%s", timeout, s.errb.String(), s.d.daemonLog)
 	}
 }
