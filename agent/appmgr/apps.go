@@ -29,7 +29,9 @@ type Revision struct {
 // App is the recorded state of one installed app.
 type App struct {
 	Name string `json:"name"`
-	// Current is the active revision.
+	// Current is the active revision; 0 once a remove has begun
+	// discarding the app's revisions: the app is inactive, and only a
+	// remove acts on it (a failed one leaves it so, a second one finishes).
 	Current int `json:"current"`
 	// Sequence holds the kept revisions, oldest first.
 	Sequence []Revision `json:"sequence"`
@@ -48,6 +50,10 @@ func (a *App) Revision(rev int) *Revision {
 	}
 	return nil
 }
+
+// removing reports whether a remove has begun discarding the app's
+// revisions, and did not finish.
+func (a *App) removing() bool { return a.Current == 0 }
 
 // CurrentRevision returns the active revision's record.
 func (a *App) CurrentRevision() *Revision { return a.Revision(a.Current) }

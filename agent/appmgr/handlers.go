@@ -240,16 +240,19 @@ func (m *Manager) deleteCgroups(name string, rev int) error {
 	return nil
 }
 
-// discard removes a revision with its sandboxes and profiles.
+// discard removes a revision with its sandboxes and profiles. The package
+// goes last, so that a revision that fails to go part-way keeps it: the
+// state records the revision until discard succeeds, and never one whose
+// package is gone.
 func (m *Manager) discard(name string, rev int) error {
 	// A kept sandbox holds a bind mount of the revision: it goes first.
 	if err := m.be.StopSandboxes(name, rev); err != nil {
 		return err
 	}
-	if err := m.be.Discard(name, rev); err != nil {
+	if err := m.be.RemoveProfiles(name, rev); err != nil {
 		return err
 	}
-	return m.be.RemoveProfiles(name, rev)
+	return m.be.Discard(name, rev)
 }
 
 // checkManifest compares the package's manifest with its assertion. The
@@ -428,36 +431,63 @@ func (m *Manager) doUnlink(t *state.Task) error {
 	return m.be.ClearCurrent(s.name)
 }
 
+// undoUnlink makes the app active again, unless its remove has begun
+// discarding revisions: from there a remove goes forward only (see
+// doDiscardApp), and the app stays inactive until a remove finishes it.
 func (m *Manager) undoUnlink(t *state.Task) error {
 	s, err := m.setup(t)
 	if err != nil || s.before == nil {
 		return err
 	}
+	m.st.Lock()
+	app := m.apps()[s.name]
+	m.st.Unlock()
+	if app == nil || app.removing() {
+		return nil
+	}
 	return m.activate(s.name, s.before.Current)
 }
 
-// doDiscardApp removes every revision and the data of the app, then forgets it.
+// doDiscardApp removes every revision and the data of the app, then
+// forgets it. Once it has begun discarding revisions it goes forward only:
+// the app is recorded inactive (Current 0) first, and each revision leaves
+// the record as soon as it is gone, so that the state never records a
+// revision that is not on disk. A failure leaves the change in Error with
+// the app recorded as far as it is left, and a second remove (the same
+// task again) finishes the job.
 func (m *Manager) doDiscardApp(t *state.Task) error {
 	s, err := m.setup(t)
 	if err != nil {
 		return err
 	}
-	if s.before != nil {
+	m.st.Lock()
+	app := m.apps()[s.name]
+	m.st.Unlock()
+	if app != nil && !app.removing() {
 		// The cgroups of the app's commands go too; the commands are
 		// read from the kept manifests before the revisions are discarded.
-		for _, r := range s.before.Sequence {
+		for _, r := range app.Sequence {
 			if err := m.deleteCgroups(s.name, r.Revision); err != nil {
 				return err
 			}
 		}
-		for _, r := range s.before.Sequence {
-			if err := m.discard(s.name, r.Revision); err != nil {
-				return err
-			}
+		app.Current = 0
+		m.st.Lock()
+		m.setApp(s.name, app) // checkpoint: no way back from here
+		m.st.Unlock()
+	}
+	for app != nil && len(app.Sequence) > 0 {
+		rev := app.Sequence[0].Revision
+		if err := m.discard(s.name, rev); err != nil {
+			return fmt.Errorf("cannot remove revision %d of %s: %w (run 'paddock remove %s' again)", rev, s.name, err, s.name)
 		}
+		app.Sequence = app.Sequence[1:]
+		m.st.Lock()
+		m.setApp(s.name, app)
+		m.st.Unlock()
 	}
 	if err := m.be.RemoveApp(s.name); err != nil {
-		return err
+		return fmt.Errorf("cannot remove %s: %w (run 'paddock remove %s' again)", s.name, err, s.name)
 	}
 	m.st.Lock()
 	defer m.st.Unlock()

@@ -80,7 +80,7 @@ func TestHandlersDoUndo(t *testing.T) {
 		restores bool
 	}{
 		{kind: "store-package", prepare: func(fb *fakeBackend) { fb.addPackage("hello", 2, 1) }, do: "PackageSize hello 2\nSaveAssertions hello 2",
-			undo: "StopSandboxes hello 2\nDiscard hello 2\nRemoveProfiles hello 2"},
+			undo: "StopSandboxes hello 2\nRemoveProfiles hello 2\nDiscard hello 2"},
 		{kind: "mount-revision", prepare: stored, do: "Mount hello 2\nReadManifest hello 2\nKeepManifest hello 2",
 			undo: "Unmount hello 2\nRemoveProfiles hello 2", restores: true},
 		{kind: "copy-data", prepare: mounted, do: "CreateData hello 2 from 0",
@@ -94,12 +94,12 @@ func TestHandlersDoUndo(t *testing.T) {
 		{kind: "link-revision", before: appAt(1, one), prepare: profiled, do: "Mount hello 2\nLoadAppArmor hello 2\nSetCurrent hello 2",
 			undo: "Mount hello 1\nLoadAppArmor hello 1\nSetCurrent hello 1"}, // revision 2's AppArmor profiles stay loaded
 		{kind: "discard-old", before: appAt(2, one, two, three), prepare: func(fb *fakeBackend) {},
-			do: "StopSandboxes hello 1\nDiscard hello 1\nRemoveProfiles hello 1", undo: "-"},
+			do: "StopSandboxes hello 1\nRemoveProfiles hello 1\nDiscard hello 1", undo: "-"},
 		{kind: "unlink-app", before: appAt(2, one, two), prepare: func(fb *fakeBackend) {}, do: "ClearCurrent hello",
 			undo: "Mount hello 2\nLoadAppArmor hello 2\nSetCurrent hello 2", restores: true},
 		{kind: "discard-app", before: appAt(2, one, two), prepare: func(fb *fakeBackend) {},
 			do: "StopSandboxes hello 0\nDeleteCgroup hello hello\nStopSandboxes hello 0\nDeleteCgroup hello hello\n" +
-				"StopSandboxes hello 1\nDiscard hello 1\nRemoveProfiles hello 1\nStopSandboxes hello 2\nDiscard hello 2\nRemoveProfiles hello 2\nRemoveApp hello",
+				"StopSandboxes hello 1\nRemoveProfiles hello 1\nDiscard hello 1\nStopSandboxes hello 2\nRemoveProfiles hello 2\nDiscard hello 2\nRemoveApp hello",
 			undo: "-"},
 	}
 	for _, tt := range tests {

@@ -243,6 +243,9 @@ func (m *Manager) checkUpdate(name string, before *App, rev Revision, opts Insta
 	if rev.Arch != "all" && rev.Arch != m.Arch {
 		return false, refused("cannot install %s: built for %s, this device is %s", name, rev.Arch, m.Arch)
 	}
+	if before != nil && before.removing() {
+		return false, unfinishedRemove("install", name)
+	}
 	if before == nil {
 		if opts.Refresh {
 			return false, fmt.Errorf("cannot refresh %s: it is %w (use 'paddock install')", name, ErrNotInstalled)
@@ -262,6 +265,12 @@ func (m *Manager) checkUpdate(name string, before *App, rev Revision, opts Insta
 		return true, nil
 	}
 	return false, nil
+}
+
+// unfinishedRemove is the error of a change asked of an app whose remove
+// failed part-way.
+func unfinishedRemove(verb, name string) error {
+	return fmt.Errorf("cannot %s %s: a remove of it did not finish (run 'paddock remove %s' to finish it)", verb, name, name)
 }
 
 // claim reserves the app called name for a change about to be made, or
@@ -302,6 +311,9 @@ func (m *Manager) revert(name, command string) (string, error) {
 	if app == nil {
 		return "", fmt.Errorf("cannot revert %s: it is %w", name, ErrNotInstalled)
 	}
+	if app.removing() {
+		return "", unfinishedRemove("revert", name)
+	}
 	prev := app.Previous()
 	if prev == nil {
 		return "", refused("cannot revert %s: no revision older than %d is kept", name, app.Current)
@@ -338,7 +350,11 @@ func (m *Manager) remove(name, command string) (string, error) {
 	}
 	chg := m.st.NewChange("remove", fmt.Sprintf("Remove %q", name))
 	setCommand(chg, command)
-	setupChange(chg, name, app, *app.CurrentRevision(), nil)
+	var rev Revision // none current when a remove failed part-way
+	if r := app.CurrentRevision(); r != nil {
+		rev = *r
+	}
+	setupChange(chg, name, app, rev, nil)
 	unlink := m.st.NewTask("unlink-app", fmt.Sprintf("Make %q inactive", name))
 	discard := m.st.NewTask("discard-app", fmt.Sprintf("Remove the revisions and data of %q", name))
 	discard.WaitFor(unlink)
@@ -376,6 +392,11 @@ func (m *Manager) StartUp() error {
 	for name, app := range m.apps() {
 		for _, r := range app.Sequence {
 			referenced[revisions.BlobPath(name, r.Revision)] = true
+		}
+		if app.removing() {
+			continue // what is left of it waits for a remove
+		}
+		for _, r := range app.Sequence {
 			if err := m.be.Mount(name, r.Revision); err != nil {
 				errs = append(errs, err)
 			} else if err := m.keepManifest(name, r.Revision); err != nil {

@@ -16,6 +16,9 @@ import (
 func (m *Manager) ensurePolicies() error {
 	var errs []error
 	for name, app := range m.apps() {
+		if app.removing() {
+			continue // its revisions wait for a remove
+		}
 		for _, r := range app.Sequence {
 			mf, err := m.be.KeptManifest(name, r.Revision)
 			compiled := false

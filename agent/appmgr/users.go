@@ -113,6 +113,9 @@ func (m *Manager) recordUserLocked(name string, rev Revision, mf *manifest.Manif
 func (m *Manager) ensureUsers() error {
 	var errs []error
 	for name, app := range m.apps() {
+		if app.removing() {
+			continue // its data waits for a remove
+		}
 		if err := m.ensureUser(name, app); err != nil {
 			errs = append(errs, fmt.Errorf("cannot give %s its user: %w", name, err))
 		}
