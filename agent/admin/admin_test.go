@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"paddock.dev/paddock/agent/client"
 	"paddock.dev/paddock/agent/manager"
 	"paddock.dev/paddock/agent/state"
+	"paddock.dev/paddock/agent/state/statetest"
 	"paddock.dev/paddock/internal/dirs"
 	"paddock.dev/paddock/internal/testutil"
 )
@@ -219,12 +219,7 @@ func TestAppOfChangeFromData(t *testing.T) {
 func TestDegradedWarning(t *testing.T) {
 	st := startAgent(t)
 	t.Cleanup(st.Close)
-	if err := os.RemoveAll(dirs.LibDir); err != nil {
-		t.Fatal(err)
-	}
-	st.Lock()
-	st.Set("k", 1)
-	st.Unlock()
+	statetest.BreakSaving(t, st)
 	for _, args := range [][]string{{}, {"--json"}} {
 		out, stderr, err := run(List, args...)
 		if err != nil || !strings.Contains(out, "[]") && !strings.Contains(out, "No apps") {
@@ -234,13 +229,7 @@ func TestDegradedWarning(t *testing.T) {
 			t.Errorf("list %v while degraded: got stderr %q, want one warning with the reason", args, stderr)
 		}
 	}
-	if err := os.MkdirAll(dirs.LibDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	testutil.WaitFor(t, "the state saved once its folder is back", 10*time.Second, func() bool {
-		reason, _ := st.Degraded()
-		return reason == ""
-	})
+	statetest.MendSaving(t, st)
 	if _, stderr, _ := run(List); stderr != "" {
 		t.Errorf("list once saved: got stderr %q, want nothing", stderr)
 	}

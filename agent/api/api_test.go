@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"paddock.dev/paddock/agent/api/apitypes"
 	"paddock.dev/paddock/agent/appmgr"
@@ -22,7 +21,6 @@ import (
 	"paddock.dev/paddock/agent/state"
 	"paddock.dev/paddock/agent/state/statetest"
 	"paddock.dev/paddock/internal/dirs"
-	"paddock.dev/paddock/internal/testutil"
 )
 
 // newServer returns a server over a fresh state in a temporary root.
@@ -403,25 +401,14 @@ func TestApps(t *testing.T) {
 func TestDegradedInEveryAnswer(t *testing.T) {
 	s, st := newServer(t)
 	t.Cleanup(st.Close)
-	if err := os.RemoveAll(dirs.LibDir); err != nil {
-		t.Fatal(err)
-	}
-	st.Lock()
-	st.Set("k", 1)
-	st.Unlock()
+	statetest.BreakSaving(t, st)
 	for _, url := range []string{"/v1/apps", "/v1/changes", "/v1/nothing"} {
 		_, resp := serve(t, s, httptest.NewRequest("GET", url, nil))
 		if resp.Degraded == nil || !strings.Contains(resp.Degraded.Reason, "cannot save the agent's state") || resp.Degraded.Since.IsZero() {
 			t.Errorf("GET %s while the state cannot be saved: got degraded %+v, want the reason and since when", url, resp.Degraded)
 		}
 	}
-	if err := os.MkdirAll(dirs.LibDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	testutil.WaitFor(t, "the state saved once its folder is back", 10*time.Second, func() bool {
-		reason, _ := st.Degraded()
-		return reason == ""
-	})
+	statetest.MendSaving(t, st)
 	if _, resp := serve(t, s, httptest.NewRequest("GET", "/v1/apps", nil)); resp.Degraded != nil {
 		t.Errorf("GET /v1/apps once saved: got degraded %+v, want none", resp.Degraded)
 	}
