@@ -207,13 +207,7 @@ func (d *device) stopDaemon() {
 	if d.daemon == nil {
 		return
 	}
-	d.daemon.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-d.daemonDone:
-	case <-time.After(15 * time.Second):
-		d.daemon.Process.Kill()
-		<-d.daemonDone
-	}
+	testutil.Terminate(d.daemon.Process, d.daemonDone, 15*time.Second)
 	d.daemon = nil
 }
 
