@@ -53,13 +53,6 @@ func goodTree(t *testing.T, dir string, manifest bool) {
 	}
 }
 
-func symlink(t *testing.T, target, link string) {
-	t.Helper()
-	if err := os.Symlink(target, link); err != nil {
-		t.Fatal(err)
-	}
-}
-
 const shadowLine = "root:$y$j9T$SECRETHASH:19000:0:99999:7:::"
 
 // TestHostilePackages pins issue 9 item 2: the agent read meta/app.yaml
@@ -92,7 +85,7 @@ func TestHostilePackages(t *testing.T) {
 			name: "manifest links to /dev/zero",
 			build: func(t *testing.T, dir string) {
 				goodTree(t, dir, false)
-				symlink(t, "/dev/zero", filepath.Join(dir, "meta/app.yaml"))
+				testutil.Symlink(t, "/dev/zero", filepath.Join(dir, "meta/app.yaml"))
 			},
 			want: "meta/app.yaml is a symlink",
 		},
@@ -105,7 +98,7 @@ func TestHostilePackages(t *testing.T) {
 					t.Fatal(err)
 				}
 				goodTree(t, dir, false)
-				symlink(t, secret, filepath.Join(dir, "meta/app.yaml"))
+				testutil.Symlink(t, secret, filepath.Join(dir, "meta/app.yaml"))
 			},
 			want: "meta/app.yaml is a symlink",
 		},
@@ -115,7 +108,7 @@ func TestHostilePackages(t *testing.T) {
 				// What the app wrote into its common data, to get the network at its next install.
 				testutil.WriteFile(t, filepath.Join(revisions.CommonDir("hello"), "app.yaml"), helloManifest+"    plugs: [network]\n")
 				goodTree(t, dir, false)
-				symlink(t, filepath.Join(revisions.CommonDir("hello"), "app.yaml"), filepath.Join(dir, "meta/app.yaml"))
+				testutil.Symlink(t, filepath.Join(revisions.CommonDir("hello"), "app.yaml"), filepath.Join(dir, "meta/app.yaml"))
 			},
 			want: "meta/app.yaml is a symlink",
 		},
@@ -141,7 +134,7 @@ func TestHostilePackages(t *testing.T) {
 				if err := os.MkdirAll(filepath.Join(dir, "bin"), 0o755); err != nil {
 					t.Fatal(err)
 				}
-				symlink(t, "/bin/sh", filepath.Join(dir, "bin/hello"))
+				testutil.Symlink(t, "/bin/sh", filepath.Join(dir, "bin/hello"))
 			},
 			want: "names a command it does not hold: meta/app.yaml:5: … is a symlink to the absolute path …, outside the package",
 		},
@@ -225,7 +218,7 @@ func TestCommandLinkInside(t *testing.T) {
 		if err := os.Rename(filepath.Join(dir, "bin/hello"), filepath.Join(dir, "bin/hello.real")); err != nil {
 			t.Fatal(err)
 		}
-		symlink(t, "../bin/./hello.real", filepath.Join(dir, "bin/hello"))
+		testutil.Symlink(t, "../bin/./hello.real", filepath.Join(dir, "bin/hello"))
 	})
 	id, err := f.m.Install(f.pubBundle("hello", 1, pkg), bytes.NewReader(pkg), InstallOptions{})
 	if err != nil {

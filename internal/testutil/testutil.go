@@ -112,6 +112,14 @@ func WriteTree(t testing.TB, root string, files map[string]string) {
 	}
 }
 
+// Symlink makes link a symbolic link to target.
+func Symlink(t testing.TB, target, link string) {
+	t.Helper()
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TempFile writes data to a file called name in a new temporary directory
 // and returns its path.
 func TempFile(t testing.TB, name, data string) string {

@@ -34,6 +34,10 @@ func TestFiles(t *testing.T) {
 	if fi, err := os.Stat(filepath.Join(root, "e/x")); err != nil || fi.Mode().Perm() != 0o755 {
 		t.Errorf("e/x: got %v, %v, want mode 0755", fi.Mode(), err)
 	}
+	Symlink(t, "d", filepath.Join(root, "link"))
+	if got := ReadFile(t, filepath.Join(root, "link")); got != "two" {
+		t.Errorf("link: got %q, want two", got)
+	}
 	p := TempFile(t, "f.txt", "three")
 	if filepath.Base(p) != "f.txt" || ReadFile(t, p) != "three" {
 		t.Errorf("got %s holding %q, want f.txt holding three", p, ReadFile(t, p))

@@ -167,14 +167,14 @@ func TestPackRejects(t *testing.T) {
 		want  string
 	}{
 		{"escaping symlink", func(t *testing.T, dir string) {
-			symlink(t, "../../etc/passwd", filepath.Join(dir, "share/passwd"))
+			testutil.Symlink(t, "../../etc/passwd", filepath.Join(dir, "share/passwd"))
 		}, "symlink share/passwd points to ../../etc/passwd, outside the package"},
 		{"absolute symlink", func(t *testing.T, dir string) {
-			symlink(t, "/etc/passwd", filepath.Join(dir, "share/passwd"))
+			testutil.Symlink(t, "/etc/passwd", filepath.Join(dir, "share/passwd"))
 		}, "absolute path /etc/passwd"},
 		{"escaping through a symlinked dir", func(t *testing.T, dir string) {
-			symlink(t, "..", filepath.Join(dir, "share/up"))
-			symlink(t, "up/../x", filepath.Join(dir, "share/esc"))
+			testutil.Symlink(t, "..", filepath.Join(dir, "share/up"))
+			testutil.Symlink(t, "up/../x", filepath.Join(dir, "share/esc"))
 		}, "symlink share/esc points to up/../x, outside the package"},
 		{"missing command file", func(t *testing.T, dir string) {
 			remove(t, filepath.Join(dir, "bin/hello"))
@@ -188,7 +188,7 @@ func TestPackRejects(t *testing.T) {
 		{"manifest symlink", func(t *testing.T, dir string) {
 			write(t, filepath.Join(dir, "meta/real.yaml"), helloYAML)
 			remove(t, filepath.Join(dir, "meta/app.yaml"))
-			symlink(t, "real.yaml", filepath.Join(dir, "meta/app.yaml"))
+			testutil.Symlink(t, "real.yaml", filepath.Join(dir, "meta/app.yaml"))
 		}, "must be a regular file"},
 		{"fifo", func(t *testing.T, dir string) {
 			if err := mkfifo(filepath.Join(dir, "share/fifo")); err != nil {
@@ -219,10 +219,10 @@ func TestPackRejects(t *testing.T) {
 func TestPackInsideSymlinks(t *testing.T) {
 	requireSquashfsTools(t)
 	dir := helloTree(t)
-	symlink(t, "../share/greeting.txt", filepath.Join(dir, "bin/greeting"))
-	symlink(t, "share", filepath.Join(dir, "data"))
-	symlink(t, "../data/../bin/hello", filepath.Join(dir, "share/hello"))
-	symlink(t, "nothing-here", filepath.Join(dir, "share/dangling"))
+	testutil.Symlink(t, "../share/greeting.txt", filepath.Join(dir, "bin/greeting"))
+	testutil.Symlink(t, "share", filepath.Join(dir, "data"))
+	testutil.Symlink(t, "../data/../bin/hello", filepath.Join(dir, "share/hello"))
+	testutil.Symlink(t, "nothing-here", filepath.Join(dir, "share/dangling"))
 	if _, err := Pack(dir, filepath.Join(t.TempDir(), "x.pdk")); err != nil {
 		t.Fatal(err)
 	}
@@ -238,13 +238,6 @@ func assertNoTemp(t *testing.T, dir string) {
 		if strings.Contains(e.Name(), ".tmp") {
 			t.Errorf("got leftover %s, want no temporary files", e.Name())
 		}
-	}
-}
-
-func symlink(t *testing.T, target, link string) {
-	t.Helper()
-	if err := os.Symlink(target, link); err != nil {
-		t.Fatal(err)
 	}
 }
 
