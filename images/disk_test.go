@@ -11,10 +11,10 @@ import (
 	"testing"
 	"time"
 
-	diskfs "github.com/diskfs/go-diskfs"
 	"github.com/diskfs/go-diskfs/partition/gpt"
 
 	"paddock.dev/paddock/boot"
+	"paddock.dev/paddock/images/imagestest"
 	"paddock.dev/paddock/internal/testutil"
 	"paddock.dev/paddock/ota/assert"
 	"paddock.dev/paddock/ota/assert/asserttest"
@@ -86,16 +86,7 @@ func TestBuildDisk(t *testing.T) {
 		t.Fatalf("%v\nprogress:\n%s", err, progress.String())
 	}
 	t.Logf("progress:\n%s", progress.String())
-	d, err := diskfs.Open(o.Output, diskfs.WithOpenMode(diskfs.ReadOnly))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	pt, err := d.GetPartitionTable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	table := pt.(*gpt.Table)
+	d, table := imagestest.Open(t, o.Output)
 	var names []string
 	for _, p := range table.Partitions {
 		names = append(names, p.Name)

@@ -6,10 +6,9 @@ import (
 	"strings"
 	"testing"
 
-	diskfs "github.com/diskfs/go-diskfs"
-	"github.com/diskfs/go-diskfs/partition/gpt"
 
 	"paddock.dev/paddock/boot"
+	"paddock.dev/paddock/images/imagestest"
 	"paddock.dev/paddock/internal/testutil"
 )
 
@@ -75,19 +74,7 @@ func TestApplianceBootenvRepairInQEMU(t *testing.T) {
 // bootenvOffset returns where the bootenv partition of the image starts.
 func bootenvOffset(t *testing.T, img string) int64 {
 	t.Helper()
-	d, err := diskfs.Open(img, diskfs.WithOpenMode(diskfs.ReadOnly))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	pt, err := d.GetPartitionTable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	table, ok := pt.(*gpt.Table)
-	if !ok {
-		t.Fatalf("the image has a %T, want a GPT", pt)
-	}
+	_, table := imagestest.Open(t, img)
 	for _, p := range table.Partitions {
 		if p.Name == "bootenv" {
 			return int64(p.Start) * int64(table.LogicalSectorSize)
