@@ -9,13 +9,14 @@ import (
 	"time"
 
 	"paddock.dev/paddock/internal/atomicfile"
+	"paddock.dev/paddock/internal/dirs"
 )
 
 // problemsFile is where init records what went wrong at boot and what it
 // did about it (a damaged boot environment, repaired or reset), relative to
 // the base's root: on the data partition, so that the agent can report it
 // (Problems) and it survives the next boots.
-const problemsFile = "var/lib/paddock/" + ProblemsName
+const problemsFile = dirs.LibRel + "/" + ProblemsName
 
 // ProblemsName is the name of the record of boot problems in the agent's
 // state directory (dirs.LibDir).

@@ -2,9 +2,11 @@ package boot
 
 import (
 	"fmt"
+	"path"
 	"path/filepath"
 	"strings"
 
+	"paddock.dev/paddock/internal/dirs"
 	"paddock.dev/paddock/internal/partition"
 )
 
@@ -37,7 +39,7 @@ func rootMounts(parts partitions, slot string) []mountStep {
 		{source: "tmpfs", target: nr("tmp"), fstype: "tmpfs", flags: mNoSuid | mNoDev, data: "mode=1777"},
 		// The agent mounts app revisions under /apps, a mount point of the read-only base.
 		{source: "tmpfs", target: nr("apps"), fstype: "tmpfs", flags: mNoSuid | mNoDev, data: "mode=0755"},
-		{source: nr("data/paddock"), target: nr("var/lib/paddock"), flags: mBind},
+		{source: nr(path.Join("data", partition.StateDir)), target: nr(dirs.LibRel), flags: mBind},
 		{source: devDir, target: nr("dev"), flags: mMove},
 		{source: procDir, target: nr("proc"), flags: mMove},
 		{source: sysDir, target: nr("sys"), flags: mMove},

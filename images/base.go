@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 
+	"paddock.dev/paddock/internal/dirs"
 	"paddock.dev/paddock/ota/keys"
 	"paddock.dev/paddock/ota/manifest"
 	"paddock.dev/paddock/ota/pack"
@@ -48,7 +49,7 @@ const MarkerFile = "etc/paddock-base"
 
 // mountPoints are the empty directories of a base, where init and the
 // agent mount things.
-var mountPoints = []string{"proc", "sys", "dev", "run", "tmp", "data", "var/lib/paddock", "apps", "boot", "mnt"}
+var mountPoints = []string{"proc", "sys", "dev", "run", "tmp", "data", dirs.LibRel, "apps", "boot", "mnt"}
 
 // noApplets are busybox applets that get no link: PID 1 is paddock.
 var noApplets = []string{"paddock", "init", "linuxrc"}

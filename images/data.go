@@ -12,11 +12,12 @@ import (
 	"github.com/diskfs/go-diskfs/filesystem"
 
 	"paddock.dev/paddock/gadget"
+	"paddock.dev/paddock/internal/partition"
 )
 
 // StateDir is the agent's state directory inside the data partition (the
 // device's /var/lib/paddock).
-const StateDir = "paddock"
+const StateDir = partition.StateDir
 
 // dataEntry is a directory (src and content empty) or a file to create in
 // the data partition: from a host file src, or with content.

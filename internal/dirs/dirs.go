@@ -40,6 +40,10 @@ var (
 // callbacks are called with the new root by SetRootDir (AddRootDirCallback).
 var callbacks []func(root string)
 
+// LibRel is LibDir relative to the root: where the boot stage mounts the
+// data partition's state in the base, and where images put it.
+const LibRel = "var/lib/paddock"
+
 func init() {
 	SetRootDir(os.Getenv("PADDOCK_ROOT"))
 }
@@ -61,7 +65,7 @@ func SetRootDir(root string) {
 	root = filepath.Clean(root)
 	Root = root
 	TrustedDir = filepath.Join(root, "etc/paddock/trusted")
-	LibDir = filepath.Join(root, "var/lib/paddock")
+	LibDir = filepath.Join(root, LibRel)
 	StateFile = filepath.Join(LibDir, "state.json")
 	PackagesDir = filepath.Join(LibDir, "packages")
 	AssertionsDir = filepath.Join(LibDir, "assertions")

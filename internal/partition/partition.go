@@ -19,6 +19,10 @@ const (
 
 const basePrefix = "base-"
 
+// StateDir is the agent's state directory inside the Data partition; the
+// boot stage binds it at dirs.LibRel in the base.
+const StateDir = "paddock"
+
 // Base is the partition of the base slot slot ("a" or "b").
 func Base(slot string) string { return basePrefix + slot }
 
