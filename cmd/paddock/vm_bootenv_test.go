@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-
 	"paddock.dev/paddock/boot"
 	"paddock.dev/paddock/images/imagestest"
 	"paddock.dev/paddock/internal/testutil"
