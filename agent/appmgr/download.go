@@ -35,28 +35,12 @@ func (m *Manager) InstallFromURL(bundle []byte, src Source, opts InstallOptions)
 	if err := checkSource(src); err != nil {
 		return "", err
 	}
-	name, rev, err := m.checkRevision(bundle)
+	in, err := m.beginInstall(bundle, opts)
 	if err != nil {
 		return "", err
 	}
-	release, err := m.claim(name)
-	if err != nil {
-		return "", err
-	}
-	defer release()
-	m.st.Lock()
-	before := m.apps()[name]
-	m.st.Unlock()
-	kept, err := m.checkUpdate(name, before, rev, opts)
-	if err != nil {
-		return "", err
-	}
-	m.st.Lock()
-	defer m.st.Unlock()
-	chg := m.installChange(name, before, rev, bundle, kept, &src)
-	setCommand(chg, opts.Command)
-	m.wake()
-	return chg.ID(), nil
+	defer in.release()
+	return m.startInstall(in, bundle, opts, &src), nil
 }
 
 // checkSource refuses a source without mirrors or with one that is not

@@ -172,38 +172,62 @@ type InstallOptions struct {
 // starts the change that installs or refreshes the app. It returns the
 // change id. A refused request changes nothing.
 func (m *Manager) Install(bundle []byte, pkg io.Reader, opts InstallOptions) (string, error) {
-	name, rev, err := m.checkRevision(bundle)
+	in, err := m.beginInstall(bundle, opts)
 	if err != nil {
 		return "", err
+	}
+	defer in.release()
+	if !in.kept {
+		if _, err := revisions.StorePackage(pkg, in.name, in.rev.Revision, in.rev.Size, in.rev.SHA256); err != nil {
+			if errors.Is(err, revisions.ErrSizeMismatch) || errors.Is(err, revisions.ErrDigestMismatch) {
+				return "", refused("cannot install %s: %w (the package was changed or truncated after signing)", in.name, err)
+			}
+			return "", fmt.Errorf("cannot install %s: %w", in.name, err)
+		}
+	}
+	return m.startInstall(in, bundle, opts, nil), nil
+}
+
+// pendingInstall is an install checked and claimed, before its change.
+type pendingInstall struct {
+	name    string
+	rev     Revision
+	before  *App
+	kept    bool // the revision is kept on the device already (after a revert)
+	release func()
+}
+
+// beginInstall checks the bundle and whether its revision may replace what
+// is installed, and claims the app; the caller calls release.
+func (m *Manager) beginInstall(bundle []byte, opts InstallOptions) (*pendingInstall, error) {
+	name, rev, err := m.checkRevision(bundle)
+	if err != nil {
+		return nil, err
 	}
 	release, err := m.claim(name)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	defer release()
-
 	m.st.Lock()
 	before := m.apps()[name]
 	m.st.Unlock()
 	kept, err := m.checkUpdate(name, before, rev, opts)
 	if err != nil {
-		return "", err
+		release()
+		return nil, err
 	}
-	if !kept {
-		if _, err := revisions.StorePackage(pkg, name, rev.Revision, rev.Size, rev.SHA256); err != nil {
-			if errors.Is(err, revisions.ErrSizeMismatch) || errors.Is(err, revisions.ErrDigestMismatch) {
-				return "", refused("cannot install %s: %w (the package was changed or truncated after signing)", name, err)
-			}
-			return "", fmt.Errorf("cannot install %s: %w", name, err)
-		}
-	}
+	return &pendingInstall{name: name, rev: rev, before: before, kept: kept, release: release}, nil
+}
 
+// startInstall makes the change of a pending install, downloading from
+// src when it is not nil, and returns its id.
+func (m *Manager) startInstall(in *pendingInstall, bundle []byte, opts InstallOptions, src *Source) string {
 	m.st.Lock()
 	defer m.st.Unlock()
-	chg := m.installChange(name, before, rev, bundle, kept, nil)
+	chg := m.installChange(in.name, in.before, in.rev, bundle, in.kept, src)
 	setCommand(chg, opts.Command)
 	m.wake()
-	return chg.ID(), nil
+	return chg.ID()
 }
 
 // checkRevision verifies the bundle and returns the revision it describes.
