@@ -84,6 +84,7 @@ func TestCrashSafety(t *testing.T) {
 					name += "/power-cut"
 				}
 				t.Run(name, func(t *testing.T) {
+					t.Parallel() // each cut has a device of its own
 					d := newDevice(t)
 					d.setupKeys("hello")
 					d.packHello("1.0", 1)
