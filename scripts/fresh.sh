@@ -11,7 +11,8 @@
 # The minimal root is built once with debootstrap from the Debian mirror this
 # machine's apt uses, and cached in .cache/fresh/; every run gets a fresh
 # copy of it (an overlayfs upper layer, thrown away at the end). The run is
-# in its own mount and PID namespaces (unshare): the host's /dev (loop
+# in its own mount and PID namespaces (unshare), with the copy as the root
+# of the mount namespace (pivot_root, not chroot): the host's /dev (loop
 # devices), /sys (cgroups) and a new /proc are mounted into the root; the
 # network and the kernel are the host's, so the tests' own rules (loopback
 # only, cgroups and loop devices undone per test) keep the host unchanged.
@@ -89,10 +90,17 @@ if [ "${1:-}" = --inside ]; then
 		http_proxy https_proxy no_proxy HTTP_PROXY HTTPS_PROXY NO_PROXY; do
 		[ -n "${!v:-}" ] && pass+=("$v=${!v}")
 	done
+	# The root becomes the root of a mount namespace of its own (pivot_root,
+	# as containers do), not a chroot: a process that joins a mount
+	# namespace (the kept sandboxes, with setns) gets the namespace's root,
+	# which under chroot would be the host's.
 	run_in_root() {
-		chroot "$root" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM=dumb \
+		mkdir -p "$root/.oldroot"
+		(cd "$root" && unshare --mount --propagation private \
+			sh -c 'pivot_root . .oldroot && umount -l /.oldroot && rmdir /.oldroot && exec "$@"' sh \
+			/usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM=dumb \
 			PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-			"${cas[@]}" "${pass[@]}" /bin/bash -c "cd /root/paddock && $1"
+			"${cas[@]}" "${pass[@]}" /bin/bash -c "cd /root/paddock && $1")
 	}
 	if [ -n "$command" ]; then
 		echo "fresh: in $root: $command"
@@ -129,8 +137,8 @@ if [ "${1:-}" = --inside ]; then
 fi
 
 # --- on the host -------------------------------------------------------------
-for tool in unshare chroot git; do
-	command -v $tool >/dev/null || die "$tool is missing (util-linux, coreutils, git)"
+for tool in unshare pivot_root git; do
+	command -v $tool >/dev/null || die "$tool is missing (util-linux, git)"
 done
 if ! command -v debootstrap >/dev/null; then
 	echo "fresh: installing debootstrap"
