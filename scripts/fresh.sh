@@ -20,7 +20,9 @@
 #
 # Downloaded .debs and Go module zips are kept between runs in .cache/fresh
 # (apt and go check them against their indexes and go.sum): the install
-# steps still run every time, only the bytes are not fetched twice.
+# steps still run every time, only the bytes are not fetched twice. So is
+# Go's build cache: its keys cover the compiler, the cgo flags pkg-config
+# gives and the sources, so a missing package still fails the build.
 #
 # Besides failing when either command fails, the run fails when a test
 # skips for a reason that names something to install (a missing tool,
@@ -65,9 +67,11 @@ if [ "${1:-}" = --inside ]; then
 		chmod 1777 "$run/$d"
 		mount --bind "$run/$d" "$root/$d"
 	done
-	mkdir -p "$CACHE/archives/partial" "$CACHE/gomod" "$root/root/go/pkg/mod/cache/download"
+	mkdir -p "$CACHE/archives/partial" "$CACHE/gomod" "$CACHE/gocache" \
+		"$root/root/go/pkg/mod/cache/download" "$root/root/.cache/go-build"
 	mount --bind "$CACHE/archives" "$root/var/cache/apt/archives"
 	mount --bind "$CACHE/gomod" "$root/root/go/pkg/mod/cache/download"
+	mount --bind "$CACHE/gocache" "$root/root/.cache/go-build"
 	cp -L /etc/resolv.conf "$root/etc/resolv.conf"
 	# This machine's certificate authorities: its network may reach the Go
 	# proxy only through a TLS proxy that Debian's defaults do not know.
@@ -114,7 +118,11 @@ if [ "${1:-}" = --inside ]; then
 	echo "fresh: in $root: make test, then make demo"
 	# -v lists the skipped tests and why, for the check below.
 	status=0
-	run_in_root 'make test TESTFLAGS=-v' >"$run/test.log" 2>&1 || status=$?
+	t0=$(date +%s)
+	# make deps first, only to time it: make test runs it again (at once).
+	run_in_root 'make deps && td=$(date +%s) && make test TESTFLAGS=-v && echo "fresh-deps-done $td"' >"$run/test.log" 2>&1 || status=$?
+	t1=$(date +%s)
+	td=$(sed -n 's/^fresh-deps-done //p' "$run/test.log")
 	cp "$run/test.log" "$CACHE/last-test.log"
 	grep -E '^(ok|FAIL|---|panic:|deps:|go-toolchain:|kernel\.sh:|\?)|^make: \*\*\*' "$run/test.log" |
 		grep -v -e '^--- PASS' -e '^--- SKIP' || true
@@ -123,6 +131,7 @@ if [ "${1:-}" = --inside ]; then
 	cp "$run/demo.log" "$CACHE/last-demo.log"
 	[ $status = 0 ] || { tail -n 40 "$run/demo.log"; die "make demo failed (its whole output: $CACHE/last-demo.log)"; }
 	tail -n 1 "$run/demo.log"
+	echo "fresh: make deps took $((td - t0)) s, make test $((t1 - td)) s, make demo $(($(date +%s) - t1)) s"
 	# Skipped tests with their reasons: in -v output the reason comes just
 	# before the "--- SKIP" line.
 	awk '/^ *[^ ]+_test\.go:[0-9]+: / { reason = $0 }
