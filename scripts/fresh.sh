@@ -11,7 +11,7 @@
 # The minimal root is built once with debootstrap from the Debian mirror this
 # machine's apt uses, and cached in .cache/fresh/; every run gets a fresh
 # copy of it (an overlayfs upper layer, thrown away at the end). The run is
-# in its own mount and PID namespaces (unshare), with the copy as the root
+# in its own mount, PID, UTS and IPC namespaces (unshare), with the copy as the root
 # of the mount namespace (pivot_root, not chroot): the host's /dev (loop
 # devices), /sys (cgroups) and a new /proc are mounted into the root; the
 # network and the kernel are the host's, so the tests' own rules (loopback
@@ -132,12 +132,13 @@ if [ "${1:-}" = --inside ]; then
 	[ $status = 0 ] || { tail -n 40 "$run/demo.log"; die "make demo failed (its whole output: $CACHE/last-demo.log)"; }
 	tail -n 1 "$run/demo.log"
 	echo "fresh: make deps took $((td - t0)) s, make test $((t1 - td)) s, make demo $(($(date +%s) - t1)) s"
-	# Skipped tests with their reasons: in -v output the reason comes just
-	# before the "--- SKIP" line.
-	awk '/^ *[^ ]+_test\.go:[0-9]+: / { reason = $0 }
-		/^ *--- SKIP: / { sub(/^ */, ""); gsub(/^ */, "", reason); print $3 ": " reason }' \
-		"$run/test.log" >"$run/skips"
-	echo "fresh: $(wc -l <"$run/skips") tests skipped"
+	# Skipped tests with their reasons: in -v output a test's lines follow
+	# its "=== RUN|CONT|NAME" header, the reason last before "--- SKIP".
+	awk '/^=== (RUN|CONT|NAME) / { cur = $3 }
+		/^ *[^ ]+_test\.go:[0-9]+: / { r = $0; sub(/^ */, "", r); why[cur] = r }
+		/^ *--- SKIP: / { print $3 ": " why[$3] }' "$run/test.log" >"$run/skips"
+	echo "fresh: $(wc -l <"$run/skips") tests skipped:"
+	sed 's/^/  /' "$run/skips"
 	missing=$(grep -v -E 'make cross|CROSS_QEMU' "$run/skips" |
 		grep -i -E 'make deps|apt-get install|\(install |not installed|is missing|needs (loop|a guest kernel|/bin/sh)|no /dev/kmsg|no cgroup hierarchy|cannot loop-mount|cannot open device nodes' || true)
 	if [ -n "$missing" ]; then
@@ -204,6 +205,6 @@ mkdir -p "$run/upper" "$run/work" "$run/root"
 echo "$aptconf" >"$run/apt.conf"
 start=$(date +%s)
 status=0
-unshare --mount --propagation private --pid --fork "$0" --inside "$run" "${1:-}" || status=$?
+unshare --mount --propagation private --pid --fork --uts --ipc "$0" --inside "$run" "${1:-}" || status=$?
 echo "fresh: took $(($(date +%s) - start)) s"
 exit $status
