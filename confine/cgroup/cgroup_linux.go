@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/containerd/cgroups/v3"
 	"github.com/containerd/cgroups/v3/cgroup1"
@@ -187,7 +188,7 @@ func Delete(name string) error {
 	if err != nil {
 		return err
 	}
-	pids, err := g.Procs()
+	pids, err := g.waitEmpty(deleteWait)
 	if err != nil {
 		return err
 	}
@@ -215,6 +216,23 @@ func Delete(name string) error {
 		os.Remove(filepath.Dir(d))
 	}
 	return nil
+}
+
+// deleteWait is how long Delete waits for processes that are ending (a
+// sandbox's init that was killed) to leave the group.
+var deleteWait = 2 * time.Second
+
+// waitEmpty returns the processes left in the group once it is empty or
+// wait is over.
+func (g *Group) waitEmpty(wait time.Duration) ([]int, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		pids, err := g.Procs()
+		if err != nil || len(pids) == 0 || time.Now().After(deadline) {
+			return pids, err
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func joinInts(v []int) string {

@@ -255,7 +255,11 @@ func stopInit(rec sandboxRecord) {
 		return
 	}
 	syscall.Kill(rec.PID, syscall.SIGKILL)
-	for range 200 {
+	// The init ends once the kernel has killed and reaped everything in its
+	// PID namespace, which takes a while on a loaded machine: the app's
+	// cgroup is only empty then (TestRunHello's remove failed, its cgroup
+	// still busy, after a wait of 1 s).
+	for range 1000 {
 		if startTime(rec.PID) != rec.Start {
 			return
 		}
