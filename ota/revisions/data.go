@@ -3,7 +3,6 @@ package revisions
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -147,12 +146,7 @@ func chownTree(root string, owner Owner) error {
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) == owner.UID && int(st.Gid) == owner.GID {
 		return nil
 	}
-	return filepath.WalkDir(root, func(path string, _ fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		return os.Lchown(path, owner.UID, owner.GID)
-	})
+	return chownBeneath(root, owner)
 }
 
 // RemoveData removes the data of revision rev of app name.

@@ -266,3 +266,29 @@ func TestMountAndDiscard(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestGiveDataFollowsNoSymlink checks that giving data to the app's user
+// changes the symlinks in it, never what they point at: an app's data may
+// hold links to host files and folders. On Linux the walk goes through
+// directory descriptors, so that a folder swapped for a symlink while it
+// runs is not followed either (a race this test does not stage).
+func TestGiveDataFollowsNoSymlink(t *testing.T) {
+	testutil.NeedRoot(t, "chown files")
+	outside := t.TempDir()
+	secret := filepath.Join(outside, "secret")
+	testutil.WriteFile(t, secret, "host file")
+	dir := filepath.Join(t.TempDir(), "data")
+	testutil.WriteFile(t, filepath.Join(dir, "sub", "f"), "x")
+	testutil.Symlink(t, secret, filepath.Join(dir, "file-link"))
+	testutil.Symlink(t, outside, filepath.Join(dir, "sub", "dir-link"))
+	owner := Owner{UID: 70123, GID: 70123}
+	if err := GiveData(dir, owner); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{dir, filepath.Join(dir, "sub"), filepath.Join(dir, "sub", "f"), filepath.Join(dir, "file-link"), filepath.Join(dir, "sub", "dir-link")} {
+		checkOwner(t, p, owner)
+	}
+	for _, p := range []string{secret, outside} {
+		checkOwner(t, p, Owner{})
+	}
+}
