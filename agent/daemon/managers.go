@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"paddock.dev/paddock/agent/appmgr"
+	"paddock.dev/paddock/agent/health"
 	"paddock.dev/paddock/agent/manager"
 )
 
@@ -15,6 +16,7 @@ func (d *Daemon) addManagers(env manager.Env) {
 	d.apps = apps
 	d.managers = []manager.Manager{
 		apps,
+		health.New(env, apps),
 	}
 }
 

@@ -31,6 +31,9 @@ when CMD is left out) in its sandbox, with the terminal's input and output:
 All of it comes from the command's policy, which the agent resolved from
 the app's plugs when it installed the app, and kept beside its profiles.
 
+With --probe, it runs the health check command of CMD (apps.CMD.health.command
+in app.yaml) in CMD's sandbox instead: the agent's health probes do.
+
 The exit code is the command's (128+N when signal N ended it); 126 means the
 sandbox could not be set up. Needs root.
 
@@ -41,6 +44,7 @@ Example:
 // RunCommand runs 'paddock run'.
 func RunCommand(args []string, stdout, stderr io.Writer) error {
 	fs := cli.NewFlagSet("run", runUsage, stderr)
+	probe := fs.Bool("probe", false, "run the command's health check instead of the command")
 	// Everything after APP[.CMD] belongs to the app: parse flags only before it.
 	var rest []string
 	for i, a := range args {
@@ -64,6 +68,9 @@ func RunCommand(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("invalid app command %q (want APP or APP.CMD, names of lowercase letters and digits with single dashes between them, like hello or hello.greet)", pos[0])
 	}
 	spec, err := Resolve(name, cmd, rest)
+	if err == nil && *probe {
+		err = probeSpec(spec)
+	}
 	if err != nil {
 		return err
 	}

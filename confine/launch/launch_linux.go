@@ -52,7 +52,9 @@ func Run(spec *Spec) (int, error) {
 	}
 	defer lock.Close()
 	// The next launches can take the fast path (fastpath.c).
-	if err := writeLaunchFile(spec, rec, g.ProcsFiles(), spec.SeccompPath); err != nil {
+	if spec.OneOff {
+		// The launch file keeps starting the command, not this.
+	} else if err := writeLaunchFile(spec, rec, g.ProcsFiles(), spec.SeccompPath); err != nil {
 		return 0, err
 	}
 	sig := make(chan os.Signal, 8)

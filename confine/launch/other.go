@@ -3,8 +3,10 @@
 package launch
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 )
 
@@ -27,3 +29,9 @@ func StopSandboxes(app string, rev int) error { return nil }
 
 // RetireSandboxes does nothing where there are no sandboxes.
 func RetireSandboxes() {}
+
+// SandboxPID fails: sandboxes need Linux.
+func SandboxPID(app, cmd string, rev int) (int, error) { return 0, errNotLinux }
+
+// DialLoopback fails: sandboxes need Linux.
+func DialLoopback(ctx context.Context, pid, port int) (net.Conn, error) { return nil, errNotLinux }

@@ -136,3 +136,22 @@ func appArmorFor(label string) bool {
 	}
 	return false
 }
+
+// probeSpec makes s, the spec of a command, run the command's health check
+// command instead (from the manifest the agent kept of the revision), in
+// the same sandbox.
+func probeSpec(s *Spec) error {
+	m, err := revisions.LoadManifest(s.App, s.Revision)
+	if err != nil {
+		return err
+	}
+	a := m.Apps[s.Command]
+	if a == nil || a.Health == nil || a.Health.Command == "" {
+		return fmt.Errorf("%s.%s has no health check command", s.App, s.Command)
+	}
+	exec := strings.Fields(a.Health.Command)
+	s.Argv = append([]string{filepath.Join(s.AppDir, exec[0])}, exec[1:]...)
+	s.BaseArgc = len(exec)
+	s.OneOff = true
+	return nil
+}

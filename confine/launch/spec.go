@@ -69,6 +69,11 @@ type Spec struct {
 	Policy     []byte `json:"policy"`
 	PolicyPath string `json:"policy-path"`
 
+	// OneOff marks the launch of something other than the command in its
+	// sandbox (a health check, a hook): it leaves the fast path's launch
+	// file alone, which must keep starting the command itself.
+	OneOff bool `json:"one-off,omitempty"`
+
 	// IdleTimeout is how long the kept sandbox's init stays without an app
 	// process in it before it ends; zero means DefaultIdleTimeout.
 	IdleTimeout time.Duration `json:"idle-timeout,omitempty"`

@@ -49,7 +49,7 @@ func (m *Manifest) commands() []fieldCommand {
 	for _, name := range sortedKeys(m.Apps) {
 		a := m.Apps[name]
 		out = append(out, fieldCommand{"apps." + name + ".command", a.Command})
-		if a.Health != nil {
+		if a.Health != nil && a.Health.Command != "" {
 			out = append(out, fieldCommand{"apps." + name + ".health.command", a.Health.Command})
 		}
 	}

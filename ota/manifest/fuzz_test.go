@@ -26,6 +26,22 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("accepted app %s with %v", name, err)
 			}
 		}
+		for name, a := range m.Apps {
+			if h := a.Health; h != nil {
+				kinds := 0
+				for _, set := range []bool{h.Command != "", h.HTTP != "", h.TCP != 0} {
+					if set {
+						kinds++
+					}
+				}
+				if kinds != 1 || h.Interval < MinHealthInterval || h.Timeout <= 0 || h.Timeout > h.Interval || h.Retries < 1 {
+					t.Fatalf("accepted app %s with the health check %+v", name, *h)
+				}
+				if port, path := h.HTTPTarget(); h.HTTP != "" && (port < 1 || port > 65535 || path[0] != '/') {
+					t.Fatalf("accepted app %s with the http probe %q", name, h.HTTP)
+				}
+			}
+		}
 		for name, h := range m.Hooks {
 			if err := checkCommand(h.Command); err != nil {
 				t.Fatalf("accepted hook %s with %v", name, err)

@@ -4,6 +4,8 @@
 package manifest
 
 import (
+	"strconv"
+	"strings"
 	"time"
 
 	"paddock.dev/paddock/internal/yamlstrict"
@@ -40,10 +42,14 @@ const UserRoot = "root"
 const (
 	DefaultHealthInterval = 30 * time.Second
 	DefaultHealthTimeout  = 10 * time.Second
+	DefaultHealthRetries  = 3
+	// MinHealthInterval keeps a probe from costing the device more than a
+	// wakeup a second.
+	MinHealthInterval = time.Second
 )
 
 // HookNames lists the hooks a package may declare.
-var HookNames = []string{"install", "post-refresh", "pre-refresh", "remove", "configure"}
+var HookNames = []string{"install", "post-refresh", "pre-refresh", "remove", "configure", "check-health"}
 
 // Manifest is the parsed meta/app.yaml of a package.
 type Manifest struct {
@@ -84,12 +90,40 @@ type Limits struct {
 	Pids       int   `yaml:"pids,omitempty" json:"pids,omitempty"`
 }
 
-// Health is a command that the agent runs periodically inside a daemon's
-// sandbox; a non-zero exit or a timeout marks the app unhealthy.
+// Health is a daemon's probe, which the agent runs every Interval: exactly
+// one of a command run in the daemon's sandbox (a non-zero exit fails), an
+// HTTP GET of a path on a port of the sandbox's loopback (a status other
+// than 2xx or 3xx fails) or a TCP connection to such a port (a refused
+// connection fails). A probe that takes longer than Timeout fails; Retries
+// failures in a row make the app unhealthy.
 type Health struct {
-	Command  string        `yaml:"command" json:"command"`
+	Command string `yaml:"command,omitempty" json:"command,omitempty"`
+	// HTTP is "PORT/PATH" (or a bare PORT, for the path /), like 8080/healthz.
+	HTTP string `yaml:"http,omitempty" json:"http,omitempty"`
+	// TCP is a port number.
+	TCP      int           `yaml:"tcp,omitempty" json:"tcp,omitempty"`
 	Interval time.Duration `yaml:"interval" json:"interval"` // written "10s"
 	Timeout  time.Duration `yaml:"timeout" json:"timeout"`
+	Retries  int           `yaml:"retries" json:"retries"` // Parse fills in DefaultHealthRetries
+}
+
+// HTTPTarget splits an HTTP probe's "PORT/PATH" into its port and path
+// ("/" when left out); Parse checked it.
+func (h *Health) HTTPTarget() (port int, path string) {
+	p, rest, _ := strings.Cut(h.HTTP, "/")
+	port, _ = strconv.Atoi(p)
+	return port, "/" + rest
+}
+
+// Kind returns which probe h is: command, http or tcp.
+func (h *Health) Kind() string {
+	switch {
+	case h.HTTP != "":
+		return "http"
+	case h.TCP != 0:
+		return "tcp"
+	}
+	return "command"
 }
 
 // Hook is a command run at a point of the package's life cycle.

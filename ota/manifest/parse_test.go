@@ -53,7 +53,7 @@ func TestParseFull(t *testing.T) {
 			"hello": {Command: "bin/hello --greet", Plugs: []string{"network", "serial-port"}},
 			"web": {Command: "bin/web", Daemon: "simple", Restart: "always",
 				Limits: Limits{Memory: 64 << 20, CPUPercent: 50, Pids: 100},
-				Health: &Health{Command: "bin/check", Interval: 10 * time.Second, Timeout: 2 * time.Second}},
+				Health: &Health{Command: "bin/check", Interval: 10 * time.Second, Timeout: 2 * time.Second, Retries: DefaultHealthRetries}},
 			"once": {Command: "bin/once", Daemon: "oneshot", Restart: "on-failure"},
 		},
 		Hooks: map[string]*Hook{
@@ -64,6 +64,41 @@ func TestParseFull(t *testing.T) {
 	m.filename, m.lines = "", nil
 	if !reflect.DeepEqual(m, want) {
 		t.Errorf("got %+v, want %+v", m, want)
+	}
+}
+
+// TestParseProbes checks the three kinds of health probe and their defaults.
+func TestParseProbes(t *testing.T) {
+	tests := []struct {
+		body string
+		want Health
+		kind string
+		port int
+		path string
+	}{
+		{"tcp: 8080\n", Health{TCP: 8080, Interval: DefaultHealthInterval, Timeout: DefaultHealthTimeout, Retries: DefaultHealthRetries}, "tcp", 0, ""},
+		{"http: 8080/healthz?full=1\n      retries: 5\n      interval: 2s\n", Health{HTTP: "8080/healthz?full=1", Interval: 2 * time.Second, Timeout: 2 * time.Second, Retries: 5}, "http", 8080, "/healthz?full=1"},
+		{"http: '80'\n", Health{HTTP: "80", Interval: DefaultHealthInterval, Timeout: DefaultHealthTimeout, Retries: DefaultHealthRetries}, "http", 80, "/"},
+		{"command: bin/check --deep\n      timeout: 1s\n", Health{Command: "bin/check --deep", Interval: DefaultHealthInterval, Timeout: time.Second, Retries: DefaultHealthRetries}, "command", 0, ""},
+	}
+	for _, tt := range tests {
+		m, err := Parse([]byte("name: x\nversion: '2'\napps:\n  d:\n    command: d\n    daemon: simple\n    health:\n      "+tt.body), "f")
+		if err != nil {
+			t.Errorf("%q: %v", tt.body, err)
+			continue
+		}
+		h := m.Apps["d"].Health
+		if *h != tt.want {
+			t.Errorf("%q: got %+v, want %+v", tt.body, *h, tt.want)
+		}
+		if h.Kind() != tt.kind {
+			t.Errorf("%q: got kind %s, want %s", tt.body, h.Kind(), tt.kind)
+		}
+		if tt.kind == "http" {
+			if port, path := h.HTTPTarget(); port != tt.port || path != tt.path {
+				t.Errorf("%q: got target %d %s, want %d %s", tt.body, port, path, tt.port, tt.path)
+			}
+		}
 	}
 }
 
@@ -178,6 +213,21 @@ func TestParseRejects(t *testing.T) {
 		{"bad interval", app("    daemon: simple\n    health:\n      command: c\n      interval: 10\n"), `f:9: apps.a.health.interval: invalid duration "10"`},
 		{"zero timeout", app("    daemon: simple\n    health:\n      command: c\n      timeout: 0s\n"), "apps.a.health.timeout: must be positive"},
 		{"negative interval", app("    daemon: simple\n    health:\n      command: c\n      interval: -1s\n"), "must be positive"},
+		{"two probes", app("    daemon: simple\n    health:\n      command: c\n      tcp: 80\n"), "apps.a.health.tcp: a health check has one of command, http and tcp, not both command and tcp"},
+		{"no probe", app("    daemon: simple\n    health:\n      retries: 2\n"), "apps.a.health.command: missing (want one of command"},
+		{"tcp port 0", app("    daemon: simple\n    health:\n      tcp: 0\n"), "apps.a.health.tcp: port 0 is not a port"},
+		{"tcp port too big", app("    daemon: simple\n    health:\n      tcp: 65536\n"), "apps.a.health.tcp: must be at most 65535"},
+		{"tcp port text", app("    daemon: simple\n    health:\n      tcp: http\n"), "apps.a.health.tcp: must be an integer"},
+		{"http no port", app("    daemon: simple\n    health:\n      http: /healthz\n"), `apps.a.health.http: invalid http probe "/healthz"`},
+		{"http host", app("    daemon: simple\n    health:\n      http: example.com:80/x\n"), "invalid http probe"},
+		{"http url", app("    daemon: simple\n    health:\n      http: http://127.0.0.1:80/\n"), "invalid http probe"},
+		{"http leading zero", app("    daemon: simple\n    health:\n      http: 080/x\n"), "invalid http probe"},
+		{"http space", app("    daemon: simple\n    health:\n      http: 80/a b\n"), "invalid http probe"},
+		{"http port 0", app("    daemon: simple\n    health:\n      http: 0/x\n"), "invalid http probe"},
+		{"zero retries", app("    daemon: simple\n    health:\n      tcp: 80\n      retries: 0\n"), "apps.a.health.retries: must be at least 1"},
+		{"many retries", app("    daemon: simple\n    health:\n      tcp: 80\n      retries: 1000\n"), "apps.a.health.retries: must be at most 100"},
+		{"fast interval", app("    daemon: simple\n    health:\n      tcp: 80\n      interval: 100ms\n"), "apps.a.health.interval: 100ms is shorter than 1s"},
+		{"unknown hook", head + "hooks:\n  check-healthy:\n", "hooks.check-healthy: unknown hook (known hooks: install, post-refresh, pre-refresh, remove, configure, check-health)"},
 		{"timeout over interval", app("    daemon: simple\n    health:\n      command: c\n      interval: 1s\n      timeout: 2s\n"), "longer than the interval"},
 		{"hooks not a mapping", head + "hooks: [install]\n", "hooks: must be a mapping"},
 		{"unknown hook", head + "hooks:\n  post-install:\n", `f:4: hooks.post-install: unknown hook`},

@@ -2,6 +2,7 @@ package manifest
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -15,7 +16,7 @@ var (
 	topFields    = []string{"name", "version", "type", "summary", "description", "confinement", "user", "apps", "hooks"}
 	appFields    = []string{"command", "daemon", "plugs", "limits", "health", "restart"}
 	limitFields  = []string{"memory", "cpu-percent", "pids"}
-	healthFields = []string{"command", "interval", "timeout"}
+	healthFields = []string{"command", "http", "tcp", "interval", "timeout", "retries"}
 	hookFields   = []string{"command", "plugs"}
 
 	types    = []string{TypeApp, TypeGadget, TypeBase}
@@ -202,24 +203,47 @@ func (p *parser) limits(n *yaml.Node, prefix string, l *Limits) error {
 }
 
 func (p *parser) health(n *yaml.Node, prefix string) (*Health, error) {
-	h := &Health{}
+	h := &Health{Retries: -1}
+	var kinds []string
 	err := p.Fields(n, prefix, healthFields, func(key, field string, _, v *yaml.Node) error {
 		var err error
+		var i int64
 		switch key {
 		case "command":
 			h.Command, err = p.command(v, field)
+			kinds = append(kinds, key)
+		case "http":
+			h.HTTP, err = p.httpProbe(v, field)
+			kinds = append(kinds, key)
+		case "tcp":
+			i, err = p.port(v, field)
+			h.TCP = int(i)
+			kinds = append(kinds, key)
 		case "interval":
 			h.Interval, err = p.duration(v, field)
+			if err == nil && h.Interval < MinHealthInterval {
+				err = p.Errorf(v, field, "%v is shorter than %v", h.Interval, MinHealthInterval)
+			}
 		case "timeout":
 			h.Timeout, err = p.duration(v, field)
+		case "retries":
+			i, err = p.Int(v, field, maxRetries)
+			h.Retries = int(i)
+			if err == nil && i == 0 {
+				err = p.Errorf(v, field, "must be at least 1 (the failures in a row that make the app unhealthy)")
+			}
 		}
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	if h.Command == "" {
-		return nil, p.FieldErrorf(prefix+".command", "missing (want a path inside the package, like bin/check)")
+	switch len(kinds) {
+	case 0:
+		return nil, p.FieldErrorf(prefix+".command", "missing (want one of command: a path inside the package like bin/check, http: PORT/PATH like 8080/healthz, or tcp: PORT)")
+	case 1:
+	default:
+		return nil, p.FieldErrorf(prefix+"."+kinds[1], "a health check has one of command, http and tcp, not both %s and %s", kinds[0], kinds[1])
 	}
 	if h.Interval == 0 {
 		h.Interval = DefaultHealthInterval
@@ -227,11 +251,52 @@ func (p *parser) health(n *yaml.Node, prefix string) (*Health, error) {
 	if h.Timeout == 0 {
 		h.Timeout = min(DefaultHealthTimeout, h.Interval)
 	}
+	if h.Retries < 0 {
+		h.Retries = DefaultHealthRetries
+	}
 	if h.Timeout > h.Interval {
 		return nil, p.FieldErrorf(prefix+".timeout", "%v is longer than the interval %v", h.Timeout, h.Interval)
 	}
 	return h, nil
 }
+
+// maxRetries bounds a health check's retries: beyond it, it is a typo.
+const maxRetries = 100
+
+// port parses a TCP port number, 1 to 65535.
+func (p *parser) port(n *yaml.Node, field string) (int64, error) {
+	i, err := p.Int(n, field, 65535)
+	if err == nil && i == 0 {
+		err = p.Errorf(n, field, "port 0 is not a port (want 1 to 65535)")
+	}
+	return i, err
+}
+
+// httpProbe parses an HTTP probe's target, PORT or PORT/PATH: a port on
+// the sandbox's loopback and a path of printable ASCII without spaces.
+func (p *parser) httpProbe(n *yaml.Node, field string) (string, error) {
+	s, err := p.Str(n, field)
+	if err != nil {
+		return "", err
+	}
+	bad := func() (string, error) {
+		return "", p.Errorf(n, field, "invalid http probe %q (want PORT/PATH on the app's loopback, like 8080/healthz)", s)
+	}
+	port, rest, _ := strings.Cut(s, "/")
+	i, err := strconv.Atoi(port)
+	if err != nil || i < 1 || i > 65535 || strconv.Itoa(i) != port || len(s) > maxHTTPProbe {
+		return bad()
+	}
+	for _, r := range rest {
+		if r <= ' ' || r >= 0x7f || r == '#' {
+			return bad()
+		}
+	}
+	return s, nil
+}
+
+// maxHTTPProbe bounds an http probe's PORT/PATH.
+const maxHTTPProbe = 256
 
 func (p *parser) hooks(n *yaml.Node, prefix string) (map[string]*Hook, error) {
 	hooks := make(map[string]*Hook)
