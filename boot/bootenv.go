@@ -10,16 +10,45 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Env is the boot environment: which base slot to boot (see the package
 // documentation for the record format and the rule).
 type Env struct {
 	Slot      string // the known-good slot, "a" or "b"
-	Try       string // a slot to try once, or ""
+	Try       string // a slot to try, or ""
 	Trying    string // the slot being tried, or ""
-	BootCount int    // attempts of the tried slot
+	BootCount int    // boots of the tried slot so far
+	// Attempts is how many boots the tried slot gets before init falls
+	// back to Slot; 0 means 1.
+	Attempts int
+	// Bad is a slot init must not boot, or "": one being written
+	// (BadWhy is WhyWriting) or one whose try failed (BadWhy says why).
+	Bad    string
+	BadWhy string
+	// Last is the last try of a base: its slot, how it ended and why.
+	Last Attempt
 }
+
+// An Attempt is the record of a try of a base slot.
+type Attempt struct {
+	Slot   string // the slot tried, "" when none was
+	Result string // ResultTrying, ResultCommitted or ResultFailed
+	Reason string // why it failed (one line), or ""
+	Boots  int    // the boots it had
+}
+
+// The results of an Attempt, and the BadWhy of a slot being written.
+const (
+	ResultTrying    = "trying"
+	ResultCommitted = "committed"
+	ResultFailed    = "failed"
+	WhyWriting      = "writing"
+)
+
+// maxText bounds a reason in the record, so that any valid record fits.
+const maxText = 512
 
 const (
 	recordSize   = 4096
@@ -196,13 +225,30 @@ func (e *Env) set(key, value string) error {
 		field = &e.Try
 	case "trying":
 		field = &e.Trying
-	case "boot_count":
+	case "boot_count", "attempts", "last_boots":
 		n, err := strconv.Atoi(value)
-		if err != nil || n < 0 || value != strconv.Itoa(n) {
-			return errors.New("boot_count is not a count")
+		if err != nil || n < 0 || n > 1<<20 || value != strconv.Itoa(n) {
+			return fmt.Errorf("%s is not a count", key)
 		}
-		e.BootCount = n
+		*map[string]*int{"boot_count": &e.BootCount, "attempts": &e.Attempts, "last_boots": &e.Last.Boots}[key] = n
 		return nil
+	case "bad_why", "last_reason":
+		if err := checkText(value); err != nil {
+			return fmt.Errorf("%s: %w", key, err)
+		}
+		*map[string]*string{"bad_why": &e.BadWhy, "last_reason": &e.Last.Reason}[key] = value
+		return nil
+	case "last_result":
+		switch value {
+		case "", ResultTrying, ResultCommitted, ResultFailed:
+			e.Last.Result = value
+			return nil
+		}
+		return errors.New("last_result is not trying, committed or failed")
+	case "bad":
+		field = &e.Bad
+	case "last_slot":
+		field = &e.Last.Slot
 	default:
 		return nil
 	}
@@ -228,6 +274,17 @@ func encodeRecord(e *Env, seq uint32) ([]byte, error) {
 		fmt.Fprintf(&b, "trying=%s\n", e.Trying)
 	}
 	fmt.Fprintf(&b, "boot_count=%d\n", e.BootCount)
+	for _, kv := range []struct {
+		key, value string
+	}{
+		{"attempts", countText(e.Attempts)}, {"bad", e.Bad}, {"bad_why", e.BadWhy},
+		{"last_slot", e.Last.Slot}, {"last_result", e.Last.Result}, {"last_reason", e.Last.Reason},
+		{"last_boots", countText(e.Last.Boots)},
+	} {
+		if kv.value != "" {
+			fmt.Fprintf(&b, "%s=%s\n", kv.key, kv.value)
+		}
+	}
 	rec := make([]byte, recordSize)
 	copy(rec, b.String())
 	binary.BigEndian.PutUint32(rec[recordSize-8:], seq)
@@ -240,15 +297,62 @@ func (e *Env) check() error {
 	if !validSlot(e.Slot) {
 		return fmt.Errorf("slot %q: want a or b", e.Slot)
 	}
-	for _, s := range []string{e.Try, e.Trying} {
+	for _, s := range []string{e.Try, e.Trying, e.Bad, e.Last.Slot} {
 		if s != "" && !validSlot(s) {
 			return fmt.Errorf("slot %q: want a or b", s)
 		}
 	}
-	if e.BootCount < 0 {
-		return fmt.Errorf("boot count %d is negative", e.BootCount)
+	for _, n := range []int{e.BootCount, e.Attempts, e.Last.Boots} {
+		if n < 0 || n > 1<<20 {
+			return fmt.Errorf("count %d out of range", n)
+		}
+	}
+	for _, s := range []string{e.BadWhy, e.Last.Reason} {
+		if err := checkText(s); err != nil {
+			return err
+		}
+	}
+	switch e.Last.Result {
+	case "", ResultTrying, ResultCommitted, ResultFailed:
+	default:
+		return fmt.Errorf("result %q: want trying, committed or failed", e.Last.Result)
 	}
 	return nil
+}
+
+// checkText checks a free-text value: one line, no NUL, at most maxText bytes.
+func checkText(s string) error {
+	if len(s) > maxText {
+		return fmt.Errorf("text of %d bytes, more than %d", len(s), maxText)
+	}
+	if strings.ContainsAny(s, "\n\x00") {
+		return errors.New("text with a newline or a NUL")
+	}
+	return nil
+}
+
+// cleanText makes s a valid text value: one line, control characters as
+// spaces, cut to maxText bytes.
+func cleanText(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, strings.ToValidUTF8(s, "?"))
+	for len(s) > maxText {
+		_, size := utf8.DecodeLastRuneInString(s)
+		s = s[:len(s)-size]
+	}
+	return s
+}
+
+// countText writes a count, leaving zero out.
+func countText(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return strconv.Itoa(n)
 }
 
 func validSlot(s string) bool { return s == "a" || s == "b" }
@@ -266,11 +370,13 @@ func isZero(b []byte) bool {
 // environment to write before booting it (equal to e when nothing changes).
 //
 // A forced slot (paddock.slot) is booted as is and leaves the environment
-// alone. Else, if a try is in progress (trying set), it did not commit:
-// clear try and trying and boot the known-good slot. Else, if try is set,
-// move it to trying, count the attempt and boot it. Else boot slot. The
-// boot count is left as it was on a fallback, so the agent can see that a
-// try failed.
+// alone. Else, if a try is in progress (trying set) it has not committed
+// yet: boot it again while it has attempts left (boot_count below
+// attempts, counting this boot), else fall back: clear try and trying,
+// mark the tried slot bad and record the failed attempt, and boot the
+// known-good slot. Else, if try is set, move it to trying, count the first
+// boot and boot it. Else boot slot. The known-good slot is never marked
+// bad nor tried: a record that says so boots slot as is.
 func Choose(e *Env, forced string) (slot string, next *Env) {
 	n := *e
 	if !validSlot(n.Slot) {
@@ -279,13 +385,39 @@ func Choose(e *Env, forced string) (slot string, next *Env) {
 	switch {
 	case forced != "":
 		return forced, &n
-	case n.Trying != "":
-		n.Try, n.Trying = "", ""
-		return n.Slot, &n
-	case n.Try != "":
-		n.Trying, n.Try = n.Try, ""
+	case n.Trying != "" && n.Trying != n.Slot && n.Trying != n.Bad && n.BootCount < n.attempts():
 		n.BootCount++
+		n.Last = Attempt{Slot: n.Trying, Result: ResultTrying, Boots: n.BootCount}
+		return n.Trying, &n
+	case n.Trying != "" && n.Trying != n.Slot:
+		why := n.BadWhy
+		if n.Bad != n.Trying || why == "" {
+			why = fmt.Sprintf("not committed after %d boot(s)", n.BootCount)
+		}
+		n.fail(n.Trying, why)
+		return n.Slot, &n
+	case n.Try != "" && n.Try != n.Slot && n.Try != n.Bad:
+		n.Trying, n.Try = n.Try, ""
+		n.BootCount = 1
+		n.Last = Attempt{Slot: n.Trying, Result: ResultTrying, Boots: 1}
 		return n.Trying, &n
 	}
+	n.Try, n.Trying = "", ""
 	return n.Slot, &n
+}
+
+// attempts is the number of boots a try gets.
+func (e *Env) attempts() int { return max(e.Attempts, 1) }
+
+// fail ends the try of slot: it is marked bad with why, and the known-good
+// slot is what boots.
+func (e *Env) fail(slot, why string) {
+	why = cleanText(why)
+	boots := e.BootCount
+	if e.Last.Slot == slot && e.Last.Boots > boots {
+		boots = e.Last.Boots
+	}
+	e.Try, e.Trying, e.BootCount, e.Attempts = "", "", 0, 0
+	e.Bad, e.BadWhy = slot, why
+	e.Last = Attempt{Slot: slot, Result: ResultFailed, Reason: why, Boots: boots}
 }

@@ -165,6 +165,13 @@ func TestParseRecord(t *testing.T) {
 	}{
 		{"full", "paddock-bootenv-1\nslot=b\ntry=a\ntrying=a\nboot_count=3\n", &Env{Slot: "b", Try: "a", Trying: "a", BootCount: 3}},
 		{"no slot means a", "paddock-bootenv-1\n", &Env{Slot: "a"}},
+		{"update keys", "paddock-bootenv-1\nslot=a\ntrying=b\nboot_count=1\nattempts=3\nbad=b\nbad_why=agent unhealthy\n" +
+			"last_slot=b\nlast_result=failed\nlast_reason=agent unhealthy\nlast_boots=2\n",
+			&Env{Slot: "a", Trying: "b", BootCount: 1, Attempts: 3, Bad: "b", BadWhy: "agent unhealthy",
+				Last: Attempt{Slot: "b", Result: ResultFailed, Reason: "agent unhealthy", Boots: 2}}},
+		{"bad result", "paddock-bootenv-1\nlast_result=maybe\n", nil},
+		{"bad bad slot", "paddock-bootenv-1\nbad=c\n", nil},
+		{"reason too long", "paddock-bootenv-1\nbad_why=" + strings.Repeat("x", maxText+1) + "\n", nil},
 		{"unknown key ignored", "paddock-bootenv-1\nslot=b\ncolour=red\n", &Env{Slot: "b"}},
 		{"empty try", "paddock-bootenv-1\nslot=b\ntry=\n", &Env{Slot: "b"}},
 		{"no header", "slot=b\n", nil},
@@ -197,6 +204,10 @@ func TestParseRecord(t *testing.T) {
 }
 
 func TestChoose(t *testing.T) {
+	trying := func(boots int) Attempt { return Attempt{Slot: "b", Result: ResultTrying, Boots: boots} }
+	failed := func(why string, boots int) Attempt {
+		return Attempt{Slot: "b", Result: ResultFailed, Reason: why, Boots: boots}
+	}
 	tests := []struct {
 		name     string
 		env      Env
@@ -206,9 +217,25 @@ func TestChoose(t *testing.T) {
 	}{
 		{"normal boot", Env{Slot: "a"}, "", "a", Env{Slot: "a"}},
 		{"normal boot b", Env{Slot: "b", BootCount: 2}, "", "b", Env{Slot: "b", BootCount: 2}},
-		{"try becomes trying", Env{Slot: "a", Try: "b"}, "", "b", Env{Slot: "a", Trying: "b", BootCount: 1}},
-		{"fallback after a failed try", Env{Slot: "a", Trying: "b", BootCount: 1}, "", "a", Env{Slot: "a", BootCount: 1}},
-		{"fallback clears a new try too", Env{Slot: "a", Try: "b", Trying: "b", BootCount: 1}, "", "a", Env{Slot: "a", BootCount: 1}},
+		{"try becomes trying", Env{Slot: "a", Try: "b"}, "", "b", Env{Slot: "a", Trying: "b", BootCount: 1, Last: trying(1)}},
+		{"try with attempts", Env{Slot: "a", Try: "b", Attempts: 3}, "", "b",
+			Env{Slot: "a", Trying: "b", BootCount: 1, Attempts: 3, Last: trying(1)}},
+		{"second attempt", Env{Slot: "a", Trying: "b", BootCount: 1, Attempts: 3}, "", "b",
+			Env{Slot: "a", Trying: "b", BootCount: 2, Attempts: 3, Last: trying(2)}},
+		{"last attempt", Env{Slot: "a", Trying: "b", BootCount: 2, Attempts: 3}, "", "b",
+			Env{Slot: "a", Trying: "b", BootCount: 3, Attempts: 3, Last: trying(3)}},
+		{"attempts used up: fallback", Env{Slot: "a", Trying: "b", BootCount: 3, Attempts: 3, Last: trying(3)}, "", "a",
+			Env{Slot: "a", Bad: "b", BadWhy: "not committed after 3 boot(s)", Last: failed("not committed after 3 boot(s)", 3)}},
+		{"fallback after a failed try (no attempts: one)", Env{Slot: "a", Trying: "b", BootCount: 1}, "", "a",
+			Env{Slot: "a", Bad: "b", BadWhy: "not committed after 1 boot(s)", Last: failed("not committed after 1 boot(s)", 1)}},
+		{"fallback clears a new try too", Env{Slot: "a", Try: "b", Trying: "b", BootCount: 1}, "", "a",
+			Env{Slot: "a", Bad: "b", BadWhy: "not committed after 1 boot(s)", Last: failed("not committed after 1 boot(s)", 1)}},
+		{"a tried slot marked bad falls back with its reason", Env{Slot: "a", Trying: "b", BootCount: 1, Attempts: 3, Bad: "b", BadWhy: "unhealthy"}, "", "a",
+			Env{Slot: "a", Bad: "b", BadWhy: "unhealthy", Last: failed("unhealthy", 1)}},
+		{"a slot being written is not tried", Env{Slot: "a", Try: "b", Bad: "b", BadWhy: WhyWriting}, "", "a",
+			Env{Slot: "a", Bad: "b", BadWhy: WhyWriting}},
+		{"the known-good slot is not tried", Env{Slot: "a", Try: "a"}, "", "a", Env{Slot: "a"}},
+		{"the known-good slot marked bad still boots", Env{Slot: "a", Bad: "a", BadWhy: "x"}, "", "a", Env{Slot: "a", Bad: "a", BadWhy: "x"}},
 		{"forced leaves the env alone", Env{Slot: "a", Try: "b"}, "b", "b", Env{Slot: "a", Try: "b"}},
 		{"forced during a try", Env{Slot: "a", Trying: "b", BootCount: 1}, "a", "a", Env{Slot: "a", Trying: "b", BootCount: 1}},
 		{"empty slot is a", Env{}, "", "a", Env{Slot: "a"}},
@@ -228,12 +255,15 @@ func TestChoose(t *testing.T) {
 }
 
 // TestTryCycle runs the update cycle through Read, Choose and Write: a
-// try that does not commit falls back on the boot after.
+// try with two attempts that does not commit falls back after its second
+// boot, and the record says so.
 func TestTryCycle(t *testing.T) {
 	p := newEnvFile(t, envSize)
-	Write(p, &Env{Slot: "a", Try: "b"}) // a base update
+	if err := SetTry(p, "b", 2); err != nil {
+		t.Fatal(err)
+	}
 	var slots []string
-	for range 3 {
+	for range 4 {
 		e, err := Read(p)
 		if err != nil {
 			t.Fatal(err)
@@ -244,7 +274,11 @@ func TestTryCycle(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got := strings.Join(slots, ","); got != "b,a,a" {
-		t.Errorf("got boots %s, want b,a,a", got)
+	if got := strings.Join(slots, ","); got != "b,b,a,a" {
+		t.Errorf("got boots %s, want b,b,a,a", got)
+	}
+	e, _ := Read(p)
+	if want := (Attempt{Slot: "b", Result: ResultFailed, Reason: "not committed after 2 boot(s)", Boots: 2}); e.Last != want || e.Bad != "b" {
+		t.Errorf("got %+v, want slot b bad and the last attempt %+v", *e, want)
 	}
 }

@@ -26,15 +26,33 @@
 // /var/lib/paddock/boot-problems on the data partition, for the agent to
 // report (Problems). Keys:
 //
-//	slot=a|b        the base slot that is known good
-//	try=a|b         a slot to try once (set by a base update)
-//	trying=a|b      the slot being tried: set by init before booting it
-//	boot_count=N    attempts of the tried slot
+//	slot=a|b          the base slot that is known good (the fallback)
+//	try=a|b           a slot to try (set by a base update, SetTry)
+//	trying=a|b        the slot being tried: set by init before booting it
+//	boot_count=N      boots of the tried slot so far
+//	attempts=N        boots the tried slot gets before the fallback (0: 1)
+//	bad=a|b           a slot init never boots: being written (MarkWriting),
+//	                  or its try failed (MarkBad, or attempts used up)
+//	bad_why=TEXT      "writing", or why the try failed (one line)
+//	last_slot=a|b     the last try of a base: its slot,
+//	last_result=R     trying, committed or failed,
+//	last_reason=TEXT  why it failed,
+//	last_boots=N      and the boots it had
 //
-// The rule at boot: if trying is set, the last try did not commit: clear
-// try and trying and boot slot (fallback). Else if try is set: move it to
-// trying and boot it. Else boot slot. The agent commits a healthy tried
-// slot (slot=trying, clear trying) after it has come up.
+// Keys with empty or zero values are left out. The rule at boot
+// (Choose): if trying is set and has attempts left (boot_count below
+// attempts) and is not bad, count the boot and boot it again; if trying is
+// set without attempts left (init panicked, the agent never committed, the
+// watchdog reset a hung device), fall back: clear try and trying, mark it
+// bad and record the failed attempt, and boot slot. Else if try is set,
+// move it to trying with boot_count=1 and boot it. Else boot slot. Slot is
+// never tried nor marked bad, so no write loses the fallback, and every
+// write is one record over the older copy: a power cut leaves the old or
+// the new environment. A base update calls MarkWriting, writes the slot,
+// SetTry, reboots; in the tried boot the agent calls Commit once the
+// device is healthy (slot=trying, the try ends), or MarkBad and reboots.
+// ReadStatus gives 'paddock base status' the slots' states, this boot's
+// record (Running) and the last attempt.
 //
 // # The kernel command line
 //

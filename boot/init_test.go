@@ -88,7 +88,7 @@ func TestChooseSlot(t *testing.T) {
 	if slot, err := chooseSlot(con, p, ""); err != nil || slot != "b" {
 		t.Fatalf("got %s, %v, want b", slot, err)
 	}
-	if e, _ := Read(p); *e != (Env{Slot: "a", Trying: "b", BootCount: 1}) {
+	if e, _ := Read(p); *e != (Env{Slot: "a", Trying: "b", BootCount: 1, Last: Attempt{Slot: "b", Result: ResultTrying, Boots: 1}}) {
 		t.Errorf("after a try: env %+v, want trying=b", *e)
 	}
 	chooseSlot(con, p, "") // the try did not commit: fall back
