@@ -82,6 +82,12 @@ const (
 	EventDropped = "dropped"
 )
 
+// RevertedPrefix begins the message of a failed install or refresh that
+// the device undid by itself (its new revision was not healthy within its
+// health window): "reverted: health check failed: <reason>". The previous
+// revision runs again.
+const RevertedPrefix = "reverted: "
+
 // Event is one message on devices/ID/events.
 type Event struct {
 	// Command is the id of the command the event is about.

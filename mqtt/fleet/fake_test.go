@@ -26,6 +26,12 @@ const (
 	fakeHold   = "hold" // receive, answer only on release
 	// fakeDegraded: done, but the state after it says health degraded.
 	fakeDegraded = "degraded"
+	// fakeReverted: its refresh undid itself, the new revision unhealthy.
+	fakeReverted = "reverted"
+	// fakeSoured: done and healthy, then, a little later, health error.
+	fakeSoured = "soured"
+	// fakeWaiting: done, and its health says waiting from then on.
+	fakeWaiting = "waiting"
 	// fakeFlooded: a device that dropped refusals while its broker was
 	// out of reach: its state counts them, and it reports them before
 	// its answer.
@@ -50,6 +56,7 @@ type fakeDevice struct {
 	final    map[string]mqtt.Event // recorded answer per applied command
 	held     map[string]*assert.Command
 	seq      uint64
+	soured   bool // fakeSoured, once it went bad
 }
 
 // fakeFleet simulates devices over one MQTT client.
@@ -94,6 +101,12 @@ func (f *fakeFleet) publishState(id string, at time.Time) paho.Token {
 		Apps: []mqtt.AppState{{Name: "hello", Version: "1.0", Revision: 1 + len(d.final)}}}
 	if d.mode == fakeDegraded && len(d.final) > 0 {
 		st.Health, st.Problems = "degraded", []string{"hello.web crashed"}
+	}
+	if d.mode == fakeWaiting && len(d.final) > 0 {
+		st.Health, st.Problems = "waiting", []string{"hello: waiting: warming up"}
+	}
+	if d.soured {
+		st.Health, st.Problems = "error", []string{"hello: health check: connection refused"}
 	}
 	if d.mode == fakeFlooded {
 		st.Metrics.RefusalsDropped = 4001
@@ -173,6 +186,15 @@ func (f *fakeFleet) apply(d *fakeDevice, c *assert.Command, mode string) {
 		final = mqtt.Event{Command: c.ID, Type: mqtt.EventRefused, Message: "bad signature"}
 	case fakeHostile:
 		final = mqtt.Event{Command: c.ID, Type: mqtt.EventFailed, Message: hostileText}
+	case fakeReverted:
+		final = mqtt.Event{Command: c.ID, Type: mqtt.EventFailed, Message: mqtt.RevertedPrefix + "health check failed: hello: GET /health: 500"}
+	case fakeSoured:
+		time.AfterFunc(300*time.Millisecond, func() {
+			f.mu.Lock()
+			d.soured = true
+			f.mu.Unlock()
+			f.publishState(d.id, time.Now())
+		})
 	}
 	if mode == fakeFlooded {
 		f.event(d, mqtt.Event{Type: mqtt.EventDropped, Count: 4001, Message: "4001 refusals dropped since 2030-01-01T00:00:00Z"})

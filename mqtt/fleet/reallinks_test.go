@@ -3,6 +3,7 @@ package fleet
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -31,6 +32,11 @@ type realDevice struct {
 	delay   time.Duration // how long Apply takes
 	mu      sync.Mutex
 	applied map[string]int
+	// fail, when set, is the error Apply answers with; sour, the health
+	// problem the device reports a moment after it applied a command.
+	fail, sour string
+	health     []string // problems; none is health ok
+	link       *mqtt.Link
 }
 
 func (d *realDevice) Verify(b []byte) (*mqtt.Command, error) {
@@ -45,8 +51,22 @@ func (d *realDevice) Verify(b []byte) (*mqtt.Command, error) {
 func (d *realDevice) Apply(ctx context.Context, cmd *mqtt.Command, progress func(string, int)) (json.RawMessage, error) {
 	d.mu.Lock()
 	d.applied[cmd.ID]++
+	fail, sour := d.fail, d.sour
 	d.mu.Unlock()
 	time.Sleep(d.delay)
+	if fail != "" {
+		return nil, errors.New(fail)
+	}
+	if sour != "" {
+		// Healthy first (the state after done), then not.
+		time.AfterFunc(500*time.Millisecond, func() {
+			d.mu.Lock()
+			d.health = []string{sour}
+			l := d.link
+			d.mu.Unlock()
+			l.Changed()
+		})
+	}
 	return nil, nil
 }
 
@@ -55,7 +75,14 @@ func (d *realDevice) Resume(context.Context, *mqtt.Command, string, func(string,
 	return nil, mqtt.ErrNoChange
 }
 
-func (d *realDevice) State() mqtt.State { return mqtt.State{Health: "ok"} }
+func (d *realDevice) State() mqtt.State {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.health) > 0 {
+		return mqtt.State{Health: "error", Problems: d.health}
+	}
+	return mqtt.State{Health: "ok"}
+}
 
 // realFleet is n devices, each with its own real mqtt.Link, in this process.
 type realFleet struct {
@@ -95,6 +122,7 @@ func startRealFleet(t testing.TB, e *testEnv, n int, delay time.Duration) *realF
 		if err != nil {
 			t.Fatal(err)
 		}
+		d.link = l
 		f.devs, f.links = append(f.devs, d), append(f.links, l)
 	}
 	deadline := time.Now().Add(2 * time.Minute)

@@ -21,10 +21,12 @@ import (
 const rolloutUsage = `
 Usage: paddock fleet rollout ACTION [ARGS] --group G --broker URL --key NAME
                              --delegation FILE [--waves 1%,10%,50%,100%]
-                             [--max-failures 2%] [--wait-healthy DURATION]
+                             [--max-failures 2%] [--max-unhealthy N|P%]
+                             [--soak DURATION | --wait-healthy DURATION]
                              [--timeout 30m] [--expires 1h] [--json]
        paddock fleet rollout status [ID] [--json]
-       paddock fleet rollout resume [ID] [--max-failures P%] [--broker URL]
+       paddock fleet rollout resume [ID] [--max-failures P%]
+                             [--max-unhealthy N|P%] [--broker URL]
        paddock fleet rollout abort [ID]
 
 Rollout sends a command (ACTION as for 'paddock fleet send') to the devices
@@ -37,6 +39,18 @@ device's state says its health is ok; a done device whose state says
 degraded has failed at once, with the reasons it reports). When more
 than --max-failures of the devices sent to so far have failed, the
 rollout stops.
+
+Health gates the rollout. A device whose refresh undid itself (its new
+revision was not healthy within its health window, and the previous one
+runs again) answers "reverted: <reason>" and has failed, as reverted.
+With --soak DURATION, a done device's retained state is watched for that
+long: unhealthy (degraded or error) at any point fails it at once, and so
+does a state that is not healthy at the end, as unhealthy; healthy
+throughout, it is done. With --max-unhealthy N or P%, the rollout stops
+after a wave in which more than N devices (or P% of those sent to) are
+unhealthy or reverted, naming them with the reasons they gave. Both kinds
+count as failures for --max-failures too. 'rollout status' shows each
+wave's healthy, unhealthy and reverted devices, with their reasons.
 
 The rollout is kept in $PADDOCK_FLEET_DIR/rollouts/ID.json (default
 ~/.local/share/paddock/rollouts), so that 'status', 'resume' and 'abort'
@@ -69,8 +83,8 @@ func rollout(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 type startOptions struct {
 	sendOptions
-	waves, maxFailures string
-	waitHealthy        time.Duration
+	waves, maxFailures, maxUnhealthy string
+	waitHealthy, soak                time.Duration
 }
 
 func parseRollout(args []string, stdout io.Writer) (*startOptions, error) {
@@ -83,6 +97,8 @@ func parseRollout(args []string, stdout io.Writer) (*startOptions, error) {
 	fs.StringVar(&o.waves, "waves", "1%,10%,50%,100%", "the cumulative `PERCENTAGES` of the devices in each wave")
 	fs.StringVar(&o.maxFailures, "max-failures", "2%", "stop when more than `PERCENT` of the devices sent to have failed")
 	fs.DurationVar(&o.waitHealthy, "wait-healthy", 0, "after done, wait up to `DURATION` for the device to report health ok")
+	fs.DurationVar(&o.soak, "soak", 0, "after done, watch the device's health for `DURATION`: unhealthy at any point or at the end fails it")
+	fs.StringVar(&o.maxUnhealthy, "max-unhealthy", "", "stop when more than `N or P%` of the devices sent to are unhealthy or reverted")
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Minute, "a device that has not answered `DURATION` after its wave was sent has failed")
 	fs.DurationVar(&o.expires, "expires", time.Hour, "devices refuse a command `DURATION` after it was signed")
 	fs.DurationVar(&o.wait, "wait", 2*time.Second, "wait at most `DURATION` for the retained states that name the group's devices")
@@ -98,8 +114,16 @@ func parseRollout(args []string, stdout io.Writer) (*startOptions, error) {
 	if o.key == "" || o.delegation == "" || o.group == "" {
 		return nil, cli.UsageError("fleet rollout needs --group GROUP, --key NAME and --delegation FILE")
 	}
-	if o.expires <= 0 || o.timeout <= 0 || o.waitHealthy < 0 {
-		return nil, cli.UsageError("--expires and --timeout must be positive")
+	if o.expires <= 0 || o.timeout <= 0 || o.waitHealthy < 0 || o.soak < 0 {
+		return nil, cli.UsageError("--expires and --timeout must be positive, --soak and --wait-healthy not negative")
+	}
+	if o.waitHealthy > 0 && o.soak > 0 {
+		return nil, cli.UsageError("--soak and --wait-healthy: choose one (--soak watches the health for the whole time, --wait-healthy until the first ok)")
+	}
+	if o.maxUnhealthy != "" {
+		if _, err := parseThreshold(o.maxUnhealthy); err != nil {
+			return nil, cli.UsageError("%v", err)
+		}
 	}
 	if _, err := parseWaves(o.waves, 1); err != nil {
 		return nil, cli.UsageError("%v", err)
@@ -155,8 +179,12 @@ func newRolloutState(o *startOptions, op *operator, ids []string) *rolloutState 
 		Broker: o.broker, Group: o.group, Action: o.action, Args: o.args,
 		Key: o.key, Delegation: string(op.delegation),
 		Expires: duration(o.expires), Timeout: duration(o.timeout), WaitHealthy: duration(o.waitHealthy),
-		MaxFailures: maxFailures, Waves: waves,
+		Soak: duration(o.soak), MaxFailures: maxFailures, Waves: waves,
 		Devices: make([]rolloutDevice, len(ids)),
+	}
+	if o.maxUnhealthy != "" {
+		t, _ := parseThreshold(o.maxUnhealthy) // checked by parseRollout
+		st.MaxUnhealthy = &t
 	}
 	for i, id := range ids {
 		st.Devices[i].ID = id
@@ -168,25 +196,27 @@ func newRolloutState(o *startOptions, op *operator, ids []string) *rolloutState 
 func rolloutTarget(id string) string { return assert.TargetDevice + "/" + id }
 
 const resumeUsage = `
-Usage: paddock fleet rollout resume [ID] [--max-failures P%] [--broker URL] [--json]
+Usage: paddock fleet rollout resume [ID] [--max-failures P%]
+                                    [--max-unhealthy N|P%] [--broker URL] [--json]
 
 Resume continues a rollout (by default the latest) where it was: devices
 with a result are not sent to again, devices sent to without a result get
 the same command again (a device answers it with its recorded result, and
 never applies it twice), and the waves go on. A stopped rollout resumes
-only with a higher --max-failures.
+only with a higher --max-failures or --max-unhealthy.
 `
 
 func rolloutResume(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := cli.NewFlagSet("fleet rollout resume", resumeUsage, stdout)
 	broker := fs.String("broker", "", "use the broker at `URL` rather than the rollout's")
 	maxFailures := fs.String("max-failures", "", "raise the rollout's --max-failures to `PERCENT`")
+	maxUnhealthy := fs.String("max-unhealthy", "", "raise the rollout's --max-unhealthy to `N or P%`")
 	asJSON := fs.Bool("json", false, "print the rollout's status as JSON at the end")
 	path, st, err := parseRolloutRef(fs, args)
 	if err != nil {
 		return err
 	}
-	if err := resumable(st, *maxFailures); err != nil {
+	if err := resumable(st, *maxFailures, *maxUnhealthy); err != nil {
 		return err
 	}
 	if *broker != "" {
@@ -204,17 +234,32 @@ func rolloutResume(ctx context.Context, args []string, stdout, stderr io.Writer)
 	return r.finish(r.run(ctx), *asJSON)
 }
 
-// resumable checks that st may resume, raising its --max-failures.
-func resumable(st *rolloutState, maxFailures string) error {
+// resumable checks that st may resume, raising its --max-failures or
+// --max-unhealthy: a stopped rollout needs one of them raised.
+func resumable(st *rolloutState, maxFailures, maxUnhealthy string) error {
+	raised := false
 	if maxFailures != "" {
 		p, err := parsePercent(maxFailures)
 		if err != nil || !(p >= 0 && p <= 100) {
 			return cli.UsageError("--max-failures %q: want a percentage such as 2%%", maxFailures)
 		}
-		if st.State == rolloutStopped && p <= st.MaxFailures {
+		raised = p > st.MaxFailures
+		if st.State == rolloutStopped && !raised && maxUnhealthy == "" {
 			return fmt.Errorf("cannot resume rollout %s: --max-failures %g%% is not above its %g%%", st.ID, p, st.MaxFailures)
 		}
 		st.MaxFailures = p
+	}
+	if maxUnhealthy != "" {
+		t, err := parseThreshold(maxUnhealthy)
+		if err != nil {
+			return cli.UsageError("%v", err)
+		}
+		if st.MaxUnhealthy == nil || t.above(*st.MaxUnhealthy) {
+			raised = true
+		} else if st.State == rolloutStopped && !raised {
+			return fmt.Errorf("cannot resume rollout %s: --max-unhealthy %s is not above its %s", st.ID, t, st.MaxUnhealthy)
+		}
+		st.MaxUnhealthy = &t
 	}
 	switch st.State {
 	case rolloutDone:
@@ -222,8 +267,8 @@ func resumable(st *rolloutState, maxFailures string) error {
 	case rolloutAborted:
 		return fmt.Errorf("cannot resume rollout %s: it was aborted (start a new rollout)", st.ID)
 	case rolloutStopped:
-		if maxFailures == "" {
-			return fmt.Errorf("cannot resume rollout %s: it stopped (%s); resume it with a higher --max-failures, or abort it", st.ID, st.Reason)
+		if !raised {
+			return fmt.Errorf("cannot resume rollout %s: it stopped (%s); resume it with a higher --max-failures or --max-unhealthy, or abort it", st.ID, st.Reason)
 		}
 	}
 	st.State, st.Reason = rolloutRunning, ""
@@ -295,12 +340,19 @@ type RolloutStatus struct {
 	Args   mqtt.Args `json:"args"`
 	Group  string    `json:"group"`
 	// Wave is the wave under way or last run, from 1; Waves their number.
-	Wave        int                   `json:"wave"`
-	Waves       []RolloutWave         `json:"waves"`
-	Total       int                   `json:"total"`
-	Counts      RolloutCounts         `json:"counts"`
-	FailureRate float64               `json:"failure-rate"`
-	MaxFailures float64               `json:"max-failures"`
+	Wave int `json:"wave"`
+	// Waves are the waves with their own devices' counts and reasons.
+	Waves       []RolloutWaveStatus `json:"waves"`
+	Total       int                 `json:"total"`
+	Counts      RolloutCounts       `json:"counts"`
+	FailureRate float64             `json:"failure-rate"`
+	MaxFailures float64             `json:"max-failures"`
+	// MaxUnhealthy is --max-unhealthy ("3" or "5%"), when set.
+	MaxUnhealthy string `json:"max-unhealthy,omitempty"`
+	// Soak and WaitHealthy say how done devices' health was watched; when
+	// it was, done devices are healthy ones.
+	Soak        string                `json:"soak,omitempty"`
+	WaitHealthy string                `json:"wait-healthy,omitempty"`
 	Created     time.Time             `json:"created"`
 	Updated     time.Time             `json:"updated"`
 	Devices     []RolloutDeviceStatus `json:"devices"`
@@ -318,9 +370,18 @@ func (st *rolloutState) status() RolloutStatus {
 	c := st.counts(st.Devices)
 	s := RolloutStatus{
 		ID: st.ID, State: st.State, Reason: st.Reason, Action: st.Action, Args: st.Args, Group: st.Group,
-		Wave: min(st.Wave+1, len(st.Waves)), Waves: st.Waves, Total: len(st.Devices), Counts: c,
+		Wave: min(st.Wave+1, len(st.Waves)), Waves: st.waveStatus(), Total: len(st.Devices), Counts: c,
 		FailureRate: c.failureRate(), MaxFailures: st.MaxFailures, Created: st.Created, Updated: st.Updated,
 		Devices: make([]RolloutDeviceStatus, len(st.Devices)),
+	}
+	if st.MaxUnhealthy != nil {
+		s.MaxUnhealthy = st.MaxUnhealthy.String()
+	}
+	if st.Soak > 0 {
+		s.Soak = time.Duration(st.Soak).String()
+	}
+	if st.WaitHealthy > 0 {
+		s.WaitHealthy = time.Duration(st.WaitHealthy).String()
 	}
 	for i, d := range st.Devices {
 		s.Devices[i] = RolloutDeviceStatus{ID: d.ID, Command: d.Command, Result: d.Result, Message: d.Message}
@@ -332,7 +393,9 @@ const statusUsage = `
 Usage: paddock fleet rollout status [ID] [--json]
 
 Status shows a rollout (by default the latest): its state, its wave, how
-many devices are done, failed, pending (sent, no answer yet) and not sent.
+many devices are done, failed, pending (sent, no answer yet) and not sent,
+and for each wave how many of its devices are healthy (done), unhealthy,
+reverted or otherwise failed, with the reasons they gave.
 `
 
 func rolloutStatus(args []string, stdout io.Writer) error {
@@ -354,18 +417,43 @@ func writeStatus(w io.Writer, st *rolloutState, asJSON bool) error {
 	fmt.Fprintf(w, "rollout %s: %s (wave %d/%d: %g%%, %d devices)\n", s.ID, s.State, s.Wave, len(s.Waves), wv.Percent, wv.Count)
 	fmt.Fprintf(w, "%s to group %s: %d devices: %d done, %d failed, %d pending, %d not sent\n",
 		s.Action, s.Group, s.Total, s.Counts.Done, s.Counts.Failed, s.Counts.Pending, s.Counts.Unsent)
-	fmt.Fprintf(w, "failure rate %.1f%% (max %g%%)\n", s.FailureRate, s.MaxFailures)
+	limits := fmt.Sprintf("failure rate %.1f%% (max %g%%)", s.FailureRate, s.MaxFailures)
+	if s.MaxUnhealthy != "" {
+		limits += fmt.Sprintf("; %d unhealthy or reverted (max %s)", s.Counts.Unhealthy+s.Counts.Reverted, s.MaxUnhealthy)
+	}
+	if s.Soak != "" {
+		limits += "; soak " + s.Soak
+	}
+	fmt.Fprintln(w, limits)
 	if s.Reason != "" {
-		fmt.Fprintf(w, "reason: %s\n", s.Reason)
+		fmt.Fprintf(w, "reason: %s\n", cli.Printable(s.Reason))
 	}
-	var failed []string
-	for _, d := range s.Devices {
-		if d.Result != "" && d.Result != mqtt.EventDone && len(failed) < 10 {
-			failed = append(failed, fmt.Sprintf("  %s: %s %s", cli.Printable(d.ID), cli.Printable(d.Result), cli.Printable(d.Message)))
+	done := "done"
+	if s.Soak != "" || s.WaitHealthy != "" {
+		done = "healthy"
+	}
+	for i, ws := range s.Waves {
+		c := ws.Counts
+		parts := []string{fmt.Sprintf("%d %s", c.Done, done)}
+		for _, p := range []struct {
+			n    int
+			what string
+		}{{c.Unhealthy, "unhealthy"}, {c.Reverted, "reverted"}, {c.Failed - c.Unhealthy - c.Reverted, "failed otherwise"}, {c.Pending, "pending"}, {c.Unsent, "not sent"}} {
+			if p.n > 0 {
+				parts = append(parts, fmt.Sprintf("%d %s", p.n, p.what))
+			}
 		}
-	}
-	if len(failed) > 0 {
-		fmt.Fprintf(w, "failed devices (first %d):\n%s\n", len(failed), strings.Join(failed, "\n"))
+		fmt.Fprintf(w, "wave %d (%g%%, %d devices): %s\n", i+1, ws.Percent, ws.Devices, strings.Join(parts, ", "))
+		for _, r := range ws.Reasons {
+			devs := make([]string, len(r.Devices))
+			for k, d := range r.Devices {
+				devs[k] = cli.Printable(d)
+			}
+			if r.Count > len(devs) {
+				devs = append(devs, "...")
+			}
+			fmt.Fprintf(w, "  %d %s: %s (%s)\n", r.Count, cli.Printable(r.Result), cli.Printable(r.Message), strings.Join(devs, ", "))
+		}
 	}
 	return nil
 }

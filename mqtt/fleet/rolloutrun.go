@@ -47,7 +47,7 @@ type runner struct {
 	byDev    map[string]int         // device ID → index
 	accepted map[int]time.Time      // when the device accepted, by its clock
 	health   map[int]healthWait     // done, awaiting a healthy state
-	states   map[string]*mqtt.State // latest states, with --wait-healthy
+	states   map[string]*mqtt.State // latest states, with --wait-healthy or --soak
 	pending  int                    // devices of the wave without a result
 	sentAt   map[int]time.Time      // when each command of the wave was last published
 	resend   chan error             // the outcome of a re-send in flight, nil when none
@@ -58,10 +58,16 @@ type runner struct {
 	failLines int
 }
 
-// healthWait is a device that is done and must report health ok.
+// healthWait is a device that is done and must report health ok
+// (--wait-healthy), or stay healthy until the end of its soak (--soak).
 type healthWait struct {
 	since    time.Time // a state older than this (device clock) predates the command
-	deadline time.Time
+	done     time.Time // when the device was done (device clock)
+	deadline time.Time // the wait's or the soak's end (local clock)
+	soak     bool
+	// healthy: with soak, the latest state since the command says healthy.
+	healthy bool
+	last    *mqtt.State // with soak, that latest state
 }
 
 func newRunner(st *rolloutState, path string, l *link, stdout, stderr io.Writer) *runner {
@@ -83,7 +89,7 @@ func (r *runner) run(ctx context.Context) error {
 	if err := r.l.subscribe(allEvents, r.l.eventHandler(r.msgs)); err != nil {
 		return err
 	}
-	if r.st.WaitHealthy > 0 {
+	if r.watchesHealth() {
 		if err := r.l.subscribe(allStates, r.l.stateHandler(r.msgs)); err != nil {
 			return err
 		}
@@ -95,11 +101,8 @@ func (r *runner) run(ctx context.Context) error {
 		if err := r.wave(ctx); err != nil {
 			return err
 		}
-		c := r.st.counts(r.st.Devices)
-		if rate := c.failureRate(); rate > r.st.MaxFailures {
-			r.st.State = rolloutStopped
-			r.st.Reason = fmt.Sprintf("%d of %d devices sent to failed (%.1f%%, more than --max-failures %g%%)",
-				c.Failed, c.Done+c.Failed+c.Pending, rate, r.st.MaxFailures)
+		if reason := r.st.overLimits(); reason != "" {
+			r.st.State, r.st.Reason = rolloutStopped, reason
 			return r.save()
 		}
 		r.st.Wave++
@@ -308,7 +311,7 @@ func (r *runner) handle(m inbound) {
 	case mqtt.EventAccepted:
 		r.accepted[idx] = ev.Time
 	case mqtt.EventDone:
-		if r.st.WaitHealthy <= 0 {
+		if !r.watchesHealth() {
 			r.setResult(idx, mqtt.EventDone, "")
 			return
 		}
@@ -316,16 +319,32 @@ func (r *runner) handle(m inbound) {
 		if !ok || ev.Replayed {
 			since = ev.Time
 		}
-		r.health[idx] = healthWait{since: since, deadline: time.Now().Add(time.Duration(r.st.WaitHealthy))}
+		hw := healthWait{since: since, done: ev.Time, deadline: time.Now().Add(time.Duration(r.st.WaitHealthy))}
+		if r.st.Soak > 0 {
+			hw.soak, hw.deadline = true, time.Now().Add(time.Duration(r.st.Soak))
+		}
+		r.health[idx] = hw
 		r.checkHealth(idx)
 	case mqtt.EventFailed, mqtt.EventRefused:
-		r.setResult(idx, ev.Type, ev.Message)
+		r.setResult(idx, resultOf(ev), ev.Message)
 	}
 }
 
-// checkHealth finishes a done device once its state since the command
-// says health ok, and fails it at once, with the device's reasons, when
-// that state says degraded: waiting longer would only hold the wave.
+// watchesHealth reports whether done devices are held until their
+// health says so (--wait-healthy or --soak).
+func (r *runner) watchesHealth() bool { return r.st.WaitHealthy > 0 || r.st.Soak > 0 }
+
+// The health a device's state reports: "ok" (or "okay") is healthy,
+// "degraded" (or "error") unhealthy; anything else ("waiting", none) is
+// not decided yet.
+func healthyState(h string) bool   { return h == "ok" || h == "okay" }
+func unhealthyState(h string) bool { return h == "degraded" || h == "error" }
+
+// checkHealth judges a done device by its latest state since the command.
+// Unhealthy fails it at once, with the device's reasons: waiting longer
+// would only hold the wave. Healthy finishes it, or, with --soak, is kept
+// until the soak ends (tick). A state from before the device was done
+// cannot fail a soak: the refresh was still under way.
 func (r *runner) checkHealth(idx int) {
 	hw, ok := r.health[idx]
 	if !ok {
@@ -335,16 +354,41 @@ func (r *runner) checkHealth(idx int) {
 	if st == nil || st.Time.Before(hw.since) {
 		return
 	}
-	switch st.Health {
-	case "ok":
-		r.setResult(idx, mqtt.EventDone, "")
-	case "degraded":
-		msg := "health degraded after done"
-		if len(st.Problems) > 0 {
-			msg += ": " + strings.Join(st.Problems, "; ")
+	switch {
+	case unhealthyState(st.Health) && hw.soak && st.Time.Before(hw.done):
+	case unhealthyState(st.Health):
+		when := "after done"
+		if hw.soak {
+			when = fmt.Sprintf("during the %s soak", time.Duration(r.st.Soak))
 		}
-		r.setResult(idx, resultUnhealthy, msg)
+		r.setResult(idx, resultUnhealthy, fmt.Sprintf("health %s %s%s", st.Health, when, problems(st)))
+		return
+	case healthyState(st.Health) && !hw.soak:
+		r.setResult(idx, mqtt.EventDone, "")
+		return
 	}
+	if hw.soak {
+		hw.healthy, hw.last = healthyState(st.Health), st
+		r.health[idx] = hw
+	}
+}
+
+// problems formats the reasons a state gives, after ": ".
+func problems(st *mqtt.State) string {
+	if len(st.Problems) == 0 {
+		return ""
+	}
+	return ": " + strings.Join(st.Problems, "; ")
+}
+
+// endHealthWait finishes a device whose wait or soak is over: healthy at
+// the end of a soak, it is done; otherwise unhealthy.
+func (r *runner) endHealthWait(idx int) {
+	if hw := r.health[idx]; hw.soak && hw.healthy {
+		r.setResult(idx, mqtt.EventDone, "")
+		return
+	}
+	r.setResult(idx, resultUnhealthy, r.healthMessage(idx))
 }
 
 func (r *runner) setResult(idx int, result, msg string) {
@@ -374,7 +418,7 @@ func (r *runner) tick() error {
 	r.resendUnanswered(now)
 	for idx, hw := range r.health {
 		if now.After(hw.deadline) {
-			r.setResult(idx, resultUnhealthy, r.healthMessage(idx))
+			r.endHealthWait(idx)
 		}
 	}
 	r.progress(false)
@@ -429,8 +473,16 @@ func (r *runner) waitsHealth(idx int) bool {
 }
 
 func (r *runner) healthMessage(idx int) string {
+	hw := r.health[idx]
+	st := r.states[r.st.Devices[idx].ID]
 	msg := fmt.Sprintf("no health ok within %s of done", time.Duration(r.st.WaitHealthy))
-	if st := r.states[r.st.Devices[idx].ID]; st != nil && st.Health != "" {
+	if hw.soak {
+		msg, st = fmt.Sprintf("not healthy at the end of the %s soak", time.Duration(r.st.Soak)), hw.last
+		if st == nil {
+			msg += " (no state since the command)"
+		}
+	}
+	if st != nil && st.Health != "" {
 		msg += fmt.Sprintf(" (health %s", st.Health)
 		for _, p := range st.Problems {
 			msg += "; " + p
@@ -446,6 +498,8 @@ func (r *runner) timeout(n int) {
 		d := &r.st.Devices[idx]
 		switch {
 		case d.Result != "":
+		case r.waitsHealth(idx) && r.health[idx].soak:
+			// Answered: its soak ends at its own time (tick).
 		case r.waitsHealth(idx):
 			r.setResult(idx, resultUnhealthy, r.healthMessage(idx))
 		default:

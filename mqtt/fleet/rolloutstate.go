@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"paddock.dev/paddock/internal/atomicfile"
+	"paddock.dev/paddock/internal/cli"
 	"paddock.dev/paddock/mqtt"
 )
 
@@ -54,8 +55,14 @@ type rolloutState struct {
 	Expires     duration `json:"expires"`
 	Timeout     duration `json:"timeout"`
 	WaitHealthy duration `json:"wait-healthy,omitzero"`
+	// Soak is how long the health of a device is watched once it is done
+	// (--soak): unhealthy at any point, or not healthy at the end, fails it.
+	Soak duration `json:"soak,omitzero"`
 	// MaxFailures is a percentage of the devices sent to so far.
 	MaxFailures float64 `json:"max-failures"`
+	// MaxUnhealthy, when set, stops the rollout once more devices than it
+	// allows are unhealthy or reverted their refresh (--max-unhealthy).
+	MaxUnhealthy *threshold `json:"max-unhealthy,omitempty"`
 
 	Waves []RolloutWave `json:"waves"`
 	// Wave is the index of the wave under way (len(Waves) when done).
@@ -79,8 +86,9 @@ type rolloutDevice struct {
 	Command   string    `json:"command,omitempty"`
 	Assertion string    `json:"assertion,omitempty"`
 	Sent      time.Time `json:"sent,omitzero"`
-	// Result is done, failed, refused, timeout or unhealthy; "" while the
-	// device has not answered.
+	// Result is done, failed, refused, timeout, unhealthy or reverted;
+	// "" while the device has not answered. With --wait-healthy or
+	// --soak, done means healthy too.
 	Result   string    `json:"result,omitempty"`
 	Message  string    `json:"message,omitempty"`
 	Finished time.Time `json:"finished,omitzero"`
@@ -206,11 +214,18 @@ func parsePercent(s string) (float64, error) {
 
 // RolloutCounts tallies the devices of a rollout.
 type RolloutCounts struct {
-	Done    int `json:"done"`
-	Failed  int `json:"failed"`
-	Pending int `json:"pending"` // sent, not answered
-	Unsent  int `json:"unsent"`
+	Done   int `json:"done"`
+	Failed int `json:"failed"`
+	// Unhealthy and Reverted are the failed devices that were unhealthy
+	// once done, and those whose refresh undid itself.
+	Unhealthy int `json:"unhealthy"`
+	Reverted  int `json:"reverted"`
+	Pending   int `json:"pending"` // sent, not answered
+	Unsent    int `json:"unsent"`
 }
+
+// sent is how many devices were sent the command.
+func (c RolloutCounts) sent() int { return c.Done + c.Failed + c.Pending }
 
 func (st *rolloutState) counts(devices []rolloutDevice) RolloutCounts {
 	var c RolloutCounts
@@ -220,6 +235,12 @@ func (st *rolloutState) counts(devices []rolloutDevice) RolloutCounts {
 			c.Done++
 		case d.Result != "":
 			c.Failed++
+			switch d.Result {
+			case resultUnhealthy:
+				c.Unhealthy++
+			case resultReverted:
+				c.Reverted++
+			}
 		case d.Command != "":
 			c.Pending++
 		default:
@@ -231,9 +252,151 @@ func (st *rolloutState) counts(devices []rolloutDevice) RolloutCounts {
 
 // failureRate is the percentage of failed devices among those sent to.
 func (c RolloutCounts) failureRate() float64 {
-	sent := c.Done + c.Failed + c.Pending
+	sent := c.sent()
 	if sent == 0 {
 		return 0
 	}
 	return 100 * float64(c.Failed) / float64(sent)
+}
+
+// threshold is --max-unhealthy: a number of devices ("3"), or a
+// percentage of the devices sent to ("5%"). It is exceeded by more.
+type threshold struct {
+	N         int
+	Percent   float64
+	IsPercent bool
+}
+
+// parseThreshold parses "N" or "P%".
+func parseThreshold(s string) (threshold, error) {
+	bad := fmt.Errorf("--max-unhealthy %q: want a number of devices such as 2, or a percentage such as 5%%", s)
+	s = strings.TrimSpace(s)
+	if p, ok := strings.CutSuffix(s, "%"); ok {
+		v, err := strconv.ParseFloat(p, 64)
+		if err != nil || !(v >= 0 && v <= 100) {
+			return threshold{}, bad
+		}
+		return threshold{Percent: v, IsPercent: true}, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return threshold{}, bad
+	}
+	return threshold{N: n}, nil
+}
+
+func (t threshold) String() string {
+	if t.IsPercent {
+		return strconv.FormatFloat(t.Percent, 'g', -1, 64) + "%"
+	}
+	return strconv.Itoa(t.N)
+}
+
+func (t threshold) MarshalText() ([]byte, error) { return []byte(t.String()), nil }
+
+func (t *threshold) UnmarshalText(b []byte) error {
+	v, err := parseThreshold(string(b))
+	*t = v
+	return err
+}
+
+// exceeded reports whether bad of sent devices are more than t allows.
+func (t threshold) exceeded(bad, sent int) bool {
+	if t.IsPercent {
+		return sent > 0 && 100*float64(bad)/float64(sent) > t.Percent
+	}
+	return bad > t.N
+}
+
+// above reports whether t allows more than u (a raise for resume).
+func (t threshold) above(u threshold) bool {
+	if t.IsPercent != u.IsPercent {
+		return true // another kind of limit: the operator chose it
+	}
+	if t.IsPercent {
+		return t.Percent > u.Percent
+	}
+	return t.N > u.N
+}
+
+// maxNamed bounds the devices a stop reason names one by one.
+const maxNamed = 5
+
+// overLimits says why the rollout must stop after its wave: more failures
+// than --max-failures, or more unhealthy or reverted devices than
+// --max-unhealthy (naming them, with their reasons); "" when it goes on.
+func (st *rolloutState) overLimits() string {
+	c := st.counts(st.Devices)
+	if t := st.MaxUnhealthy; t != nil && t.exceeded(c.Unhealthy+c.Reverted, c.sent()) {
+		var named []string
+		for _, d := range st.Devices {
+			if d.Result == resultUnhealthy || d.Result == resultReverted {
+				if len(named) == maxNamed {
+					named = append(named, fmt.Sprintf("and %d more", c.Unhealthy+c.Reverted-maxNamed))
+					break
+				}
+				// The device wrote the message: it is escaped.
+				named = append(named, fmt.Sprintf("%s %s: %s", cli.Printable(d.ID), d.Result, cli.Printable(d.Message)))
+			}
+		}
+		return fmt.Sprintf("%d of %d devices sent to are unhealthy or reverted (more than --max-unhealthy %s): %s",
+			c.Unhealthy+c.Reverted, c.sent(), t, strings.Join(named, "; "))
+	}
+	if rate := c.failureRate(); rate > st.MaxFailures {
+		return fmt.Sprintf("%d of %d devices sent to failed (%.1f%%, more than --max-failures %g%%)",
+			c.Failed, c.sent(), rate, st.MaxFailures)
+	}
+	return ""
+}
+
+// RolloutWaveStatus is a wave of a rollout as 'rollout status' shows it:
+// the devices it adds to the waves before it, their counts, and the
+// reasons its failed devices gave.
+type RolloutWaveStatus struct {
+	RolloutWave
+	// Devices is how many devices the wave adds (Count is cumulative).
+	Devices int             `json:"devices"`
+	Counts  RolloutCounts   `json:"counts"`
+	Reasons []RolloutReason `json:"reasons,omitempty"`
+}
+
+// RolloutReason is one reason devices of a wave gave for a result other
+// than done: how many gave it, and the first few of them.
+type RolloutReason struct {
+	Result  string   `json:"result"`
+	Message string   `json:"message"`
+	Count   int      `json:"count"`
+	Devices []string `json:"devices"`
+}
+
+// waveStatus tallies each wave's own devices.
+func (st *rolloutState) waveStatus() []RolloutWaveStatus {
+	out := make([]RolloutWaveStatus, len(st.Waves))
+	from := 0
+	for i, w := range st.Waves {
+		devs := st.Devices[from:w.Count]
+		ws := RolloutWaveStatus{RolloutWave: w, Devices: len(devs), Counts: st.counts(devs)}
+		byReason := map[[2]string]int{}
+		for _, d := range devs {
+			if d.Result == "" || d.Result == mqtt.EventDone {
+				continue
+			}
+			key := [2]string{d.Result, d.Message}
+			k, ok := byReason[key]
+			if !ok {
+				k = len(ws.Reasons)
+				byReason[key] = k
+				ws.Reasons = append(ws.Reasons, RolloutReason{Result: d.Result, Message: d.Message})
+			}
+			r := &ws.Reasons[k]
+			r.Count++
+			if len(r.Devices) < maxNamed {
+				r.Devices = append(r.Devices, d.ID)
+			}
+		}
+		sort.SliceStable(ws.Reasons, func(a, b int) bool { return ws.Reasons[a].Count > ws.Reasons[b].Count })
+		out[i] = ws
+		from = w.Count
+	}
+	return out
 }

@@ -57,7 +57,7 @@ Example:
 // DeviceResult is how a device answered a command.
 type DeviceResult struct {
 	Device string `json:"device"`
-	// Result is done, failed, refused or timeout.
+	// Result is done, failed, reverted, refused or timeout.
 	Result   string          `json:"result"`
 	Message  string          `json:"message,omitempty"`
 	Output   json.RawMessage `json:"output,omitempty"`
@@ -76,7 +76,18 @@ type SendResult struct {
 const (
 	resultTimeout   = "timeout"
 	resultUnhealthy = "unhealthy"
+	// resultReverted: the device failed the command by undoing it, its
+	// new revision unhealthy (the message begins mqtt.RevertedPrefix).
+	resultReverted = "reverted"
 )
+
+// resultOf is the result a final event gives its device.
+func resultOf(ev *mqtt.Event) string {
+	if ev.Type == mqtt.EventFailed && strings.HasPrefix(ev.Message, mqtt.RevertedPrefix) {
+		return resultReverted
+	}
+	return ev.Type
+}
 
 type sendOptions struct {
 	broker, key, delegation, device, group string
@@ -234,7 +245,7 @@ func (s *sender) handle(device string, ev *mqtt.Event) {
 	}
 	switch {
 	case ev.Final():
-		s.final(device, &DeviceResult{Device: device, Result: ev.Type, Message: ev.Message, Output: ev.Result, Replayed: ev.Replayed})
+		s.final(device, &DeviceResult{Device: device, Result: resultOf(ev), Message: ev.Message, Output: ev.Result, Replayed: ev.Replayed})
 	case ev.Type == mqtt.EventProgress:
 		fmt.Fprintf(s.stderr, "%s: %s %d%%\n", cli.Printable(device), cli.Printable(ev.Step), ev.Percent)
 	default:
@@ -305,7 +316,7 @@ func (s *sender) report() error {
 		return nil
 	}
 	var parts []string
-	for _, k := range []string{mqtt.EventFailed, mqtt.EventRefused, resultTimeout} {
+	for _, k := range []string{mqtt.EventFailed, resultReverted, mqtt.EventRefused, resultTimeout} {
 		if counts[k] > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", counts[k], k))
 		}
