@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"strings"
 
+	"paddock.dev/paddock/gadget/interfaces"
 	"paddock.dev/paddock/internal/yamlstrict"
 )
 
@@ -99,17 +100,16 @@ type Content struct {
 	Image  string `json:"image,omitempty"`
 }
 
-// Slot is a piece of hardware the board offers to apps. Which fields are
-// set depends on the interface: Path for serial-port, i2c and spi; Number
-// for gpio (the line number); Chip and Number for pwm (pwmchipCHIP,
-// channel NUMBER); Paths for custom-device.
+// Slot is a piece of hardware the board offers to apps. Which attributes
+// are set depends on the interface, whose entry in the catalog
+// (gadget/interfaces) says which it takes: Path for serial-port (or its
+// USB properties), i2c and spi; Chip and Number for gpio (/dev/gpiochipCHIP,
+// line NUMBER) and pwm (pwmchipCHIP, channel NUMBER); Paths for
+// custom-device.
 type Slot struct {
-	Name      string   `json:"name"`
-	Interface string   `json:"interface"`
-	Path      string   `json:"path,omitempty"`
-	Paths     []string `json:"paths,omitempty"`
-	Chip      *int     `json:"chip,omitempty"`
-	Number    *int     `json:"number,omitempty"`
+	Name      string `json:"name"`
+	Interface string `json:"interface"`
+	interfaces.SlotAttrs
 }
 
 // Connection connects an app's plug to a gadget slot at first boot.

@@ -105,7 +105,7 @@ func (realBackend) KeptManifest(name string, rev int) (*manifest.Manifest, error
 func (realBackend) GenerateProfiles(rev int, mf *manifest.Manifest, arch string) error {
 	// The commands' policies, resolved from the manifest and the interface
 	// catalog, and the profiles compiled from them.
-	return policy.Generate(mf, rev, arch)
+	return policy.Generate(mf, rev, arch, policy.AutoConnections(mf))
 }
 
 func (realBackend) RemoveProfiles(name string, rev int) error { return profiles.Remove(name, rev) }

@@ -23,7 +23,7 @@ func (m *Manager) ensurePolicies() error {
 			mf, err := m.be.KeptManifest(name, r.Revision)
 			compiled := false
 			if err == nil {
-				compiled, err = policy.Keep(mf, r.Revision, m.Arch)
+				compiled, err = policy.Keep(mf, r.Revision, m.Arch, policy.AutoConnections(mf))
 			}
 			if err == nil && compiled && r.Revision == app.Current && !m.unlinked(name) {
 				err = m.loadAppArmor(name, r.Revision)

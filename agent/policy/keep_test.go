@@ -24,7 +24,7 @@ func TestKeep(t *testing.T) {
 	if err := launch.WriteUser("hello", 3, launch.User{UID: 70001, GID: 70001}); err != nil {
 		t.Fatal(err)
 	}
-	compiled, err := Keep(m, 3, "amd64")
+	compiled, err := Keep(m, 3, "amd64", AutoConnections(m))
 	if err != nil || !compiled {
 		t.Fatalf("first start: got compiled %v, %v, want the profiles compiled", compiled, err)
 	}
@@ -36,7 +36,7 @@ func TestKeep(t *testing.T) {
 			t.Errorf("%s: %v", cmd, err)
 		}
 	}
-	if compiled, err := Keep(m, 3, "amd64"); err != nil || compiled {
+	if compiled, err := Keep(m, 3, "amd64", AutoConnections(m)); err != nil || compiled {
 		t.Errorf("second start: got compiled %v, %v, want nothing compiled", compiled, err)
 	}
 
@@ -49,7 +49,7 @@ func TestKeep(t *testing.T) {
 	if err := profiles.Generate([]*profiles.Policy{p}, profiles.Options{Arch: "amd64"}); err != nil {
 		t.Fatal(err)
 	}
-	if compiled, err := Keep(m, 3, "amd64"); err != nil || !compiled {
+	if compiled, err := Keep(m, 3, "amd64", AutoConnections(m)); err != nil || !compiled {
 		t.Errorf("after the catalog changed: got compiled %v, %v, want the profiles compiled again", compiled, err)
 	}
 	if q, _, err := profiles.LoadPolicy("hello", 3, "quiet"); err != nil || len(q.AppArmor.Snippets) != 0 {

@@ -21,16 +21,19 @@ import (
 )
 
 // Resolve returns the policy of every command of revision rev of the app
-// described by m, run as user, sorted by command.
-func Resolve(m *manifest.Manifest, rev int, user launch.User) ([]*profiles.Policy, error) {
-	var cmds []string
-	for name := range m.Apps {
-		cmds = append(cmds, name)
-	}
-	sort.Strings(cmds)
+// described by m, run as user, sorted by command, with the app's connected
+// plugs conns (AutoConnections(m) for an app whose connections nobody
+// changed). A connection counts for the commands that have its plug; a
+// hardware slot's device nodes are read (major:minor) now, and one absent
+// now is still listed in the policy's connections, to be granted by
+// resolving again when it appears.
+func Resolve(m *manifest.Manifest, rev int, user launch.User, conns []Connection) ([]*profiles.Policy, error) {
 	var out []*profiles.Policy
-	for _, cmd := range cmds {
-		p := resolveCommand(m, rev, cmd, user)
+	for _, cmd := range Commands(m) {
+		p, err := resolveCommand(m, rev, cmd, user, conns)
+		if err != nil {
+			return nil, fmt.Errorf("cannot resolve the policy of %s: %w", profiles.Label(m.Name, cmd), err)
+		}
 		if _, err := p.Encode(); err != nil {
 			return nil, err
 		}
@@ -39,7 +42,7 @@ func Resolve(m *manifest.Manifest, rev int, user launch.User) ([]*profiles.Polic
 	return out, nil
 }
 
-func resolveCommand(m *manifest.Manifest, rev int, cmd string, user launch.User) *profiles.Policy {
+func resolveCommand(m *manifest.Manifest, rev int, cmd string, user launch.User, conns []Connection) (*profiles.Policy, error) {
 	app := m.Apps[cmd]
 	devmode := m.Confinement == manifest.Devmode
 	p := &profiles.Policy{
@@ -52,24 +55,37 @@ func resolveCommand(m *manifest.Manifest, rev int, cmd string, user launch.User)
 		AppArmor: profiles.AppArmorPolicy{Complain: devmode},
 		Limits:   profiles.Limits{MemoryMax: app.Limits.Memory, PidsMax: int64(app.Limits.Pids), CPUPercent: app.Limits.CPUPercent},
 	}
-	for _, plug := range app.Plugs {
-		i, ok := interfaces.Lookup(plug)
-		if !ok || !i.AutoConnect {
-			continue // unknown, or waiting for a hardware slot and a connection
+	plugs := plugsOf(m, cmd)
+	for _, c := range sortedConnections(conns) {
+		i := slices.IndexFunc(plugs, func(pl plug) bool { return pl.name == c.Plug })
+		if i < 0 {
+			continue // a plug of another command
 		}
-		add(p, i)
+		if err := connect(p, plugs[i], c); err != nil {
+			return nil, err
+		}
 	}
 	slices.Sort(p.Seccomp.Extra)
 	p.Seccomp.Extra = slices.Compact(p.Seccomp.Extra)
-	return p
+	// A mount below another one comes after it.
+	sort.SliceStable(p.Mounts, func(a, b int) bool { return p.Mounts[a].Target < p.Mounts[b].Target })
+	return p, nil
+}
+
+// sortedConnections orders conns by plug, so that the same connections in
+// any order give the same policy bytes.
+func sortedConnections(conns []Connection) []Connection {
+	out := slices.Clone(conns)
+	sort.SliceStable(out, func(a, b int) bool { return out[a].Plug < out[b].Plug })
+	return out
 }
 
 // add gives p what interface i brings.
 func add(p *profiles.Policy, i *interfaces.Interface) {
-	p.Plugs = append(p.Plugs, i.Name)
+	p.Plugs = appendNew(p.Plugs, i.Name)
 	p.HostNetwork = p.HostNetwork || i.HostNetwork
 	for _, mt := range i.Mounts {
-		m := profiles.Mount{Source: mt.Source, Target: mt.Target}
+		m := profiles.Mount{Source: mt.Source, Target: mt.Target, Write: mt.Write}
 		if !slices.Contains(p.Mounts, m) {
 			p.Mounts = append(p.Mounts, m)
 		}
@@ -111,25 +127,27 @@ func environment(m *manifest.Manifest, rev int, cmd string) []string {
 }
 
 // Generate resolves the policies of revision rev of the app described by
-// m, run as the user the agent recorded for it, and compiles and keeps
-// them with their profiles (for the architecture arch; "" is this
-// machine's). The agent calls it when it installs or refreshes a revision.
-func Generate(m *manifest.Manifest, rev int, arch string) error {
-	pols, err := resolveRecorded(m, rev)
+// m, run as the user the agent recorded for it, with its connected plugs
+// conns, and compiles and keeps them with their profiles (for the
+// architecture arch; "" is this machine's). The agent calls it when it
+// installs or refreshes a revision, and when a connection changes.
+func Generate(m *manifest.Manifest, rev int, arch string, conns []Connection) error {
+	pols, err := resolveRecorded(m, rev, conns)
 	if err != nil {
 		return err
 	}
 	return profiles.Generate(pols, profiles.Options{Arch: arch})
 }
 
-// Keep resolves the policies of revision rev again, at the agent's start,
-// and keeps those that changed: revisions installed by an agent that kept
-// no policies, or whose user it recorded again. Where a policy is new, or
-// its seccomp or AppArmor part changed (a catalog that grew with an
+// Keep resolves the policies of revision rev again, with the connected
+// plugs conns, at the agent's start, and keeps those that changed:
+// revisions installed by an agent that kept no policies, or whose user it
+// recorded again, or whose device nodes changed. Where a policy is new,
+// or its seccomp or AppArmor part changed (a catalog that grew with an
 // upgrade of the agent), it compiles the command's profiles again too, and
 // says so, so that the caller loads the new AppArmor profiles.
-func Keep(m *manifest.Manifest, rev int, arch string) (compiled bool, err error) {
-	pols, err := resolveRecorded(m, rev)
+func Keep(m *manifest.Manifest, rev int, arch string, conns []Connection) (compiled bool, err error) {
+	pols, err := resolveRecorded(m, rev, conns)
 	if err != nil {
 		return false, err
 	}
@@ -156,12 +174,12 @@ func sameProfiles(a, b *profiles.Policy) bool {
 		a.AppArmor.Complain == b.AppArmor.Complain && slices.Equal(a.AppArmor.Snippets, b.AppArmor.Snippets)
 }
 
-func resolveRecorded(m *manifest.Manifest, rev int) ([]*profiles.Policy, error) {
+func resolveRecorded(m *manifest.Manifest, rev int, conns []Connection) ([]*profiles.Policy, error) {
 	user, err := launch.ReadUser(m.Name, rev)
 	if err != nil {
 		return nil, fmt.Errorf("cannot resolve the policy of %s: %w", m.Name, err)
 	}
-	return Resolve(m, rev, user)
+	return Resolve(m, rev, user, conns)
 }
 
 // Commands lists the commands of m, sorted, for loading their profiles.

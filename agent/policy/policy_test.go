@@ -32,7 +32,7 @@ func resolve(t *testing.T, yaml string, user launch.User) map[string]*profiles.P
 	if err != nil {
 		t.Fatal(err)
 	}
-	pols, err := Resolve(m, 3, user)
+	pols, err := Resolve(m, 3, user, AutoConnections(m))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -56,8 +56,11 @@ var labelRE = sync.OnceValue(func() *regexp.Regexp {
 // newlines, braces, commas, globs, variables or comment signs.
 var pathRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^/[A-Za-z0-9._/+-]*$`) })
 
-// sysfsRE finds a snippet rule on a /sys path (but not /proc/sys).
-var sysfsRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?m)^\s*(?:(?:owner|audit|allow)\s+)*/sys/`) })
+// sysfsRE finds a snippet rule that writes a /sys path (but not /proc/sys):
+// a rule that only reads /sys (hardware-observe) keeps the deny.
+var sysfsRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`(?m)^\s*(?:(?:owner|audit|allow)\s+)*/sys/\S*\s+[rwklmix]*w`)
+})
 
 // templateData is what profile.tmpl sees; every field is validated.
 type templateData struct {

@@ -154,16 +154,39 @@ func mountProc(root string, _ *Spec) error {
 	return nil
 }
 
-// mountPolicy shows the host directories of the policy read-only, without
-// running programs from them (like /sys); the sandbox
-// has no /sys unless one of them is.
+// mountPolicy shows the host directories of the policy without running
+// programs from them (like /sys), read-only unless the policy marks them
+// writable (a content folder shared read-write); the sandbox has no /sys
+// unless one of them is.
 func mountPolicy(root string, s *Spec) error {
 	for _, m := range s.Mounts {
-		if err := bindDir(m.Source, filepath.Join(root, m.Target), unix.MS_REC, ro|unix.MOUNT_ATTR_NOEXEC); err != nil {
+		dst := filepath.Join(root, m.Target)
+		if !m.Write {
+			if err := bindDir(m.Source, dst, unix.MS_REC, ro|unix.MOUNT_ATTR_NOEXEC); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := bindWritable(m.Source, dst); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// bindWritable bind-mounts src read-write at dst, following no symlink on
+// the way to src: a writable source lies in another app's data, which that
+// app could swap for a link to a host directory.
+func bindWritable(src, dst string) error {
+	fd, err := unix.Openat2(unix.AT_FDCWD, src, &unix.OpenHow{
+		Flags:   unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
+	})
+	if err != nil {
+		return fmt.Errorf("cannot open %s to share it: %w", src, os.NewSyscallError("openat2", err))
+	}
+	defer unix.Close(fd)
+	return bindDir(fmt.Sprintf("/proc/self/fd/%d", fd), dst, 0, rwData|unix.MOUNT_ATTR_NOEXEC)
 }
 
 // pivot makes root the root directory and detaches the host's.

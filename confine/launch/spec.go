@@ -51,8 +51,8 @@ type Spec struct {
 	// Network keeps the host's network namespace; otherwise the sandbox
 	// has only loopback.
 	Network bool `json:"network"`
-	// Mounts are host directories the policy shows read-only; the sandbox
-	// has no /sys unless one of them is.
+	// Mounts are host directories the policy shows, read-only unless
+	// marked Write; the sandbox has no /sys unless one of them is.
 	Mounts []profiles.Mount `json:"mounts,omitempty"`
 
 	// Seccomp is the compiled filter program, loaded just before exec, read from SeccompPath.

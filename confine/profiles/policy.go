@@ -11,6 +11,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -48,7 +49,8 @@ type Policy struct {
 	// HostNetwork keeps the host's network namespace; otherwise the
 	// sandbox has its own, with only loopback.
 	HostNetwork bool `json:"host-network"`
-	// Mounts are host directories shown read-only in the sandbox.
+	// Mounts are host directories shown in the sandbox, read-only unless
+	// marked Write.
 	Mounts []Mount `json:"mounts,omitempty"`
 	// Devices is the device cgroup's allowlist.
 	Devices []Device `json:"devices"`
@@ -57,13 +59,71 @@ type Policy struct {
 	AppArmor AppArmorPolicy `json:"apparmor"`
 	// Limits are the command's resource limits.
 	Limits Limits `json:"limits"`
+
+	// Connections are the connected plugs the policy was resolved from,
+	// with what outlives a launch: the device nodes the app's user is
+	// given, and what a disconnect does to running processes. The agent
+	// acts on them when a connection changes; the launcher ignores them.
+	Connections []Connected `json:"connections,omitempty"`
 }
 
-// Mount shows the host directory Source read-only (and without running
-// programs from it) at Target in the sandbox.
+// Connected is one connected plug of a command.
+type Connected struct {
+	// Plug is the plug's name as the app declares it; Interface its
+	// interface; Slot "gadget:SLOT", "APP:SLOT" (content) or "" (a plug
+	// connected by itself, without a slot).
+	Plug      string `json:"plug"`
+	Interface string `json:"interface"`
+	Slot      string `json:"slot,omitempty"`
+	// Nodes are the device nodes of the slot as paths on the device
+	// (/dev/ttyS1; below dirs.Root in tests), whether they exist now or
+	// not: the app's user is given access to them (an ACL), and the
+	// device cgroup allows those that existed when the policy was
+	// resolved (Devices). A node that appears later is granted by
+	// resolving the policy again.
+	Nodes []string `json:"nodes,omitempty"`
+	// Files are host files under /sys (pwm's attributes) the app's user
+	// is given write access to, like Nodes.
+	Files []string `json:"files,omitempty"`
+	// OnDisconnect is what a disconnect does to the command's running
+	// processes, which keep open descriptors and a loaded seccomp filter:
+	// "" leaves them running, DisconnectStop stops them.
+	OnDisconnect string `json:"on-disconnect,omitempty"`
+}
+
+// DisconnectStop stops a command's running processes when a plug is
+// disconnected (hardware interfaces: an open device stays usable otherwise).
+const DisconnectStop = "stop"
+
+// Nodes returns the device nodes of every connected plug of p, sorted and
+// without duplicates: those the app's user is given access to.
+func (p *Policy) Nodes() []string {
+	var out []string
+	for _, c := range p.Connections {
+		out = append(out, c.Nodes...)
+	}
+	sort.Strings(out)
+	return slices.Compact(out)
+}
+
+// StopsOnDisconnect reports whether disconnecting plug stops the running
+// processes of p's command.
+func (p *Policy) StopsOnDisconnect(plug string) bool {
+	for _, c := range p.Connections {
+		if c.Plug == plug && c.OnDisconnect == DisconnectStop {
+			return true
+		}
+	}
+	return false
+}
+
+// Mount shows the host directory Source at Target in the sandbox, without
+// running programs from it: read-only, or read-write when Write is set
+// (the content interface's read-write folders, pwm's sysfs chip).
 type Mount struct {
 	Source string `json:"source"`
 	Target string `json:"target"`
+	Write  bool   `json:"write,omitempty"`
 }
 
 // Device allows access to a device, or to every minor of a major (-1).
@@ -229,6 +289,21 @@ func (p *Policy) Validate() error {
 	}
 	if _, err := p.CgroupSpec(); err != nil {
 		return err
+	}
+	for _, c := range p.Connections {
+		for _, n := range c.Nodes {
+			if !strings.HasPrefix(n, "/dev/") || path.Clean(n) != n {
+				return fmt.Errorf("plug %s: node %q is not a clean path under /dev/", c.Plug, n)
+			}
+		}
+		for _, f := range c.Files {
+			if !strings.HasPrefix(f, "/sys/") || path.Clean(f) != f {
+				return fmt.Errorf("plug %s: file %q is not a clean path under /sys/", c.Plug, f)
+			}
+		}
+		if c.OnDisconnect != "" && c.OnDisconnect != DisconnectStop {
+			return fmt.Errorf("plug %s: unknown disconnect action %q", c.Plug, c.OnDisconnect)
+		}
 	}
 	return nil
 }

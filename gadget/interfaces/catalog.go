@@ -11,6 +11,7 @@ package interfaces
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 )
@@ -38,10 +39,90 @@ type Interface struct {
 
 	// Denials describes the denials this interface would have allowed.
 	Denials Denials
+
+	// Notes say, for 'paddock interfaces', what a connection grants beyond
+	// the summary, and its limits.
+	Notes string
+	// OnDisconnect is what a disconnect does to the plug's running
+	// processes, which keep open descriptors and a loaded seccomp filter:
+	// "" leaves them running, Stop stops them.
+	OnDisconnect string
+
+	// Slot describes the gadget slots of a hardware interface and what a
+	// connection to one grants; nil for an interface without gadget slots.
+	Slot *SlotKind
+	// Share is set for an interface whose slots are in apps' app.yaml: a
+	// folder of the providing app's data shown to the consuming app
+	// (content). It returns what a connection grants.
+	Share func(Share) Grant
 }
 
-// Mount shows the host directory Source at Target, read-only.
-type Mount struct{ Source, Target string }
+// Stop is the OnDisconnect that stops the plug's running processes.
+const Stop = "stop"
+
+// Mount shows the host directory Source at Target, read-only unless Write.
+type Mount struct {
+	Source, Target string
+	Write          bool
+}
+
+// SlotKind is what a gadget slot of a hardware interface holds.
+type SlotKind struct {
+	// Attrs are the attributes a slot needs, all of them; OneOf lists
+	// alternatives, of which a slot needs at least one (and Attrs may
+	// then be empty); Optional are attributes it may have besides.
+	Attrs, OneOf, Optional []string
+	// Nodes is a regular expression of the device paths the path
+	// attribute may name, and Example one of them.
+	Nodes, Example string
+	// Grant returns what a connection to slot s grants, given its
+	// attributes and the device nodes matched to it now (for a slot
+	// matched by USB properties, those of the plugged devices).
+	Grant func(s SlotAttrs, matched []string) Grant
+}
+
+// SlotAttrs are the attributes of a gadget slot. Which are set depends on
+// the interface (see each interface's SlotKind).
+type SlotAttrs struct {
+	// Path is the device node (serial-port, i2c, spi), or a
+	// /dev/serial/by-id or by-path link.
+	Path string `json:"path,omitempty"`
+	// Paths are the device nodes of a custom-device slot.
+	Paths []string `json:"paths,omitempty"`
+	// Chip and Number name a chip and a line or channel of it (gpio:
+	// /dev/gpiochipCHIP and line NUMBER; pwm: pwmchipCHIP, channel NUMBER).
+	Chip   *int `json:"chip,omitempty"`
+	Number *int `json:"number,omitempty"`
+	// USBVendor, USBProduct and USBSerial match a USB device by its
+	// properties (hexadecimal vendor and product ids, serial string).
+	USBVendor  string `json:"usb-vendor,omitempty"`
+	USBProduct string `json:"usb-product,omitempty"`
+	USBSerial  string `json:"usb-serial,omitempty"`
+}
+
+// Share is a folder of one app's data given to another: Source on the
+// host, Target in the consumer's sandbox, read-write when Write.
+type Share struct {
+	Source, Target string
+	Write          bool
+}
+
+// Grant is what a connection to one slot adds to a command's policy.
+type Grant struct {
+	// Nodes are device nodes: the device cgroup allows each (its major
+	// and minor read from the node when the policy is resolved), the
+	// AppArmor profile allows reading and writing it, and the app's user
+	// is given access to it.
+	Nodes []string
+	// Mounts are shown in the sandbox; a source that does not exist when
+	// the policy is resolved is left out until it does.
+	Mounts []Mount
+	// AppArmor are rules added to the command's profile.
+	AppArmor []string
+	// Files are host files (sysfs attributes) the app's user is given
+	// write access to.
+	Files []string
+}
 
 // Device is a device cgroup entry: Type "c" or "b", Minor -1 for every minor.
 type Device struct {
@@ -97,5 +178,17 @@ func All() []*Interface {
 		out = append(out, i)
 	}
 	sort.Slice(out, func(a, b int) bool { return out[a].Name < out[b].Name })
+	return out
+}
+
+// nodes returns the slot's own node (if any) and the nodes matched to it,
+// without duplicates.
+func nodes(own string, matched []string) []string {
+	var out []string
+	for _, n := range append([]string{own}, matched...) {
+		if n != "" && !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
 	return out
 }
