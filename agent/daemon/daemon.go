@@ -19,6 +19,7 @@ import (
 	"paddock.dev/paddock/agent/config"
 	"paddock.dev/paddock/agent/fleetlink"
 	"paddock.dev/paddock/agent/manager"
+	"paddock.dev/paddock/agent/services"
 	"paddock.dev/paddock/agent/state"
 	"paddock.dev/paddock/internal/dirs"
 	"paddock.dev/paddock/mqtt"
@@ -49,8 +50,10 @@ type Daemon struct {
 		api.Apps
 		fleetlink.Apps
 	}
-	api  *api.Server
-	link *mqtt.Link
+	// services is the service manager, which the API drives.
+	services *services.Manager
+	api      *api.Server
+	link     *mqtt.Link
 	// fleet is the agent as the fleet link sees it.
 	fleet *fleetlink.Device
 	// startErr is what went wrong when the managers started up.

@@ -7,6 +7,7 @@ import (
 	"paddock.dev/paddock/agent/appmgr"
 	"paddock.dev/paddock/agent/health"
 	"paddock.dev/paddock/agent/manager"
+	"paddock.dev/paddock/agent/services"
 )
 
 // addManagers makes the agent's managers, in the order they start up and
@@ -14,8 +15,10 @@ import (
 func (d *Daemon) addManagers(env manager.Env) {
 	apps := appmgr.New(env)
 	d.apps = apps
+	d.services = services.New(env)
 	d.managers = []manager.Manager{
 		apps,
+		d.services,
 		health.New(env, apps),
 	}
 }

@@ -72,12 +72,15 @@ func RunCommand(args []string, stdout, stderr io.Writer) error {
 		err = probeSpec(spec)
 	}
 	if err != nil {
+		writeStatus(setupFailed)
 		return err
 	}
 	code, err := Run(spec)
 	if err != nil {
+		writeStatus(setupFailed)
 		return err
 	}
+	writeStatus(code)
 	if code != 0 {
 		return cli.ExitCode(code)
 	}

@@ -225,6 +225,8 @@ __attribute__((constructor)) static void paddock_run_fast_path(int argc, char **
 	const char *off = getenv("PADDOCK_NO_FAST_PATH"); // for tests and debugging
 	if (off && *off)
 		return;
+	if (getenv("PADDOCK_NOTIFY_FD"))
+		return; // a notify service: the Go launcher passes the pipe on (service.go)
 	if (argc > 3 && strcmp(argv[3], "--") != 0)
 		return; // flags: the Go launcher explains them
 	char app[64], cmd[64];
@@ -291,6 +293,13 @@ __attribute__((constructor)) static void paddock_run_fast_path(int argc, char **
 		}
 	}
 
+	// A service's launcher writes the exit code where the agent says
+	// (service.go); the file is opened here, before the host's root is gone.
+	const char *status_path = getenv("PADDOCK_SERVICE_STATUS");
+	int status_fd = -1;
+	if (status_path && *status_path)
+		status_fd = open(status_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
 	// From here on the process changes: every failure is final.
 	app_name = app;
 	char pid[32];
@@ -346,5 +355,12 @@ __attribute__((constructor)) static void paddock_run_fast_path(int argc, char **
 	while (waitpid(child, &status, 0) < 0)
 		if (errno != EINTR)
 			die("waitpid");
-	_exit(WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status));
+	int code = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+	if (status_fd >= 0) {
+		char s[16];
+		int len = snprintf(s, sizeof s, "%d\n", code);
+		if (write(status_fd, s, len) < 0) {
+		}
+	}
+	_exit(code);
 }

@@ -125,8 +125,8 @@ func joinAndFork(s *Spec, fds []int, lastCap int) (int, error) {
 	}
 	pid, err := syscall.ForkExec(s.Argv[0], s.Argv, &syscall.ProcAttr{
 		Dir:   s.DataDir,
-		Env:   s.Env,
-		Files: []uintptr{0, 1, 2},
+		Env:   appEnv(s.Env),
+		Files: appFiles(s),
 	})
 	if err != nil {
 		return 0, fmt.Errorf("cannot execute %s: %w", s.Argv[0], err)

@@ -81,7 +81,22 @@ type App struct {
 	// Restart is on-failure, always or never; Parse fills in on-failure
 	// for daemons. Only daemons may set it.
 	Restart string `yaml:"restart,omitempty" json:"restart,omitempty"`
+	// After names other daemons of the same package that must have
+	// started (a notify daemon: be ready; a oneshot: have ended well)
+	// before this one starts. Only daemons may set it; no cycles.
+	After []string `yaml:"after,omitempty" json:"after,omitempty"`
+	// StopTimeout is how long a stop waits after SIGTERM before it sends
+	// SIGKILL to the daemon's process group; Parse fills in
+	// DefaultStopTimeout for daemons.
+	StopTimeout time.Duration `yaml:"stop-timeout,omitempty" json:"stop-timeout,omitempty"`
 }
+
+// DefaultStopTimeout is a daemon's stop-timeout when it sets none;
+// MaxStopTimeout bounds what it may set.
+const (
+	DefaultStopTimeout = 10 * time.Second
+	MaxStopTimeout     = 5 * time.Minute
+)
 
 // Limits caps the resources of an app; zero means no limit.
 type Limits struct {

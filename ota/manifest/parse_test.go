@@ -53,8 +53,8 @@ func TestParseFull(t *testing.T) {
 			"hello": {Command: "bin/hello --greet", Plugs: []string{"network", "serial-port"}},
 			"web": {Command: "bin/web", Daemon: "simple", Restart: "always",
 				Limits: Limits{Memory: 64 << 20, CPUPercent: 50, Pids: 100},
-				Health: &Health{Command: "bin/check", Interval: 10 * time.Second, Timeout: 2 * time.Second, Retries: DefaultHealthRetries}},
-			"once": {Command: "bin/once", Daemon: "oneshot", Restart: "on-failure"},
+				Health: &Health{Command: "bin/check", Interval: 10 * time.Second, Timeout: 2 * time.Second, Retries: DefaultHealthRetries}, StopTimeout: DefaultStopTimeout},
+			"once": {Command: "bin/once", Daemon: "oneshot", Restart: "on-failure", StopTimeout: DefaultStopTimeout},
 		},
 		Hooks: map[string]*Hook{
 			"install":   {Command: "hooks/install"},
@@ -116,6 +116,22 @@ func TestParseDefaults(t *testing.T) {
 	}
 	if r := m.Apps["d"].Restart; r != "on-failure" {
 		t.Errorf("got restart %q, want on-failure", r)
+	}
+	if d := m.Apps["d"].StopTimeout; d != DefaultStopTimeout {
+		t.Errorf("got stop-timeout %v, want %v", d, DefaultStopTimeout)
+	}
+}
+
+func TestParseAfter(t *testing.T) {
+	m, err := Parse([]byte("name: x\nversion: '2'\napps:\n  db:\n    command: db\n    daemon: notify\n  web:\n    command: web\n    daemon: simple\n    after: [db, init]\n    stop-timeout: 3s\n  init:\n    command: i\n    daemon: oneshot\n"), "f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := m.Apps["web"].After; !reflect.DeepEqual(got, []string{"db", "init"}) {
+		t.Errorf("got after %q, want [db init]", got)
+	}
+	if d := m.Apps["web"].StopTimeout; d != 3*time.Second {
+		t.Errorf("got stop-timeout %v, want 3s", d)
 	}
 }
 
@@ -190,6 +206,18 @@ func TestParseRejects(t *testing.T) {
 		{"unknown restart", app("    daemon: simple\n    restart: sometimes\n"), `apps.a.restart: unknown restart policy "sometimes"`},
 		{"restart without daemon", app("    restart: always\n"), "apps.a.restart: only a daemon"},
 		{"health without daemon", app("    health:\n      command: c\n"), "apps.a.health: only a daemon"},
+		{"after without daemon", app("    after: [b]\n"), "apps.a.after: only a daemon"},
+		{"stop-timeout without daemon", app("    stop-timeout: 5s\n"), "apps.a.stop-timeout: only a daemon"},
+		{"after not a list", app("    daemon: simple\n    after: b\n"), "apps.a.after: want a list"},
+		{"after bad name", app("    daemon: simple\n    after: [B]\n"), `invalid daemon name "B"`},
+		{"after twice", head + "apps:\n  a:\n    command: a\n    daemon: simple\n    after: [b, b]\n  b:\n    command: b\n    daemon: simple\n", `"b" is listed twice`},
+		{"after itself", app("    daemon: simple\n    after: [a]\n"), "apps.a.after: a cannot start after itself"},
+		{"after unknown", app("    daemon: simple\n    after: [db]\n"), `apps.a.after: "db" is not an app of this package`},
+		{"after a command", head + "apps:\n  a:\n    command: a\n    daemon: simple\n    after: [b]\n  b:\n    command: b\n", `apps.a.after: "b" is not a daemon`},
+		{"after cycle", head + "apps:\n  a:\n    command: a\n    daemon: simple\n    after: [b]\n  b:\n    command: b\n    daemon: simple\n    after: [c]\n  c:\n    command: c\n    daemon: oneshot\n    after: [a]\n", "apps.a.after: daemons wait for each other in a cycle: a -> b -> c -> a"},
+		{"bad stop-timeout", app("    daemon: simple\n    stop-timeout: 10\n"), `apps.a.stop-timeout: invalid duration "10"`},
+		{"zero stop-timeout", app("    daemon: simple\n    stop-timeout: 0s\n"), "apps.a.stop-timeout: must be positive"},
+		{"long stop-timeout", app("    daemon: simple\n    stop-timeout: 1h\n"), "stop-timeout 1h0m0s is longer than 5m0s"},
 		{"plugs not a list", app("    plugs: network\n"), "apps.a.plugs: must be a list"},
 		{"plug bad name", app("    plugs: [Network]\n"), `apps.a.plugs: invalid plug name "Network"`},
 		{"plug leading digit", app("    plugs: [1wire]\n"), "invalid plug name"},

@@ -14,7 +14,7 @@ import (
 
 var (
 	topFields    = []string{"name", "version", "type", "summary", "description", "confinement", "user", "apps", "hooks"}
-	appFields    = []string{"command", "daemon", "plugs", "limits", "health", "restart"}
+	appFields    = []string{"command", "daemon", "plugs", "limits", "health", "restart", "after", "stop-timeout"}
 	limitFields  = []string{"memory", "cpu-percent", "pids"}
 	healthFields = []string{"command", "http", "tcp", "interval", "timeout", "retries"}
 	hookFields   = []string{"command", "plugs"}
@@ -63,6 +63,9 @@ func (p *parser) top(root *yaml.Node, m *Manifest) error {
 			}
 		case "apps":
 			m.Apps, err = p.apps(v, field)
+			if err == nil {
+				err = p.checkAfter(m.Apps)
+			}
 		case "hooks":
 			m.Hooks, err = p.hooks(v, field)
 		}
@@ -155,6 +158,13 @@ func (p *parser) app(n *yaml.Node, prefix string) (*App, error) {
 			if err == nil && !slices.Contains(restarts, a.Restart) {
 				err = p.Errorf(v, field, "unknown restart policy %q (want %s)", a.Restart, strings.Join(restarts, ", "))
 			}
+		case "after":
+			a.After, err = p.after(v, field)
+		case "stop-timeout":
+			a.StopTimeout, err = p.duration(v, field)
+			if err == nil && a.StopTimeout > MaxStopTimeout {
+				err = p.Errorf(v, field, "stop-timeout %s is longer than %s", a.StopTimeout, MaxStopTimeout)
+			}
 		}
 		return err
 	})
@@ -176,10 +186,19 @@ func (p *parser) checkApp(n *yaml.Node, prefix string, a *App) error {
 		if a.Health != nil {
 			return p.FieldErrorf(prefix+".health", "only a daemon can have a health check (add daemon: simple)")
 		}
+		if a.After != nil {
+			return p.FieldErrorf(prefix+".after", "only a daemon can start after others (add daemon: simple)")
+		}
+		if a.StopTimeout != 0 {
+			return p.FieldErrorf(prefix+".stop-timeout", "only a daemon can have a stop timeout (add daemon: simple)")
+		}
 		return nil
 	}
 	if a.Restart == "" {
 		a.Restart = "on-failure"
+	}
+	if a.StopTimeout == 0 {
+		a.StopTimeout = DefaultStopTimeout
 	}
 	return nil
 }

@@ -86,3 +86,62 @@ type Revision struct {
 	// Grants are what the publisher's delegation grants (assert.GrantRoot).
 	Grants []string `json:"grants,omitempty"`
 }
+
+// ServiceInfo is what the API reports of one service: a command of an
+// app's current revision declared with daemon:.
+type ServiceInfo struct {
+	App     string `json:"app"`
+	Service string `json:"service"`
+	// Revision is the app revision the service runs (or last ran) from.
+	Revision int `json:"revision"`
+	// Daemon is simple, oneshot or notify; Restart is on-failure, always or never.
+	Daemon  string `json:"daemon"`
+	Restart string `json:"restart"`
+	// State is one of the Service* states below.
+	State string `json:"state"`
+	// Enabled is false once 'paddock stop' stopped the service: it stays
+	// stopped, across agent restarts and boots, until 'paddock start'.
+	Enabled bool `json:"enabled"`
+	// PID is the service's main process (0 when none runs), as the host
+	// sees it; Since is when it entered State.
+	PID   int       `json:"pid,omitempty"`
+	Since time.Time `json:"since"`
+	// Restarts counts the restarts after a failure since the service was
+	// last started by hand (or the agent started it at boot).
+	Restarts int `json:"restarts"`
+	// LastExit is how the service's last run ended, if it ended.
+	LastExit *ServiceExit `json:"last-exit,omitempty"`
+	// CrashLoop is true while the service keeps failing soon after each
+	// start: the supervisor waits longer and longer between restarts.
+	CrashLoop bool `json:"crash-loop"`
+	// NextRestart is when a failed service will be started again.
+	NextRestart time.Time `json:"next-restart,omitzero"`
+	// Message says what went wrong, when something did.
+	Message string `json:"message,omitempty"`
+}
+
+// States of a service (ServiceInfo.State).
+const (
+	ServiceStarting = "starting" // launched; a notify service is not ready yet
+	ServiceRunning  = "running"  // running (and ready)
+	ServiceStopping = "stopping" // told to stop, not ended yet
+	ServiceStopped  = "stopped"  // not running, and not to be restarted
+	ServiceExited   = "exited"   // ended with status 0 and not restarted (a oneshot that did its work)
+	ServiceFailed   = "failed"   // ended badly and not restarted (restart: never, or it cannot launch)
+	ServiceWaiting  = "waiting"  // ended badly; restarts at NextRestart
+)
+
+// ServiceExit is how a run of a service ended.
+type ServiceExit struct {
+	// Code is the exit status, or 128+N when signal N ended it; -1 when
+	// unknown.
+	Code int       `json:"code"`
+	Time time.Time `json:"time"`
+}
+
+// LogLine is one line of a service's log.
+type LogLine struct {
+	Time    time.Time `json:"time"`
+	Service string    `json:"service"` // APP.SVC
+	Text    string    `json:"text"`
+}
