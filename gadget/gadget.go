@@ -46,19 +46,6 @@ const (
 	FilesystemNone = "none"
 )
 
-// Interfaces of hardware slots.
-const (
-	SerialPort   = "serial-port"
-	GPIO         = "gpio"
-	I2C          = "i2c"
-	SPI          = "spi"
-	PWM          = "pwm"
-	CustomDevice = "custom-device"
-)
-
-// Interfaces lists the interfaces a slot may have.
-var Interfaces = []string{SerialPort, GPIO, I2C, SPI, PWM, CustomDevice}
-
 // Gadget is a parsed gadget.yaml.
 type Gadget struct {
 	Volumes     map[string]*Volume `json:"volumes"`

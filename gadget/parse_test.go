@@ -43,10 +43,16 @@ func TestParseFull(t *testing.T) {
 	if s := v.Structure("firmware"); s.Content[0].Image != "firmware.img" || s.Role != "" {
 		t.Errorf("got firmware %+v", s)
 	}
-	if len(g.Slots) != 6 {
-		t.Errorf("got %d slots, want 6", len(g.Slots))
+	if len(g.Slots) != 8 {
+		t.Errorf("got %d slots, want 8", len(g.Slots))
 	}
-	if s := g.Slots["fan"]; s.Interface != PWM || *s.Chip != 0 || *s.Number != 1 {
+	if s := g.Slots["adapter"]; s.USBVendor != "0403" || s.USBProduct != "6001" || s.USBSerial != "A9XK2LQ" || s.Path != "" {
+		t.Errorf("got adapter %+v", s)
+	}
+	if s := g.Slots["led"]; *s.Chip != 0 || *s.Number != 17 {
+		t.Errorf("got led %+v", s)
+	}
+	if s := g.Slots["fan"]; s.Interface != "pwm" || *s.Chip != 0 || *s.Number != 1 {
 		t.Errorf("got fan %+v", s)
 	}
 	if s := g.Slots["modem"]; !reflect.DeepEqual(s.Paths, []string{"/dev/cdc-wdm0", "/dev/ttyUSB2"}) {
@@ -140,14 +146,22 @@ func TestParseErrors(t *testing.T) {
 		{"anchor", "volumes:\n  v: &v\n    structures: []\n", "anchors and aliases are not supported"},
 		{"slot no interface", minimal + "slots:\n  s:\n    path: /dev/ttyS1\n", "g.yaml:6: slots.s.interface: missing"},
 		{"slot bad interface", minimal + "slots:\n  s:\n    interface: usb\n", "unknown interface \"usb\""},
-		{"slot wrong attr", minimal + "slots:\n  s:\n    interface: gpio\n    number: 1\n    path: /dev/gpiochip0\n", "g.yaml:9: slots.s.path: a gpio slot takes number, not path"},
+		{"slot wrong attr", minimal + "slots:\n  s:\n    interface: gpio\n    number: 1\n    path: /dev/gpiochip0\n", "g.yaml:9: slots.s.path: a gpio slot takes chip, number, not path"},
+		{"gpio no chip", minimal + "slots:\n  s:\n    interface: gpio\n    number: 1\n", "g.yaml:6: slots.s.chip: missing (a gpio slot takes chip, number)"},
+		{"serial neither", minimal + "slots:\n  s:\n    interface: serial-port\n", "g.yaml:6: slots.s: a serial-port slot needs path or usb-vendor"},
+		{"serial both", minimal + "slots:\n  s:\n    interface: serial-port\n    path: /dev/ttyS1\n    usb-vendor: \"0403\"\n", "g.yaml:9: slots.s.usb-vendor: a serial-port slot takes path or usb-vendor, not both"},
+		{"usb product alone", minimal + "slots:\n  s:\n    interface: serial-port\n    path: /dev/ttyS1\n    usb-product: \"6001\"\n", "slots.s.usb-product: needs usb-vendor too"},
+		{"usb vendor bad", minimal + "slots:\n  s:\n    interface: serial-port\n    usb-vendor: 403\n", "slots.s.usb-vendor: invalid value \"403\" (want a USB vendor id of four hexadecimal digits"},
+		{"usb serial bad", minimal + "slots:\n  s:\n    interface: serial-port\n    usb-vendor: \"0403\"\n    usb-serial: \"a b\"\n", "slots.s.usb-serial: invalid value"},
+		{"usb on i2c", minimal + "slots:\n  s:\n    interface: i2c\n    path: /dev/i2c-1\n    usb-vendor: \"0403\"\n", "a i2c slot takes path, not usb-vendor"},
+		{"content slot in gadget", minimal + "slots:\n  s:\n    interface: content\n", "unknown interface \"content\""},
 		{"slot missing attr", minimal + "slots:\n  s:\n    interface: pwm\n    number: 1\n", "slots.s.chip: missing"},
 		{"serial path", minimal + "slots:\n  s:\n    interface: serial-port\n    path: /dev/sda\n", "\"/dev/sda\" is not a serial-port device"},
 		{"not dev", minimal + "slots:\n  s:\n    interface: custom-device\n    paths: [/etc/shadow]\n", "\"/etc/shadow\" is not a device path"},
 		{"dotdot dev", minimal + "slots:\n  s:\n    interface: custom-device\n    paths: [/dev/../etc/shadow]\n", "is not a device path"},
 		{"empty paths", minimal + "slots:\n  s:\n    interface: custom-device\n    paths: []\n", "slots.s.paths: empty"},
-		{"gpio string", minimal + "slots:\n  s:\n    interface: gpio\n    number: \"17\"\n", "must be an integer"},
-		{"gpio negative", minimal + "slots:\n  s:\n    interface: gpio\n    number: -1\n", "must not be negative"},
+		{"gpio string", minimal + "slots:\n  s:\n    interface: gpio\n    chip: 0\n    number: \"17\"\n", "must be an integer"},
+		{"gpio negative", minimal + "slots:\n  s:\n    interface: gpio\n    chip: -1\n    number: 1\n", "must not be negative"},
 		{"connection no slot", minimal + "connections:\n  - plug: hello:serial\n    slot: nope\n", "g.yaml:6: connections[0].slot: no slot \"nope\""},
 		{"connection bad plug", minimal + "connections:\n  - plug: hello\n    slot: s\n", "invalid plug \"hello\""},
 		{"connection half", minimal + "connections:\n  - plug: hello:serial\n", "needs plug and slot"},

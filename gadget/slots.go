@@ -8,29 +8,32 @@ import (
 	"sync"
 
 	"go.yaml.in/yaml/v3"
+
+	"paddock.dev/paddock/gadget/interfaces"
 )
 
 var (
 	plugRe = sync.OnceValue(func() *regexp.Regexp {
 		return regexp.MustCompile(`^[a-z0-9](?:-?[a-z0-9])*:[a-z][a-z0-9-]*$`)
 	})
-	// devPatterns are the device nodes each interface may name.
-	devPatterns = map[string]*regexp.Regexp{
-		SerialPort: regexp.MustCompile(`^/dev/(tty(S|AMA|USB|ACM|mxc|O|SAC|PS|LP|AML|MFD|HS|GS|RPMSG)[0-9]+|serial/by-(id|path)/[A-Za-z0-9._:-]+)$`),
-		I2C:        regexp.MustCompile(`^/dev/i2c-[0-9]+$`),
-		SPI:        regexp.MustCompile(`^/dev/spidev[0-9]+\.[0-9]+$`),
-	}
+	usbIDRe     = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9A-Fa-f]{4}$`) })
+	usbSerialRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9._:+-]{1,64}$`) })
 )
 
-// slotAttrs are the attributes each interface requires (all of them) and
-// allows.
-var slotAttrs = map[string][]string{
-	SerialPort:   {"path"},
-	GPIO:         {"number"},
-	I2C:          {"path"},
-	SPI:          {"path"},
-	PWM:          {"chip", "number"},
-	CustomDevice: {"paths"},
+// slotAttrs are every attribute a slot may have; the catalog says which
+// ones each interface takes.
+var slotAttrs = []string{"interface", "path", "paths", "chip", "number", "usb-vendor", "usb-product", "usb-serial"}
+
+// Interfaces returns the interfaces a gadget slot may have: those of the
+// catalog with hardware slots, sorted.
+func Interfaces() []string {
+	var out []string
+	for _, i := range interfaces.All() {
+		if i.Slot != nil {
+			out = append(out, i.Name)
+		}
+	}
+	return out
 }
 
 func (p *parser) slots(n *yaml.Node, field string, g *Gadget) error {
@@ -52,56 +55,109 @@ func (p *parser) slots(n *yaml.Node, field string, g *Gadget) error {
 // slot parses the slot whose key is key; errors about the whole slot point
 // at key.
 func (p *parser) slot(key, n *yaml.Node, prefix string, s *Slot) error {
-	known := []string{"interface", "path", "paths", "chip", "number"}
 	set := make(map[string]*yaml.Node)
-	err := p.Fields(n, prefix, known, func(attr, field string, k, v *yaml.Node) error {
+	err := p.Fields(n, prefix, slotAttrs, func(attr, field string, k, v *yaml.Node) error {
 		set[attr] = k
-		var err error
-		switch attr {
-		case "interface":
-			s.Interface, err = p.oneOf(v, field, "interface", Interfaces)
-		case "path":
-			s.Path, err = p.devicePath(v, field)
-		case "paths":
-			err = p.Seq(v, field, func(_ int, field string, v *yaml.Node) error {
-				d, err := p.devicePath(v, field)
-				s.Paths = append(s.Paths, d)
-				return err
-			})
-		case "chip":
-			s.Chip, err = p.number(v, field)
-		case "number":
-			s.Number, err = p.number(v, field)
-		}
-		return err
+		return p.slotAttr(attr, field, v, s)
 	})
 	if err != nil {
 		return err
 	}
 	if s.Interface == "" {
-		return p.Errorf(key, prefix+".interface", "missing (want one of %s)", strings.Join(Interfaces, ", "))
+		return p.Errorf(key, prefix+".interface", "missing (want one of %s)", strings.Join(Interfaces(), ", "))
 	}
-	want := slotAttrs[s.Interface]
-	for _, attr := range known {
-		if k := set[attr]; k != nil && attr != "interface" && !slices.Contains(want, attr) {
-			return p.Errorf(k, prefix+"."+attr, "a %s slot takes %s, not %s", s.Interface, strings.Join(want, " and "), attr)
+	i, _ := interfaces.Lookup(s.Interface)
+	kind := i.Slot
+	takes := slices.Concat(kind.Attrs, kind.OneOf, kind.Optional)
+	for _, attr := range slotAttrs[1:] {
+		if k := set[attr]; k != nil && !slices.Contains(takes, attr) {
+			return p.Errorf(k, prefix+"."+attr, "a %s slot takes %s, not %s", s.Interface, strings.Join(takes, ", "), attr)
 		}
 	}
-	for _, attr := range want {
+	for _, attr := range kind.Attrs {
 		if set[attr] == nil {
-			return p.Errorf(key, prefix+"."+attr, "missing (a %s slot takes %s)", s.Interface, strings.Join(want, " and "))
+			return p.Errorf(key, prefix+"."+attr, "missing (a %s slot takes %s)", s.Interface, strings.Join(takes, ", "))
 		}
 	}
-	if s.Interface == CustomDevice && len(s.Paths) == 0 {
-		return p.Errorf(set["paths"], prefix+".paths", "empty (list the device nodes, like /dev/foo0)")
+	if err := p.alternatives(key, prefix, s, kind, set); err != nil {
+		return err
 	}
-	if re := devPatterns[s.Interface]; re != nil && !re.MatchString(s.Path) {
-		return p.Errorf(set["path"], prefix+".path", "%q is not a %s device (like %s)", s.Path, s.Interface, examplePath[s.Interface])
+	if k := set["paths"]; k != nil && len(s.Paths) == 0 {
+		return p.Errorf(k, prefix+".paths", "empty (list the device nodes, like /dev/foo0)")
+	}
+	if re := kind.Nodes; re != nil && set["path"] != nil && !re.MatchString(s.Path) {
+		return p.Errorf(set["path"], prefix+".path", "%q is not a %s device (like %s)", s.Path, s.Interface, kind.Example)
 	}
 	return nil
 }
 
-var examplePath = map[string]string{SerialPort: "/dev/ttyS1", I2C: "/dev/i2c-1", SPI: "/dev/spidev0.0"}
+// oneOf checks that the slot has exactly one of the alternatives its
+// interface offers (a serial port by path or by USB properties), and that
+// optional USB properties come with the vendor.
+func (p *parser) alternatives(key *yaml.Node, prefix string, s *Slot, kind *interfaces.SlotKind, set map[string]*yaml.Node) error {
+	var given []string
+	for _, attr := range kind.OneOf {
+		if set[attr] != nil {
+			given = append(given, attr)
+		}
+	}
+	switch {
+	case len(kind.OneOf) > 0 && len(given) == 0:
+		return p.Errorf(key, prefix, "a %s slot needs %s", s.Interface, strings.Join(kind.OneOf, " or "))
+	case len(given) > 1:
+		return p.Errorf(set[given[1]], prefix+"."+given[1], "a %s slot takes %s, not both", s.Interface, strings.Join(given, " or "))
+	}
+	for _, attr := range []string{"usb-product", "usb-serial"} {
+		if k := set[attr]; k != nil && set["usb-vendor"] == nil {
+			return p.Errorf(k, prefix+"."+attr, "needs usb-vendor too (the USB vendor id, like 0403)")
+		}
+	}
+	return nil
+}
+
+// slotAttr parses the attribute attr of a slot into s.
+func (p *parser) slotAttr(attr, field string, v *yaml.Node, s *Slot) error {
+	var err error
+	switch attr {
+	case "interface":
+		s.Interface, err = p.oneOf(v, field, "interface", Interfaces())
+	case "path":
+		s.Path, err = p.devicePath(v, field)
+	case "paths":
+		err = p.Seq(v, field, func(_ int, field string, v *yaml.Node) error {
+			d, err := p.devicePath(v, field)
+			s.Paths = append(s.Paths, d)
+			return err
+		})
+	case "chip":
+		s.Chip, err = p.number(v, field)
+	case "number":
+		s.Number, err = p.number(v, field)
+	case "usb-vendor":
+		s.USBVendor, err = p.usb(v, field, usbIDRe(), "a USB vendor id of four hexadecimal digits, like 0403")
+	case "usb-product":
+		s.USBProduct, err = p.usb(v, field, usbIDRe(), "a USB product id of four hexadecimal digits, like 6001")
+	case "usb-serial":
+		s.USBSerial, err = p.usb(v, field, usbSerialRe(), "the USB serial number, up to 64 letters, digits and ._:+-")
+	}
+	return err
+}
+
+// usb parses a USB property of a slot; ids are kept in lower case, as
+// udev and sysfs write them.
+func (p *parser) usb(n *yaml.Node, field string, re *regexp.Regexp, want string) (string, error) {
+	s, err := p.Str(n, field)
+	if err != nil {
+		return "", err
+	}
+	if !re.MatchString(s) {
+		return "", p.Errorf(n, field, "invalid value %q (want %s)", s, want)
+	}
+	if re == usbIDRe() {
+		s = strings.ToLower(s)
+	}
+	return s, nil
+}
 
 // devicePath accepts a clean absolute path under /dev/.
 func (p *parser) devicePath(n *yaml.Node, field string) (string, error) {

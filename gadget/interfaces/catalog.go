@@ -11,6 +11,7 @@ package interfaces
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"sort"
 	"sync"
@@ -72,9 +73,10 @@ type SlotKind struct {
 	// alternatives, of which a slot needs at least one (and Attrs may
 	// then be empty); Optional are attributes it may have besides.
 	Attrs, OneOf, Optional []string
-	// Nodes is a regular expression of the device paths the path
-	// attribute may name, and Example one of them.
-	Nodes, Example string
+	// Nodes matches the device paths the path attribute may name, and
+	// Example is one of them.
+	Nodes   *regexp.Regexp
+	Example string
 	// Grant returns what a connection to slot s grants, given its
 	// attributes and the device nodes matched to it now (for a slot
 	// matched by USB properties, those of the plugged devices).

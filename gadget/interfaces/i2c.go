@@ -1,5 +1,7 @@
 package interfaces
 
+import "regexp"
+
 func init() {
 	register(&Interface{
 		Name:    "i2c",
@@ -10,7 +12,7 @@ func init() {
 		OnDisconnect: Stop,
 		Slot: &SlotKind{
 			Attrs:   []string{"path"},
-			Nodes:   `^/dev/i2c-[0-9]+$`,
+			Nodes:   regexp.MustCompile(`^/dev/i2c-[0-9]+$`),
 			Example: "/dev/i2c-1",
 			Grant: func(s SlotAttrs, matched []string) Grant {
 				return Grant{Nodes: nodes(s.Path, matched)}

@@ -1,5 +1,7 @@
 package interfaces
 
+import "regexp"
+
 func init() {
 	register(&Interface{
 		Name:    "serial-port",
@@ -12,7 +14,7 @@ func init() {
 		Slot: &SlotKind{
 			OneOf:    []string{"path", "usb-vendor"},
 			Optional: []string{"usb-product", "usb-serial"},
-			Nodes:    `^/dev/(tty(S|AMA|USB|ACM|mxc|O|SAC|PS|LP|AML|MFD|HS|GS|RPMSG)[0-9]+|serial/by-(id|path)/[A-Za-z0-9._:-]+)$`,
+			Nodes:    regexp.MustCompile(`^/dev/(tty(S|AMA|USB|ACM|mxc|O|SAC|PS|LP|AML|MFD|HS|GS|RPMSG)[0-9]+|serial/by-(id|path)/[A-Za-z0-9._:-]+)$`),
 			Example:  "/dev/ttyS1",
 			Grant: func(s SlotAttrs, matched []string) Grant {
 				g := Grant{Nodes: nodes(s.Path, matched)}

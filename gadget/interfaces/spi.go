@@ -1,5 +1,7 @@
 package interfaces
 
+import "regexp"
+
 func init() {
 	register(&Interface{
 		Name:    "spi",
@@ -9,7 +11,7 @@ func init() {
 		OnDisconnect: Stop,
 		Slot: &SlotKind{
 			Attrs:   []string{"path"},
-			Nodes:   `^/dev/spidev[0-9]+\.[0-9]+$`,
+			Nodes:   regexp.MustCompile(`^/dev/spidev[0-9]+\.[0-9]+$`),
 			Example: "/dev/spidev0.0",
 			Grant: func(s SlotAttrs, matched []string) Grant {
 				return Grant{Nodes: nodes(s.Path, matched)}
