@@ -128,6 +128,10 @@ type AppState struct {
 	Revision int    `json:"revision"`
 	// Revisions are the kept revisions, the current one included.
 	Revisions []int `json:"revisions,omitempty"`
+	// Health is the app's health (okay, waiting, error or unknown) and
+	// HealthMessage why, when something judges it.
+	Health        string `json:"health,omitempty"`
+	HealthMessage string `json:"health-message,omitempty"`
 }
 
 // Metrics are light figures reported with the state.

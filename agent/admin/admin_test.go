@@ -98,8 +98,8 @@ func TestListAndInfo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) != 2 || strings.Join(strings.Fields(lines[1]), " ") != "hello 2.0 2 acme" {
-		t.Errorf("list: got %q, want a header and hello 2.0 2 acme", out)
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) != 2 || strings.Join(strings.Fields(lines[1]), " ") != "hello 2.0 2 acme -" {
+		t.Errorf("list: got %q, want a header and hello 2.0 2 acme - (no health)", out)
 	}
 
 	out, _, err = run(Info, "hello")

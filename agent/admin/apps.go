@@ -140,7 +140,8 @@ func appChange(verb, usage string, args []string, stdout, stderr io.Writer, star
 
 const listUsage = `Usage: paddock list [--json]
 
-Lists the installed apps with their current version and revision.`
+Lists the installed apps with their current version and revision, and their
+health where something judges it (a probe, a hook, the app, a crash loop).`
 
 // List runs 'paddock list'.
 func List(args []string, stdout, stderr io.Writer) error {
@@ -165,9 +166,9 @@ func List(args []string, stdout, stderr io.Writer) error {
 	}
 	var rows [][]string
 	for _, a := range apps {
-		rows = append(rows, []string{a.Name, a.Version, strconv.Itoa(a.Revision), a.Publisher})
+		rows = append(rows, []string{a.Name, a.Version, strconv.Itoa(a.Revision), a.Publisher, healthWord(a.Health)})
 	}
-	return table(stdout, "Name\tVersion\tRev\tPublisher", rows)
+	return table(stdout, "Name\tVersion\tRev\tPublisher\tHealth", rows)
 }
 
 const infoUsage = `Usage: paddock info [--json] NAME
@@ -193,6 +194,9 @@ func Info(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "name:      %s\nversion:   %s\nrevision:  %d\ntype:      %s\narch:      %s\npublisher: %s\nrevisions:\n",
 		info.Name, info.Version, info.Revision, info.Type, info.Arch, info.Publisher)
+	if h := info.Health; h != nil {
+		fmt.Fprintf(stdout, "health:    %s\n", healthLine(h))
+	}
 	for _, r := range info.Revisions {
 		mark := " "
 		if r.Revision == info.Revision {
@@ -201,4 +205,30 @@ func Info(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "  %s %d  %s  %s  %d bytes  sha256 %s\n", mark, r.Revision, r.Version, r.Installed.Format("2006-01-02 15:04"), r.Size, r.SHA256[:min(16, len(r.SHA256))])
 	}
 	return nil
+}
+
+// healthWord is an app's health in a table: its status, or "-" when
+// nothing judges it.
+func healthWord(h *apitypes.AppHealth) string {
+	if h == nil {
+		return "-"
+	}
+	return h.Status
+}
+
+// healthLine is an app's health on one line: status, source, since when
+// and why.
+func healthLine(h *apitypes.AppHealth) string {
+	s := h.Status
+	if h.Source != "" {
+		s += " (" + h.Source
+		if !h.Since.IsZero() {
+			s += ", since " + h.Since.Local().Format("2006-01-02 15:04:05")
+		}
+		s += ")"
+	}
+	if h.Message != "" {
+		s += ": " + h.Message
+	}
+	return s
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"time"
 
+	"paddock.dev/paddock/agent/api/apitypes"
 	"paddock.dev/paddock/agent/appmgr"
 )
 
@@ -17,7 +18,18 @@ import (
 const maxAssertions = 1 << 20
 
 func (s *Server) getApps(w http.ResponseWriter, r *http.Request) {
-	syncResponse(w, s.apps.List())
+	apps := s.apps.List()
+	for i := range apps {
+		s.addHealth(&apps[i])
+	}
+	syncResponse(w, apps)
+}
+
+// addHealth fills in the app's health, when the agent keeps it.
+func (s *Server) addHealth(a *apitypes.AppInfo) {
+	if s.Health != nil {
+		a.Health = s.Health(a.Name)
+	}
 }
 
 func (s *Server) getApp(w http.ResponseWriter, r *http.Request) {
@@ -26,6 +38,7 @@ func (s *Server) getApp(w http.ResponseWriter, r *http.Request) {
 		managerError(w, err)
 		return
 	}
+	s.addHealth(&info)
 	syncResponse(w, info)
 }
 

@@ -49,6 +49,8 @@ type Server struct {
 	listen net.Listener
 	// Limits bound the connections; set it before Listen.
 	Limits Limits
+	// Health returns an app's health, or nil; set it before Serve.
+	Health func(app string) *apitypes.AppHealth
 }
 
 // New returns an API server over the agent's state and app manager.

@@ -18,6 +18,7 @@ import (
 	"paddock.dev/paddock/agent/api"
 	"paddock.dev/paddock/agent/config"
 	"paddock.dev/paddock/agent/fleetlink"
+	"paddock.dev/paddock/agent/health"
 	"paddock.dev/paddock/agent/manager"
 	"paddock.dev/paddock/agent/services"
 	"paddock.dev/paddock/agent/state"
@@ -56,6 +57,8 @@ type Daemon struct {
 	link     *mqtt.Link
 	// fleet is the agent as the fleet link sees it.
 	fleet *fleetlink.Device
+	// health keeps the apps' health, which the API and the fleet link show.
+	health *health.Manager
 	// startErr is what went wrong when the managers started up.
 	startErr error
 	// reported is the last state of the managers reported to the fleet link.
@@ -90,6 +93,7 @@ func Start(log *slog.Logger, opts Options) (*Daemon, error) {
 	d.addManagers(env)
 	d.startUp()
 	d.api = api.New(st, d.apps, log)
+	d.api.Health = d.health.AppHealth
 	if err := d.api.Listen(dirs.SocketPath); err != nil {
 		d.lock.Close()
 		return nil, err
@@ -199,6 +203,7 @@ func (d *Daemon) startLink(c config.Config) error {
 	}
 	dev := fleetlink.New(d.st, d.apps, id, c.Groups, reboot)
 	dev.StartErr = d.startErr
+	dev.AppHealth = d.health.AppHealth
 	dev.Download = fetch.Limits{MinRate: c.Download.MinRate, RateWindow: c.Download.RateWindow, Deadline: c.Download.Deadline}
 	ctx, cancel := context.WithCancel(context.Background())
 	link, err := mqtt.Start(ctx, mqtt.Config{

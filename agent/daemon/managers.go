@@ -16,10 +16,11 @@ func (d *Daemon) addManagers(env manager.Env) {
 	apps := appmgr.New(env)
 	d.apps = apps
 	d.services = services.New(env)
+	d.health = health.New(env, apps)
 	d.managers = []manager.Manager{
 		apps,
 		d.services,
-		health.New(env, apps),
+		d.health,
 	}
 }
 

@@ -38,6 +38,9 @@ type Device struct {
 	// StartErr is what went wrong at the agent's last start (the
 	// managers' StartUp), which makes the device degraded until the next.
 	StartErr error
+	// AppHealth returns an app's health (agent/health), or nil when
+	// nothing judges it; an app in error degrades the device.
+	AppHealth func(app string) *apitypes.AppHealth
 }
 
 var _ mqtt.Device = (*Device)(nil)
@@ -336,6 +339,9 @@ func (d *Device) State() mqtt.State {
 		as := mqtt.AppState{Name: a.Name, Version: a.Version, Revision: a.Revision}
 		for _, r := range a.Revisions {
 			as.Revisions = append(as.Revisions, r.Revision)
+		}
+		if h := d.appHealth(a.Name); h != nil {
+			as.Health, as.HealthMessage = h.Status, shorten(printable(h.Message), maxProblemLen)
 		}
 		s.Apps = append(s.Apps, as)
 	}

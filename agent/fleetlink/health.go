@@ -24,7 +24,10 @@ import (
 //     progress aside: the change decides);
 //   - the agent's last start: StartUp returned no error (until the next
 //     start);
-//   - the state: the agent can save it (state.State.Degraded).
+//   - the state: the agent can save it (state.State.Degraded);
+//   - the apps: an app whose health is error (agent/health: its probe,
+//     check-health hook, its own word or a crash loop) degrades the
+//     device, with its reason; okay, waiting and unknown do not.
 
 // Health values of mqtt.State.
 const (
@@ -63,6 +66,11 @@ func (d *Device) health(apps []apitypes.AppInfo) (string, []string) {
 	}
 	if reason, _ := d.st.Degraded(); reason != "" {
 		problems = append(problems, reason)
+	}
+	for _, a := range apps {
+		if h := d.appHealth(a.Name); h != nil && h.Status == "error" {
+			problems = append(problems, fmt.Sprintf("%s is unhealthy (%s): %s", a.Name, h.Source, h.Message))
+		}
 	}
 	if len(problems) == 0 {
 		return healthOK, nil
@@ -164,4 +172,12 @@ func shorten(s string, n int) string {
 		cut--
 	}
 	return s[:cut] + "…"
+}
+
+// appHealth returns the health of app, or nil when nothing judges it.
+func (d *Device) appHealth(app string) *apitypes.AppHealth {
+	if d.AppHealth == nil {
+		return nil
+	}
+	return d.AppHealth(app)
 }

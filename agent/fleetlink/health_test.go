@@ -132,6 +132,27 @@ func TestHealthFromMountsAndStart(t *testing.T) {
 	})
 }
 
+// TestHealthFromApps checks that an app in error degrades the device with
+// its reason, and that okay, waiting and unknown apps do not.
+func TestHealthFromApps(t *testing.T) {
+	f := healthFixture(t)
+	old := isMounted
+	isMounted = func(string, int) bool { return true }
+	t.Cleanup(func() { isMounted = old })
+	apps := []apitypes.AppInfo{{Name: "db", Revision: 1}, {Name: "plain", Revision: 1}, {Name: "web", Revision: 2}}
+	healths := map[string]*apitypes.AppHealth{
+		"db":  {Status: "waiting", Source: "probe", Message: "not probed yet"},
+		"web": {Status: "okay", Source: "probe"},
+	}
+	f.dev.AppHealth = func(app string) *apitypes.AppHealth { return healths[app] }
+	health, problems := f.dev.health(apps)
+	checkProblems(t, health, problems, nil)
+
+	healths["web"] = &apitypes.AppHealth{Status: "error", Source: "probe", Message: "tcp probe of web failed (3 of 3): connection refused"}
+	health, problems = f.dev.health(apps)
+	checkProblems(t, health, problems, []string{"web is unhealthy (probe): tcp probe of web failed (3 of 3): connection refused"})
+}
+
 func TestSanitizeProblems(t *testing.T) {
 	long := strings.Repeat("é", 300)
 	many := make([]string, 20)

@@ -341,3 +341,16 @@ func probesOf(m *manifest.Manifest) []probeSpec {
 
 // HookName is the hook that judges an app's health.
 const HookName = "check-health"
+
+// AppHealth returns the health of app as the API reports it, or nil when
+// nothing judges it.
+func (m *Manager) AppHealth(app string) *apitypes.AppHealth {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ah := m.of[app]
+	if ah == nil || (!ah.declared && len(ah.records) == 0) {
+		return nil
+	}
+	h := m.healthLocked(app)
+	return &apitypes.AppHealth{Status: string(h.Status), Message: h.Message, Source: string(h.Source), Since: h.Since}
+}

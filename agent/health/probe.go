@@ -157,9 +157,12 @@ func (realRunner) run(ctx context.Context, app string, rev int, s probeSpec) err
 	}
 }
 
+// sandboxPID finds the init of a command's kept sandbox; tests swap it.
+var sandboxPID = launch.SandboxPID
+
 // dialApp connects to port on the loopback of the sandbox of app's command.
 func dialApp(ctx context.Context, app, cmd string, rev, port int) (net.Conn, error) {
-	pid, err := launch.SandboxPID(app, cmd, rev)
+	pid, err := sandboxPID(app, cmd, rev)
 	if err != nil {
 		return nil, err
 	}

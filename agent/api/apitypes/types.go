@@ -70,6 +70,18 @@ type AppInfo struct {
 	Arch      string     `json:"arch"`
 	Publisher string     `json:"publisher"`
 	Revisions []Revision `json:"revisions"`
+	// Health is the app's health, when something judges it (a probe, the
+	// check-health hook, the app itself, a crash loop).
+	Health *AppHealth `json:"health,omitempty"`
+}
+
+// AppHealth is an app's health: Status okay, waiting, error or unknown,
+// why, from which source (probe, hook, ctl or crash-loop), and since when.
+type AppHealth struct {
+	Status  string    `json:"status"`
+	Message string    `json:"message,omitempty"`
+	Source  string    `json:"source,omitempty"`
+	Since   time.Time `json:"since,omitzero"`
 }
 
 // Revision is one revision of an app kept on the device.
