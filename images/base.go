@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"paddock.dev/paddock/internal/dirs"
+	"paddock.dev/paddock/ota/assert"
+	"paddock.dev/paddock/ota/baseupdate"
 	"paddock.dev/paddock/ota/keys"
 	"paddock.dev/paddock/ota/manifest"
 	"paddock.dev/paddock/ota/pack"
@@ -41,7 +43,24 @@ type BaseOptions struct {
 	// device's trusted root keys in /etc/paddock/trusted/FINGERPRINT.asc.
 	TrustedKeys []string
 	Hostname    string // "paddock" when empty
-	Output      string
+	// Output is the slot image: the SquashFS, zero-padded to whole 4096-byte
+	// blocks, then its dm-verity hash tree (package ota/baseupdate).
+	Output string
+}
+
+// BuiltBase is a base that BuildBase made.
+type BuiltBase struct {
+	*manifest.Manifest
+	// Image describes the slot image at BaseOptions.Output.
+	Image *baseupdate.Image
+}
+
+// Revision returns the base-revision of b for arch, unsigned and without
+// its revision number.
+func (b *BuiltBase) Revision(arch string) *assert.BaseRevision {
+	r := b.Image.Revision()
+	r.Name, r.Version, r.Arch = b.Name, b.Version, arch
+	return r
 }
 
 // MarkerFile is present in every base image.
@@ -54,12 +73,14 @@ var mountPoints = []string{"proc", "sys", "dev", "run", "tmp", "data", dirs.LibR
 // noApplets are busybox applets that get no link: PID 1 is paddock.
 var noApplets = []string{"paddock", "init", "linuxrc"}
 
-// BuildBase writes a base image: a SquashFS root filesystem (built
+// BuildBase writes a base's slot image: a SquashFS root filesystem (built
 // reproducibly with mksquashfs, like packages) holding /usr/bin/paddock,
 // busybox and its applet links in /bin, apparmor_parser and its libraries,
 // the trusted root keys, a minimal /etc, empty mount points and
-// meta/app.yaml of type base. It returns the base's manifest.
-func BuildBase(opts BaseOptions) (*manifest.Manifest, error) {
+// meta/app.yaml of type base; padded to whole blocks and followed by its
+// dm-verity hash tree. It returns the base's manifest and what describes
+// the image.
+func BuildBase(opts BaseOptions) (*BuiltBase, error) {
 	tree, err := os.MkdirTemp("", "paddock-base-")
 	if err != nil {
 		return nil, fmt.Errorf("cannot build base: %w", err)
@@ -69,10 +90,16 @@ func BuildBase(opts BaseOptions) (*manifest.Manifest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot build base: %w", err)
 	}
-	if err := mksquashfs(tree, opts.Output); err != nil {
+	squashfs := opts.Output + ".squashfs"
+	defer os.Remove(squashfs)
+	if err := mksquashfs(tree, squashfs); err != nil {
 		return nil, fmt.Errorf("cannot build base: %w", err)
 	}
-	return m, nil
+	img, err := baseupdate.MakeImage(squashfs, opts.Output)
+	if err != nil {
+		return nil, fmt.Errorf("cannot build base: %w", err)
+	}
+	return &BuiltBase{Manifest: m, Image: img}, nil
 }
 
 func (o *BaseOptions) defaults() {

@@ -2,6 +2,7 @@ package images
 
 import (
 	"bytes"
+	"encoding/hex"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +11,8 @@ import (
 	"testing"
 
 	"paddock.dev/paddock/internal/testutil"
+	"paddock.dev/paddock/ota/baseupdate"
+	"paddock.dev/paddock/ota/verity"
 	"paddock.dev/paddock/ota/assert/asserttest"
 	"paddock.dev/paddock/ota/keys"
 )
@@ -60,6 +63,7 @@ func TestBuildBase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkSlotImage(t, o.Output, m.Image)
 	if m.Type != "base" || m.Name != "paddock-base" {
 		t.Errorf("got manifest %s of type %s, want paddock-base of type base", m.Name, m.Type)
 	}
@@ -157,5 +161,36 @@ func TestBuildBaseWrongArch(t *testing.T) {
 	}
 	if _, err := BuildBase(o); err == nil || !strings.Contains(err.Error(), "is built for") {
 		t.Errorf("got %v, want an error about the binary's architecture", err)
+	}
+}
+
+// checkSlotImage checks that the slot image is the SquashFS padded to
+// whole blocks, then the hash tree of that data, as img describes it.
+func checkSlotImage(t *testing.T, path string, img *baseupdate.Image) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if int64(len(data)) != img.Size || img.Size != img.DataSize+verity.TreeSize(img.DataSize) {
+		t.Fatalf("got an image of %d bytes (described as %d, data %d), want the data and its tree", len(data), img.Size, img.DataSize)
+	}
+	salt, _ := hex.DecodeString(img.Salt)
+	tree, err := verity.Build(bytes.NewReader(data), img.DataSize, salt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := hex.EncodeToString(tree.Root); got != img.RootHash {
+		t.Errorf("got root hash %s, want %s", got, img.RootHash)
+	}
+	if !bytes.Equal(data[img.DataSize:], tree.Bytes()) {
+		t.Errorf("the image does not end with the hash tree of its data")
+	}
+	sum, chunks, err := baseupdate.HashChunks(bytes.NewReader(data), img.Size, img.ChunkSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum != img.SHA256 || strings.Join(chunks, ",") != strings.Join(img.Chunks, ",") {
+		t.Errorf("got sha256 %s and %d chunks, want %s and %d", sum, len(chunks), img.SHA256, len(img.Chunks))
 	}
 }

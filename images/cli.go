@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"paddock.dev/paddock/internal/cli"
+	otacli "paddock.dev/paddock/ota/cli"
 )
 
 // listFlag is a flag that may be given several times.
@@ -16,12 +17,32 @@ type listFlag []string
 func (l *listFlag) String() string     { return strings.Join(*l, ",") }
 func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
 
-const baseUsage = `usage: paddock image base --arch amd64|arm64 [--paddock BIN] [--trust KEY.asc]... -o base.pdk
+const baseUsage = `usage: paddock image base --arch amd64|arm64 [--paddock BIN] [--trust KEY.asc]... -o base.img
+                          [--key NAME --revision N [--delegation FILE]] [--json]
 
-Builds a base: the read-only root filesystem of a device, as a SquashFS
-package of type base. It holds the paddock binary (a static build; by
-default the running one), busybox, apparmor_parser and its libraries, the
-trusted root keys, and the mount points the boot stage uses.`
+Builds a base: the read-only root filesystem of a device, as a slot image
+that is written raw to a base partition (base-a or base-b). It holds the
+paddock binary (a static build; by default the running one), busybox,
+apparmor_parser and its libraries, the trusted root keys, and the mount
+points the boot stage uses.
+
+The slot image is a SquashFS, zero-padded to whole 4096-byte blocks, then
+its dm-verity hash tree (format 1, sha256, 4096-byte blocks, no
+superblock), so that a device mounts it through dm-verity and the kernel
+checks every block it reads.
+
+With --key, it also writes base.img.assert: a base-revision assertion
+signed by your key NAME, stating the base's name, version, revision N,
+architecture, the image's size and sha256, the sha256 of each chunk (for
+updates that resume and copy unchanged chunks), and the hash tree's root
+hash and salt. Devices update to a base only with it ('paddock base update',
+'paddock fleet send DEVICE base-update URL'), and only when its signature
+leads to a root key they trust, its revision is not lower than the running
+base's and its architecture is theirs.
+
+Examples:
+    paddock image base --arch amd64 --trust root.asc -o base.img --key acme-root --revision 1
+    paddock image base --arch arm64 --paddock bin/paddock-arm64 -o base.img --key acme-ci --revision 7 --delegation ci.assert`
 
 // Base is 'paddock image base'.
 func Base(args []string, stdout, stderr io.Writer) error {
@@ -29,6 +50,7 @@ func Base(args []string, stdout, stderr io.Writer) error {
 	var o BaseOptions
 	var trustKeys listFlag
 	var asJSON bool
+	var sign otacli.BaseSigning
 	fs.StringVar(&o.Arch, "arch", "", "architecture: amd64 or arm64")
 	fs.StringVar(&o.Paddock, "paddock", "", "static paddock binary (default: this one)")
 	fs.StringVar(&o.Busybox, "busybox", "/bin/busybox", "static busybox for the architecture")
@@ -39,7 +61,10 @@ func Base(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.Name, "name", "paddock-base", "package name of the base")
 	fs.StringVar(&o.Version, "version", "1", "version of the base")
 	fs.StringVar(&o.Hostname, "hostname", "paddock", "the device's /etc/hostname")
-	fs.StringVar(&o.Output, "o", "", "output file (required)")
+	fs.StringVar(&o.Output, "o", "", "output slot image (required)")
+	fs.StringVar(&sign.Key, "key", "", "sign the base with key `NAME` from your store, into OUTPUT.assert")
+	fs.IntVar(&sign.Revision, "revision", 0, "the base's revision `N` (1 or more; with --key)")
+	fs.StringVar(&sign.Delegation, "delegation", "", "include the delegation of the key in `FILE` (from 'paddock key delegate')")
 	fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	pos, err := cli.Parse(fs, args)
 	if err != nil {
@@ -51,6 +76,12 @@ func Base(args []string, stdout, stderr io.Writer) error {
 	if o.Arch == "" || o.Output == "" {
 		return cli.UsageError("give --arch and -o")
 	}
+	if (sign.Key == "") != (sign.Revision == 0) {
+		return cli.UsageError("give --key and --revision together, or neither")
+	}
+	if sign.Revision < 0 || (sign.Delegation != "" && sign.Key == "") {
+		return cli.UsageError("--revision takes N of 1 or more, --delegation goes with --key")
+	}
 	if o.Paddock == "" {
 		if o.Paddock, err = os.Executable(); err != nil {
 			return err
@@ -58,20 +89,32 @@ func Base(args []string, stdout, stderr io.Writer) error {
 	}
 	o.TrustedKeys = trustKeys
 	start := time.Now()
-	m, err := BuildBase(o)
+	b, err := BuildBase(o)
 	if err != nil {
 		return err
 	}
-	fi, err := os.Stat(o.Output)
-	if err != nil {
-		return err
+	res := map[string]any{"path": o.Output, "name": b.Name, "version": b.Version, "arch": o.Arch,
+		"size": b.Image.Size, "sha256": b.Image.SHA256, "verity-root-hash": b.Image.RootHash,
+		"verity-data-size": b.Image.DataSize, "chunk-size": b.Image.ChunkSize, "chunks": len(b.Image.Chunks)}
+	if sign.Key != "" {
+		out := o.Output + ".assert"
+		signKey, err := otacli.SignBase(b.Revision(o.Arch), sign, out)
+		if err != nil {
+			return err
+		}
+		res["assertion"], res["revision"], res["sign-key"] = out, sign.Revision, signKey
 	}
 	took := time.Since(start).Round(time.Millisecond)
 	if asJSON {
-		return cli.WriteJSON(stdout, map[string]any{"path": o.Output, "name": m.Name, "version": m.Version,
-			"arch": o.Arch, "size": fi.Size(), "seconds": took.Seconds()})
+		res["seconds"] = took.Seconds()
+		return cli.WriteJSON(stdout, res)
 	}
-	fmt.Fprintf(stdout, "%s: base %s %s (%s), %s in %v\n", o.Output, m.Name, m.Version, o.Arch, humanBytes(fi.Size()), took)
+	fmt.Fprintf(stdout, "%s: base %s %s (%s), %s in %v, verity root %s\n", o.Output, b.Name, b.Version, o.Arch, humanBytes(b.Image.Size), took, b.Image.RootHash)
+	if sign.Key != "" {
+		fmt.Fprintf(stdout, "%s: base-revision %d signed with key %s\n", res["assertion"], sign.Revision, sign.Key)
+	} else {
+		fmt.Fprintf(stderr, "note: without --key and --revision, no base-revision is written: devices cannot update to this base\n")
+	}
 	return nil
 }
 

@@ -29,8 +29,9 @@ type dataEntry struct {
 }
 
 // dataTree lists what the data partition holds: the state directory with
-// each seeded app installed as the agent installs one, and seed.json.
-func dataTree(apps []*seedApp) ([]dataEntry, error) {
+// each seeded app installed as the agent installs one, seed.json, and the
+// assertions of the base in slot a.
+func dataTree(apps []*seedApp, baseAssert []byte) ([]dataEntry, error) {
 	dirs := []string{"packages", "assertions", "data", "profiles"}
 	var entries []dataEntry
 	for _, d := range dirs {
@@ -44,6 +45,9 @@ func dataTree(apps []*seedApp) ([]dataEntry, error) {
 			dataEntry{path: path.Join(StateDir, "data", a.Name, "common"), dir: true},
 		)
 	}
+	if baseAssert != nil {
+		entries = append(entries, dataEntry{path: path.Join(StateDir, partition.BaseAssertion("a")), content: baseAssert})
+	}
 	seed, err := seedJSON(apps)
 	if err != nil {
 		return nil, err
@@ -52,7 +56,7 @@ func dataTree(apps []*seedApp) ([]dataEntry, error) {
 }
 
 func writeData(d *disk.Disk, index int, s *gadget.Structure, opts DiskOptions, apps []*seedApp, p *progress) error {
-	entries, err := dataTree(apps)
+	entries, err := dataTree(apps, opts.baseAssert)
 	if err != nil {
 		return err
 	}

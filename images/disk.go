@@ -38,6 +38,9 @@ type DiskOptions struct {
 	Output      string
 	// Progress, when set, receives one line per step.
 	Progress io.Writer
+
+	// baseAssert is the bundle of Base+".assert", checked.
+	baseAssert []byte
 }
 
 const (
@@ -59,6 +62,9 @@ func BuildDisk(opts DiskOptions) error {
 	}
 	g, apps, err := checkDiskInputs(opts, p)
 	if err != nil {
+		return fmt.Errorf("cannot build disk image: %w", err)
+	}
+	if opts.baseAssert, err = checkBaseAssertion(opts, p); err != nil {
 		return fmt.Errorf("cannot build disk image: %w", err)
 	}
 	vol := g.Volume()

@@ -58,9 +58,17 @@ func testApp(t *testing.T, dir, arch string, key *keys.PrivateKey) string {
 func testDiskOptions(t *testing.T) (DiskOptions, *keys.PrivateKey) {
 	t.Helper()
 	bo, key := testBaseOptions(t)
-	if _, err := BuildBase(bo); err != nil {
+	b, err := BuildBase(bo)
+	if err != nil {
 		t.Fatal(err)
 	}
+	r := b.Revision(bo.Arch)
+	r.Revision, r.Timestamp = 1, time.Now().Add(-time.Hour)
+	a, err := assert.SignBaseRevision(r, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.WriteFile(t, bo.Output+".assert", string(a.Encode()))
 	dir := t.TempDir()
 	files := map[string]string{
 		"gadget/gadget.yaml":      testGadget,
@@ -156,6 +164,10 @@ func TestBuildDisk(t *testing.T) {
 	if got := readFSFile(t, data, "paddock/assertions/hello_3.assert"); len(got) == 0 {
 		t.Errorf("seeded assertion is empty")
 	}
+	baseAssert, _ := os.ReadFile(o.Base + ".assert")
+	if got := readFSFile(t, data, "paddock/boot/base-a.assert"); !bytes.Equal(got, baseAssert) {
+		t.Errorf("paddock/boot/base-a.assert does not hold the base's assertion")
+	}
 	for _, dir := range []string{"paddock/data/hello/3", "paddock/data/hello/common"} {
 		if fi, err := data.Stat(dir); err != nil || !fi.IsDir() {
 			t.Errorf("data dir %s: %v", dir, err)
@@ -248,5 +260,20 @@ func TestBuildDiskRefusesWrongArch(t *testing.T) {
 	o.Apps = []string{testApp(t, t.TempDir(), "armhf", key)}
 	if err := BuildDisk(o); err == nil || !strings.Contains(err.Error(), "built for armhf") {
 		t.Errorf("got %v, want an error about the architecture", err)
+	}
+}
+
+func TestBuildDiskRefusesBaseNotItsAssertion(t *testing.T) {
+	o, _ := testDiskOptions(t)
+	f, err := os.OpenFile(o.Base, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte("X"), 5000); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if err := BuildDisk(o); err == nil || !strings.Contains(err.Error(), "its base-revision says") {
+		t.Errorf("got %v, want an error about the base's sha256", err)
 	}
 }

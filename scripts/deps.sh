@@ -17,9 +17,10 @@ cd "$(dirname "$0")/.."
 # qemu-system-x86, busybox-static: booting device images under QEMU (busybox goes into the base).
 # kmod, xz-utils: scripts/kernel.sh (depmod indexes the guest kernel's modules; xz unpacks its vmlinux).
 # gdisk, e2fsprogs: the image tests check the disk's GPT (sgdisk) and its ext4 data partition (e2fsck).
+# cryptsetup-bin: veritysetup, which the tests compare paddock's dm-verity hash trees with.
 # procps: ps, with which the escape tests describe leftover processes when they fail.
 PACKAGES="gcc libc6-dev pkgconf libseccomp-dev squashfs-tools apparmor bubblewrap mosquitto mosquitto-clients
-qemu-system-x86 busybox-static kmod xz-utils gdisk e2fsprogs procps"
+qemu-system-x86 busybox-static kmod xz-utils gdisk e2fsprogs procps cryptsetup-bin"
 
 installed() {
 	dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"

@@ -24,9 +24,9 @@ echo "== packing and signing examples/hello"
 "$P" pack "$OLDPWD/examples/hello" -o hello.pdk >/dev/null
 "$P" sign hello.pdk --key pub --revision 1 --delegation pub.delegation >/dev/null
 echo "== building the base, the initramfs and the disk image"
-"$P" image base --arch amd64 --paddock "$D" --trust root.asc -o base.pdk
+"$P" image base --arch amd64 --paddock "$D" --trust root.asc -o base.img --key root --revision 1
 "$P" image initrd --modules "$modules" --paddock "$D" -o initrd.img
-"$P" image build --gadget "$OLDPWD/examples/gadget-amd64" --base base.pdk --kernel "$vmlinuz" \
+"$P" image build --gadget "$OLDPWD/examples/gadget-amd64" --base base.img --kernel "$vmlinuz" \
 	--initrd initrd.img --arch amd64 --app hello.pdk -o disk.img
 echo "== booting $out/disk.img under QEMU"
 if [ -z "${VM_COMMAND:-}" ] && [ -t 0 ] && [ -t 1 ]; then

@@ -33,14 +33,15 @@ func guestKernel(t *testing.T) (vmlinux, vmlinuz, modules string) {
 }
 
 // buildDisk builds the appliance's disk image disk.img in the work folder,
-// as the README does: a base trusting root.asc, an initramfs with the
+// as the README does: a base trusting root.asc (signed by root, revision
+// 1), an initramfs with the
 // guest kernel's modules, and a disk from the example gadget with the
 // guest kernel, seeded with apps (package files in the work folder).
 func (d *device) buildDisk(vmlinuz, modules string, apps ...string) {
 	d.t.Helper()
-	d.ok("image", "base", "--arch", "amd64", "--paddock", binary, "--trust", "root.asc", "-o", "base.pdk")
+	d.ok("image", "base", "--arch", "amd64", "--paddock", binary, "--trust", "root.asc", "-o", "base.img", "--key", "root", "--revision", "1")
 	d.ok("image", "initrd", "--modules", modules, "--paddock", binary, "-o", "initrd.img")
-	args := []string{"image", "build", "--gadget", filepath.Join(examples, "gadget-amd64"), "--base", "base.pdk",
+	args := []string{"image", "build", "--gadget", filepath.Join(examples, "gadget-amd64"), "--base", "base.img",
 		"--kernel", vmlinuz, "--initrd", "initrd.img", "--arch", "amd64"}
 	for _, app := range apps {
 		args = append(args, "--app", app)

@@ -28,3 +28,15 @@ func Base(slot string) string { return basePrefix + slot }
 
 // Required lists every partition the boot stage needs, in disk order.
 func Required() []string { return []string{Boot, Bootenv, BaseA, BaseB, Data} }
+
+// BootDir is the folder of StateDir that holds what the boot stage reads
+// from the data partition: the base-revision of each slot's base.
+const BootDir = "boot"
+
+// BaseAssertion is the path, relative to StateDir (on a running device,
+// to dirs.LibDir), of the assertions of the base in slot ("a" or "b"):
+// the base-revision, after the account-keys that delegate its signer, as
+// 'paddock image base --key' writes them. The agent writes it after it
+// has written and verified the slot, and before it sets the slot to try;
+// 'paddock image build' writes slot a's.
+func BaseAssertion(slot string) string { return BootDir + "/" + Base(slot) + ".assert" }

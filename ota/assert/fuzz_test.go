@@ -17,6 +17,7 @@ func fuzzSeeds(f *testing.F) [][]byte {
 		signCommand(f, ops, func(c *Command) {
 			c.Target, c.Action, c.Body = "group/lab", "config-set", []byte(`{"key":"a","value":"b"}`)
 		}).Encode(),
+		signBaseRevision(f, pub, nil).Encode(),
 	}
 }
 
@@ -56,6 +57,10 @@ func FuzzDecode(f *testing.F) {
 		case CommandType:
 			if _, err := ParseCommand(a); err != nil {
 				t.Fatalf("got %v parsing a decoded command, want nil", err)
+			}
+		case BaseRevisionType:
+			if _, err := ParseBaseRevision(a); err != nil {
+				t.Fatalf("got %v parsing a decoded base-revision, want nil", err)
 			}
 		}
 	})

@@ -49,6 +49,23 @@ var schemas = map[string]*schema{
 		},
 		parse: func(a *Assertion) error { _, err := ParseAppRevision(a); return err },
 	},
+	BaseRevisionType: {
+		fields: []field{
+			{name: "name"},
+			{name: "version"},
+			{name: "revision"},
+			{name: "arch"},
+			{name: "size"},
+			{name: "sha256"},
+			{name: "chunk-size"},
+			{name: "verity-data-size"},
+			{name: "verity-root-hash"},
+			{name: "verity-salt"},
+			{name: "timestamp"},
+		},
+		body:  true,
+		parse: func(a *Assertion) error { _, err := ParseBaseRevision(a); return err },
+	},
 	CommandType: {
 		fields: []field{
 			{name: "id"},

@@ -18,9 +18,13 @@ const (
 	stageOK
 )
 
+// signed names a revision (of an app or a base) for findDelegation: its
+// name, and the key that signed it as the key names itself.
+type signed struct{ SignKey, AuthorityID, Name string }
+
 // findDelegation returns the account-key in as that lets r's signing key
 // publish r at time now.
-func findDelegation(as []*assert.Assertion, trusted []*keys.PublicKey, r *assert.AppRevision, now time.Time) (*assert.AccountKey, error) {
+func findDelegation(as []*assert.Assertion, trusted []*keys.PublicKey, r signed, now time.Time) (*assert.AccountKey, error) {
 	best, bestStage := error(nil), -1
 	for _, a := range as {
 		if a.Type() != assert.AccountKeyType {

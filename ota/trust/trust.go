@@ -108,7 +108,7 @@ func CheckRevision(bundle []byte, trusted []*keys.PublicKey, now time.Time, inst
 		rev.Grants = slices.Clone(assert.AllGrants)
 		return rev, nil
 	}
-	ak, err := findDelegation(as, trusted, r, now)
+	ak, err := findDelegation(as, trusted, signed{r.SignKey, r.AuthorityID, r.Name}, now)
 	if err != nil {
 		return nil, err
 	}

@@ -12,6 +12,7 @@ import (
 
 	"paddock.dev/paddock/ota/assert"
 	"paddock.dev/paddock/ota/keys"
+	"paddock.dev/paddock/ota/verity"
 )
 
 // The fixed times of the defaults: delegations hold from Since to Until,
@@ -95,6 +96,32 @@ func Revision(t testing.TB, key *keys.PrivateKey, name string, edit func(*assert
 		edit(r)
 	}
 	a, err := assert.SignAppRevision(r, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a.Encode()
+}
+
+// BaseRevision returns revision 2 of base name, version 2, for arm64, of
+// a 300-block SquashFS and its hash tree in chunks of 256 KiB, made at
+// Since, signed by key, as edit changes it (BaseImage makes an image it
+// describes).
+func BaseRevision(t testing.TB, key *keys.PrivateKey, name string, edit func(*assert.BaseRevision)) []byte {
+	t.Helper()
+	data := int64(300 * 4096)
+	size := data + verity.TreeSize(data)
+	r := &assert.BaseRevision{
+		Name: name, Version: "2", Revision: 2, Arch: "arm64", Size: size,
+		SHA256: strings.Repeat("0f", 32), ChunkSize: 256 << 10, VerityDataSize: data,
+		VerityRootHash: strings.Repeat("1e", 32), VeritySalt: "5a17", Timestamp: Since,
+	}
+	for range assert.ChunkCount(size, r.ChunkSize) {
+		r.Chunks = append(r.Chunks, strings.Repeat("2d", 32))
+	}
+	if edit != nil {
+		edit(r)
+	}
+	a, err := assert.SignBaseRevision(r, key)
 	if err != nil {
 		t.Fatal(err)
 	}
