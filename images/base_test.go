@@ -11,10 +11,10 @@ import (
 	"testing"
 
 	"paddock.dev/paddock/internal/testutil"
-	"paddock.dev/paddock/ota/baseupdate"
-	"paddock.dev/paddock/ota/verity"
 	"paddock.dev/paddock/ota/assert/asserttest"
+	"paddock.dev/paddock/ota/baseupdate"
 	"paddock.dev/paddock/ota/keys"
+	"paddock.dev/paddock/ota/verity"
 )
 
 // hostArch returns the image architecture of the host, or skips.
