@@ -393,6 +393,11 @@ func Choose(e *Env, forced string) (slot string, next *Env) {
 		why := n.BadWhy
 		if n.Bad != n.Trying || why == "" {
 			why = fmt.Sprintf("not committed after %d boot(s)", n.BootCount)
+			if n.Last.Slot == n.Trying && n.Last.Reason != "" {
+				why += ": " + n.Last.Reason
+			} else {
+				why += ": it never got its agent ready (init failed, or the device hung and its watchdog reset it)"
+			}
 		}
 		n.fail(n.Trying, why)
 		return n.Slot, &n

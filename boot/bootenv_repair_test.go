@@ -126,7 +126,8 @@ func TestChooseSlotBadEnv(t *testing.T) {
 	corrupt(t, p, 0, 20)
 	corrupt(t, p, 1, 20)
 	var out syncBuffer
-	slot, problems := chooseSlot(newConsole(&out), p, "")
+	c := chooseSlot(newConsole(&out), p, "")
+	slot, problems := c.slot, c.problems
 	if slot != "a" {
 		t.Errorf("got slot %s, want the default a", slot)
 	}

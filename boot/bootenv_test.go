@@ -225,11 +225,11 @@ func TestChoose(t *testing.T) {
 		{"last attempt", Env{Slot: "a", Trying: "b", BootCount: 2, Attempts: 3}, "", "b",
 			Env{Slot: "a", Trying: "b", BootCount: 3, Attempts: 3, Last: trying(3)}},
 		{"attempts used up: fallback", Env{Slot: "a", Trying: "b", BootCount: 3, Attempts: 3, Last: trying(3)}, "", "a",
-			Env{Slot: "a", Bad: "b", BadWhy: "not committed after 3 boot(s)", Last: failed("not committed after 3 boot(s)", 3)}},
+			Env{Slot: "a", Bad: "b", BadWhy: "not committed after 3 boot(s): it never got its agent ready (init failed, or the device hung and its watchdog reset it)", Last: failed("not committed after 3 boot(s): it never got its agent ready (init failed, or the device hung and its watchdog reset it)", 3)}},
 		{"fallback after a failed try (no attempts: one)", Env{Slot: "a", Trying: "b", BootCount: 1}, "", "a",
-			Env{Slot: "a", Bad: "b", BadWhy: "not committed after 1 boot(s)", Last: failed("not committed after 1 boot(s)", 1)}},
+			Env{Slot: "a", Bad: "b", BadWhy: "not committed after 1 boot(s): it never got its agent ready (init failed, or the device hung and its watchdog reset it)", Last: failed("not committed after 1 boot(s): it never got its agent ready (init failed, or the device hung and its watchdog reset it)", 1)}},
 		{"fallback clears a new try too", Env{Slot: "a", Try: "b", Trying: "b", BootCount: 1}, "", "a",
-			Env{Slot: "a", Bad: "b", BadWhy: "not committed after 1 boot(s)", Last: failed("not committed after 1 boot(s)", 1)}},
+			Env{Slot: "a", Bad: "b", BadWhy: "not committed after 1 boot(s): it never got its agent ready (init failed, or the device hung and its watchdog reset it)", Last: failed("not committed after 1 boot(s): it never got its agent ready (init failed, or the device hung and its watchdog reset it)", 1)}},
 		{"a tried slot marked bad falls back with its reason", Env{Slot: "a", Trying: "b", BootCount: 1, Attempts: 3, Bad: "b", BadWhy: "unhealthy"}, "", "a",
 			Env{Slot: "a", Bad: "b", BadWhy: "unhealthy", Last: failed("unhealthy", 1)}},
 		{"a slot being written is not tried", Env{Slot: "a", Try: "b", Bad: "b", BadWhy: WhyWriting}, "", "a",
@@ -278,7 +278,7 @@ func TestTryCycle(t *testing.T) {
 		t.Errorf("got boots %s, want b,b,a,a", got)
 	}
 	e, _ := Read(p)
-	if want := (Attempt{Slot: "b", Result: ResultFailed, Reason: "not committed after 2 boot(s)", Boots: 2}); e.Last != want || e.Bad != "b" {
+	if want := (Attempt{Slot: "b", Result: ResultFailed, Reason: "not committed after 2 boot(s): it never got its agent ready (init failed, or the device hung and its watchdog reset it)", Boots: 2}); e.Last != want || e.Bad != "b" {
 		t.Errorf("got %+v, want slot b bad and the last attempt %+v", *e, want)
 	}
 }

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // cmdline holds the paddock.* options of the kernel command line.
@@ -14,6 +16,11 @@ type cmdline struct {
 	Cmd   string // paddock.cmd, decoded: a shell command to run once the agent is ready
 	Debug bool   // paddock.debug=1: a shell on the console instead of powering off on failure
 	Trace bool   // paddock.trace=1: print each boot step with the time since the kernel started
+	// Watchdog (paddock.watchdog=SECONDS) is the watchdog timeout of a
+	// tried boot; TryWait (paddock.trywait=SECONDS) how long a tried boot
+	// waits for its agent to be ready. Zero means the defaults.
+	Watchdog time.Duration
+	TryWait  time.Duration
 }
 
 // readCmdline reads and parses the kernel command line.
@@ -57,9 +64,19 @@ func (c *cmdline) set(key, value string) error {
 		c.Debug = isTrue(value)
 	case "paddock.trace":
 		c.Trace = isTrue(value)
+	case "paddock.watchdog", "paddock.trywait":
+		n, err := strconv.Atoi(value)
+		if err != nil || n < 5 || n > 3600 || value != strconv.Itoa(n) {
+			return errors.New("want a number of seconds from 5 to 3600")
+		}
+		if key == "paddock.watchdog" {
+			c.Watchdog = time.Duration(n) * time.Second
+		} else {
+			c.TryWait = time.Duration(n) * time.Second
+		}
 	default:
 		if strings.HasPrefix(key, "paddock.") {
-			return errors.New("unknown option (want paddock.slot, paddock.cmd, paddock.debug or paddock.trace)")
+			return errors.New("unknown option (want paddock.slot, paddock.cmd, paddock.debug, paddock.trace, paddock.watchdog or paddock.trywait)")
 		}
 	}
 	return nil

@@ -54,6 +54,55 @@
 // ReadStatus gives 'paddock base status' the slots' states, this boot's
 // record (Running) and the last attempt.
 //
+// # A verified base
+//
+// A slot image (written raw to base-a or base-b) is the base SquashFS,
+// zero-padded to a multiple of 4096 bytes, then its dm-verity hash tree
+// (format 1, sha256, 4096-byte blocks, a salt, no superblock). Its signed
+// base-revision assertion (with the account-key delegating its key) is
+// kept on the data partition, /var/lib/paddock/boot/base-a.assert and
+// base-b.assert (AssertionRel). When the initramfs carries trusted root
+// keys (etc/paddock/trusted, 'paddock image initrd --trust'), init
+// mounts the data partition first, checks the slot's assertion against
+// them (CheckBase), creates a read-only dm-verity target
+// /dev/mapper/paddock-base-SLOT with the assertion's root hash and salt
+// (DM_DEV_CREATE, DM_TABLE_LOAD, DM_DEV_SUSPEND to resume: no
+// libdevmapper, no udev), and mounts the SquashFS from it: the kernel
+// checks every block it reads. A tried slot is read through once before it
+// is mounted, so a corrupted block anywhere refuses it at once. A slot
+// without a valid assertion, or whose verity setup or read-through fails,
+// does not boot: a tried slot is marked bad (the reason in the boot
+// environment's last attempt) and the known-good slot boots in the same
+// boot; a known-good slot that fails falls back to the other slot unless
+// it is bad. Each says why on the console and in boot-problems. A block
+// found corrupted later, at run time, fails its read with EIO (the
+// kernel's default, logged by dm-verity): restart_on_corruption is not
+// used, because a corrupted known-good slot would then reboot forever;
+// the read-through covers the one time a base is most likely damaged, its
+// first boot after it was written. Without trusted keys (a development
+// initramfs) the base is mounted unchecked, and the boot record says so.
+//
+// # The watchdog of a tried boot
+//
+// A tried boot must prove itself (see tryMonitor): stage 1 arms the
+// watchdog (i6300esb on QEMU with -device i6300esb, else softdog) before
+// it switches to the tried base and passes it to stage 2, which pets it
+// while the agent comes up and then while it answers on its socket, and
+// stops it once the agent has committed. An agent not ready within the try
+// wait, or no longer answering, makes init note why in the boot
+// environment and reboot; a hang of init, the base or the kernel leaves
+// the watchdog unpetted and it resets the machine; an init that dies
+// panics the kernel, and panic=-1 reboots it. A stage 1 failure during a
+// try reboots instead of powering off. Each of these uses an attempt.
+//
+// # The boot record
+//
+// Init writes what it booted to /run/paddock/boot.json (BootRecord,
+// Running): the slot, whether it is a try, whether the base is verified
+// with which root hash, the watchdog, a fallback and why, and the
+// partitions' device nodes. ReadStatus adds the boot environment, for
+// 'paddock base status'.
+//
 // # The kernel command line
 //
 //	console=ttyS0 (amd64) or console=ttyAMA0 (arm64)
@@ -63,6 +112,10 @@
 //	                      then power off
 //	paddock.debug=1       a shell on the console instead of powering off on failure
 //	paddock.trace=1       print each boot step with the time since the kernel started
+//	paddock.watchdog=N    the watchdog timeout of a tried boot, in seconds (default 30)
+//	paddock.trywait=N     how long a tried boot waits for its agent, in seconds (default 180)
+//	panic=-1              (set by package qemu; boot loaders should too) reboot at once
+//	                      on a kernel panic, so that a tried base whose init dies falls back
 //
 // # The agent
 //

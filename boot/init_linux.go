@@ -30,6 +30,12 @@ func runStage(con *console, st stage) {
 // on the console in place of init.
 func fail(con *console, err error, debug bool) {
 	con.bootFailed(err)
+	if triedBoot && !debug {
+		// The next boot counts this attempt, and falls back once they
+		// are used up.
+		con.logf("a tried base failed: rebooting")
+		finish(con, reboot)
+	}
 	if debug {
 		con.logf("paddock.debug=1: starting %s on the console", shellBinary)
 		con.logf("%v", execInit([]string{shellBinary}, childEnv(os.Environ())))

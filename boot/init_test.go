@@ -2,6 +2,7 @@ package boot
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -58,14 +59,14 @@ func TestRootMounts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got []string
-	for _, m := range rootMounts(parts, "b") {
-		rel := func(p string) string { return strings.TrimPrefix(p, root) }
+	rel := func(p string) string { return strings.TrimPrefix(p, root) }
+	got := []string{rel(dataMount(parts).source) + " " + rel(dataMount(parts).target) + " " + dataMount(parts).fstype}
+	for _, m := range rootMounts() {
 		got = append(got, rel(m.source)+" "+rel(m.target)+" "+m.fstype)
 	}
 	want := []string{
-		"/dev/vda4 /newroot squashfs",
-		"/dev/vda5 /newroot/data ext4",
+		"/dev/vda5 /data ext4",
+		"/data /newroot/data ",
 		"tmpfs /newroot/run tmpfs",
 		"tmpfs /newroot/tmp tmpfs",
 		"tmpfs /newroot/apps tmpfs",
@@ -82,29 +83,82 @@ func TestRootMounts(t *testing.T) {
 func TestChooseSlot(t *testing.T) {
 	p := newEnvFile(t, envSize)
 	con := newConsole(&syncBuffer{})
-	if err := Write(p, &Env{Slot: "a", Try: "b"}); err != nil {
+	if err := SetTry(p, "b", 1); err != nil {
 		t.Fatal(err)
 	}
-	if slot, err := chooseSlot(con, p, ""); err != nil || slot != "b" {
-		t.Fatalf("got %s, %v, want b", slot, err)
+	if c := chooseSlot(con, p, ""); c.slot != "b" || !c.tried || len(c.problems) != 0 {
+		t.Fatalf("got %+v, want slot b tried, no problems", *c)
 	}
-	if e, _ := Read(p); *e != (Env{Slot: "a", Trying: "b", BootCount: 1, Last: Attempt{Slot: "b", Result: ResultTrying, Boots: 1}}) {
+	if e, _ := Read(p); *e != (Env{Slot: "a", Trying: "b", BootCount: 1, Attempts: 1, Last: Attempt{Slot: "b", Result: ResultTrying, Boots: 1}}) {
 		t.Errorf("after a try: env %+v, want trying=b", *e)
 	}
-	chooseSlot(con, p, "") // the try did not commit: fall back
+	// The try did not commit: fall back, and say why.
+	if c := chooseSlot(con, p, ""); c.slot != "a" || c.tried || len(c.problems) != 1 || !strings.Contains(c.problems[0], "the try of slot b failed: not committed after 1 boot(s)") {
+		t.Fatalf("got %+v, want slot a and the failed try recorded", *c)
+	}
 	before, _ := os.ReadFile(p)
-	if slot, err := chooseSlot(con, p, ""); err != nil || slot != "a" {
-		t.Fatalf("got %s, %v, want a", slot, err)
+	if c := chooseSlot(con, p, ""); c.slot != "a" || len(c.problems) != 0 {
+		t.Fatalf("got %+v, want a", *c)
 	}
 	if after, _ := os.ReadFile(p); !bytes.Equal(before, after) {
 		t.Error("a normal boot wrote the environment, want no write (flash wear)")
 	}
-	os.WriteFile(p, bytes.Repeat([]byte{1}, envSize), 0o644)
-	if _, err := chooseSlot(con, p, ""); err == nil {
-		t.Error("damaged env: no error")
+	if c := chooseSlot(con, p, "b"); c.slot != "b" || c.tried || !c.forced {
+		t.Errorf("forced b: got %+v", *c)
 	}
-	if slot, err := chooseSlot(con, p, "b"); err != nil || slot != "b" {
-		t.Errorf("damaged env, forced b: got %s, %v", slot, err)
+}
+
+// TestRefuse: a slot refused at boot (no valid assertion, verity) falls
+// back: a try ends at once, marked bad in the environment; a refused
+// known-good slot falls back to the other unless it is bad; a forced slot
+// has no fallback.
+func TestRefuse(t *testing.T) {
+	why := errors.New("verity: cannot load the table")
+	tests := []struct {
+		name     string
+		env      Env
+		forced   string
+		refused  []string // slots refused before, in order
+		want     string   // the slot to try next, or ""
+		wantBad  string
+		wantEnvs bool // the environment is written
+	}{
+		{"tried slot refused", Env{Slot: "a", Try: "b", Attempts: 3}, "", []string{"b"}, "a", "b", true},
+		{"known-good refused: the other", Env{Slot: "a"}, "", []string{"a"}, "b", "", false},
+		{"known-good refused, the other bad", Env{Slot: "a", Bad: "b", BadWhy: "x"}, "", []string{"a"}, "", "b", false},
+		{"both refused", Env{Slot: "a"}, "", []string{"a", "b"}, "", "", false},
+		{"tried then known-good refused", Env{Slot: "a", Try: "b"}, "", []string{"b", "a"}, "", "b", true},
+		{"forced", Env{Slot: "a"}, "b", []string{"b"}, "", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := newEnvFile(t, envSize)
+			Write(p, &tt.env)
+			con := newConsole(&syncBuffer{})
+			c := chooseSlot(con, p, tt.forced)
+			refused := map[string]bool{}
+			rec := &BootRecord{}
+			var next string
+			for i, slot := range tt.refused {
+				if i == 0 && slot != c.slot {
+					t.Fatalf("the rule chose %s, the test refuses %s first", c.slot, slot)
+				}
+				next = refuse(con, c, slot, why, refused, rec)
+			}
+			if next != tt.want {
+				t.Errorf("got next slot %q, want %q", next, tt.want)
+			}
+			got, _ := Read(p)
+			if got.Bad != tt.wantBad {
+				t.Errorf("got bad %q in %+v, want %q", got.Bad, *got, tt.wantBad)
+			}
+			if tt.wantEnvs && (got.Last.Result != ResultFailed || !strings.Contains(got.Last.Reason, "refused at boot: verity: cannot load the table")) {
+				t.Errorf("got the last attempt %+v, want it failed with the reason", got.Last)
+			}
+			if tt.want != "" && !strings.Contains(rec.Fallback, "refused at boot") {
+				t.Errorf("got the record's fallback %q, want why", rec.Fallback)
+			}
+		})
 	}
 }
 

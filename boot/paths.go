@@ -19,6 +19,7 @@ var (
 	devDir        string // device nodes (devtmpfs)
 	modulesDir    string // /lib/modules: KVER/paddock.modules and modules.dep
 	newRootDir    string // where stage 1 assembles the base before switching to it
+	earlyDataDir  string // where stage 1 mounts the data partition before the base
 	baseMarker    string // exists in the base image only: we are in stage 2
 	hostnameFile  string
 )
@@ -47,6 +48,7 @@ func setRootDir(root string) {
 	devDir = at("dev")
 	modulesDir = at("lib/modules")
 	newRootDir = at("newroot")
+	earlyDataDir = at("data")
 	baseMarker = at("etc/paddock-base")
 	hostnameFile = at("etc/hostname")
 }

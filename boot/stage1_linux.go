@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -34,18 +35,47 @@ func stage1(con *console, signals <-chan os.Signal) (debug bool, err error) {
 	}
 	loadModules(con)
 	con.tracef("modules loaded")
-	slot, parts, problems, err := findSlot(con, cl.Slot)
+	parts, err := waitPartitions(diskTimeout, partition.Bootenv, partition.Data)
 	if err != nil {
 		return cl.Debug, err
 	}
-	con.tracef("partitions found, slot %s", slot)
-	for _, m := range rootMounts(parts, slot) {
+	c := chooseSlot(con, parts.node(partition.Bootenv), cl.Slot)
+	triedBoot = c.tried // from here a failure reboots, and the next boot counts it
+	con.tracef("boot environment read, slot %s", c.slot)
+	if err := runMountStep(dataMount(parts)); err != nil {
+		return cl.Debug, err
+	}
+	keys, err := trustedKeys(filepath.Join(rootDir, trustedRel))
+	if err != nil {
+		return cl.Debug, err
+	}
+	rec := &BootRecord{Bootenv: c.bootenv, Partitions: parts.nodes()}
+	if err := assembleBase(con, c, parts, keys, rec); err != nil {
+		return cl.Debug, err
+	}
+	triedBoot = c.tried
+	con.tracef("base slot %s mounted (%s)", rec.Slot, verifiedText(rec))
+	for _, m := range rootMounts() {
 		if err := runMountStep(m); err != nil {
 			return cl.Debug, err
 		}
 	}
 	con.tracef("base and data mounted")
-	if err := recordProblems(filepath.Join(newRootDir, problemsFile), problems, time.Now()); err != nil {
+	if err := recordProblems(filepath.Join(newRootDir, problemsFile), c.problems, time.Now()); err != nil {
+		con.logf("%v", err)
+	}
+	env := stage2Env(os.Environ(), rec.Slot)
+	if c.tried {
+		wd, err := openWatchdog(con, cl.Watchdog)
+		if err != nil {
+			con.logf("tried boot without a watchdog: %v", err)
+		} else {
+			rec.Watchdog = wd.name
+			env = append(env, watchdogEnv+"="+strconv.Itoa(wd.fd))
+			con.tracef("watchdog %s armed: %v", wd.name, wd.timeout)
+		}
+	}
+	if err := writeRunRecord(newRootDir, rec); err != nil {
 		con.logf("%v", err)
 	}
 	inProcess := sameBuild(initramfsInit, filepath.Join(newRootDir, paddockBinary))
@@ -53,7 +83,6 @@ func stage1(con *console, signals <-chan os.Signal) (debug bool, err error) {
 	if err != nil {
 		return cl.Debug, err
 	}
-	env := stage2Env(os.Environ(), slot)
 	if !inProcess {
 		freeInitramfs()
 		con.tracef("switched root, stage 2 runs %s", paddockBinary)
@@ -104,21 +133,6 @@ func mountEarly() error {
 		}
 	}
 	return nil
-}
-
-// findSlot waits for the disk, chooses the slot by the boot environment
-// and waits for that slot's base. It returns the problems to record.
-func findSlot(con *console, forced string) (string, partitions, []string, error) {
-	parts, err := waitPartitions(diskTimeout, partition.Bootenv, partition.Data)
-	if err != nil {
-		return "", nil, nil, err
-	}
-	slot, problems := chooseSlot(con, parts.node(partition.Bootenv), forced)
-	if len(parts.missing([]string{partition.Base(slot)})) == 0 {
-		return slot, parts, problems, nil
-	}
-	parts, err = waitPartitions(time.Second, partition.Bootenv, partition.Data, partition.Base(slot))
-	return slot, parts, problems, err
 }
 
 // loadModules loads the modules of paddock.modules with their

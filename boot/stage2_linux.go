@@ -34,6 +34,12 @@ func stage2(con *console, signals <-chan os.Signal, afterReady func()) (debug bo
 	ctx, cancel := context.WithCancel(context.Background())
 	go r.run(ctx)
 	s := newSupervisor(con, r, cl.Cmd)
+	if rec, err := Running(); err == nil && rec.Tried {
+		triedBoot = true // a failure reboots
+		startTryMonitor(ctx, con, cl, s.agentReady)
+	} else if w := inheritedWatchdog(); w != nil {
+		w.disarm()
+	}
 	// lo waits for the agent too: the agent serves on a unix socket, and
 	// apps (and paddock.cmd) start only once it is ready.
 	s.afterReady = func() {

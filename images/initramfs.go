@@ -27,6 +27,11 @@ type InitramfsOptions struct {
 	// for a kernel that enforces them; else they are dropped, which saves
 	// the kernel a hash of every module at boot (see stripModuleSignature).
 	KeepModuleSignatures bool
+	// TrustedKeys are the device's trusted root keys (armored files),
+	// carried as etc/paddock/trusted/FINGERPRINT.asc: init then mounts
+	// only a base whose signed assertion checks against them, through
+	// dm-verity. None: the base is mounted unchecked.
+	TrustedKeys []string
 	// Output is the file written: a newc cpio archive, uncompressed.
 	Output string
 	// Logf, when set, is told about skipped modules.
@@ -80,6 +85,18 @@ func initramfsRecords(opts InitramfsOptions) ([]cpio.Record, error) {
 		if err := addModules(files, opts); err != nil {
 			return nil, err
 		}
+	}
+	trusted, err := loadKeys(opts.TrustedKeys)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range trusted {
+		data, err := k.Armored()
+		if err != nil {
+			return nil, err
+		}
+		name := path.Join("etc/paddock/trusted", k.Fingerprint()+".asc")
+		files[name] = cpio.StaticFile(name, string(data), 0o644)
 	}
 	return sortedRecords(files), nil
 }

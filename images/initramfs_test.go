@@ -13,6 +13,7 @@ import (
 	"github.com/ulikunitz/xz"
 
 	"paddock.dev/paddock/internal/testutil"
+	"paddock.dev/paddock/ota/assert/asserttest"
 )
 
 // fakeModules makes a lib/modules/KVER tree with modules.dep in the format
@@ -219,5 +220,34 @@ func TestBuildInitramfsKeepModuleSignatures(t *testing.T) {
 	m := "kernel/fs/ext4/ext4.ko"
 	if got, want := contents["lib/modules/6.1.0-test/"+m], string(signed(fakeModule(m), 8, 2)); got != want {
 		t.Errorf("got %q, want the module with its signature %q", got, want)
+	}
+}
+
+// TestInitramfsTrustedKeys: --trust puts the device's root keys in the
+// initramfs, where init checks the base's assertion against them before
+// it mounts the base.
+func TestInitramfsTrustedKeys(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "paddock")
+	testutil.WriteFileMode(t, bin, "#!paddock", 0o755)
+	key := asserttest.Key(t, "root")
+	armored, err := key.Public().Armored()
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(dir, "root.asc")
+	testutil.WriteFile(t, keyFile, string(armored))
+	out := filepath.Join(dir, "initrd.img")
+	if err := BuildInitramfs(InitramfsOptions{Paddock: bin, Output: out, TrustedKeys: []string{keyFile}}); err != nil {
+		t.Fatal(err)
+	}
+	_, contents, _ := readInitramfs(t, out)
+	name := "etc/paddock/trusted/" + key.Public().Fingerprint() + ".asc"
+	if contents[name] != string(armored) {
+		t.Errorf("got %s %q, want the key", name, contents[name])
+	}
+	testutil.WriteFile(t, keyFile, "not a key")
+	if err := BuildInitramfs(InitramfsOptions{Paddock: bin, Output: out, TrustedKeys: []string{keyFile}}); err == nil {
+		t.Error("a file that is not a key: no error")
 	}
 }

@@ -9,7 +9,7 @@ import (
 	"paddock.dev/paddock/internal/cli"
 )
 
-const initrdUsage = `usage: paddock image initrd --modules DIR [--paddock BIN] [--keep-module-signatures] -o initrd.img
+const initrdUsage = `usage: paddock image initrd --modules DIR [--paddock BIN] [--trust KEY.asc]... [--keep-module-signatures] -o initrd.img
 
 Builds the initramfs of a device: the static paddock binary as /init (the
 boot stage, 'paddock init') and the kernel modules the boot needs, with
@@ -21,7 +21,13 @@ on every boot (a tenth of a second under QEMU's TCG); they are no more
 trusted than the unsigned /init that loads them. The kernel then notes
 itself tainted ('E') once. A kernel that enforces module signatures
 (module.sig_enforce=1, or lockdown under UEFI Secure Boot) refuses
-unsigned modules: build its initramfs with --keep-module-signatures.`
+unsigned modules: build its initramfs with --keep-module-signatures.
+
+With --trust, the initramfs carries the device's trusted root keys
+(etc/paddock/trusted) and boots only a verified base: a slot whose signed
+base-revision assertion checks against them, mounted through dm-verity
+with the assertion's root hash. Without it the base is mounted unchecked
+(a development image), and the boot says so.`
 
 // Initrd is 'paddock image initrd'.
 func Initrd(args []string, stdout, stderr io.Writer) error {
@@ -31,6 +37,10 @@ func Initrd(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.Paddock, "paddock", "", "the static paddock `BIN`ary that becomes /init (default: the running one)")
 	fs.BoolVar(&o.KeepModuleSignatures, "keep-module-signatures", false, "keep the modules' signatures (for a kernel that enforces them)")
 	fs.StringVar(&o.Output, "o", "", "the initramfs `FILE` to write")
+	fs.Func("trust", "a trusted root `KEY.asc` the base's assertion must check against (repeatable)", func(v string) error {
+		o.TrustedKeys = append(o.TrustedKeys, v)
+		return nil
+	})
 	pos, err := cli.Parse(fs, args)
 	if err != nil {
 		return err

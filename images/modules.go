@@ -24,6 +24,9 @@ var DefaultModules = []string{
 	"virtio_ring", "virtio", "virtio_pci_modern_dev", "virtio_pci_legacy_dev", "virtio_pci",
 	"virtio_mmio", "virtio_blk", "squashfs", "loop",
 	"crc32c_generic", "jbd2", "mbcache", "crc16", "ext4",
+	// The verified base (dm-verity) and the watchdog of a tried boot:
+	// QEMU's i6300esb, softdog when the machine has no other.
+	"dm_mod", "dm_verity", "i6300esb", "softdog",
 	// Not for booting, so left out: vfat and its charsets (the boot
 	// partition is for boot loaders), overlay, and crc32c-intel (it fails
 	// under TCG; crc32c_generic serves). Each module costs boot time.
