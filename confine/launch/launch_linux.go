@@ -37,6 +37,14 @@ func Run(spec *Spec) (int, error) {
 	if os.Geteuid() != 0 {
 		return 0, errors.New("cannot run an app: the sandbox needs root (try with sudo)")
 	}
+	lock, err := lockRecord(spec.Label, spec.Revision)
+	if err != nil {
+		return 0, fmt.Errorf("cannot set up the sandbox of %s: %w", spec.Label, err)
+	}
+	defer lock.Close()
+	if err := checkPolicy(spec); err != nil {
+		return 0, err
+	}
 	g, err := cgroup.Ensure(spec.Label, spec.Cgroup)
 	if err != nil {
 		return 0, fmt.Errorf("cannot set up the cgroup of %s: %w", spec.Label, err)
@@ -46,11 +54,10 @@ func Run(spec *Spec) (int, error) {
 	if err := g.AddProc(os.Getpid()); err != nil {
 		return 0, fmt.Errorf("cannot join the cgroup of %s: %w", spec.Label, err)
 	}
-	rec, lock, err := ensureSandbox(spec)
+	rec, err := ensureSandbox(spec, lock)
 	if err != nil {
 		return 0, err
 	}
-	defer lock.Close()
 	// The next launches can take the fast path (fastpath.c).
 	if spec.OneOff {
 		// The launch file keeps starting the command, not this.

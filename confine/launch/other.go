@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"net"
 	"os"
+
+	"paddock.dev/paddock/confine/profiles"
 )
 
 // SandboxArg is the hidden first argument of a sandbox's init.
@@ -35,3 +37,6 @@ func SandboxPID(app, cmd string, rev int) (int, error) { return 0, errNotLinux }
 
 // DialLoopback fails: sandboxes need Linux.
 func DialLoopback(ctx context.Context, pid, port int) (net.Conn, error) { return nil, errNotLinux }
+
+// ApplyPolicy fails: sandboxes need Linux.
+func ApplyPolicy(old, new *profiles.Policy) ([]int, error) { return nil, errNotLinux }

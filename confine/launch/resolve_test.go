@@ -119,22 +119,43 @@ func TestSandboxKeyFollowsPolicy(t *testing.T) {
 	if sandboxKey(a) != sandboxKey(&b) {
 		t.Error("the key changed with the caller's arguments, which the sandbox does not depend on")
 	}
-	// Any change to the policy, even one the mounts do not depend on, makes
-	// another sandbox: the sandbox enforces the policy it was built from.
-	p, _, err := profiles.LoadPolicy("hello", 2, "hello")
+	// The sandbox's init builds only mounts and the network from the
+	// policy: changes to those make another sandbox, while what every
+	// launch applies itself (limits, devices, the environment) keeps it, so
+	// that a connection does not take a running app's sandbox away (issue 11).
+	tests := []struct {
+		name   string
+		change func(p *profiles.Policy)
+		same   bool
+	}{
+		{"mounts", func(p *profiles.Policy) { p.Mounts = []profiles.Mount{{Source: "/sys", Target: "/sys"}} }, false},
+		{"network", func(p *profiles.Policy) { p.HostNetwork = !p.HostNetwork }, false},
+		{"limits", func(p *profiles.Policy) { p.Limits.PidsMax = 11 }, true},
+		{"devices", func(p *profiles.Policy) {
+			p.Devices = append(p.Devices, profiles.Device{Type: "c", Major: 4, Minor: 64, Access: "rw"})
+		}, true},
+		{"environment", func(p *profiles.Policy) { p.Env = append(p.Env, "X=1") }, true},
+	}
+	orig, _, err := profiles.LoadPolicy("hello", 2, "hello")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.Limits.PidsMax = 11
-	if err := profiles.SavePolicy(p); err != nil {
-		t.Fatal(err)
-	}
-	c, err := Resolve("hello", "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if sandboxKey(a) == sandboxKey(c) {
-		t.Error("the key did not change with the policy")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := *orig
+			tt.change(&p)
+			if err := profiles.SavePolicy(&p); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { profiles.SavePolicy(orig) })
+			c, err := Resolve("hello", "", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := sandboxKey(a) == sandboxKey(c); got != tt.same {
+				t.Errorf("same key after a change of %s: got %v, want %v", tt.name, got, tt.same)
+			}
+		})
 	}
 }
 

@@ -17,7 +17,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"paddock.dev/paddock/confine/profiles"
 	"paddock.dev/paddock/internal/atomicfile"
 	"paddock.dev/paddock/internal/dirs"
 )
@@ -33,8 +32,7 @@ type sandboxRecord struct {
 	// Start is the init's start time in clock ticks, so that a recycled
 	// PID is not mistaken for it.
 	Start string `json:"start"`
-	// Key is a digest of the policy and the host directories the sandbox
-	// was built from.
+	// Key is a digest of what the sandbox was built from (sandboxKey).
 	Key string `json:"key"`
 }
 
@@ -44,47 +42,68 @@ func recordPath(label string, rev int) string {
 	return filepath.Join(nsDir(), fmt.Sprintf("%s.%d.json", label, rev))
 }
 
-// sandboxKey digests what the sandbox is built from: the command's policy,
-// whatever it says (so that a changed policy never reuses a sandbox built
-// for the old one), and the host directories of the root directory.
+// sandboxKey digests what the sandbox's init builds it from: the app, the
+// host directories of the root directory, and the policy's mounts and
+// network (so that a policy that changes them never reuses a sandbox built
+// for the old ones). What every launch applies itself (the user, seccomp,
+// AppArmor, the device cgroup, the environment) is left out: a connection
+// that changes only those keeps the sandbox a running app is in (see
+// ApplyPolicy).
 func sandboxKey(s *Spec) string {
-	b, _ := json.Marshal([]any{profiles.Digest(s.Policy), s.HostAppDir, s.AppDir, s.HostDataDir, s.DataDir, s.HostCommonDir, s.CommonDir})
+	b, _ := json.Marshal([]any{s.App, s.Network, s.Mounts, s.Scratch, s.HostAppDir, s.AppDir, s.HostDataDir, s.DataDir, s.HostCommonDir, s.CommonDir})
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:16])
 }
 
+// lockRecord takes the lock of the kept sandbox of label's revision rev,
+// exclusively: launches take it to build or join the sandbox, ApplyPolicy
+// to change it.
+func lockRecord(label string, rev int) (*os.File, error) {
+	if err := os.MkdirAll(nsDir(), 0o700); err != nil {
+		return nil, err
+	}
+	return lockFile(recordPath(label, rev) + ".lock")
+}
+
 // ensureSandbox returns the record of the sandbox for spec, starting one
 // when there is none (or the one there was built for other mounts, in
-// which case it is stopped), with the record's lock held shared: an idle
-// sandbox's init ends only under the exclusive lock (see retire), so the
-// sandbox stays until the caller has forked the app into it and closed
-// the lock.
-func ensureSandbox(s *Spec) (sandboxRecord, *os.File, error) {
-	if err := os.MkdirAll(nsDir(), 0o700); err != nil {
-		return sandboxRecord{}, nil, err
-	}
-	lock, err := lockFile(recordPath(s.Label, s.Revision) + ".lock")
-	if err != nil {
-		return sandboxRecord{}, nil, err
-	}
+// which case it is stopped). The caller holds lock, the record's lock,
+// exclusively; it is held shared on return: an idle sandbox's init ends
+// only under the exclusive lock (see retire), so the sandbox stays until
+// the caller has forked the app into it and closed the lock.
+func ensureSandbox(s *Spec, lock *os.File) (sandboxRecord, error) {
 	for {
 		rec, err := ensureLocked(s)
 		if err == nil {
 			err = flock(lock, unix.LOCK_SH)
 		}
 		if err != nil {
-			lock.Close()
-			return sandboxRecord{}, nil, err
+			return sandboxRecord{}, err
 		}
 		if startTime(rec.PID) == rec.Start {
-			return rec, lock, nil
+			return rec, nil
 		}
 		// The init retired while the lock changed hands: build again.
 		if err := flock(lock, unix.LOCK_EX); err != nil {
-			lock.Close()
-			return sandboxRecord{}, nil, err
+			return sandboxRecord{}, err
 		}
 	}
+}
+
+// checkPolicy fails when the policy file no longer holds the policy s was
+// resolved from: a connection changed it, and ApplyPolicy has set the
+// command's cgroup (and its kept sandbox) for the new one, which this
+// launch would undo. The caller holds the record's lock, which
+// ApplyPolicy takes too.
+func checkPolicy(s *Spec) error {
+	if s.PolicyPath == "" {
+		return nil
+	}
+	now, err := os.ReadFile(s.PolicyPath)
+	if err != nil || !bytes.Equal(now, s.Policy) {
+		return fmt.Errorf("cannot run %s: its policy changed while it started (a connection changed): run it again", s.Label)
+	}
+	return nil
 }
 
 // ensureLocked is ensureSandbox under the exclusive lock.

@@ -5,6 +5,7 @@
 package main
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"net"
@@ -95,6 +96,10 @@ func main() {
 	if len(os.Args) < 2 {
 		fmt.Fprintln(os.Stderr, "usage: escape CASE...")
 		os.Exit(2)
+	}
+	if os.Args[1] == "serve" {
+		serve()
+		return
 	}
 	for _, arg := range os.Args[1:] {
 		name, value, _ := strings.Cut(arg, "=")
@@ -318,4 +323,41 @@ func memoryBomb() error {
 		b[i] = 1
 	}
 	return nil
+}
+
+// serve stays running, as a service would, and answers the lines of its
+// standard input, one line each: "open PATH" opens a device node for
+// reading and writing and closes it again, "hold PATH" opens it and keeps
+// it open, "write PATH TEXT" writes TEXT and a newline to a node opened
+// with hold, and "pid" says the app's PID in its sandbox.
+func serve() {
+	held := map[string]*os.File{}
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		verb, arg, _ := strings.Cut(in.Text(), " ")
+		var answer string
+		switch verb {
+		case "pid":
+			answer = strconv.Itoa(os.Getpid())
+		case "open", "hold":
+			f, err := os.OpenFile(arg, os.O_RDWR|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
+			answer = describe(err)
+			if err == nil && verb == "hold" {
+				held[arg] = f
+			} else if err == nil {
+				f.Close()
+			}
+		case "write":
+			path, text, _ := strings.Cut(arg, " ")
+			if f := held[path]; f != nil {
+				_, err := f.WriteString(text + "\n")
+				answer = describe(err)
+			} else {
+				answer = "not held"
+			}
+		default:
+			answer = "unknown request"
+		}
+		fmt.Printf("%s: %s\n", verb, answer)
+	}
 }
