@@ -47,6 +47,9 @@ type Server struct {
 	log    *slog.Logger
 	http   *http.Server
 	listen net.Listener
+	mux    *http.ServeMux
+	// services serves the service endpoints once SetServices was called.
+	services Services
 	// Limits bound the connections; set it before Listen.
 	Limits Limits
 	// Health returns an app's health, or nil; set it before Serve.
@@ -57,6 +60,7 @@ type Server struct {
 func New(st *state.State, apps Apps, log *slog.Logger) *Server {
 	s := &Server{st: st, apps: apps, log: log, Limits: DefaultLimits}
 	mux := http.NewServeMux()
+	s.mux = mux
 	mux.HandleFunc("GET /v1/apps", s.getApps)
 	mux.HandleFunc("POST /v1/apps", s.root(s.postApps))
 	mux.HandleFunc("GET /v1/apps/{name}", s.getApp)

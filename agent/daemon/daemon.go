@@ -94,6 +94,7 @@ func Start(log *slog.Logger, opts Options) (*Daemon, error) {
 	d.startUp()
 	d.api = api.New(st, d.apps, log)
 	d.api.Health = d.health.AppHealth
+	d.api.SetServices(d.services)
 	if err := d.api.Listen(dirs.SocketPath); err != nil {
 		d.lock.Close()
 		return nil, err

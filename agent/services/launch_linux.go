@@ -191,7 +191,7 @@ func (m *Manager) adopt(rec record) error {
 		s.setStateLocked(apitypes.ServiceStarting)
 	}
 	m.svcs[key] = s
-	l, err := openServiceLog(rec.App, rec.Service, m.Logs)
+	l, err := openServiceLog(rec.App, rec.Service, m.LogLimits)
 	if err == nil {
 		s.log = l
 	}

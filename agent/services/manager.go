@@ -34,7 +34,7 @@ type Manager struct {
 	// Exe is the paddock binary whose 'paddock run' launches services.
 	Exe string
 	// Logs bounds the services' logs.
-	Logs LogLimits
+	LogLimits LogLimits
 	// Backoff paces restarts.
 	Backoff Backoff
 
@@ -61,7 +61,7 @@ func New(env manager.Env) *Manager {
 	}
 	m := &Manager{
 		st: env.State, runner: env.Runner, log: env.Log, wake: env.Wake, conflicts: env.Conflicts,
-		Exe: exe, Logs: DefaultLogLimits, Backoff: DefaultBackoff, svcs: map[string]*service{},
+		Exe: exe, LogLimits: DefaultLogLimits, Backoff: DefaultBackoff, svcs: map[string]*service{},
 	}
 	if m.wake == nil {
 		m.wake = func() {}
@@ -342,7 +342,7 @@ func currentRevisions() map[string]int {
 func currentRevision(app string) (int, error) {
 	target, err := os.Readlink(dirs.AppDir(app, "current"))
 	if errors.Is(err, os.ErrNotExist) {
-		return 0, fmt.Errorf("%s is not installed (see 'paddock list')", app)
+		return 0, notFound{fmt.Errorf("%s is not installed (see 'paddock list')", app)}
 	}
 	if err != nil {
 		return 0, err
@@ -369,3 +369,10 @@ func splitTarget(target string) (app, svc string, err error) {
 }
 
 var timeNow = time.Now
+
+// notFound wraps an error that means ErrNoService, keeping its message.
+type notFound struct{ err error }
+
+func (e notFound) Error() string        { return e.err.Error() }
+func (e notFound) Unwrap() error        { return e.err }
+func (e notFound) Is(target error) bool { return target == ErrNoService }

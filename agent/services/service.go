@@ -84,7 +84,7 @@ func (s *service) launchLocked() error {
 	}
 	s.cancelTimerLocked()
 	if s.log == nil {
-		l, err := openServiceLog(s.app, s.name, s.m.Logs)
+		l, err := openServiceLog(s.app, s.name, s.m.LogLimits)
 		if err != nil {
 			s.failLocked(err)
 			return err

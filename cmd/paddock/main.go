@@ -47,6 +47,11 @@ var deviceCommands = []group{
 		{"list", "list installed apps", admin.List},
 		{"info", "show an app and its kept revisions", admin.Info},
 		{"changes", "list changes and their tasks", admin.Changes},
+		{"services", "list services: state, process, restarts", admin.Services},
+		{"start", "start an app's services (and keep them enabled)", admin.Start},
+		{"stop", "stop an app's services (they stay stopped until started)", admin.Stop},
+		{"restart", "restart an app's services", admin.Restart},
+		{"logs", "print (or follow) the logs of an app's services", admin.Logs},
 	}},
 	{"Apps", []command{
 		{"run", "run an app command in its sandbox", launch.RunCommand},
