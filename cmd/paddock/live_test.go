@@ -70,8 +70,8 @@ func TestLiveConnectRealDevice(t *testing.T) {
 	init := sandboxInit(t, d, "escape", "escape", 1)
 
 	// Connect both commands.
-	escOld, escNew := withDevice(t, "escape", dev)
-	keepOld, keepNew := withDevice(t, "keeper", dev)
+	escOld, escNew := withDevice(t, "escape", node, dev)
+	keepOld, keepNew := withDevice(t, "keeper", node, dev)
 	begin := time.Now()
 	for _, p := range [][2]*profiles.Policy{{escOld, escNew}, {keepOld, keepNew}} {
 		if stopped, err := launch.ApplyPolicy(p[0], p[1]); err != nil || len(stopped) > 0 {
@@ -199,9 +199,10 @@ func bindNode(t *testing.T, node, path string) {
 }
 
 // withDevice returns the policy of command cmd of escape revision 1 and a
-// copy that allows dev too, which it keeps with its profiles, as a connect
+// copy that allows dev, the device of node, too, through a serial-port plug
+// whose disconnect stops the command, which it keeps with its profiles, as a connect
 // does.
-func withDevice(t *testing.T, cmd string, dev profiles.Device) (old, new *profiles.Policy) {
+func withDevice(t *testing.T, cmd, node string, dev profiles.Device) (old, new *profiles.Policy) {
 	t.Helper()
 	old, _, err := profiles.LoadPolicy("escape", 1, cmd)
 	if err != nil {
@@ -209,6 +210,9 @@ func withDevice(t *testing.T, cmd string, dev profiles.Device) (old, new *profil
 	}
 	n := *old
 	n.Devices = append(slices.Clone(old.Devices), dev)
+	n.Connections = append(slices.Clone(old.Connections), profiles.Connected{
+		Plug: "serial", Interface: "serial-port", Slot: "gadget:serial0", Nodes: []string{node}, OnDisconnect: profiles.DisconnectStop,
+	})
 	keep(t, &n)
 	return old, &n
 }

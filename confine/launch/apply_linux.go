@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strconv"
@@ -17,6 +18,7 @@ import (
 	"paddock.dev/paddock/confine/cgroup"
 	"paddock.dev/paddock/confine/devacl"
 	"paddock.dev/paddock/confine/profiles"
+	"paddock.dev/paddock/internal/dirs"
 )
 
 // StopGrace is how long ApplyPolicy lets a process it stops end on SIGTERM
@@ -36,16 +38,19 @@ var StopGrace = 2 * time.Second
 //   - its AppArmor profile is replaced in the kernel (the .replace
 //     interface, as apparmor_parser -r does), which running processes
 //     confined by it follow;
-//   - the app's own user gains a POSIX ACL entry on each node that new
-//     grants and loses it on each that no policy of the app grants any
-//     more (see package devacl); the nodes' modes stay as they were;
+//   - the app's own user gains a POSIX ACL entry on each node of new's
+//     connected plugs (new.Nodes(), below the root directory, links
+//     resolved) and loses it on each that no policy of the app's revision
+//     names any more (see package devacl); the nodes' modes stay as they
+//     were;
 //   - the kept sandbox is kept when only what a launch applies itself
 //     changed (devices, seccomp, AppArmor, user, environment); when new
 //     mounts other directories or changes the network, it is set aside
 //     (its running processes keep it until they end) and the next launch
 //     builds a new one, so no launch ever joins a stale sandbox;
-//   - when new takes away access to a device old allowed, the command's
-//     running processes are stopped, since a descriptor they opened stays usable: SIGTERM,
+//   - when a plug of old is no longer connected to its slot in new and its
+//     interface says so (Connected.OnDisconnect), the command's running
+//     processes are stopped, since a descriptor they opened stays usable: SIGTERM,
 //     then SIGKILL after StopGrace. stopped lists their PIDs, for the
 //     change's log; a supervisor restarts services.
 //
@@ -96,7 +101,7 @@ func ApplyPolicy(old, new *profiles.Policy) (stopped []int, err error) {
 		setAsideSandbox(label, new.Revision)
 	}
 	lock.Close()
-	if g == nil || !revokesDevice(old.Devices, new.Devices) {
+	if g == nil || !stopsOnChange(old, new) {
 		return nil, nil
 	}
 	return stopApps(g)
@@ -122,18 +127,12 @@ func setAsideSandbox(label string, rev int) {
 	}
 }
 
-// revokesDevice reports whether an access that old allows is missing from
-// new: an entry of old that no entry of new covers with all its access.
-func revokesDevice(old, new []profiles.Device) bool {
-	for _, o := range old {
-		covered := false
-		for _, n := range new {
-			if n.Type == o.Type && (n.Major == -1 || n.Major == o.Major) && (n.Minor == -1 || n.Minor == o.Minor) && strings.Trim(o.Access, n.Access) == "" {
-				covered = true
-				break
-			}
-		}
-		if !covered {
+// stopsOnChange reports whether a plug of old that new no longer connects
+// to the same slot stops the command's processes when disconnected.
+func stopsOnChange(old, new *profiles.Policy) bool {
+	for _, c := range old.Connections {
+		still := slices.ContainsFunc(new.Connections, func(n profiles.Connected) bool { return n.Plug == c.Plug && n.Slot == c.Slot })
+		if !still && c.OnDisconnect == profiles.DisconnectStop {
 			return true
 		}
 	}
@@ -245,66 +244,25 @@ func applyNodes(old, new *profiles.Policy) error {
 	return nil
 }
 
-// nodesOf returns the device nodes p grants its user, with the permission
-// bits: the node of each single device its allowlist names beyond the
-// default set (the defaults are open to everyone already), found through
-// sysfs (/sys/dev/char/MAJ:MIN names the node). A root policy needs none.
+// nodesOf returns the device nodes of p's connected plugs that exist on
+// this machine now, each once, links (/dev/serial/by-id/...) resolved: the
+// nodes p's user is given. A node that appears later is given when the
+// agent resolves the policy again (hotplug). A root policy needs none.
 func nodesOf(p *profiles.Policy) map[string]uint16 {
 	out := map[string]uint16{}
 	if p.Root {
 		return out
 	}
-	defaults := profiles.DefaultDevices()
-	for _, d := range p.Devices {
-		if d.Major < 0 || d.Minor < 0 || slices.ContainsFunc(defaults, func(x profiles.Device) bool {
-			return x.Type == d.Type && x.Major == d.Major && x.Minor == d.Minor
-		}) {
+	for _, n := range p.Nodes() {
+		path, err := filepath.EvalSymlinks(filepath.Join(dirs.Root, n))
+		if err != nil {
 			continue
 		}
-		perm := devacl.ParsePerm(d.Access)
-		if perm == 0 {
+		var st unix.Stat_t
+		if unix.Lstat(path, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFCHR && st.Mode&unix.S_IFMT != unix.S_IFBLK {
 			continue
 		}
-		if path, ok := nodeOf(d.Type, d.Major, d.Minor); ok {
-			out[path] |= perm
-		}
+		out[path] = devacl.PermRead | devacl.PermWrite
 	}
 	return out
-}
-
-// sysDev is where sysfs lists devices by number; tests do not change it:
-// the nodes are the host's.
-const sysDev = "/sys/dev"
-
-// nodeOf returns the /dev node of device major:minor of type typ ("c" or
-// "b"), as its uevent names it, when that node exists and is that device.
-func nodeOf(typ string, major, minor int64) (string, bool) {
-	kind := map[string]string{"c": "char", "b": "block"}[typ]
-	if kind == "" {
-		return "", false
-	}
-	b, err := os.ReadFile(fmt.Sprintf("%s/%s/%d:%d/uevent", sysDev, kind, major, minor))
-	if err != nil {
-		return "", false
-	}
-	for line := range strings.Lines(string(b)) {
-		name, ok := strings.CutPrefix(strings.TrimSpace(line), "DEVNAME=")
-		if !ok || name == "" || strings.Contains(name, "..") {
-			continue
-		}
-		path := "/dev/" + name
-		var st unix.Stat_t
-		if unix.Lstat(path, &st) != nil {
-			return "", false
-		}
-		want := uint32(unix.S_IFCHR)
-		if typ == "b" {
-			want = unix.S_IFBLK
-		}
-		if st.Mode&unix.S_IFMT != want || unix.Major(st.Rdev) != uint32(major) || unix.Minor(st.Rdev) != uint32(minor) {
-			return "", false
-		}
-		return path, true
-	}
-	return "", false
 }
