@@ -52,10 +52,13 @@ func (m *Manager) installChange(name string, before *App, rev Revision, bundle [
 			m.st.NewTask("generate-profiles", fmt.Sprintf("Generate the security profiles of %q revision %d", name, rev.Revision)),
 		)
 	}
-	tasks = append(tasks,
-		m.st.NewTask("link-revision", fmt.Sprintf("Make revision %d of %q current", rev.Revision, name)),
-		m.st.NewTask("discard-old", fmt.Sprintf("Discard old revisions of %q", name)),
-	)
+	link := m.st.NewTask("link-revision", fmt.Sprintf("Make revision %d of %q current", rev.Revision, name))
+	var stop, check []*state.Task
+	if before != nil {
+		stop, check = m.gateTasks(name, rev.Revision) // gate.go: a refresh's health gate
+	}
+	tasks = append(append(append(tasks, stop...), link), check...)
+	tasks = append(tasks, m.st.NewTask("discard-old", fmt.Sprintf("Discard old revisions of %q", name)))
 	for i, t := range tasks {
 		if i > 0 {
 			t.WaitFor(tasks[i-1])
@@ -69,6 +72,7 @@ func (m *Manager) installChange(name string, before *App, rev Revision, bundle [
 var taskKinds = []string{
 	"download", "store-package", "mount-revision", "copy-data", "generate-profiles",
 	"link-revision", "discard-old", "unlink-app", "discard-app",
+	"stop-services", "start-services", "check-health",
 }
 
 // handlers returns the do and undo handlers of a kind of task; undo is
@@ -93,6 +97,12 @@ func (m *Manager) handlers(kind string) (do, undo state.HandlerFunc) {
 		return m.doUnlink, m.undoUnlink
 	case "discard-app":
 		return m.doDiscardApp, nil
+	case "stop-services":
+		return m.doStopServices, m.undoStopServices
+	case "start-services":
+		return m.doStartServices, m.undoStartServices
+	case "check-health":
+		return m.doCheckHealth, nil
 	}
 	panic("internal error: no handlers of task kind " + kind)
 }

@@ -248,7 +248,8 @@ func (r failReader) Read([]byte) (int, error) {
 }
 
 // TestInstallKeptRevision installs a revision the device keeps (after a
-// revert): the change only links it, and the upload is not stored again.
+// revert): the change only links it, with the health gate of a refresh
+// around it, and the upload is not stored again.
 func TestInstallKeptRevision(t *testing.T) {
 	f := newFixture(t)
 	pkg := []byte("revision 2")
@@ -262,7 +263,7 @@ func TestInstallKeptRevision(t *testing.T) {
 		t.Fatalf("Install: %v", err)
 	}
 	_, tasks, _ := f.change(id)
-	if want := []string{"link-revision=Do", "discard-old=Do"}; !slices.Equal(tasks, want) {
+	if want := []string{"stop-services=Do", "link-revision=Do", "start-services=Do", "check-health=Do", "discard-old=Do"}; !slices.Equal(tasks, want) {
 		t.Errorf("got tasks %v, want %v", tasks, want)
 	}
 	if exists(t, revisions.BlobPath("hello", 2)) {

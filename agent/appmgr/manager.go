@@ -75,6 +75,10 @@ type Manager struct {
 	conflicts *manager.Conflicts
 	// be does what the changes do to the system.
 	be Backend
+	// Services and Health gate a refresh (gate.go); nil: no services to
+	// stop or start, no health to wait for.
+	Services Services
+	Health   Health
 }
 
 var (

@@ -17,6 +17,7 @@ func (d *Daemon) addManagers(env manager.Env) {
 	d.apps = apps
 	d.services = services.New(env)
 	d.health = health.New(env, apps)
+	apps.Services, apps.Health = d.services, d.health // a refresh's health gate (appmgr/gate.go)
 	d.managers = []manager.Manager{
 		apps,
 		d.services,

@@ -298,6 +298,10 @@ func (d *Device) wait(ctx context.Context, id string, progress func(string, int)
 			}
 		}
 		ready, err := chg.IsReady(), chg.Err()
+		if why := appmgr.Reverted(chg); why != "" {
+			// The refresh undid itself: the answer says so (the rollout counts it).
+			err = errors.New(mqtt.RevertedPrefix + why)
+		}
 		d.st.Unlock()
 		for _, s := range steps {
 			progress(s, done*100/max(len(tasks), 1))

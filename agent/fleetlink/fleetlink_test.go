@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -244,5 +245,37 @@ func TestResume(t *testing.T) {
 	}
 	if _, err := f.dev.Resume(ctx, &mqtt.Command{ID: "c3"}, "", nil); !errors.Is(err, mqtt.ErrNoChange) {
 		t.Errorf("got %v, want mqtt.ErrNoChange", err)
+	}
+}
+
+// TestRevertedAnswer: a refresh that undid itself, its new revision
+// unhealthy, answers its fleet command "reverted: <reason>", and the
+// device's health says the change was reverted and why.
+func TestRevertedAnswer(t *testing.T) {
+	f := newFixture(t)
+	const why = "http probe of web failed (3 of 3): connection refused"
+	f.dev.st.Lock()
+	chg := f.dev.st.NewChange("refresh", `Refresh "web" revision 2`)
+	chg.Set("app-name", "web")
+	chg.Set(appmgr.CommandKey, "c1")
+	for kind, status := range map[string]state.Status{"link-revision": state.UndoneStatus, "check-health": state.ErrorStatus} {
+		task := f.dev.st.NewTask(kind, kind)
+		chg.AddTask(task)
+		task.SetStatus(status)
+		if status == state.ErrorStatus {
+			task.Errf("health check failed: %s", why)
+		}
+	}
+	chg.Set(appmgr.HealthFailedKey, why)
+	f.dev.st.Unlock()
+
+	_, err := f.dev.Resume(context.Background(), &mqtt.Command{ID: "c1"}, chg.ID(), func(string, int) {})
+	if want := mqtt.RevertedPrefix + "health check failed: " + why; err == nil || err.Error() != want {
+		t.Errorf("got %v, want %q", err, want)
+	}
+	health, problems := f.dev.health(nil)
+	want := fmt.Sprintf("change %s (Refresh \"web\" revision 2) reverted: health check failed: %s", chg.ID(), why)
+	if health != healthDegraded || len(problems) != 1 || problems[0] != want {
+		t.Errorf("got %s %q, want degraded with %q", health, problems, want)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"paddock.dev/paddock/agent/api/apitypes"
+	"paddock.dev/paddock/agent/appmgr"
 	"paddock.dev/paddock/agent/state"
 	"paddock.dev/paddock/ota/revisions"
 )
@@ -108,7 +109,9 @@ func failedChanges(changes []*state.Change) []string {
 		}
 		failed[key] = nil // once, though the key came back
 		msg := fmt.Sprintf("change %s (%s) failed", chg.ID(), chg.Summary())
-		if err := chg.Err(); err != nil {
+		if why := appmgr.Reverted(chg); why != "" {
+			msg = fmt.Sprintf("change %s (%s) reverted: %s", chg.ID(), chg.Summary(), why)
+		} else if err := chg.Err(); err != nil {
 			msg += ": " + err.Error()
 		}
 		out = append(out, msg)

@@ -48,6 +48,21 @@ const (
 	MinHealthInterval = time.Second
 )
 
+// The bounds of health-window: a refresh's health gate.
+const (
+	DefaultHealthWindow = 30 * time.Second
+	MaxHealthWindow     = 10 * time.Minute
+)
+
+// HealthWindowOrDefault is the package's health window, DefaultHealthWindow
+// when it sets none.
+func (m *Manifest) HealthWindowOrDefault() time.Duration {
+	if m.HealthWindow > 0 {
+		return m.HealthWindow
+	}
+	return DefaultHealthWindow
+}
+
 // HookNames lists the hooks a package may declare.
 var HookNames = []string{"install", "post-refresh", "pre-refresh", "remove", "configure", "check-health"}
 
@@ -63,6 +78,10 @@ type Manifest struct {
 	User  string           `yaml:"user,omitempty" json:"user,omitempty"`
 	Apps  map[string]*App  `yaml:"apps,omitempty" json:"apps,omitempty"`
 	Hooks map[string]*Hook `yaml:"hooks,omitempty" json:"hooks,omitempty"`
+	// HealthWindow is how long a refresh waits for the new revision to be
+	// healthy before it undoes itself (health-window:); zero means
+	// DefaultHealthWindow (see HealthWindowOrDefault).
+	HealthWindow time.Duration `yaml:"health-window,omitempty" json:"health-window,omitempty"`
 
 	// filename and lines let CheckFiles point at the line of a bad command.
 	filename string

@@ -13,7 +13,7 @@ import (
 )
 
 var (
-	topFields    = []string{"name", "version", "type", "summary", "description", "confinement", "user", "apps", "hooks"}
+	topFields    = []string{"name", "version", "type", "summary", "description", "confinement", "user", "apps", "hooks", "health-window"}
 	appFields    = []string{"command", "daemon", "plugs", "limits", "health", "restart", "after", "stop-timeout"}
 	limitFields  = []string{"memory", "cpu-percent", "pids"}
 	healthFields = []string{"command", "http", "tcp", "interval", "timeout", "retries"}
@@ -68,6 +68,11 @@ func (p *parser) top(root *yaml.Node, m *Manifest) error {
 			}
 		case "hooks":
 			m.Hooks, err = p.hooks(v, field)
+		case "health-window":
+			m.HealthWindow, err = p.duration(v, field)
+			if err == nil && m.HealthWindow > MaxHealthWindow {
+				err = p.Errorf(v, field, "%v is longer than %v", m.HealthWindow, MaxHealthWindow)
+			}
 		}
 		return err
 	})
