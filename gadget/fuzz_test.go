@@ -3,6 +3,7 @@ package gadget
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 )
 
@@ -38,6 +39,11 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("accepted structure %+v", s)
 			}
 			names[s.Name] = true
+		}
+		for name, s := range g.Slots {
+			if !slices.Contains(Interfaces(), s.Interface) || s.Path != "" && s.USBVendor != "" || s.USBProduct != "" && s.USBVendor == "" {
+				t.Fatalf("accepted slot %s %+v", name, s)
+			}
 		}
 		for _, c := range g.Connections {
 			if g.Slots[c.Slot] == nil {

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"paddock.dev/paddock/agent/policy"
 	"paddock.dev/paddock/agent/state"
 	"paddock.dev/paddock/confine/launch"
 	"paddock.dev/paddock/ota/assert"
@@ -88,6 +89,9 @@ func (m *Manager) recordUser(name string, rev Revision, mf *manifest.Manifest) (
 // recordUserLocked is recordUser with the state locked.
 func (m *Manager) recordUserLocked(name string, rev Revision, mf *manifest.Manifest) (launch.User, error) {
 	u := launch.User{Root: true}
+	if err := checkClassic(name, rev, mf); err != nil {
+		return u, err
+	}
 	if mf.User == manifest.UserRoot {
 		if !slices.Contains(rev.Grants, assert.GrantRoot) {
 			return u, refused("cannot install %s: its %s asks to run as root (user: root), which the delegation of its publisher %s does not grant "+
@@ -195,4 +199,19 @@ func readIDs(path string, fields []int, used map[int]bool) error {
 		return fmt.Errorf("cannot read the base's users in %s: %w", path, err)
 	}
 	return nil
+}
+
+// checkClassic refuses an app of classic confinement: without the classic
+// grant of its publisher's delegation, and with it too, as the launcher
+// cannot run it yet (policy.ErrClassic).
+func checkClassic(name string, rev Revision, mf *manifest.Manifest) error {
+	if mf.Confinement != manifest.Classic {
+		return nil
+	}
+	if !slices.Contains(rev.Grants, assert.GrantClassic) {
+		return refused("cannot install %s: its %s asks for classic confinement (no sandbox), which the delegation of its publisher %s does not grant "+
+			"(the root key holder can grant it with 'paddock key delegate --grant-classic'; or build it with confinement: strict)",
+			name, manifest.Path, rev.Publisher)
+	}
+	return refused("cannot install %s: %v", name, policy.ErrClassic)
 }

@@ -84,6 +84,9 @@ func TestRecordUser(t *testing.T) {
 	plainApp := &manifest.Manifest{Name: "hello", Version: "1", Type: "app"}
 	granted := revisionOf(1, f.pub)
 	granted.Grants = []string{assert.GrantRoot}
+	classicApp := &manifest.Manifest{Name: "hello", Version: "1", Type: "app", Confinement: manifest.Classic}
+	classicGranted := revisionOf(1, f.pub)
+	classicGranted.Grants = []string{assert.GrantClassic}
 	tests := []struct {
 		name    string
 		mf      *manifest.Manifest
@@ -96,6 +99,10 @@ func TestRecordUser(t *testing.T) {
 		{"root granted", rootApp, granted, launch.User{Root: true}, ""},
 		{"root not granted", rootApp, revisionOf(1, f.pub), launch.User{},
 			"cannot install hello: its meta/app.yaml asks to run as root (user: root), which the delegation of its publisher pub does not grant (the root key holder can grant it with 'paddock key delegate --grant-root'; or leave user out to run as the app's own user)"},
+		{"classic not granted", classicApp, granted, launch.User{},
+			"cannot install hello: its meta/app.yaml asks for classic confinement (no sandbox), which the delegation of its publisher pub does not grant (the root key holder can grant it with 'paddock key delegate --grant-classic'; or build it with confinement: strict)"},
+		{"classic granted, not supported yet", classicApp, classicGranted, launch.User{},
+			"cannot install hello: classic confinement is not supported yet by this agent (build the app with confinement: strict or devmode)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -78,10 +78,25 @@ type plug struct {
 // plugsOf returns the plugs of command cmd: the app's own and the command's.
 func plugsOf(m *manifest.Manifest, cmd string) []plug {
 	var out []plug
-	for _, name := range m.Apps[cmd].Plugs {
-		out = append(out, plug{name: name, iface: name})
+	for _, pl := range m.PlugsOf(cmd) {
+		out = append(out, plug{name: pl.Name, iface: pl.Interface, target: pl.Target})
 	}
 	return out
+}
+
+// SharedFolder returns the folder that app provider (described by m)
+// shares through its slot named slot: a ContentSlot for a Connection. It
+// fails when the app has no such slot, or the slot's interface shares no
+// folder.
+func SharedFolder(m *manifest.Manifest, slot string) (*ContentSlot, error) {
+	s := m.Slots[slot]
+	if s == nil {
+		return nil, fmt.Errorf("cannot find slot %s:%s (see 'paddock connections %s')", m.Name, slot, m.Name)
+	}
+	if i, ok := interfaces.Lookup(s.Interface); !ok || i.Share == nil {
+		return nil, fmt.Errorf("slot %s:%s of interface %q shares no folder", m.Name, slot, s.Interface)
+	}
+	return &ContentSlot{App: m.Name, Source: filepath.Join(dirs.AppDataDir(m.Name, "common"), s.Path), Write: s.Write}, nil
 }
 
 // connect gives the policy p of a command what connection c of plug pl

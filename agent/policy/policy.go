@@ -6,6 +6,7 @@
 package policy
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -19,6 +20,10 @@ import (
 	"paddock.dev/paddock/internal/arch"
 	"paddock.dev/paddock/ota/manifest"
 )
+
+// ErrClassic is returned for an app of classic confinement, which this
+// agent cannot run: its launcher has no classic mode yet.
+var ErrClassic = errors.New("classic confinement is not supported yet by this agent (build the app with confinement: strict or devmode)")
 
 // Resolve returns the policy of every command of revision rev of the app
 // described by m, run as user, sorted by command, with the app's connected
@@ -43,6 +48,9 @@ func Resolve(m *manifest.Manifest, rev int, user launch.User, conns []Connection
 }
 
 func resolveCommand(m *manifest.Manifest, rev int, cmd string, user launch.User, conns []Connection) (*profiles.Policy, error) {
+	if m.Confinement == manifest.Classic {
+		return nil, ErrClassic
+	}
 	app := m.Apps[cmd]
 	devmode := m.Confinement == manifest.Devmode
 	p := &profiles.Policy{

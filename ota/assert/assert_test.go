@@ -174,7 +174,7 @@ func TestSignRefuses(t *testing.T) {
 		{"other key", AccountKeyType, goodAK(), []byte(mustArmor(t, key.Public())), "not public-key-fingerprint"},
 		{"until before since", AccountKeyType, goodAK(Header{"until", "2025-01-01T00:00:00Z"}), body, "is not after since"},
 		{"takeover false", AccountKeyType, goodAK(Header{"takeover", "false"}), body, `takeover "false"`},
-		{"unknown grant", AccountKeyType, goodAK(Header{"grants", "root,admin"}), body, `unknown grant "admin" (want root)`},
+		{"unknown grant", AccountKeyType, goodAK(Header{"grants", "root,admin"}), body, `unknown grant "admin" (want root, classic)`},
 		{"grant twice", AccountKeyType, goodAK(Header{"grants", "root,root"}), body, `grant "root" is listed twice`},
 		{"empty grant", AccountKeyType, goodAK(Header{"grants", "root,"}), body, `unknown grant ""`},
 		{"operator grant", AccountKeyType, append(goodAK()[:2], Header{"role", "operator"}, Header{"names", "device/*"}, Header{"since", "2026-01-01T00:00:00Z"}, Header{"grants", "root"}), body, `grants "root" for the operator role`},

@@ -29,8 +29,12 @@ const (
 // publisher's apps run as root (user: root in their app.yaml).
 const GrantRoot = "root"
 
+// GrantClassic is the grant of an account-key that lets the delegated
+// publisher's apps run unconfined (confinement: classic in their app.yaml).
+const GrantClassic = "classic"
+
 // AllGrants lists what an account-key's grants header may hold.
-var AllGrants = []string{GrantRoot}
+var AllGrants = []string{GrantRoot, GrantClassic}
 
 // Package types an app-revision can describe.
 var packageTypes = []string{"app", "gadget", "base"}

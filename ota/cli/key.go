@@ -285,7 +285,7 @@ func keyWriteOutput(path string, data []byte) error {
 const keyDelegateUsage = `
 Usage: paddock key delegate --key ROOT --to KEY --names GLOBS [--role ROLE]
                             [--until DATE] [--takeover] [--grant-root]
-                            [-o FILE] [--json]
+                            [--grant-classic] [-o FILE] [--json]
 
 Delegate lets KEY sign for ROOT: it writes an account-key assertion, signed
 by your root key ROOT, that lets KEY publish the packages whose names match
@@ -301,7 +301,10 @@ the names.
 Apps run as their own unprivileged user on the device. --grant-root lets
 KEY's apps that ask for it ('user: root' in their app.yaml) run as root
 instead; a device refuses such an app without it. Grant it only to
-publishers you trust with the whole device.
+publishers you trust with the whole device. --grant-classic lets KEY's apps
+that ask for it ('confinement: classic') run without a sandbox; devices
+refuse them without it (and this version of the agent refuses them even
+with it, as it cannot run them yet).
 
 Example:
     paddock key delegate --key acme-root --to ci.asc --names 'acme-*' \
@@ -332,6 +335,7 @@ func keyDelegate(args []string, stdout io.Writer) error {
 	until := fs.String("until", "", "end the delegation on `DATE` (YYYY-MM-DD, or RFC 3339); default never")
 	takeover := fs.Bool("takeover", false, "let KEY publish names that another key published before")
 	grantRoot := fs.Bool("grant-root", false, "let KEY's apps run as root when their app.yaml says 'user: root'")
+	grantClassic := fs.Bool("grant-classic", false, "let KEY's apps run unconfined when their app.yaml says 'confinement: classic'")
 	account := fs.String("account", "", "the `NAME` of KEY's holder (default: the name in KEY)")
 	out := fs.String("o", "", "write the assertion to `FILE` instead of standard output")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
@@ -348,6 +352,9 @@ func keyDelegate(args []string, stdout io.Writer) error {
 	}
 	if *grantRoot && *role != assert.RolePublisher {
 		return pcli.UsageError("--grant-root is for a publisher's key, not for the %s role", *role)
+	}
+	if *grantClassic && *role != assert.RolePublisher {
+		return pcli.UsageError("--grant-classic is for a publisher's key, not for the %s role", *role)
 	}
 	store, err := keys.DefaultStore()
 	if err != nil {
@@ -370,7 +377,10 @@ func keyDelegate(args []string, stdout io.Writer) error {
 		Key:      delegate,
 	}
 	if *grantRoot {
-		ak.Grants = []string{assert.GrantRoot}
+		ak.Grants = append(ak.Grants, assert.GrantRoot)
+	}
+	if *grantClassic {
+		ak.Grants = append(ak.Grants, assert.GrantClassic)
 	}
 	if ak.Account == "" {
 		ak.Account = delegate.Name()
@@ -440,6 +450,9 @@ func delegateReport(stdout io.Writer, a *assert.Assertion, ak *assert.AccountKey
 	root := ""
 	if ak.Granted(assert.GrantRoot) {
 		root = ", with apps that may run as root"
+	}
+	if ak.Granted(assert.GrantClassic) {
+		root += ", with apps that may run unconfined (classic)"
 	}
 	_, err := fmt.Fprintf(stdout, "delegated key %s (%s) to publish %s%s\nwrote %s (pass it to 'paddock sign --delegation %s')\n",
 		ak.Account, keys.Short(ak.Key.Fingerprint()), strings.Join(ak.Names, ", "), root, out, out)

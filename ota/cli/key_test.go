@@ -130,22 +130,24 @@ func TestKeyDelegate(t *testing.T) {
 			}
 		})
 	}
-	// --grant-root puts the root grant in the delegation.
-	for _, grant := range []bool{false, true} {
-		args := []string{"delegate", "--key", "root", "--to", "pub", "--names", "hello"}
-		if grant {
-			args = append(args, "--grant-root")
-		}
-		a, err := assert.Decode([]byte(keyRun(t, args...)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		ak, err := assert.ParseAccountKey(a)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := ak.Granted(assert.GrantRoot); got != grant {
-			t.Errorf("--grant-root %v: got the root grant %v (grants %q), want %v", grant, got, ak.Grants, grant)
+	// --grant-root and --grant-classic put their grants in the delegation.
+	for _, g := range []struct{ flag, grant string }{{"--grant-root", assert.GrantRoot}, {"--grant-classic", assert.GrantClassic}} {
+		for _, grant := range []bool{false, true} {
+			args := []string{"delegate", "--key", "root", "--to", "pub", "--names", "hello"}
+			if grant {
+				args = append(args, g.flag)
+			}
+			a, err := assert.Decode([]byte(keyRun(t, args...)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ak, err := assert.ParseAccountKey(a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := ak.Granted(g.grant); got != grant || len(ak.Grants) > 1 {
+				t.Errorf("%s %v: got the grant %v (grants %q), want %v", g.flag, grant, got, ak.Grants, grant)
+			}
 		}
 	}
 	file := filepath.Join(t.TempDir(), "d.assert")
@@ -185,6 +187,7 @@ func TestKeyErrors(t *testing.T) {
 		{[]string{"delegate", "--key", "root", "--to", "root", "--names", "a", "--role", "admin"}, true, "--role admin is not publisher or operator"},
 		{[]string{"delegate", "--key", "root", "--to", "root", "--names", "a", "--until", "soon"}, true, `cannot parse date "soon"`},
 		{[]string{"delegate", "--key", "root", "--to", "root", "--names", "a", "--role", "operator", "--grant-root"}, true, "--grant-root is for a publisher's key"},
+		{[]string{"delegate", "--key", "root", "--to", "root", "--names", "a", "--role", "operator", "--grant-classic"}, true, "--grant-classic is for a publisher's key"},
 		{[]string{"delegate", "--key", "root", "--to", "root", "--names", "a", "--until", "2020-01-01"}, true, "is not in the future"},
 		{[]string{"delegate", "--key", "root", "--to", "ghost", "--names", "a"}, false, "no such key"},
 		{[]string{"delegate", "--key", "ghost", "--to", "root", "--names", "a"}, false, "key ghost not found"},

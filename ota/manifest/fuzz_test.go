@@ -1,6 +1,7 @@
 package manifest
 
 import (
+	"path/filepath"
 	"testing"
 	"testing/fstest"
 )
@@ -10,6 +11,7 @@ import (
 func FuzzParse(f *testing.F) {
 	f.Add([]byte(full))
 	f.Add([]byte(checkYAML))
+	f.Add([]byte(plugsYAML))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m, err := Parse(data, "f")
 		if err != nil {
@@ -40,6 +42,16 @@ func FuzzParse(f *testing.F) {
 				if port, path := h.HTTPTarget(); h.HTTP != "" && (port < 1 || port > 65535 || path[0] != '/') {
 					t.Fatalf("accepted app %s with the http probe %q", name, h.HTTP)
 				}
+			}
+		}
+		for _, pl := range m.AllPlugs() {
+			if pl.Interface == "" || pl.Target != "" && !filepath.IsLocal(pl.Target) {
+				t.Fatalf("accepted plug %+v", pl)
+			}
+		}
+		for name, s := range m.Slots {
+			if s.Interface == "" || !filepath.IsLocal(s.Path) {
+				t.Fatalf("accepted slot %s %+v", name, s)
 			}
 		}
 		for name, h := range m.Hooks {

@@ -31,7 +31,7 @@ const (
 	Devmode = "devmode"
 )
 
-var confinements = []string{Strict, Devmode}
+var confinements = []string{Strict, Devmode, Classic}
 
 // UserRoot is the only value of user: the app's commands run as root
 // instead of the app's own user. The agent honours it only when the
@@ -73,7 +73,7 @@ type Manifest struct {
 	Type        string `yaml:"type" json:"type"` // app, gadget or base; Parse fills in app
 	Summary     string `yaml:"summary,omitempty" json:"summary,omitempty"`
 	Description string `yaml:"description,omitempty" json:"description,omitempty"`
-	Confinement string `yaml:"confinement,omitempty" json:"confinement,omitempty"` // strict or devmode; Parse fills in strict
+	Confinement string `yaml:"confinement,omitempty" json:"confinement,omitempty"` // strict, devmode or classic; Parse fills in strict
 	// User is UserRoot to run the commands as root, or empty for the app's own unprivileged user.
 	User  string           `yaml:"user,omitempty" json:"user,omitempty"`
 	Apps  map[string]*App  `yaml:"apps,omitempty" json:"apps,omitempty"`
@@ -82,6 +82,11 @@ type Manifest struct {
 	// healthy before it undoes itself (health-window:); zero means
 	// DefaultHealthWindow (see HealthWindowOrDefault).
 	HealthWindow time.Duration `yaml:"health-window,omitempty" json:"health-window,omitempty"`
+	// Plugs are the app's top-level plugs, which every command has, by
+	// name (see PlugsOf for a command's plugs).
+	Plugs map[string]*Plug `yaml:"plugs,omitempty" json:"plugs,omitempty"`
+	// Slots are what the app offers other apps (content folders), by name.
+	Slots map[string]*Slot `yaml:"slots,omitempty" json:"slots,omitempty"`
 
 	// filename and lines let CheckFiles point at the line of a bad command.
 	filename string
@@ -92,11 +97,14 @@ type Manifest struct {
 type App struct {
 	// Command is a path relative to the package root, optionally followed
 	// by arguments separated by spaces ("bin/hello --greet"). No quoting.
-	Command string   `yaml:"command" json:"command"`
-	Daemon  string   `yaml:"daemon,omitempty" json:"daemon,omitempty"` // "", simple, oneshot or notify
-	Plugs   []string `yaml:"plugs,omitempty" json:"plugs,omitempty"`
-	Limits  Limits   `yaml:"limits,omitempty" json:"limits,omitzero"`
-	Health  *Health  `yaml:"health,omitempty" json:"health,omitempty"`
+	Command string `yaml:"command" json:"command"`
+	Daemon  string `yaml:"daemon,omitempty" json:"daemon,omitempty"` // "", simple, oneshot or notify
+	// Plugs are the command's own plugs, by name; PlugAttrs holds the
+	// attributes of those written with some (see PlugsOf).
+	Plugs     []string         `yaml:"plugs,omitempty" json:"plugs,omitempty"`
+	PlugAttrs map[string]*Plug `yaml:"-" json:"plug-attrs,omitempty"`
+	Limits    Limits           `yaml:"limits,omitempty" json:"limits,omitzero"`
+	Health    *Health          `yaml:"health,omitempty" json:"health,omitempty"`
 	// Restart is on-failure, always or never; Parse fills in on-failure
 	// for daemons. Only daemons may set it.
 	Restart string `yaml:"restart,omitempty" json:"restart,omitempty"`

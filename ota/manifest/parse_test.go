@@ -306,7 +306,8 @@ func TestConfinement(t *testing.T) {
 	tests := []struct{ yaml, want, wantErr string }{
 		{"name: a\nversion: \"1\"\n", Strict, ""},
 		{"name: a\nversion: \"1\"\nconfinement: devmode\n", Devmode, ""},
-		{"name: a\nversion: \"1\"\nconfinement: classic\n", "", `meta/app.yaml:3: confinement: unknown confinement "classic"`},
+		{"name: a\nversion: \"1\"\nconfinement: classic\n", Classic, ""},
+		{"name: a\nversion: \"1\"\nconfinement: loose\n", "", `meta/app.yaml:3: confinement: unknown confinement "loose" (want strict, devmode, classic)`},
 	}
 	for _, tt := range tests {
 		m, err := Parse([]byte(tt.yaml), "meta/app.yaml")

@@ -13,7 +13,7 @@ import (
 )
 
 var (
-	topFields    = []string{"name", "version", "type", "summary", "description", "confinement", "user", "apps", "hooks", "health-window"}
+	topFields    = []string{"name", "version", "type", "summary", "description", "confinement", "user", "apps", "hooks", "health-window", "plugs", "slots"}
 	appFields    = []string{"command", "daemon", "plugs", "limits", "health", "restart", "after", "stop-timeout"}
 	limitFields  = []string{"memory", "cpu-percent", "pids"}
 	healthFields = []string{"command", "http", "tcp", "interval", "timeout", "retries"}
@@ -54,7 +54,7 @@ func (p *parser) top(root *yaml.Node, m *Manifest) error {
 		case "confinement":
 			m.Confinement, err = p.Str(v, field)
 			if err == nil && !slices.Contains(confinements, m.Confinement) {
-				err = p.Errorf(v, field, "unknown confinement %q (want %s)", m.Confinement, strings.Join(confinements, " or "))
+				err = p.Errorf(v, field, "unknown confinement %q (want %s)", m.Confinement, strings.Join(confinements, ", "))
 			}
 		case "user":
 			m.User, err = p.Str(v, field)
@@ -73,6 +73,10 @@ func (p *parser) top(root *yaml.Node, m *Manifest) error {
 			if err == nil && m.HealthWindow > MaxHealthWindow {
 				err = p.Errorf(v, field, "%v is longer than %v", m.HealthWindow, MaxHealthWindow)
 			}
+		case "plugs":
+			m.Plugs, err = p.topPlugs(v, field)
+		case "slots":
+			m.Slots, err = p.slots(v, field)
 		}
 		return err
 	})
@@ -91,7 +95,7 @@ func (p *parser) top(root *yaml.Node, m *Manifest) error {
 	if m.Confinement == "" {
 		m.Confinement = Strict
 	}
-	return nil
+	return p.checkPlugs(m)
 }
 
 func (p *parser) checkName(n *yaml.Node, field, s, what string) error {
@@ -153,7 +157,7 @@ func (p *parser) app(n *yaml.Node, prefix string) (*App, error) {
 				err = p.Errorf(v, field, "unknown daemon type %q (want %s, or leave it out for a command run on demand)", a.Daemon, strings.Join(daemons, ", "))
 			}
 		case "plugs":
-			a.Plugs, err = p.plugs(v, field)
+			a.Plugs, a.PlugAttrs, err = p.plugDecls(v, field)
 		case "limits":
 			err = p.limits(v, field, &a.Limits)
 		case "health":
