@@ -14,7 +14,9 @@ func TestSlotMatches(t *testing.T) {
 		PropSerialLong: "FTDI_FT232R_USB_UART_A9XK2LQ", PropPath: "pci-0000:00:14.0-usb-0:2:1.0",
 	}}
 	linked := Device{Name: "/dev/ttyACM0", Props: map[string]string{PropLinks: "/dev/serial/by-id/usb-Arduino_Uno_1234-if00 /dev/serial/by-path/x"}}
-	slot := func(iface string, a interfaces.SlotAttrs) *Slot { return &Slot{Name: "s", Interface: iface, SlotAttrs: a} }
+	slot := func(iface string, a interfaces.SlotAttrs) *Slot {
+		return &Slot{Name: "s", Interface: iface, SlotAttrs: a}
+	}
 	tests := []struct {
 		name string
 		slot *Slot
