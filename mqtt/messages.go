@@ -41,8 +41,11 @@ var Actions = []string{ActionInstall, ActionRefresh, ActionRemove, ActionRevert,
 // each action reads the fields it needs.
 type Args struct {
 	// Name is the app (remove, revert, start, stop, restart, logs) or
-	// the plug/slot pair (connect, disconnect: "app:plug slot").
+	// the plug (connect, disconnect: "app:plug").
 	Name string `json:"name,omitempty"`
+	// Slot is the slot to connect the plug to (connect); empty for the
+	// only slot that fits.
+	Slot string `json:"slot,omitempty"`
 	// Assertions is the app-revision bundle of an install or refresh (or
 	// the base-revision of a base update), as 'paddock sign' writes it.
 	Assertions string `json:"assertions,omitempty"`
@@ -134,6 +137,19 @@ type AppState struct {
 	HealthMessage string `json:"health-message,omitempty"`
 }
 
+// ConnectionState is what the state reports of one plug of an app.
+type ConnectionState struct {
+	Interface string `json:"interface"`
+	// Plug is APP:PLUG.
+	Plug string `json:"plug"`
+	// Slot is empty when the plug is not connected.
+	Slot string `json:"slot,omitempty"`
+	// By is auto, gadget or operator.
+	By string `json:"by,omitempty"`
+	// Hardware marks a plug that only the gadget or an operator connects.
+	Hardware bool `json:"hardware,omitempty"`
+}
+
 // Metrics are light figures reported with the state.
 type Metrics struct {
 	Uptime       float64 `json:"uptime"`        // seconds
@@ -157,6 +173,9 @@ type State struct {
 	// Health is "ok" or "degraded" (with Problems).
 	Health   string   `json:"health"`
 	Problems []string `json:"problems,omitempty"`
+	// Connections are the plugs of the installed apps and the slots they
+	// are connected to; a hardware plug without a slot waits for an operator.
+	Connections []ConnectionState `json:"connections,omitempty"`
 	// BaseSlot is the active base slot (a or b), when the device has A/B bases.
 	BaseSlot string  `json:"base-slot,omitempty"`
 	Metrics  Metrics `json:"metrics"`

@@ -7,6 +7,7 @@ import (
 	"paddock.dev/paddock/confine/cgroup"
 	"paddock.dev/paddock/confine/launch"
 	"paddock.dev/paddock/confine/profiles"
+	"paddock.dev/paddock/gadget"
 	"paddock.dev/paddock/ota/manifest"
 	"paddock.dev/paddock/ota/revisions"
 )
@@ -32,10 +33,14 @@ type Backend interface {
 	// none is kept).
 	KeepManifest(rev int, mf *manifest.Manifest) error
 	KeptManifest(name string, rev int) (*manifest.Manifest, error)
+	// KeepGadget reads, checks and keeps the gadget.yaml of the mounted
+	// revision of a gadget package; KeptGadget reads it back.
+	KeepGadget(name string, rev int) error
+	KeptGadget(name string, rev int) (*gadget.Gadget, error)
 
 	// GenerateProfiles computes and keeps the policies and compiled
 	// profiles of the revision's commands.
-	GenerateProfiles(rev int, mf *manifest.Manifest, arch string) error
+	GenerateProfiles(rev int, mf *manifest.Manifest, arch string, conns []policy.Connection) error
 	// RemoveProfiles removes the revision's profiles, policies and kept
 	// manifest.
 	RemoveProfiles(name string, rev int) error
@@ -102,10 +107,16 @@ func (realBackend) KeptManifest(name string, rev int) (*manifest.Manifest, error
 	return revisions.LoadManifest(name, rev)
 }
 
-func (realBackend) GenerateProfiles(rev int, mf *manifest.Manifest, arch string) error {
-	// The commands' policies, resolved from the manifest and the interface
-	// catalog, and the profiles compiled from them.
-	return policy.Generate(mf, rev, arch, policy.AutoConnections(mf))
+func (realBackend) KeepGadget(name string, rev int) error { return keepGadget(name, rev) }
+
+func (realBackend) KeptGadget(name string, rev int) (*gadget.Gadget, error) {
+	return loadGadget(name, rev)
+}
+
+func (realBackend) GenerateProfiles(rev int, mf *manifest.Manifest, arch string, conns []policy.Connection) error {
+	// The commands' policies, resolved from the manifest, the connections
+	// and the interface catalog, and the profiles compiled from them.
+	return policy.Generate(mf, rev, arch, conns)
 }
 
 func (realBackend) RemoveProfiles(name string, rev int) error { return profiles.Remove(name, rev) }

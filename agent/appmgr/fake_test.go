@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 
+	"paddock.dev/paddock/agent/policy"
+	"paddock.dev/paddock/gadget"
 	"paddock.dev/paddock/ota/manifest"
 	"paddock.dev/paddock/ota/revisions"
 )
@@ -28,6 +30,11 @@ type fakeBackend struct {
 	data       map[string]revisions.Owner
 	common     map[string]bool // by app
 	current    map[string]int  // by app
+	// gadgetContents is the gadget.yaml in a gadget package, gadgets what
+	// KeepGadget kept ("pc/1").
+	gadgetContents, gadgets map[string]*gadget.Gadget
+	// connections are those the profiles of a revision were generated with.
+	connections map[string][]policy.Connection
 }
 
 var _ Backend = (*fakeBackend)(nil)
@@ -39,6 +46,8 @@ func newFakeBackend() *fakeBackend {
 		packages: map[string]int64{}, contents: map[string]*manifest.Manifest{}, assertions: map[string]bool{},
 		mounted: map[string]bool{}, kept: map[string]*manifest.Manifest{}, profiles: map[string]bool{},
 		apparmor: map[string]bool{}, data: map[string]revisions.Owner{}, common: map[string]bool{}, current: map[string]int{},
+		gadgetContents: map[string]*gadget.Gadget{}, gadgets: map[string]*gadget.Gadget{},
+		connections: map[string][]policy.Connection{},
 	}
 }
 
@@ -160,10 +169,11 @@ func (f *fakeBackend) KeptManifest(name string, rev int) (*manifest.Manifest, er
 	return mf, nil
 }
 
-func (f *fakeBackend) GenerateProfiles(rev int, mf *manifest.Manifest, arch string) error {
+func (f *fakeBackend) GenerateProfiles(rev int, mf *manifest.Manifest, arch string, conns []policy.Connection) error {
 	if err := f.call("GenerateProfiles %s %d %s", mf.Name, rev, arch); err != nil {
 		return err
 	}
+	f.connections[key(mf.Name, rev)] = conns
 	f.profiles[key(mf.Name, rev)] = true
 	return nil
 }
@@ -175,6 +185,7 @@ func (f *fakeBackend) RemoveProfiles(name string, rev int) error {
 	delete(f.profiles, key(name, rev))
 	delete(f.apparmor, key(name, rev))
 	delete(f.kept, key(name, rev))
+	delete(f.gadgets, key(name, rev))
 	return nil
 }
 
@@ -266,4 +277,20 @@ func (f *fakeBackend) RemoveApp(name string) error {
 	delete(f.common, name)
 	delete(f.current, name)
 	return nil
+}
+
+func (f *fakeBackend) KeepGadget(name string, rev int) error {
+	if err := f.call("KeepGadget %s %d", name, rev); err != nil {
+		return err
+	}
+	f.gadgets[key(name, rev)] = f.gadgetContents[key(name, rev)]
+	return nil
+}
+
+func (f *fakeBackend) KeptGadget(name string, rev int) (*gadget.Gadget, error) {
+	g, ok := f.gadgets[key(name, rev)]
+	if !ok {
+		return nil, fmt.Errorf("no gadget kept of %s revision %d: %w", name, rev, os.ErrNotExist)
+	}
+	return g, nil
 }

@@ -198,7 +198,10 @@ func (m *Manager) doMount(t *state.Task) error {
 	if err := checkManifest(s, mf); err != nil {
 		return err
 	}
-	return m.be.KeepManifest(s.rev.Revision, mf)
+	if err := m.be.KeepManifest(s.rev.Revision, mf); err != nil {
+		return err
+	}
+	return m.keepGadget(s.name, s.rev.Revision, mf)
 }
 
 func (m *Manager) doProfiles(t *state.Task) error {
@@ -210,9 +213,16 @@ func (m *Manager) doProfiles(t *state.Task) error {
 	if err != nil {
 		return err
 	}
-	// The commands' policies, resolved from the manifest and the interface
-	// catalog, and the profiles compiled from them.
-	return m.be.GenerateProfiles(s.rev.Revision, mf, m.Arch)
+	// The commands' policies, resolved from the manifest, the app's
+	// connections and the interface catalog, and the profiles compiled
+	// from them.
+	m.st.Lock()
+	conns, err := m.connectionsOf(mf)
+	m.st.Unlock()
+	if err != nil {
+		return err
+	}
+	return m.be.GenerateProfiles(s.rev.Revision, mf, m.Arch, conns)
 }
 
 func (m *Manager) undoProfiles(t *state.Task) error {

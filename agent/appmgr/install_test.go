@@ -99,13 +99,13 @@ func TestInstallRefused(t *testing.T) {
 			is: []error{ErrRefused}, msg: "built for s390x, this device is amd64",
 		},
 		{
-			name: "not an app",
+			name: "a base",
 			bundle: func(f *fixture) ([]byte, []byte) {
 				r := f.revision("hello", 1, pkg)
-				r.Type = "gadget"
+				r.Type = "base"
 				return f.bundle(f.pub, f.delegPub, r), pkg
 			},
-			is: []error{ErrRefused}, msg: "type gadget are not apps",
+			is: []error{ErrRefused}, msg: "type base are not apps",
 		},
 		{
 			name: "lower revision",

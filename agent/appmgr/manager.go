@@ -79,6 +79,9 @@ type Manager struct {
 	// stop or start, no health to wait for.
 	Services Services
 	Health   Health
+	// connections, when set, gives the connections policies are resolved
+	// with (SetConnections).
+	connections ConnectionsFunc
 }
 
 var (
@@ -265,8 +268,8 @@ func (m *Manager) checkRevision(bundle []byte) (string, Revision, error) {
 // checkUpdate refuses revisions that may not replace what is installed, and
 // reports whether rev is already kept on the device (after a revert).
 func (m *Manager) checkUpdate(name string, before *App, rev Revision, opts InstallOptions) (kept bool, err error) {
-	if rev.Type != "app" {
-		return false, refused("cannot install %s: packages of type %s are not apps", name, rev.Type)
+	if err := m.checkType(name, rev.Type); err != nil {
+		return false, err
 	}
 	if rev.Arch != "all" && rev.Arch != m.Arch {
 		return false, refused("cannot install %s: built for %s, this device is %s", name, rev.Arch, m.Arch)
@@ -375,6 +378,9 @@ func (m *Manager) remove(name, command string) (string, error) {
 	app := m.apps()[name]
 	if app == nil {
 		return "", fmt.Errorf("cannot remove %s: it is %w", name, ErrNotInstalled)
+	}
+	if err := checkRemovable(app); err != nil {
+		return "", err
 	}
 	chg := m.st.NewChange("remove", fmt.Sprintf("Remove %q", name))
 	setCommand(chg, command)

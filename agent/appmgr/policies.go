@@ -22,8 +22,12 @@ func (m *Manager) ensurePolicies() error {
 		for _, r := range app.Sequence {
 			mf, err := m.be.KeptManifest(name, r.Revision)
 			compiled := false
+			var conns []policy.Connection
 			if err == nil {
-				compiled, err = policy.Keep(mf, r.Revision, m.Arch, policy.AutoConnections(mf))
+				conns, err = m.connectionsOf(mf)
+			}
+			if err == nil {
+				compiled, err = policy.Keep(mf, r.Revision, m.Arch, conns)
 			}
 			if err == nil && compiled && r.Revision == app.Current && !m.unlinked(name) {
 				err = m.loadAppArmor(name, r.Revision)

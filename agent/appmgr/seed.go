@@ -100,6 +100,9 @@ func (m *Manager) adoptOne(name string, rev int, trusted []*keys.PublicKey) (*Ap
 	if err := m.be.KeepManifest(rev, mf); err != nil {
 		return nil, err
 	}
+	if err := m.keepGadget(name, rev, mf); err != nil {
+		return nil, err
+	}
 	seeded := Revision{
 		Revision: rev, Version: r.Version, Type: r.Type, Arch: r.Arch, Size: r.Size, SHA256: r.SHA256,
 		Publisher: r.Publisher, SignKey: r.SignKey, Installed: timeNow().UTC().Truncate(1e9), Grants: r.Grants,
@@ -111,7 +114,11 @@ func (m *Manager) adoptOne(name string, rev int, trusted []*keys.PublicKey) (*Ap
 	if err := m.be.CreateData(name, rev, 0, ownerOf(user)); err != nil {
 		return nil, err
 	}
-	if err := m.be.GenerateProfiles(rev, mf, m.Arch); err != nil {
+	conns, err := m.connectionsOf(mf)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.be.GenerateProfiles(rev, mf, m.Arch, conns); err != nil {
 		return nil, err
 	}
 	if err := m.be.SetCurrent(name, rev); err != nil {

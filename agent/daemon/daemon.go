@@ -19,6 +19,7 @@ import (
 	"paddock.dev/paddock/agent/config"
 	"paddock.dev/paddock/agent/fleetlink"
 	"paddock.dev/paddock/agent/health"
+	"paddock.dev/paddock/agent/ifacemgr"
 	"paddock.dev/paddock/agent/manager"
 	"paddock.dev/paddock/agent/services"
 	"paddock.dev/paddock/agent/state"
@@ -59,6 +60,8 @@ type Daemon struct {
 	fleet *fleetlink.Device
 	// health keeps the apps' health, which the API and the fleet link show.
 	health *health.Manager
+	// ifaces is the interface manager, which the API and the fleet link drive.
+	ifaces *ifacemgr.Manager
 	// startErr is what went wrong when the managers started up.
 	startErr error
 	// reported is the last state of the managers reported to the fleet link.
@@ -95,6 +98,7 @@ func Start(log *slog.Logger, opts Options) (*Daemon, error) {
 	d.api = api.New(st, d.apps, log)
 	d.api.Health = d.health.AppHealth
 	d.api.SetServices(d.services)
+	d.api.ServeInterfaces(d.ifaces)
 	if err := d.api.Listen(dirs.SocketPath); err != nil {
 		d.lock.Close()
 		return nil, err
@@ -205,6 +209,7 @@ func (d *Daemon) startLink(c config.Config) error {
 	dev := fleetlink.New(d.st, d.apps, id, c.Groups, reboot)
 	dev.StartErr = d.startErr
 	dev.AppHealth = d.health.AppHealth
+	dev.Interfaces = d.ifaces
 	dev.Download = fetch.Limits{MinRate: c.Download.MinRate, RateWindow: c.Download.RateWindow, Deadline: c.Download.Deadline}
 	ctx, cancel := context.WithCancel(context.Background())
 	link, err := mqtt.Start(ctx, mqtt.Config{

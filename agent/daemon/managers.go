@@ -6,6 +6,7 @@ import (
 
 	"paddock.dev/paddock/agent/appmgr"
 	"paddock.dev/paddock/agent/health"
+	"paddock.dev/paddock/agent/ifacemgr"
 	"paddock.dev/paddock/agent/manager"
 	"paddock.dev/paddock/agent/services"
 )
@@ -18,10 +19,12 @@ func (d *Daemon) addManagers(env manager.Env) {
 	d.services = services.New(env)
 	d.health = health.New(env, apps)
 	apps.Services, apps.Health = d.services, d.health // a refresh's health gate (appmgr/gate.go)
+	d.ifaces = ifacemgr.New(env, apps)
 	d.managers = []manager.Manager{
 		apps,
 		d.services,
 		d.health,
+		d.ifaces,
 	}
 }
 

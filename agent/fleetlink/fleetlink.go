@@ -41,6 +41,19 @@ type Device struct {
 	// AppHealth returns an app's health (agent/health), or nil when
 	// nothing judges it; an app in error degrades the device.
 	AppHealth func(app string) *apitypes.AppHealth
+	// Interfaces connects and disconnects plugs; nil where the agent has
+	// no interface manager.
+	Interfaces Interfaces
+}
+
+// Interfaces is what the fleet link asks of the interface manager
+// (ifacemgr.Manager).
+type Interfaces interface {
+	Connections(app string) ([]apitypes.ConnectionInfo, error)
+	// Connect and Disconnect start changes that record the fleet command
+	// asking for them (appmgr.CommandKey).
+	Connect(plug, slot, command string) (string, error)
+	Disconnect(plug, command string) (string, error)
 }
 
 var _ mqtt.Device = (*Device)(nil)
@@ -139,6 +152,8 @@ func (d *Device) Apply(ctx context.Context, cmd *mqtt.Command, progress func(ste
 		return d.change(ctx, cmd, progress, d.apps.RemoveFor)
 	case mqtt.ActionRevert:
 		return d.change(ctx, cmd, progress, d.apps.RevertFor)
+	case mqtt.ActionConnect, mqtt.ActionDisconnect:
+		return d.connection(ctx, cmd, progress)
 	case mqtt.ActionConfigSet:
 		return d.configSet(cmd.Args)
 	case mqtt.ActionReboot:
@@ -264,6 +279,9 @@ func (d *Device) outcome(ctx context.Context, id string, progress func(string, i
 		Version  string `json:"version"`
 	}
 	chg.Get("app-name", &name)
+	if chg.Kind() == "connect" || chg.Kind() == "disconnect" {
+		return d.connectionOutcome(chg)
+	}
 	if chg.Kind() == "remove" || chg.Get("revision", &rev) != nil {
 		return json.Marshal(map[string]string{"name": name})
 	}
@@ -339,6 +357,7 @@ func (d *Device) State() mqtt.State {
 	apps := d.apps.List()
 	s := mqtt.State{AgentVersion: Version, Apps: []mqtt.AppState{}}
 	s.Health, s.Problems = d.health(apps)
+	s.Connections = d.connections()
 	for _, a := range apps {
 		as := mqtt.AppState{Name: a.Name, Version: a.Version, Revision: a.Revision}
 		for _, r := range a.Revisions {

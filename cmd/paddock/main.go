@@ -52,6 +52,10 @@ var deviceCommands = []group{
 		{"stop", "stop an app's services (they stay stopped until started)", admin.Stop},
 		{"restart", "restart an app's services", admin.Restart},
 		{"logs", "print (or follow) the logs of an app's services", admin.Logs},
+		{"interfaces", "list the interfaces plugs may name, and the gadget's slots", admin.Interfaces},
+		{"connections", "list apps' plugs and the slots they are connected to", admin.Connections},
+		{"connect", "connect an app's plug to a slot", admin.Connect},
+		{"disconnect", "disconnect an app's plug", admin.Disconnect},
 	}},
 	{"Apps", []command{
 		{"run", "run an app command in its sandbox", launch.RunCommand},

@@ -126,8 +126,8 @@ var actionSpecs = map[string]actionSpec{
 	mqtt.ActionStop:       {"stop NAME", 1, 1},
 	mqtt.ActionRestart:    {"restart NAME", 1, 1},
 	mqtt.ActionLogs:       {"logs NAME [--lines N]", 1, 1},
-	mqtt.ActionConnect:    {"connect APP:PLUG SLOT", 2, 2},
-	mqtt.ActionDisconnect: {"disconnect APP:PLUG SLOT", 2, 2},
+	mqtt.ActionConnect:    {"connect APP:PLUG [SLOT]", 1, 2},
+	mqtt.ActionDisconnect: {"disconnect APP:PLUG", 1, 1},
 	mqtt.ActionConfigSet:  {"config-set KEY VALUE", 2, 2},
 	mqtt.ActionReboot:     {"reboot", 0, 0},
 	mqtt.ActionPing:       {"ping", 0, 0},
@@ -164,7 +164,10 @@ func parseAction(pos []string, opts actionOptions) (string, mqtt.Args, error) {
 		}
 		args.Assertions = as
 	case mqtt.ActionConnect, mqtt.ActionDisconnect:
-		args.Name = rest[0] + " " + rest[1]
+		args.Name = rest[0]
+		if len(rest) == 2 {
+			args.Slot = rest[1]
+		}
 	case mqtt.ActionConfigSet:
 		args.Key, args.Value = rest[0], rest[1]
 	case mqtt.ActionReboot, mqtt.ActionPing:

@@ -34,7 +34,8 @@ Actions:
     remove|revert NAME         remove an app, or go back to its previous revision
     start|stop|restart NAME    act on an app's services
     logs NAME [--lines N]      fetch an app's last log lines
-    connect|disconnect APP:PLUG SLOT
+    connect APP:PLUG [SLOT]    connect an app's plug (to the gadget's only slot that fits)
+    disconnect APP:PLUG        disconnect an app's plug
     config-set KEY VALUE
     reboot
     ping

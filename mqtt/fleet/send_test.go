@@ -110,11 +110,13 @@ func TestParseAction(t *testing.T) {
 	}{
 		{[]string{"logs", "hello"}, "logs", mqtt.Args{Name: "hello", Lines: 20}},
 		{[]string{"config-set", "k", "v"}, "config-set", mqtt.Args{Key: "k", Value: "v"}},
-		{[]string{"connect", "hello:serial", "uart0"}, "connect", mqtt.Args{Name: "hello:serial uart0"}},
+		{[]string{"connect", "hello:serial", "uart0"}, "connect", mqtt.Args{Name: "hello:serial", Slot: "uart0"}},
+		{[]string{"connect", "hello:serial"}, "connect", mqtt.Args{Name: "hello:serial"}},
+		{[]string{"disconnect", "hello:serial"}, "disconnect", mqtt.Args{Name: "hello:serial"}},
 		{[]string{"reboot"}, "reboot", mqtt.Args{}},
 	} {
 		action, args, err := parseAction(tc.args, actionOptions{lines: 20})
-		if err != nil || action != tc.action || args.Name != tc.want.Name || args.Key != tc.want.Key || args.Value != tc.want.Value || args.Lines != tc.want.Lines {
+		if err != nil || action != tc.action || args.Name != tc.want.Name || args.Slot != tc.want.Slot || args.Key != tc.want.Key || args.Value != tc.want.Value || args.Lines != tc.want.Lines {
 			t.Errorf("%v: got %s %+v %v, want %s %+v", tc.args, action, args, err, tc.action, tc.want)
 		}
 	}

@@ -157,3 +157,45 @@ type LogLine struct {
 	Service string    `json:"service"` // APP.SVC
 	Text    string    `json:"text"`
 }
+
+// ConnectionInfo is what the API reports of one plug of an installed app:
+// the slot it is connected to, or none.
+type ConnectionInfo struct {
+	Interface string `json:"interface"`
+	// Plug is APP:PLUG.
+	Plug string `json:"plug"`
+	// Slot is the gadget's slot (serial1) or the system's slot of the
+	// interface (:network); empty when the plug is not connected.
+	Slot string `json:"slot,omitempty"`
+	// By says who connected it: auto, gadget or operator.
+	By string `json:"by,omitempty"`
+	// Hardware marks a plug of a hardware interface, which connects only
+	// through the gadget's connections or an operator.
+	Hardware bool `json:"hardware,omitempty"`
+	// AutoConnect says that a plug of the interface connects by itself.
+	AutoConnect bool     `json:"auto-connect,omitempty"`
+	Notes       []string `json:"notes,omitempty"`
+}
+
+// InterfaceInfo is what the API reports of an interface of the catalog.
+type InterfaceInfo struct {
+	Name        string `json:"name"`
+	Summary     string `json:"summary"`
+	AutoConnect bool   `json:"auto-connect"`
+	// Hardware interfaces get their devices from the gadget's slots.
+	Hardware bool `json:"hardware"`
+	// Grants says what a connected plug adds to the sandbox.
+	Grants []string `json:"grants,omitempty"`
+	// Slots are the gadget's slots of the interface.
+	Slots []string `json:"slots,omitempty"`
+}
+
+// ConnectRequest is the body of POST /v1/connections.
+type ConnectRequest struct {
+	// Action is connect or disconnect.
+	Action string `json:"action"`
+	// Plug is APP:PLUG.
+	Plug string `json:"plug"`
+	// Slot is the slot to connect to; empty for the only one that fits.
+	Slot string `json:"slot,omitempty"`
+}

@@ -1,0 +1,101 @@
+package appmgr
+
+import (
+	"errors"
+	"fmt"
+
+	"paddock.dev/paddock/agent/policy"
+	"paddock.dev/paddock/gadget"
+	"paddock.dev/paddock/ota/manifest"
+)
+
+// ConnectionsFunc returns the connections that the policies of app,
+// described by mf, are resolved with, given the device's gadget g (nil
+// when it has none): the interface manager's (ifacemgr.Manager).
+type ConnectionsFunc = func(app string, mf *manifest.Manifest, g *gadget.Gadget) []policy.Connection
+
+// SetConnections makes f the source of the connections policies are
+// resolved with, at install, refresh, start-up and Regenerate. Without it
+// the plugs that auto-connect are connected.
+func (m *Manager) SetConnections(f ConnectionsFunc) { m.connections = f }
+
+// connectionsOf returns the connections of the app described by mf; the
+// state must be locked.
+func (m *Manager) connectionsOf(mf *manifest.Manifest) ([]policy.Connection, error) {
+	if m.connections == nil {
+		return policy.AutoConnections(mf), nil
+	}
+	g, err := m.gadgetLocked()
+	if err != nil {
+		return nil, err
+	}
+	return m.connections(mf.Name, mf, g), nil
+}
+
+// CurrentManifest returns the manifest kept of the current revision of
+// the app called name, and that revision.
+func (m *Manager) CurrentManifest(name string) (*manifest.Manifest, int, error) {
+	if err := checkName(name); err != nil {
+		return nil, 0, err
+	}
+	m.st.Lock()
+	app := m.apps()[name]
+	m.st.Unlock()
+	if app == nil || app.removing() {
+		return nil, 0, fmt.Errorf("%s is %w (see 'paddock list')", name, ErrNotInstalled)
+	}
+	mf, err := m.be.KeptManifest(name, app.Current)
+	return mf, app.Current, err
+}
+
+// Regenerate resolves and compiles again the policies of every kept
+// revision of the app called name, with its connections now, and loads
+// the current revision's AppArmor profiles: the interface manager calls
+// it when the app's connections change. Launches follow the new policies
+// (a kept sandbox of an older policy is not joined).
+func (m *Manager) Regenerate(name string) error {
+	m.st.Lock()
+	app := m.apps()[name]
+	if app == nil || app.removing() {
+		m.st.Unlock()
+		return fmt.Errorf("cannot regenerate the profiles of %s: it is %w", name, ErrNotInstalled)
+	}
+	type gen struct {
+		rev   int
+		mf    *manifest.Manifest
+		conns []policy.Connection
+	}
+	var gens []gen
+	var errs []error
+	for _, r := range app.Sequence {
+		mf, err := m.be.KeptManifest(name, r.Revision)
+		var conns []policy.Connection
+		if err == nil {
+			conns, err = m.connectionsOf(mf)
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		gens = append(gens, gen{r.Revision, mf, conns})
+	}
+	current := app.Current
+	m.st.Unlock()
+	// The current revision first: it is the one that runs.
+	for _, g := range gens {
+		if g.rev == current {
+			if err := m.be.GenerateProfiles(g.rev, g.mf, m.Arch, g.conns); err != nil {
+				return err
+			}
+			if err := m.be.LoadAppArmor(name, g.rev, g.mf); err != nil {
+				return err
+			}
+		}
+	}
+	for _, g := range gens {
+		if g.rev != current {
+			errs = append(errs, m.be.GenerateProfiles(g.rev, g.mf, m.Arch, g.conns))
+		}
+	}
+	return errors.Join(errs...)
+}
