@@ -21,6 +21,7 @@ cleanup() {
 	for pid in "${others[@]}"; do kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
 	if [ -n "$daemon" ]; then
 		"$P" remove hello >/dev/null 2>&1
+		"$P" remove ticker >/dev/null 2>&1
 		kill "$daemon" 2>/dev/null; wait "$daemon" 2>/dev/null
 	fi
 	# Whatever is still mounted under the demo root goes before the root does.
@@ -37,7 +38,7 @@ show "$P" key create root
 show "$P" key create pub
 "$P" key export root > "$work/root.asc"
 show "$P" key trust "$work/root.asc"
-show "$P" key delegate --key root --to pub --role publisher --names 'hello' -o "$work/pub.delegation"
+show "$P" key delegate --key root --to pub --role publisher --names 'hello,ticker' -o "$work/pub.delegation"
 
 step "Pack and sign the example app (revision 1)"
 cd "$work"
@@ -81,6 +82,37 @@ show "$P" list --json
 step "The changes the agent made, step by step"
 show "$P" changes
 
+step "A service: ticker's daemons start once it is installed, web after tick"
+show "$P" pack "$OLDPWD/examples/ticker" -o ticker.pdk
+"$P" sign ticker.pdk --key pub --revision 1 --delegation pub.delegation >/dev/null
+show "$P" install ticker.pdk
+# pidof SVC prints the PID of ticker's service SVC, once it runs.
+pidof() {
+	local pid=""
+	for _ in $(seq 100); do
+		pid=$("$P" services ticker --json | awk -v s="\"service\": \"$1\"" '$0 ~ s {f=1} f && /"pid"/ {gsub(/[^0-9]/, ""); print; exit}')
+		[ -n "$pid" ] && break
+		sleep 0.1
+	done
+	echo "$pid"
+}
+tick=$(pidof tick); pidof web >/dev/null
+sleep 2
+show "$P" services
+show "$P" logs ticker -n 6
+
+step "tick crashes (kill -9): the agent starts it again at once (then with growing delays)"
+show kill -9 "$tick"
+sleep 0.5
+show "$P" services ticker
+show "$P" logs ticker.tick -n 3
+
+step "stop keeps a service stopped (across agent restarts too) until start"
+show "$P" stop ticker.web
+show "$P" services ticker
+show "$P" start ticker.web
+tick=$(pidof tick)
+
 step "The fleet: the agent joins a broker, an operator installs over MQTT"
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo $((20000 + RANDOM % 20000)); }
 mqtt_port=$(port); http_port=$(port)
@@ -103,6 +135,9 @@ show "$P" fleet send --broker "$broker" --key ops --delegation ops.delegation --
 	--assert artifacts/hello.pdk.assert install "http://127.0.0.1:$http_port/hello.pdk"
 show "$P" fleet devices --broker "$broker"
 show "$P" run hello
+echo "The agent was restarted to join the broker; ticker's services ran on and were re-adopted:"
+echo "tick had pid $tick before the agent's restart"
+show "$P" services ticker
 
 step "Remove the app"
 show "$P" remove hello

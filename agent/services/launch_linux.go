@@ -40,6 +40,10 @@ type record struct {
 	Restarts int       `json:"restarts"`
 	Quick    int       `json:"quick"`
 	Ready    bool      `json:"ready"`
+	// Since is when the service entered its state; LastExit how its
+	// previous run ended.
+	Since    time.Time             `json:"since"`
+	LastExit *apitypes.ServiceExit `json:"last-exit,omitempty"`
 }
 
 // launch starts the launcher of a run of s: 'paddock run APP.SVC' in a
@@ -141,7 +145,7 @@ func (m *Manager) writeRecordLocked(s *service) {
 		return
 	}
 	rec := record{App: s.app, Service: s.name, Revision: s.rev, PID: s.run.pid, Start: s.run.start,
-		Started: s.run.started, Restarts: s.restarts, Quick: s.quick, Ready: s.ready}
+		Started: s.run.started, Restarts: s.restarts, Quick: s.quick, Ready: s.ready, Since: s.since, LastExit: s.lastExit}
 	data, _ := json.Marshal(rec)
 	if err := atomicfile.WriteFile(recordPath(s.key()), data, 0o600); err != nil {
 		m.log.Warn("cannot record a service: a restarted agent will not re-adopt it", "service", s.key(), "err", err)
@@ -189,6 +193,10 @@ func (m *Manager) adopt(rec record) error {
 	s.setStateLocked(apitypes.ServiceRunning)
 	if !s.ready {
 		s.setStateLocked(apitypes.ServiceStarting)
+	}
+	s.lastExit = rec.LastExit
+	if !rec.Since.IsZero() {
+		s.since = rec.Since
 	}
 	m.svcs[key] = s
 	l, err := openServiceLog(rec.App, rec.Service, m.LogLimits)

@@ -263,8 +263,8 @@ func (m *Manager) syncApp(app string, rev int, start bool) error {
 			s.enabled = !disabled[key]
 			m.svcs[key] = s
 			s.pending = s.enabled
-		} else if start && s.enabled && !s.activeLocked() {
-			s.pending = true
+		} else if (start || s.held) && s.enabled && !s.activeLocked() {
+			s.pending, s.held = true, false
 		}
 	}
 	return m.startPendingLocked(app)

@@ -32,6 +32,10 @@ type service struct {
 	ready bool
 	// stopping is set while a stop waits for the run to end.
 	stopping bool
+	// held is set when the service ended while a change worked on its
+	// app (which may have stopped it): it starts again once the change is
+	// over, unless the change made another revision current.
+	held bool
 	// restarts counts restarts since the service was last started on
 	// purpose; quick counts the failures in a row that came soon after a
 	// start (for the backoff and the crash loop).
@@ -96,7 +100,7 @@ func (s *service) launchLocked() error {
 		s.failLocked(err)
 		return err
 	}
-	s.run, s.message, s.stopping = r, "", false
+	s.run, s.message, s.stopping, s.held = r, "", false, false
 	s.ready = s.def.Daemon != "notify"
 	if s.ready {
 		s.setStateLocked(apitypes.ServiceRunning)
@@ -104,6 +108,7 @@ func (s *service) launchLocked() error {
 		s.setStateLocked(apitypes.ServiceStarting)
 		go s.waitReady(r, notify)
 	}
+	s.since = r.started
 	s.m.writeRecordLocked(s)
 	return nil
 }
@@ -127,6 +132,7 @@ func (s *service) waitReady(r *run, f *os.File) {
 	}
 	s.ready = true
 	s.setStateLocked(apitypes.ServiceRunning)
+	m.writeRecordLocked(s)
 	m.startPendingLocked(s.app)
 }
 
@@ -134,6 +140,10 @@ func (s *service) waitReady(r *run, f *os.File) {
 // restarts the service as its policy says.
 func (s *service) ended(r *run, code int) {
 	m := s.m
+	// A service of a revision that a change in progress is taking away (a
+	// remove, a revert, a refresh's switch) is not restarted.
+	cur, _ := currentRevision(s.app)
+	busy := cur != s.rev && m.busy(s.app)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	defer close(r.done)
@@ -147,6 +157,12 @@ func (s *service) ended(r *run, code int) {
 	if s.stopping || !s.enabled {
 		s.stopping = false
 		s.setStateLocked(apitypes.ServiceStopped)
+		return
+	}
+	if busy {
+		s.held = true
+		s.setStateLocked(apitypes.ServiceStopped)
+		s.message = fmt.Sprintf("ended with status %d while a change of %s was in progress", code, s.app)
 		return
 	}
 	if now.Sub(r.started) >= m.Backoff.Stable {
