@@ -61,7 +61,7 @@
 // (format 1, sha256, 4096-byte blocks, a salt, no superblock). Its signed
 // base-revision assertion (with the account-key delegating its key) is
 // kept on the data partition, /var/lib/paddock/boot/base-a.assert and
-// base-b.assert (AssertionRel). When the initramfs carries trusted root
+// base-b.assert (partition.BaseAssertion). When the initramfs carries trusted root
 // keys (etc/paddock/trusted, 'paddock image initrd --trust'), init
 // mounts the data partition first, checks the slot's assertion against
 // them (CheckBase), creates a read-only dm-verity target

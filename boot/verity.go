@@ -6,8 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path"
-	"path/filepath"
+		"path/filepath"
 	"runtime"
 	"strings"
 
@@ -39,12 +38,6 @@ type BaseInfo struct {
 // it: package boot cannot import the assertion packages (imports go one
 // way, cmd → agent → {ota, boot}).
 var CheckBase func(bundle []byte, trusted [][]byte) (*BaseInfo, error)
-
-// AssertionRel returns where the assertion of slot's base is kept,
-// relative to the agent's state directory (dirs.LibDir): the agent writes
-// it after writing the slot, the image builder writes slot a's, and init
-// reads it from the data partition before it mounts the base.
-func AssertionRel(slot string) string { return path.Join("boot", "base-"+slot+".assert") }
 
 // trustedRel is where the initramfs carries the device's trusted root
 // keys (*.asc), relative to its root: 'paddock image initrd --trust'.
@@ -82,10 +75,10 @@ func trustedKeys(dir string) ([][]byte, error) {
 // readBaseInfo reads and checks the assertion of slot's base kept on the
 // data partition mounted at dataDir.
 func readBaseInfo(dataDir, slot string, keys [][]byte) (*BaseInfo, error) {
-	p := filepath.Join(dataDir, partition.StateDir, AssertionRel(slot))
+	p := filepath.Join(dataDir, partition.StateDir, partition.BaseAssertion(slot))
 	f, err := os.Open(p)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("slot %s has no base assertion (%s): it was never written by an update, or the write did not finish", slot, AssertionRel(slot))
+		return nil, fmt.Errorf("slot %s has no base assertion (%s): it was never written by an update, or the write did not finish", slot, partition.BaseAssertion(slot))
 	} else if err != nil {
 		return nil, fmt.Errorf("cannot read the assertion of slot %s: %w", slot, err)
 	}

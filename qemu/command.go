@@ -60,6 +60,11 @@ type Config struct {
 	Forwards      []Forward      // host 127.0.0.1:port -> guest port
 	GuestForwards []GuestForward // guest 10.0.2.100:port -> host 127.0.0.1:port
 
+	// Watchdog adds the i6300esb watchdog (amd64): when the guest arms
+	// it and stops petting it, QEMU resets the machine, which -no-reboot
+	// turns into QEMU exiting.
+	Watchdog bool
+
 	// Console, if set, gets a copy of everything the guest prints.
 	Console io.Writer
 	// Stdin, if set, is typed into the guest's serial console (an
@@ -121,6 +126,12 @@ func commandArgs(c Config) ([]string, error) {
 		args = append(args, "-initrd", c.Initrd)
 	}
 	args = append(args, "-append", strings.TrimSpace(consoleArgs[c.Arch]+" "+c.Append))
+	if c.Watchdog {
+		if c.Arch != AMD64 {
+			return nil, fmt.Errorf("cannot add a watchdog to %s: the i6300esb is a PCI device of the amd64 machine", c.Arch)
+		}
+		args = append(args, "-device", "i6300esb")
+	}
 	for _, d := range c.Disks {
 		args = append(args, "-drive", driveArg(d, false))
 	}

@@ -44,6 +44,10 @@ func TestCommand(t *testing.T) {
 			"-drive", "file=b,,c.img,if=virtio,format=raw",
 			"-drive", "file=ro.img,if=virtio,format=raw,readonly=on"}),
 	}, {
+		name: "watchdog",
+		c:    Config{Kernel: "vmlinux", Initrd: "initrd.img", Watchdog: true},
+		want: cat(amd64, []string{"-append", "console=ttyS0 quiet panic=-1", "-device", "i6300esb"}),
+	}, {
 		name: "forwards amd64",
 		c: Config{Kernel: "vmlinux", Initrd: "initrd.img",
 			Forwards:      []Forward{{HostPort: 8022, GuestPort: 22}, {HostPort: 8080, GuestPort: 80}},
@@ -79,6 +83,7 @@ func TestCommandErrors(t *testing.T) {
 	}{
 		{"no kernel", Config{}, "no kernel"},
 		{"arch", Config{Arch: "riscv64", Kernel: "k"}, `architecture "riscv64"`},
+		{"watchdog arm64", Config{Arch: ARM64, Kernel: "k", Watchdog: true}, "i6300esb is a PCI device of the amd64 machine"},
 		{"host port", Config{Kernel: "k", Forwards: []Forward{{HostPort: 0, GuestPort: 22}}}, "ports are 1 to 65535"},
 		{"guest port", Config{Kernel: "k", GuestForwards: []GuestForward{{GuestPort: 70000, HostPort: 1}}}, "ports are 1 to 65535"},
 	}
