@@ -42,7 +42,7 @@ func dmRequest(name string, flags uint32, targets []dmTarget) ([]byte, error) {
 		}
 		size += specSize(t)
 	}
-	size = max(size, 16<<10) // room for the kernel's answer
+	size = max(size, 16<<10)          // room for the kernel's answer
 	buf := make([]uint64, (size+7)/8) // 8-byte aligned for the structs
 	b := unsafe.Slice((*byte)(unsafe.Pointer(&buf[0])), len(buf)*8)
 	h := (*unix.DmIoctl)(unsafe.Pointer(&b[0]))

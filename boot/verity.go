@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-		"path/filepath"
+	"path/filepath"
 	"runtime"
 	"strings"
 
