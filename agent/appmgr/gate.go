@@ -73,9 +73,9 @@ var gateSlice = 250 * time.Millisecond
 // gateTasks returns the tasks of a refresh around link: stop the services
 // before it; start them after it, then check the health.
 func (m *Manager) gateTasks(name string, rev int) (before, after []*state.Task) {
-	stop := m.st.NewTask("stop-services", fmt.Sprintf("Stop the services of %q", name))
-	start := m.st.NewTask("start-services", fmt.Sprintf("Start the services of %q revision %d", name, rev))
-	check := m.st.NewTask("check-health", fmt.Sprintf("Check the health of %q revision %d", name, rev))
+	stop := m.st.NewTask("gate-stop-services", fmt.Sprintf("Stop the services of %q", name))
+	start := m.st.NewTask("gate-start-services", fmt.Sprintf("Start the services of %q revision %d", name, rev))
+	check := m.st.NewTask("gate-check-health", fmt.Sprintf("Check the health of %q revision %d", name, rev))
 	return []*state.Task{stop}, []*state.Task{start, check}
 }
 

@@ -72,7 +72,7 @@ func (m *Manager) installChange(name string, before *App, rev Revision, bundle [
 var taskKinds = []string{
 	"download", "store-package", "mount-revision", "copy-data", "generate-profiles",
 	"link-revision", "discard-old", "unlink-app", "discard-app",
-	"stop-services", "start-services", "check-health",
+	"gate-stop-services", "gate-start-services", "gate-check-health",
 }
 
 // handlers returns the do and undo handlers of a kind of task; undo is
@@ -97,11 +97,11 @@ func (m *Manager) handlers(kind string) (do, undo state.HandlerFunc) {
 		return m.doUnlink, m.undoUnlink
 	case "discard-app":
 		return m.doDiscardApp, nil
-	case "stop-services":
+	case "gate-stop-services":
 		return m.doStopServices, m.undoStopServices
-	case "start-services":
+	case "gate-start-services":
 		return m.doStartServices, m.undoStartServices
-	case "check-health":
+	case "gate-check-health":
 		return m.doCheckHealth, nil
 	}
 	panic("internal error: no handlers of task kind " + kind)

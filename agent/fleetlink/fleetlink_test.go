@@ -258,7 +258,7 @@ func TestRevertedAnswer(t *testing.T) {
 	chg := f.dev.st.NewChange("refresh", `Refresh "web" revision 2`)
 	chg.Set("app-name", "web")
 	chg.Set(appmgr.CommandKey, "c1")
-	for kind, status := range map[string]state.Status{"link-revision": state.UndoneStatus, "check-health": state.ErrorStatus} {
+	for kind, status := range map[string]state.Status{"link-revision": state.UndoneStatus, "gate-check-health": state.ErrorStatus} {
 		task := f.dev.st.NewTask(kind, kind)
 		chg.AddTask(task)
 		task.SetStatus(status)
