@@ -1,0 +1,65 @@
+package baseupdate
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+
+	"paddock.dev/paddock/internal/atomicfile"
+)
+
+// checkpoint is what an update records after each verified and synced
+// stretch of the slot, so that an interrupted update resumes there.
+type checkpoint struct {
+	// SHA256 and Slot name the image being written and where: a
+	// checkpoint of another image or slot is ignored.
+	SHA256 string `json:"sha256"`
+	Slot   string `json:"slot"`
+	// Verified is how many chunks, from the first, are written, synced
+	// and verified.
+	Verified int64 `json:"verified"`
+	// Downloaded and Copied count the bytes of those chunks that came
+	// from the source and from the running slot, over every run.
+	Downloaded int64 `json:"downloaded"`
+	Copied     int64 `json:"copied"`
+}
+
+// maxCheckpoint bounds the checkpoint file that is read.
+const maxCheckpoint = 4 << 10
+
+// loadCheckpoint reads the checkpoint at path; a missing or damaged one,
+// or one of another image or slot, is a start from zero.
+func loadCheckpoint(path, sha256, slot string) checkpoint {
+	zero := checkpoint{SHA256: sha256, Slot: slot}
+	data, err := os.ReadFile(path)
+	if err != nil || len(data) > maxCheckpoint {
+		return zero
+	}
+	var c checkpoint
+	if json.Unmarshal(data, &c) != nil || c.SHA256 != sha256 || c.Slot != slot || c.Verified < 0 || c.Downloaded < 0 || c.Copied < 0 {
+		return zero
+	}
+	return c
+}
+
+// save writes the checkpoint atomically.
+func (c checkpoint) save(path string) error {
+	data, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.WriteFile(path, data, 0o600); err != nil {
+		return fmt.Errorf("cannot record the update's checkpoint: %w", err)
+	}
+	return nil
+}
+
+// RemoveCheckpoint removes the checkpoint at path: the next update of the
+// slot starts from zero.
+func RemoveCheckpoint(path string) error {
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}

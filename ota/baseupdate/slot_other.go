@@ -1,0 +1,14 @@
+//go:build !linux
+
+package baseupdate
+
+import (
+	"errors"
+	"os"
+)
+
+var errNotLinux = errors.New("cannot update the base: base slots are written on Linux devices only")
+
+func checkNotInUse(slot, running string) error           { return errNotLinux }
+func openSlot(slot string, size int64) (*os.File, error) { return nil, errNotLinux }
+func alignedBuffer(n int) []byte                         { return make([]byte, n) }

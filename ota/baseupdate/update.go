@@ -1,0 +1,325 @@
+package baseupdate
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"paddock.dev/paddock/ota/assert"
+)
+
+// Sentinel errors of Run, for callers that tell them apart.
+var (
+	// ErrInUse: the slot is the running one, mounted, or held by another
+	// device (dm-verity over the running base): it is never written.
+	ErrInUse = errors.New("slot in use")
+	// ErrBadChunk: a chunk from the source kept arriving corrupt.
+	ErrBadChunk = errors.New("corrupt chunk")
+	// ErrReadBack: the slot did not read back as written.
+	ErrReadBack = errors.New("slot does not read back as written")
+)
+
+// Update writes one base image into a slot.
+type Update struct {
+	// Base is the checked base-revision of the image (trust.CheckBase).
+	Base *assert.BaseRevision
+	// Slot is the device of the inactive slot (a file in tests).
+	Slot string
+	// Running is the device of the running slot: never written, and
+	// where chunks the image shares with it are copied from. "" when
+	// there is none to copy from.
+	Running string
+	// RunningChunks are the chunk digests of the running slot's image
+	// (from its base-revision), in chunks of RunningChunkSize; nil to
+	// copy nothing.
+	RunningChunks    []string
+	RunningChunkSize int64
+	// Checkpoint is the file where the update records how far it got.
+	Checkpoint string
+	// Source gives the image's bytes.
+	Source Source
+	// Retries is how many times a chunk that arrives corrupt is fetched
+	// again before the update gives up.
+	Retries int
+	// SyncEvery is how many bytes are written between two syncs of the
+	// slot, each followed by a checkpoint; 0 syncs after every chunk.
+	SyncEvery int64
+	// Progress, when set, is called with the bytes verified so far and
+	// the image's size.
+	Progress func(done, total int64)
+}
+
+// Result says how an update went.
+type Result struct {
+	Size int64 `json:"size"`
+	// Resumed is how many bytes an earlier, interrupted run had written
+	// and verified already.
+	Resumed int64 `json:"resumed"`
+	// Downloaded and Copied are the bytes this run received from the
+	// source (corrupt chunks and cut transfers included) and copied from
+	// the running slot.
+	Downloaded int64 `json:"downloaded"`
+	Copied     int64 `json:"copied"`
+	// TotalDownloaded and TotalCopied are the bytes of the image that
+	// came from the source and from the running slot, over every run.
+	TotalDownloaded int64 `json:"total-downloaded"`
+	TotalCopied     int64 `json:"total-copied"`
+}
+
+// Run writes the image into the slot, from the checkpoint of an earlier
+// run of the same image and slot on: each chunk is checked against the
+// base-revision before it is written, the slot is synced and the
+// checkpoint recorded after every SyncEvery bytes, and the whole slot is
+// read back and checked at the end. The running slot, or a slot that is
+// mounted or held, is refused (ErrInUse) before anything is written.
+func (u *Update) Run(ctx context.Context) (*Result, error) {
+	if err := u.check(); err != nil {
+		return nil, err
+	}
+	if err := checkNotInUse(u.Slot, u.Running); err != nil {
+		return nil, err
+	}
+	f, err := openSlot(u.Slot, u.Base.Size)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	w := u.newWriter(f)
+	res := &Result{Size: u.Base.Size, Resumed: min(w.cp.Verified*u.Base.ChunkSize, u.Base.Size)}
+	defer func() { res.Downloaded, res.Copied = w.received, w.copiedNow }()
+	if err := u.write(ctx, w); err != nil {
+		return res, err
+	}
+	if err := w.sync(); err != nil {
+		return res, err
+	}
+	res.TotalDownloaded, res.TotalCopied = w.cp.Downloaded, w.cp.Copied
+	if err := u.readBack(w); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+func (u *Update) check() error {
+	switch {
+	case u.Base == nil || len(u.Base.Chunks) == 0 || u.Base.ChunkSize <= 0:
+		return errors.New("internal error: update without a base-revision")
+	case u.Slot == "" || u.Checkpoint == "" || u.Source == nil:
+		return errors.New("internal error: update without a slot, checkpoint or source")
+	}
+	return nil
+}
+
+// write fills the slot from the first chunk not verified yet.
+func (u *Update) write(ctx context.Context, w *chunkWriter) error {
+	n := int64(len(u.Base.Chunks))
+	local := u.localIndex()
+	retries := map[int64]int{}
+	for w.next < n {
+		if off, ok := local[u.Base.Chunks[w.next]]; ok && w.copyLocal(off) {
+			continue
+		}
+		end := w.next + 1
+		for end < n {
+			if _, ok := local[u.Base.Chunks[end]]; ok {
+				break
+			}
+			end++
+		}
+		from := w.next * u.Base.ChunkSize
+		err := u.Source.Fetch(ctx, from, min(end*u.Base.ChunkSize, u.Base.Size), w)
+		var bad *badChunkError
+		switch {
+		case errors.As(err, &bad):
+			if retries[bad.index]++; retries[bad.index] > u.Retries {
+				w.sync()
+				return fmt.Errorf("cannot update the base: chunk %d of %s from %s: %w (the source serves a corrupt image; fix it or use another)",
+					bad.index+1, u.Base.Name, u.Source, bad)
+			}
+		case err != nil:
+			// What was verified is kept: the next run resumes there.
+			if serr := w.sync(); serr != nil {
+				return serr
+			}
+			return fmt.Errorf("cannot update the base: %w", err)
+		}
+	}
+	return nil
+}
+
+// localIndex maps the digests of the running slot's chunks to their
+// offsets, when its chunks are the same size as the image's.
+func (u *Update) localIndex() map[string]int64 {
+	if u.Running == "" || u.RunningChunkSize != u.Base.ChunkSize {
+		return nil
+	}
+	idx := make(map[string]int64, len(u.RunningChunks))
+	for i, c := range u.RunningChunks {
+		if _, ok := idx[c]; !ok {
+			idx[c] = int64(i) * u.RunningChunkSize
+		}
+	}
+	return idx
+}
+
+// readBack reads the whole slot and checks it against the base-revision.
+// A chunk that reads back wrong moves the checkpoint back to it.
+func (u *Update) readBack(w *chunkWriter) error {
+	f, err := os.Open(u.Slot)
+	if err != nil {
+		return fmt.Errorf("cannot read back slot %s: %w", u.Slot, err)
+	}
+	defer f.Close()
+	sum, chunks, err := HashChunks(io.NewSectionReader(f, 0, u.Base.Size), u.Base.Size, u.Base.ChunkSize)
+	if err != nil {
+		return fmt.Errorf("cannot read back slot %s: %w", u.Slot, err)
+	}
+	for i, c := range chunks {
+		if c != u.Base.Chunks[i] {
+			w.cp.Verified = int64(i)
+			if err := w.cp.save(u.Checkpoint); err != nil {
+				return err
+			}
+			return fmt.Errorf("cannot update the base: chunk %d of slot %s: %w (the next try writes it again)", i+1, u.Slot, ErrReadBack)
+		}
+	}
+	if sum != u.Base.SHA256 {
+		return fmt.Errorf("cannot update the base: slot %s has sha256 %s, want %s: %w", u.Slot, sum, u.Base.SHA256, ErrReadBack)
+	}
+	return nil
+}
+
+// badChunkError is a chunk whose digest is not the base-revision's.
+type badChunkError struct {
+	index     int64
+	got, want string
+}
+
+func (e *badChunkError) Error() string {
+	return fmt.Sprintf("sha256 %s, want %s", e.got, e.want)
+}
+
+func (e *badChunkError) Unwrap() error { return ErrBadChunk }
+
+// chunkWriter takes the image's bytes in order from the chunk after the
+// last verified one, checks each chunk and writes it to the slot.
+type chunkWriter struct {
+	u    *Update
+	f    *os.File
+	cp   checkpoint
+	next int64 // the chunk being filled
+	buf  []byte
+	fill int
+	// unsynced counts bytes written since the last sync, and pending
+	// the downloaded and copied bytes of the chunks written since.
+	unsynced                         int64
+	pendingDownloaded, pendingCopied int64
+	received, copiedNow              int64
+}
+
+func (u *Update) newWriter(f *os.File) *chunkWriter {
+	cp := loadCheckpoint(u.Checkpoint, u.Base.SHA256, u.Slot)
+	if cp.Verified > int64(len(u.Base.Chunks)) {
+		cp = checkpoint{SHA256: u.Base.SHA256, Slot: u.Slot}
+	}
+	return &chunkWriter{u: u, f: f, cp: cp, next: cp.Verified, buf: alignedBuffer(int(u.Base.ChunkSize))}
+}
+
+// chunkLen is the length of chunk i.
+func (w *chunkWriter) chunkLen(i int64) int {
+	cs := w.u.Base.ChunkSize
+	return int(min(cs, w.u.Base.Size-i*cs))
+}
+
+// Write takes the next bytes of the image.
+func (w *chunkWriter) Write(b []byte) (int, error) {
+	n := 0
+	for len(b) > 0 {
+		if w.next >= int64(len(w.u.Base.Chunks)) {
+			return n, errors.New("internal error: more bytes than the image holds")
+		}
+		want := w.chunkLen(w.next)
+		k := copy(w.buf[w.fill:want], b)
+		w.fill += k
+		b = b[k:]
+		n += k
+		w.received += int64(k)
+		if w.fill == want {
+			if err := w.commit(false); err != nil {
+				return n, err
+			}
+		}
+	}
+	return n, nil
+}
+
+// commit checks the filled chunk, writes it, and syncs and records a
+// checkpoint when SyncEvery bytes are written.
+func (w *chunkWriter) commit(copied bool) error {
+	i, b := w.next, w.buf[:w.chunkLen(w.next)]
+	w.fill = 0
+	sum := sha256.Sum256(b)
+	if got, want := hex.EncodeToString(sum[:]), w.u.Base.Chunks[i]; got != want {
+		return &badChunkError{index: i, got: got, want: want}
+	}
+	if _, err := w.f.WriteAt(b, i*w.u.Base.ChunkSize); err != nil {
+		return fmt.Errorf("cannot write slot %s: %w", w.u.Slot, err)
+	}
+	w.next++
+	w.unsynced += int64(len(b))
+	if copied {
+		w.pendingCopied += int64(len(b))
+		w.copiedNow += int64(len(b))
+	} else {
+		w.pendingDownloaded += int64(len(b))
+	}
+	if w.unsynced >= w.u.SyncEvery {
+		return w.sync()
+	}
+	return nil
+}
+
+// copyLocal copies the next chunk from the running slot at off, and
+// reports whether it was the chunk wanted.
+func (w *chunkWriter) copyLocal(off int64) bool {
+	f, err := os.Open(w.u.Running)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	n := w.chunkLen(w.next)
+	if _, err := f.ReadAt(w.buf[:n], off); err != nil {
+		return false
+	}
+	w.fill = n
+	if err := w.commit(true); err != nil {
+		w.fill = 0
+		return false
+	}
+	return true
+}
+
+// sync makes what was written durable, then records the checkpoint.
+func (w *chunkWriter) sync() error {
+	if w.unsynced == 0 && w.cp.Verified == w.next {
+		return nil
+	}
+	if err := w.f.Sync(); err != nil {
+		return fmt.Errorf("cannot sync slot %s: %w", w.u.Slot, err)
+	}
+	w.cp.Verified = w.next
+	w.cp.Downloaded += w.pendingDownloaded
+	w.cp.Copied += w.pendingCopied
+	w.unsynced, w.pendingDownloaded, w.pendingCopied = 0, 0, 0
+	if err := w.cp.save(w.u.Checkpoint); err != nil {
+		return err
+	}
+	if w.u.Progress != nil {
+		w.u.Progress(min(w.next*w.u.Base.ChunkSize, w.u.Base.Size), w.u.Base.Size)
+	}
+	return nil
+}

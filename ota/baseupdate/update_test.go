@@ -1,0 +1,250 @@
+package baseupdate
+
+import (
+	"bytes"
+	"errors"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"paddock.dev/paddock/ota/assert"
+)
+
+// testChunk is the chunk size of the test images: small, so that a cut
+// loses little.
+const testChunk = 64 << 10
+
+// testImage returns n chunks of random bytes (seeded) and their
+// base-revision.
+func testImage(n int, seed uint64) ([]byte, *assert.BaseRevision) {
+	r := rand.New(rand.NewPCG(seed, 1))
+	b := make([]byte, n*testChunk)
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b, revisionOf(b)
+}
+
+func revisionOf(b []byte) *assert.BaseRevision {
+	sum, chunks, err := HashChunks(bytes.NewReader(b), int64(len(b)), testChunk)
+	if err != nil {
+		panic(err)
+	}
+	return &assert.BaseRevision{Name: "paddock-base", Revision: 2, Size: int64(len(b)), SHA256: sum,
+		ChunkSize: testChunk, Chunks: chunks}
+}
+
+// mirror serves an image over HTTP on loopback and counts the bytes it
+// sent; corrupt, when set, says whether to flip a byte of the response
+// to request n.
+type mirror struct {
+	*httptest.Server
+	sent    atomic.Int64
+	mu      sync.Mutex
+	n       int
+	corrupt func(n int) bool
+}
+
+func newMirror(t *testing.T, img []byte) *mirror {
+	m := &mirror{}
+	m.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		m.mu.Lock()
+		n := m.n
+		m.n++
+		m.mu.Unlock()
+		data := img
+		if m.corrupt != nil && m.corrupt(n) {
+			data = bytes.Clone(img)
+			for i := range data {
+				data[i] ^= 0x55
+			}
+		}
+		http.ServeContent(countingWriter{w, &m.sent}, r, "base.img", time.Time{}, bytes.NewReader(data))
+	}))
+	t.Cleanup(m.Close)
+	return m
+}
+
+type countingWriter struct {
+	http.ResponseWriter
+	n *atomic.Int64
+}
+
+func (w countingWriter) Write(b []byte) (int, error) {
+	n, err := w.ResponseWriter.Write(b)
+	w.n.Add(int64(n))
+	return n, err
+}
+
+// newUpdate returns an update of img into a fresh slot file (of the
+// image's size, zeroed) in dir.
+func newUpdate(t *testing.T, dir string, rev *assert.BaseRevision, src Source) *Update {
+	t.Helper()
+	slot := filepath.Join(dir, "base-b")
+	if _, err := os.Stat(slot); errors.Is(err, os.ErrNotExist) {
+		if err := os.WriteFile(slot, make([]byte, rev.Size), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return &Update{Base: rev, Slot: slot, Checkpoint: filepath.Join(dir, "checkpoint"), Source: src}
+}
+
+func checkSlot(t *testing.T, slot string, img []byte) {
+	t.Helper()
+	got, err := os.ReadFile(slot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got[:len(img)], img) {
+		t.Errorf("the slot does not hold the image")
+	}
+}
+
+func TestUpdateFromFile(t *testing.T) {
+	dir := t.TempDir()
+	img, rev := testImage(20, 1)
+	file := filepath.Join(dir, "base.img")
+	if err := os.WriteFile(file, img, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	u := newUpdate(t, dir, rev, FileSource{file})
+	var last int64
+	u.Progress = func(done, total int64) { last = done }
+	res, err := u.Run(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkSlot(t, u.Slot, img)
+	if res.Downloaded != rev.Size || res.TotalDownloaded != rev.Size || res.Copied != 0 || res.Resumed != 0 {
+		t.Errorf("got %+v, want all %d bytes from the source", res, rev.Size)
+	}
+	if last != rev.Size {
+		t.Errorf("got last progress %d, want %d", last, rev.Size)
+	}
+	// Run again: the checkpoint says it is all there; it is read back,
+	// not written again.
+	res, err = u.Run(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Downloaded != 0 || res.Resumed != rev.Size {
+		t.Errorf("a second run got %+v, want nothing downloaded and all resumed", res)
+	}
+}
+
+// TestUpdateRefusesCorruptChunk: a mirror that serves a corrupt chunk has
+// it refused, and the chunk is fetched again; a mirror that keeps serving
+// it fails the update with ErrBadChunk, and nothing corrupt is written.
+func TestUpdateRefusesCorruptChunk(t *testing.T) {
+	img, rev := testImage(16, 2)
+	t.Run("retried", func(t *testing.T) {
+		m := newMirror(t, img)
+		m.corrupt = func(n int) bool { return n == 0 }
+		u := newUpdate(t, t.TempDir(), rev, URLSource{URLs: []string{m.URL + "/base.img"}, Size: rev.Size})
+		u.Retries = 1
+		res, err := u.Run(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkSlot(t, u.Slot, img)
+		if res.Downloaded != rev.Size+testChunk {
+			t.Errorf("got %d bytes downloaded, want the image and the corrupt chunk (%d)", res.Downloaded, rev.Size+testChunk)
+		}
+	})
+	t.Run("given up", func(t *testing.T) {
+		m := newMirror(t, img)
+		m.corrupt = func(int) bool { return true }
+		u := newUpdate(t, t.TempDir(), rev, URLSource{URLs: []string{m.URL + "/base.img"}, Size: rev.Size})
+		u.Retries = 2
+		before, _ := os.ReadFile(u.Slot)
+		if _, err := u.Run(t.Context()); !errors.Is(err, ErrBadChunk) {
+			t.Fatalf("got %v, want ErrBadChunk", err)
+		}
+		if after, _ := os.ReadFile(u.Slot); !bytes.Equal(before, after) {
+			t.Errorf("got a slot written with corrupt bytes, want it untouched")
+		}
+		if got := m.n; got != 3 {
+			t.Errorf("got %d requests, want 3 (one and two retries)", got)
+		}
+	})
+}
+
+// TestUpdateCopiesIdenticalChunks: the chunks the running slot holds, at
+// the same place or elsewhere, are copied from it, and only the others
+// are downloaded.
+func TestUpdateCopiesIdenticalChunks(t *testing.T) {
+	dir := t.TempDir()
+	old, oldRev := testImage(24, 3)
+	running := filepath.Join(dir, "base-a")
+	if err := os.WriteFile(running, old, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	img := bytes.Clone(old)
+	copy(img[5*testChunk:], bytes.Repeat([]byte("new"), testChunk/3+1)[:testChunk]) // a new chunk
+	copy(img[9*testChunk:10*testChunk], old[20*testChunk:21*testChunk])              // an old chunk, moved
+	img[17*testChunk+100] ^= 1                                                       // a changed chunk
+	rev := revisionOf(img)
+	m := newMirror(t, img)
+	u := newUpdate(t, dir, rev, URLSource{URLs: []string{m.URL + "/base.img"}, Size: rev.Size})
+	u.Running, u.RunningChunks, u.RunningChunkSize = running, oldRev.Chunks, oldRev.ChunkSize
+	res, err := u.Run(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkSlot(t, u.Slot, img)
+	if got, want := m.sent.Load(), int64(2*testChunk); got != want {
+		t.Errorf("got %d bytes sent by the mirror, want %d (the new and the changed chunk)", got, want)
+	}
+	if res.Copied != rev.Size-2*testChunk || res.Downloaded != 2*testChunk {
+		t.Errorf("got %+v, want %d copied and %d downloaded", res, rev.Size-2*testChunk, 2*testChunk)
+	}
+}
+
+// TestUpdateRefusesRunningSlot: the running slot is never written, even
+// when named through another path.
+func TestUpdateRefusesRunningSlot(t *testing.T) {
+	dir := t.TempDir()
+	img, rev := testImage(4, 4)
+	file := filepath.Join(dir, "base.img")
+	os.WriteFile(file, img, 0o600)
+	u := newUpdate(t, dir, rev, FileSource{file})
+	link := filepath.Join(dir, "running")
+	if err := os.Symlink(u.Slot, link); err != nil {
+		t.Fatal(err)
+	}
+	u.Running = link
+	before, _ := os.ReadFile(u.Slot)
+	if _, err := u.Run(t.Context()); !errors.Is(err, ErrInUse) {
+		t.Fatalf("got %v, want ErrInUse", err)
+	}
+	if after, _ := os.ReadFile(u.Slot); !bytes.Equal(before, after) {
+		t.Errorf("the running slot was written")
+	}
+}
+
+func TestCheckpointIgnoresOtherImage(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cp")
+	c := checkpoint{SHA256: "a", Slot: "/dev/vda4", Verified: 7, Downloaded: 10}
+	if err := c.save(path); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		sha, slot string
+		want      int64
+	}{{"a", "/dev/vda4", 7}, {"b", "/dev/vda4", 0}, {"a", "/dev/vda3", 0}} {
+		if got := loadCheckpoint(path, tc.sha, tc.slot).Verified; got != tc.want {
+			t.Errorf("%s on %s: got %d verified, want %d", tc.sha, tc.slot, got, tc.want)
+		}
+	}
+	os.WriteFile(path, []byte(`{"sha256":"a","slot":"/dev/vda4","verified":-3}`), 0o600)
+	if got := loadCheckpoint(path, "a", "/dev/vda4").Verified; got != 0 {
+		t.Errorf("a negative checkpoint: got %d verified, want 0", got)
+	}
+}
+
