@@ -187,8 +187,8 @@ func TestUpdateCopiesIdenticalChunks(t *testing.T) {
 	}
 	img := bytes.Clone(old)
 	copy(img[5*testChunk:], bytes.Repeat([]byte("new"), testChunk/3+1)[:testChunk]) // a new chunk
-	copy(img[9*testChunk:10*testChunk], old[20*testChunk:21*testChunk])              // an old chunk, moved
-	img[17*testChunk+100] ^= 1                                                       // a changed chunk
+	copy(img[9*testChunk:10*testChunk], old[20*testChunk:21*testChunk])             // an old chunk, moved
+	img[17*testChunk+100] ^= 1                                                      // a changed chunk
 	rev := revisionOf(img)
 	m := newMirror(t, img)
 	u := newUpdate(t, dir, rev, URLSource{URLs: []string{m.URL + "/base.img"}, Size: rev.Size})
@@ -247,4 +247,3 @@ func TestCheckpointIgnoresOtherImage(t *testing.T) {
 		t.Errorf("a negative checkpoint: got %d verified, want 0", got)
 	}
 }
-
