@@ -20,6 +20,7 @@ func (d *Daemon) addManagers(env manager.Env) {
 	d.health = health.New(env, apps)
 	apps.Services, apps.Health = d.services, d.health // a refresh's health gate (appmgr/gate.go)
 	d.ifaces = ifacemgr.New(env, apps)
+	d.health.Services = d.services
 	d.managers = []manager.Manager{
 		apps,
 		d.services,

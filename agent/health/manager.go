@@ -2,6 +2,8 @@ package health
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"log/slog"
 	"sort"
 	"sync"
@@ -17,6 +19,12 @@ import (
 // apps and their current revisions.
 type Apps interface {
 	List() []apitypes.AppInfo
+}
+
+// Services is what the health manager asks of the service manager
+// (agent/services): the state of an app's services, crash loops included.
+type Services interface {
+	Status(app string) []apitypes.ServiceInfo
 }
 
 // loadManifest reads the manifest the agent kept of a revision; tests swap it.
@@ -41,6 +49,10 @@ type Manager struct {
 	runner probeRunner
 	// stopped is set by Stop: no probe starts after it.
 	stopped bool
+
+	// Services, when set before the agent's loop starts, tells of the
+	// services in a crash loop, which make their app unhealthy.
+	Services Services
 }
 
 // appHealth is what the manager knows of one app.
@@ -110,7 +122,40 @@ func (m *Manager) Ensure() error {
 			m.resetLocked(name, rev)
 		}
 	}
+	m.crashLoopsLocked(current)
 	return nil
+}
+
+// crashLoopsLocked records the services of the current apps in a crash
+// loop as their app's errors, and forgets those that left it; m.mu is
+// held. It runs in the agent's loop, which runs anyway: no timer of its own.
+func (m *Manager) crashLoopsLocked(current map[string]int) {
+	if m.Services == nil {
+		return
+	}
+	for name := range current {
+		looping := map[string]bool{}
+		for _, s := range m.Services.Status(name) {
+			if !s.CrashLoop {
+				continue
+			}
+			looping[s.Service] = true
+			msg := fmt.Sprintf("service %s.%s is in a crash loop (%d restarts)", name, s.Service, s.Restarts)
+			if s.Message != "" {
+				msg += ": " + s.Message
+			}
+			m.setLocked(name, -1, SourceCrashLoop, s.Service, Error, msg)
+		}
+		ah := m.of[name]
+		for k := range ah.records {
+			svc, ok := strings.CutPrefix(k, string(SourceCrashLoop)+" ")
+			if ok && !looping[svc] {
+				delete(ah.records, k)
+				m.wake()
+				m.notifyLocked()
+			}
+		}
+	}
 }
 
 // Stop stops every probe.

@@ -196,3 +196,29 @@ func TestGoneAppForgotten(t *testing.T) {
 		t.Errorf("got %+v for a removed app, want unknown", h)
 	}
 }
+
+type fakeServices map[string][]apitypes.ServiceInfo
+
+func (f fakeServices) Status(app string) []apitypes.ServiceInfo { return f[app] }
+
+// TestCrashLoop checks that a service in a crash loop makes its app
+// unhealthy, even an app with no probe, and that the app is no longer
+// unhealthy for it once the loop ended.
+func TestCrashLoop(t *testing.T) {
+	m, _ := newTest(t, fakeApps{"web": 1}, map[string]*manifest.Manifest{"web": {Name: "web", Apps: map[string]*manifest.App{"web": {Command: "bin/web", Daemon: "simple"}}}})
+	svcs := fakeServices{"web": {{App: "web", Service: "web", State: apitypes.ServiceWaiting, CrashLoop: true, Restarts: 5, Message: "exited with status 2"}}}
+	m.Services = svcs
+	m.Ensure()
+	h := m.Health("web")
+	if h.Status != Error || h.Source != SourceCrashLoop || h.Message != "service web.web is in a crash loop (5 restarts): exited with status 2" {
+		t.Fatalf("got %+v, want the crash loop's error", h)
+	}
+	if got, err := m.Wait(context.Background(), "web"); err != nil || got.Status != Error {
+		t.Errorf("Wait: got %+v, %v, want the error at once", got, err)
+	}
+	svcs["web"][0].CrashLoop = false
+	m.Ensure()
+	if h := m.Health("web"); h.Status != Unknown {
+		t.Errorf("got %+v, want unknown once the loop ended", h)
+	}
+}
