@@ -17,6 +17,7 @@ import (
 
 	"paddock.dev/paddock/agent/api"
 	"paddock.dev/paddock/agent/config"
+	"paddock.dev/paddock/agent/ctl"
 	"paddock.dev/paddock/agent/fleetlink"
 	"paddock.dev/paddock/agent/health"
 	"paddock.dev/paddock/agent/ifacemgr"
@@ -62,6 +63,8 @@ type Daemon struct {
 	health *health.Manager
 	// ifaces is the interface manager, which the API and the fleet link drive.
 	ifaces *ifacemgr.Manager
+	// ctl is the in-app API ('paddock ctl').
+	ctl *ctl.Server
 	// startErr is what went wrong when the managers started up.
 	startErr error
 	// reported is the last state of the managers reported to the fleet link.
@@ -115,6 +118,7 @@ func Start(log *slog.Logger, opts Options) (*Daemon, error) {
 			log.Error("api", "err", err)
 		}
 	}()
+	d.startCtl()
 	go d.loop()
 	d.Wake()
 	return d, nil
@@ -176,6 +180,7 @@ func (d *Daemon) Stop() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		err = d.api.Shutdown(ctx)
+		d.stopCtl(ctx)
 		if d.link != nil {
 			d.cancel()
 			d.link.Close()

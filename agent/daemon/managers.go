@@ -21,6 +21,7 @@ func (d *Daemon) addManagers(env manager.Env) {
 	apps.Services, apps.Health = d.services, d.health // a refresh's health gate (appmgr/gate.go)
 	d.ifaces = ifacemgr.New(env, apps)
 	d.health.Services = d.services
+	d.newCtl(apps)
 	d.managers = []manager.Manager{
 		apps,
 		d.services,

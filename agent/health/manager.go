@@ -3,9 +3,9 @@ package health
 import (
 	"context"
 	"fmt"
-	"strings"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 

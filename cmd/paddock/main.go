@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"paddock.dev/paddock/agent/admin"
+	"paddock.dev/paddock/agent/ctl"
 	"paddock.dev/paddock/agent/daemon"
 	"paddock.dev/paddock/agent/policy"
 	"paddock.dev/paddock/boot"
@@ -59,6 +60,7 @@ var deviceCommands = []group{
 	}},
 	{"Apps", []command{
 		{"run", "run an app command in its sandbox", launch.RunCommand},
+		{"ctl", "talk to the agent from inside an app (health, config)", ctl.Command},
 		{"debug", "debug confinement: 'paddock debug denials [APP]'", debug},
 	}},
 	{"Agent", []command{

@@ -33,9 +33,16 @@ var (
 	RunDir string
 	// SocketPath is the admin API socket.
 	SocketPath string
-	// CtlSocketPath is the in-app API socket.
+	// CtlSocketPath is the in-app API socket: a link to the socket in
+	// CtlSocketDir, a folder that every sandbox shows at the same place
+	// (so that a kept sandbox sees the socket of an agent started after it).
 	CtlSocketPath string
+	CtlSocketDir  string
 )
+
+// CtlSocketName is the name of the in-app API socket, in CtlSocketDir and
+// in a sandbox's /run.
+const CtlSocketName = "paddock-ctl.sock"
 
 // callbacks are called with the new root by SetRootDir (AddRootDirCallback).
 var callbacks []func(root string)
@@ -74,7 +81,8 @@ func SetRootDir(root string) {
 	ProfilesDir = filepath.Join(LibDir, "profiles")
 	RunDir = filepath.Join(root, "run")
 	SocketPath = filepath.Join(RunDir, "paddock.sock")
-	CtlSocketPath = filepath.Join(RunDir, "paddock-ctl.sock")
+	CtlSocketPath = filepath.Join(RunDir, CtlSocketName)
+	CtlSocketDir = filepath.Join(RunDir, "paddock-ctl")
 	for _, f := range callbacks {
 		f(root)
 	}

@@ -1,0 +1,105 @@
+package ctl
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// peer is who is at the other end of a connection, as the kernel says.
+type peer struct {
+	uid uint32
+	pid int32
+}
+
+type peerKey struct{}
+
+// withPeer stores the connection's peer in its requests' context.
+func withPeer(ctx context.Context, c net.Conn) context.Context {
+	if pc, ok := c.(*peerConn); ok {
+		return context.WithValue(ctx, peerKey{}, pc.peer)
+	}
+	return ctx
+}
+
+// peerOf returns the credentials the kernel recorded for the process that
+// connected a unix socket (SO_PEERCRED).
+func peerOf(c net.Conn) (peer, error) {
+	uc, ok := c.(*net.UnixConn)
+	if !ok {
+		return peer{}, errors.New("not a unix socket connection")
+	}
+	raw, err := uc.SyscallConn()
+	if err != nil {
+		return peer{}, err
+	}
+	var cred *unix.Ucred
+	var credErr error
+	if err := raw.Control(func(fd uintptr) {
+		cred, credErr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	}); err != nil {
+		return peer{}, err
+	}
+	if credErr != nil {
+		return peer{}, os.NewSyscallError("getsockopt SO_PEERCRED", credErr)
+	}
+	return peer{uid: cred.Uid, pid: cred.Pid}, nil
+}
+
+// procDir is where the processes' cgroups are read; tests swap it.
+var procDir = "/proc"
+
+// checkCgroup checks that process pid is in one of the sandbox groups of
+// app, paddock.APP.CMD under parent: in the devices hierarchy (cgroup v1
+// and hybrid), or the unified one (v2). A process of the app's user
+// outside its sandboxes (a launcher that has not joined yet, a process
+// that left) is refused.
+func checkCgroup(pid int32, app, parent string) error {
+	if pid <= 0 {
+		return errors.New("cannot tell which process connects to the in-app socket")
+	}
+	f, err := os.Open(procDir + "/" + strconv.Itoa(int(pid)) + "/cgroup")
+	if err != nil {
+		return fmt.Errorf("cannot read the cgroup of process %d: %w", pid, err)
+	}
+	defer f.Close()
+	var devices, unified string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		parts := strings.SplitN(sc.Text(), ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		switch {
+		case parts[0] == "0" && parts[1] == "":
+			unified = parts[2]
+		case containsWord(parts[1], "devices"):
+			devices = parts[2]
+		}
+	}
+	group := unified
+	if devices != "" {
+		group = devices
+	}
+	if path.Base(path.Dir(group)) != parent || !strings.HasPrefix(path.Base(group), "paddock."+app+".") {
+		return fmt.Errorf("paddock ctl speaks for an app, from inside its sandbox: process %d of %s's user is not in one of %s's sandboxes (it is in cgroup %q)", pid, app, app, group)
+	}
+	return nil
+}
+
+func containsWord(list, w string) bool {
+	for _, s := range strings.Split(list, ",") {
+		if s == w {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,27 @@
+package launch
+
+import (
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+
+	"paddock.dev/paddock/internal/dirs"
+)
+
+// mountCtl shows the agent's in-app socket folder read-only at
+// /run/paddock-ctl, and links /run/paddock-ctl.sock to the socket in it:
+// 'paddock ctl' reaches the agent there (the agent tells apps apart by
+// their credentials, not by where they connect from). The folder, not the
+// socket, is bound, so that a kept sandbox reaches the socket of an agent
+// that started again after it.
+func mountCtl(root string, _ *Spec) error {
+	if err := os.MkdirAll(dirs.CtlSocketDir, 0o755); err != nil {
+		return err
+	}
+	dst := filepath.Join(root, "run", "paddock-ctl")
+	if err := bindDir(dirs.CtlSocketDir, dst, 0, ro|unix.MOUNT_ATTR_NOEXEC); err != nil {
+		return err
+	}
+	return os.Symlink(filepath.Join("paddock-ctl", dirs.CtlSocketName), filepath.Join(root, "run", dirs.CtlSocketName))
+}
