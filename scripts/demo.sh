@@ -139,6 +139,25 @@ echo "The agent was restarted to join the broker; ticker's services ran on and w
 echo "tick had pid $tick before the agent's restart"
 show "$P" services ticker
 
+step "A refresh to ticker's broken revision undoes itself, and the fleet says why"
+# examples/ticker-broken's web fails at once: the refresh's health gate
+# (app.yaml health-window:, 30 s by default) sees it, and the whole change
+# is undone: revision 1 and its data are current again, and its services run.
+"$P" pack "$OLDPWD/examples/ticker-broken" -o artifacts/ticker.pdk >/dev/null
+show "$P" sign artifacts/ticker.pdk --key pub --revision 2 --delegation pub.delegation
+export PADDOCK_FLEET_DIR="$work/fleet" # where the operator keeps rollouts
+started=$(date +%s.%N)
+show "$P" fleet rollout --broker "$broker" --key ops --delegation ops.delegation --group lab \
+	--soak 5s --max-unhealthy 0 --assert artifacts/ticker.pdk.assert \
+	refresh "http://127.0.0.1:$http_port/ticker.pdk" || echo "(the rollout stopped, exit code $?)"
+echo "the rollout took $(awk -v a="$started" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s"
+show "$P" fleet rollout status
+show "$P" services ticker
+id=$("$P" changes | awk '/Refresh "ticker"/ { id = $1 } END { print id }')
+show "$P" changes "$id"
+sleep 1 # the state is published once the changes settle
+show "$P" fleet devices --broker "$broker"
+
 step "Remove the app"
 show "$P" remove hello
 show "$P" list

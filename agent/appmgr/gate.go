@@ -236,7 +236,7 @@ func servicesDown(svcs []apitypes.ServiceInfo, since time.Time) string {
 		default:
 			continue
 		}
-		if s.Message != "" {
+		if s.Message != "" && !strings.Contains(down[len(down)-1], s.Message) {
 			down[len(down)-1] += " (" + s.Message + ")"
 		}
 	}

@@ -30,7 +30,7 @@ func TestRolloutSoak(t *testing.T) {
 		{mqtt.EventDone, ""},
 		{resultUnhealthy, "health error during the 1s soak: hello: health check: connection refused"},
 		{resultUnhealthy, "not healthy at the end of the 1s soak (health waiting; hello: waiting: warming up)"},
-		{resultReverted, "reverted: health check failed: hello: GET /health: 500"},
+		{resultReverted, "health check failed: hello: GET /health: 500"},
 		{mqtt.EventDone, ""},
 	} {
 		if d := st.Devices[i]; d.Result != want.result || d.Message != want.msg {
@@ -66,7 +66,7 @@ func TestRolloutMaxUnhealthy(t *testing.T) {
 		t.Fatalf("got %v, want stopped after wave 2/3\n%s", err, stderr.String())
 	}
 	for _, want := range []string{"3 of 10 devices sent to are unhealthy or reverted (more than --max-unhealthy 2)",
-		"dev03 reverted: reverted: health check failed: hello: GET /health: 500", "dev06 reverted", "dev08 unhealthy: health error during the 1s soak"} {
+		"dev03 reverted: health check failed: hello: GET /health: 500", "dev06 reverted", "dev08 unhealthy: health error during the 1s soak"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("got %q, want it to say %q", err, want)
 		}
@@ -106,7 +106,7 @@ func TestRolloutMaxUnhealthy(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"wave 2 (50%, 8 devices): 5 healthy, 1 unhealthy, 2 reverted",
-		"  2 reverted: reverted: health check failed: hello: GET /health: 500 (dev03, dev06)", "wave 3 (100%, 10 devices): 0 healthy, 10 not sent"} {
+		"  2 reverted: health check failed: hello: GET /health: 500 (dev03, dev06)", "wave 3 (100%, 10 devices): 0 healthy, 10 not sent"} {
 		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("status: got\n%s\nwant a line %q", stdout.String(), want)
 		}
@@ -178,9 +178,9 @@ func FuzzParseThreshold(f *testing.F) {
 func TestRolloutMaxUnhealthyRealLinks(t *testing.T) {
 	e := newTestEnv(t)
 	f := startRealFleet(t, e, 100, 0)
-	const reverted = "reverted: health check failed: web: GET http://127.0.0.1:8080/health: connection refused"
+	const why = "health check failed: web: GET http://127.0.0.1:8080/health: connection refused"
 	for _, i := range []int{12, 17} {
-		f.devs[i].fail = reverted
+		f.devs[i].fail = mqtt.RevertedPrefix + why
 	}
 	f.devs[25].sour = "web: health check: connection refused"
 	var stderr bytes.Buffer
@@ -193,7 +193,7 @@ func TestRolloutMaxUnhealthyRealLinks(t *testing.T) {
 		t.Fatalf("got %v, want stopped after wave 2/3\n%s", err, stderr.String())
 	}
 	for _, want := range []string{"3 of 30 devices sent to are unhealthy or reverted (more than --max-unhealthy 2)",
-		"dev00012 reverted: " + reverted, "dev00017 reverted: " + reverted,
+		"dev00012 reverted: " + why, "dev00017 reverted: " + why,
 		"dev00025 unhealthy: health error during the 2s soak: web: health check: connection refused"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("got %q, want it to say %q", err, want)
@@ -212,11 +212,30 @@ func TestRolloutMaxUnhealthyRealLinks(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"wave 1 (10%, 10 devices): 10 healthy", "wave 2 (30%, 20 devices): 17 healthy, 1 unhealthy, 2 reverted",
-		"  2 reverted: " + reverted + " (dev00012, dev00017)", "  1 unhealthy: health error during the 2s soak: web: health check: connection refused (dev00025)",
+		"  2 reverted: " + why + " (dev00012, dev00017)", "  1 unhealthy: health error during the 2s soak: web: health check: connection refused (dev00025)",
 		"wave 3 (100%, 70 devices): 0 healthy, 70 not sent"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("status: got\n%s\nwant a line %q", out.String(), want)
 		}
 	}
 	t.Logf("100 real links, soak 2s: the rollout stopped after wave 2 in %s", took.Round(time.Millisecond))
+}
+
+// TestSendReverted: 'fleet send' tells a refresh that undid itself by its
+// result, reverted, with the device's reason as the message.
+func TestSendReverted(t *testing.T) {
+	e := newTestEnv(t)
+	e.fleet.add("sad", fakeReverted, "lab")
+	var stdout, stderr bytes.Buffer
+	err := Send(append(e.opArgs(), "--device", "sad", "--json", "restart", "hello"), &stdout, &stderr)
+	if err == nil || !strings.Contains(stderr.String(), "1 reverted") {
+		t.Errorf("got %v, stderr %q, want a failure counting 1 reverted", err, stderr.String())
+	}
+	var res SendResult
+	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Devices) != 1 || res.Devices[0].Result != resultReverted || res.Devices[0].Message != "health check failed: hello: GET /health: 500" {
+		t.Errorf("got %+v, want sad reverted with its reason", res.Devices)
+	}
 }

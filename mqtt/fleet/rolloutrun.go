@@ -326,7 +326,8 @@ func (r *runner) handle(m inbound) {
 		r.health[idx] = hw
 		r.checkHealth(idx)
 	case mqtt.EventFailed, mqtt.EventRefused:
-		r.setResult(idx, resultOf(ev), ev.Message)
+		result, msg := resultOf(ev)
+		r.setResult(idx, result, msg)
 	}
 }
 

@@ -82,12 +82,13 @@ const (
 	resultReverted = "reverted"
 )
 
-// resultOf is the result a final event gives its device.
-func resultOf(ev *mqtt.Event) string {
-	if ev.Type == mqtt.EventFailed && strings.HasPrefix(ev.Message, mqtt.RevertedPrefix) {
-		return resultReverted
+// resultOf is the result and message a final event gives its device: a
+// reverted refresh is told by its result, its message is the reason.
+func resultOf(ev *mqtt.Event) (string, string) {
+	if why, ok := strings.CutPrefix(ev.Message, mqtt.RevertedPrefix); ok && ev.Type == mqtt.EventFailed {
+		return resultReverted, why
 	}
-	return ev.Type
+	return ev.Type, ev.Message
 }
 
 type sendOptions struct {
@@ -246,7 +247,8 @@ func (s *sender) handle(device string, ev *mqtt.Event) {
 	}
 	switch {
 	case ev.Final():
-		s.final(device, &DeviceResult{Device: device, Result: resultOf(ev), Message: ev.Message, Output: ev.Result, Replayed: ev.Replayed})
+		result, msg := resultOf(ev)
+		s.final(device, &DeviceResult{Device: device, Result: result, Message: msg, Output: ev.Result, Replayed: ev.Replayed})
 	case ev.Type == mqtt.EventProgress:
 		fmt.Fprintf(s.stderr, "%s: %s %d%%\n", cli.Printable(device), cli.Printable(ev.Step), ev.Percent)
 	default:
