@@ -9,12 +9,15 @@ import (
 	"paddock.dev/paddock/internal/cli"
 )
 
-const initrdUsage = `usage: paddock image initrd --modules DIR [--paddock BIN] [--trust KEY.asc]... [--keep-module-signatures] -o initrd.img
+const initrdUsage = `usage: paddock image initrd --modules DIR [--module NAME]... [--paddock BIN] [--trust KEY.asc]... [--keep-module-signatures] -o initrd.img
 
 Builds the initramfs of a device: the static paddock binary as /init (the
 boot stage, 'paddock init') and the kernel modules the boot needs, with
 their dependencies, from the kernel's lib/modules/KVER directory
-(scripts/kernel.sh prints it as modules=).
+(scripts/kernel.sh prints it as modules=). --module adds a module to load
+at boot, for hardware the board has: a driver must be loaded before its
+device appears, since a device runs no udev to load it then (the QEMU
+tests add i2c_dev, xhci_pci and ftdi_sio).
 
 The modules lose their signatures, which the kernel would otherwise hash
 on every boot (a tenth of a second under QEMU's TCG); they are no more
@@ -37,6 +40,13 @@ func Initrd(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.Paddock, "paddock", "", "the static paddock `BIN`ary that becomes /init (default: the running one)")
 	fs.BoolVar(&o.KeepModuleSignatures, "keep-module-signatures", false, "keep the modules' signatures (for a kernel that enforces them)")
 	fs.StringVar(&o.Output, "o", "", "the initramfs `FILE` to write")
+	fs.Func("module", "another kernel module `NAME` to load at boot, with its dependencies (repeatable)", func(v string) error {
+		if o.Modules == nil {
+			o.Modules = append([]string(nil), DefaultModules...)
+		}
+		o.Modules = append(o.Modules, v)
+		return nil
+	})
 	fs.Func("trust", "a trusted root `KEY.asc` the base's assertion must check against (repeatable)", func(v string) error {
 		o.TrustedKeys = append(o.TrustedKeys, v)
 		return nil

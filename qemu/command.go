@@ -64,6 +64,14 @@ type Config struct {
 	// it and stops petting it, QEMU resets the machine, which -no-reboot
 	// turns into QEMU exiting.
 	Watchdog bool
+	// Serials are host files that the guest's next serial ports write to,
+	// in order: ttyS1, ttyS2... (amd64 only; the first is the console).
+	Serials []string
+	// QMP, if set, is the path of a unix socket on which QEMU answers QMP
+	// (DialQMP), for plugging devices in and out at run time.
+	QMP string
+	// USB adds a USB 3 (xHCI) controller, for USB devices plugged over QMP.
+	USB bool
 
 	// Console, if set, gets a copy of everything the guest prints.
 	Console io.Writer
@@ -138,12 +146,40 @@ func commandArgs(c Config) ([]string, error) {
 	for _, d := range c.ReadOnlyDisks {
 		args = append(args, "-drive", driveArg(d, true))
 	}
+	dev, err := deviceArgs(c)
+	if err != nil {
+		return nil, err
+	}
+	args = append(args, dev...)
 	net, err := netArgs(c)
 	if err != nil {
 		return nil, err
 	}
 	return append(args, net...), nil
 }
+
+// deviceArgs returns the extra serial ports, the QMP socket and the USB
+// controller.
+func deviceArgs(c Config) ([]string, error) {
+	var args []string
+	if len(c.Serials) > 0 && c.Arch == ARM64 {
+		return nil, errors.New("cannot add serial ports: QEMU's arm64 virt machine has one")
+	}
+	for i, f := range c.Serials {
+		id := fmt.Sprintf("serial%d", i+1)
+		args = append(args, "-chardev", "file,id="+id+",path="+escapeOpt(f), "-serial", "chardev:"+id)
+	}
+	if c.QMP != "" {
+		args = append(args, "-qmp", "unix:"+escapeOpt(c.QMP)+",server=on,wait=off")
+	}
+	if c.USB {
+		args = append(args, "-device", "qemu-xhci,id=xhci")
+	}
+	return args, nil
+}
+
+// escapeOpt doubles the commas of a value in QEMU's option syntax.
+func escapeOpt(s string) string { return strings.ReplaceAll(s, ",", ",,") }
 
 // driveArg escapes commas in path, which QEMU's option syntax doubles.
 func driveArg(path string, readOnly bool) string {

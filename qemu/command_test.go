@@ -56,6 +56,14 @@ func TestCommand(t *testing.T) {
 			"-netdev", "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:8022-:22,hostfwd=tcp:127.0.0.1:8080-:80,guestfwd=tcp:10.0.2.100:1883-tcp:127.0.0.1:41883",
 			"-device", "virtio-net-pci,netdev=n0"}),
 	}, {
+		name: "serial ports, QMP and USB",
+		c:    Config{Kernel: "vmlinux", Initrd: "initrd.img", Serials: []string{"/tmp/s1", "/tmp/a,b"}, QMP: "/tmp/qmp.sock", USB: true},
+		want: cat(amd64, []string{"-append", "console=ttyS0 quiet panic=-1",
+			"-chardev", "file,id=serial1,path=/tmp/s1", "-serial", "chardev:serial1",
+			"-chardev", "file,id=serial2,path=/tmp/a,,b", "-serial", "chardev:serial2",
+			"-qmp", "unix:/tmp/qmp.sock,server=on,wait=off",
+			"-device", "qemu-xhci,id=xhci"}),
+	}, {
 		name: "forwards arm64",
 		c:    Config{Arch: ARM64, Kernel: "vmlinuz", Initrd: "initrd.img", Forwards: []Forward{{HostPort: 8022, GuestPort: 22}}},
 		want: cat(arm64, []string{"-append", "console=ttyAMA0 quiet panic=-1",

@@ -12,8 +12,13 @@ import (
 // room for what the boot loader path adds.
 const maxCmdline = 2000
 
-// withCommand returns c with paddock.cmd=BASE64(command) on the kernel
-// command line.
+// WithCommand returns c with paddock.cmd=BASE64(command) on the kernel
+// command line: the guest runs command once its agent is ready, between
+// the console's "paddock: cmd begin" and "paddock: cmd end CODE" lines,
+// and powers off. For a test that drives the guest while the command runs
+// (Start, then Expect); RunCommand does it all.
+func WithCommand(c Config, command string) (Config, error) { return withCommand(c, command) }
+
 func withCommand(c Config, command string) (Config, error) {
 	arg := "paddock.cmd=" + base64.StdEncoding.EncodeToString([]byte(command))
 	c.Append = strings.TrimSpace(c.Append + " " + arg)
