@@ -85,6 +85,14 @@ var cases = map[string]func() error{
 	// Its data is mounted nosuid and nodev in the sandbox.
 	"data_nosuid": dataNosuid,
 	"exec":        func() error { return exec.Command("/bin/true").Run() },
+	// Another app's folder, where a content plug's policy shows it.
+	"read_shared": func() error {
+		_, err := os.ReadFile(filepath.Join(os.Getenv("APP_COMMON"), "shared/hello.txt"))
+		return err
+	},
+	"write_shared": func() error {
+		return os.WriteFile(filepath.Join(os.Getenv("APP_COMMON"), "shared/from-escape"), []byte("data"), 0o644)
+	},
 	// /sys is there only when the command's policy mounts it (hardware-observe).
 	"read_sys": func() error { _, err := os.ReadFile("/sys/devices/system/cpu/online"); return err },
 	// A child left running when the app exits: the sandbox's init adopts
