@@ -119,8 +119,9 @@ func TestRolloutMaxUnhealthy(t *testing.T) {
 	if err := rollout(context.Background(), []string{"resume", "--max-unhealthy", "3"}, &stdout, &stderr); err != nil {
 		t.Fatalf("resume --max-unhealthy 3: %v\n%s", err, stderr.String())
 	}
-	if st := loadLatest(t); st.State != rolloutDone || e.fleet.countReceived() != 20 {
-		t.Errorf("got %s with %d sent to, want done on 20", st.State, e.fleet.countReceived())
+	// The soak and the limits live on disk with the rollout, for resume.
+	if st := loadLatest(t); st.State != rolloutDone || e.fleet.countReceived() != 20 || st.Soak != duration(time.Second) || st.MaxUnhealthy.String() != "3" {
+		t.Errorf("got %s with %d sent to, soak %v, max-unhealthy %v; want done on 20, 1s, 3", st.State, e.fleet.countReceived(), time.Duration(st.Soak), st.MaxUnhealthy)
 	}
 }
 
@@ -176,6 +177,9 @@ func FuzzParseThreshold(f *testing.F) {
 // devices of the third get nothing, and the error and 'rollout status'
 // name the three devices with the reasons they gave.
 func TestRolloutMaxUnhealthyRealLinks(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a hundred MQTT sessions")
+	}
 	e := newTestEnv(t)
 	f := startRealFleet(t, e, 100, 0)
 	const why = "health check failed: web: GET http://127.0.0.1:8080/health: connection refused"
