@@ -84,7 +84,12 @@ func (m *Manager) doStopServices(t *state.Task) error {
 	if err != nil || m.Services == nil {
 		return err
 	}
-	return m.Services.StopApp(s.name)
+	if err := m.Services.StopApp(s.name); err != nil {
+		// A failed task is not undone: the services it stopped start again.
+		m.Services.StartApp(s.name)
+		return err
+	}
+	return nil
 }
 
 // undoStopServices starts the services of the revision that is current
@@ -118,7 +123,12 @@ func (m *Manager) doStartServices(t *state.Task) error {
 	if err != nil || m.Services == nil {
 		return err
 	}
-	return m.Services.StartApp(s.name)
+	if err := m.Services.StartApp(s.name); err != nil {
+		// A failed task is not undone: the services it started stop.
+		m.Services.StopApp(s.name)
+		return err
+	}
+	return nil
 }
 
 func (m *Manager) undoStartServices(t *state.Task) error {

@@ -27,11 +27,17 @@ type fakeServices struct {
 	running map[string]int // app → revision whose services run
 	// status gives the services of a revision while they run.
 	status func(rev int) []apitypes.ServiceInfo
+	// failStart makes StartApp fail for that revision, half-way: its
+	// services run, but it says it could not start them all.
+	failStart int
 }
 
 func (s *fakeServices) StartApp(app string) error {
 	*s.log = append(*s.log, fmt.Sprintf("StartApp %s (revision %d)", app, s.be.current[app]))
 	s.running[app] = s.be.current[app]
+	if s.failStart != 0 && s.failStart == s.be.current[app] {
+		return errFake
+	}
 	return nil
 }
 
@@ -191,5 +197,45 @@ func TestRevertedOnlyWhenUndone(t *testing.T) {
 	link.SetStatus(state.UndoneStatus)
 	if got := Reverted(chg); got != "health check failed: bad" {
 		t.Errorf("link undone: got %q, want health check failed: bad", got)
+	}
+}
+
+// TestHealthGateStartFails: services that cannot all start fail the
+// refresh; the task cleans up (the new services stop, since a failed task
+// is not undone), and the previous revision's services run again.
+func TestHealthGateStartFails(t *testing.T) {
+	key1 := asserttest.Key(t, "pub")
+	one, two := revisionOf(1, key1), revisionOf(2, key1)
+	f, fake := fakeFixture(t)
+	var calls []string
+	svcs := &fakeServices{be: fake, log: &calls, running: map[string]int{"hello": 1}, failStart: 2}
+	f.m.Services = svcs
+	f.installedOn(fake, &App{Name: "hello", Current: 1, Sequence: []Revision{one}, OwnerKey: key1.Public().Fingerprint()})
+	if status := f.settle(f.startInstall(f.app("hello"), two)); status != state.ErrorStatus {
+		t.Fatalf("got %s, want Error", status)
+	}
+	want := []string{"StopApp hello", "StartApp hello (revision 2)", "StopApp hello", "StartApp hello (revision 1)"}
+	if !slices.Equal(calls, want) || svcs.running["hello"] != 1 || f.app("hello").Current != 1 {
+		t.Errorf("got calls %q, services of %d, current %d; want %q, back at 1", calls, svcs.running["hello"], f.app("hello").Current, want)
+	}
+}
+
+// TestHealthGateAgentStops: the agent stopping during the window does not
+// fail the refresh: the health check runs again at the next start.
+func TestHealthGateAgentStops(t *testing.T) {
+	key1 := asserttest.Key(t, "pub")
+	one, two := revisionOf(1, key1), revisionOf(2, key1)
+	f, fake := fakeFixture(t)
+	var calls []string
+	f.m.Services = &fakeServices{be: fake, log: &calls, running: map[string]int{"hello": 1}}
+	waiting := health.Health{Status: health.Waiting, Message: "starting"}
+	f.m.Health = &fakeHealth{log: &calls, health: map[int]health.Health{1: waiting, 2: waiting}, rev: 1}
+	f.installedOn(fake, &App{Name: "hello", Current: 1, Sequence: []Revision{one}, OwnerKey: key1.Public().Fingerprint()})
+	id := f.startInstall(f.app("hello"), two)
+	time.AfterFunc(300*time.Millisecond, f.runner.Stop)
+	f.ensure()
+	status, tasks, err := f.change(id)
+	if status.Ready() || !slices.Contains(tasks, "gate-check-health=Do") || err != nil {
+		t.Errorf("got %s %v %v, want the change in progress with gate-check-health to do again", status, tasks, err)
 	}
 }
