@@ -60,14 +60,13 @@ func (r *record) clone() *record {
 }
 
 // plugsOf returns the plugs that the app described by mf declares, by
-// name, with their interface: the plugs of its commands and hooks (a
-// plug is named after its interface).
+// name, with their interface: the top-level plugs and those of its
+// commands (manifest.AllPlugs) and hooks (a hook's plug is named after
+// its interface).
 func plugsOf(mf *manifest.Manifest) map[string]string {
 	out := map[string]string{}
-	for _, a := range mf.Apps {
-		for _, p := range a.Plugs {
-			out[p] = p
-		}
+	for _, p := range mf.AllPlugs() {
+		out[p.Name] = p.Interface
 	}
 	for _, h := range mf.Hooks {
 		for _, p := range h.Plugs {

@@ -77,7 +77,7 @@ func (m *Manifest) PlugsOf(cmd string) []NamedPlug {
 // AllPlugs returns every plug of the app, top-level and of each command,
 // sorted by name; a plug of several commands is listed once.
 func (m *Manifest) AllPlugs() []NamedPlug {
-	var out []NamedPlug
+	out := m.PlugsOf("") // the top-level plugs, even of an app without commands
 	for name := range m.Apps {
 		for _, pl := range m.PlugsOf(name) {
 			if !slices.ContainsFunc(out, func(o NamedPlug) bool { return o.Name == pl.Name }) {
