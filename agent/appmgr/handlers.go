@@ -57,6 +57,8 @@ func (m *Manager) installChange(name string, before *App, rev Revision, bundle [
 	if before != nil {
 		stop, check = m.gateTasks(name, rev.Revision) // gate.go: a refresh's health gate
 	}
+	stop = append(m.preHooks(name, before, rev), stop...)    // hooks.go
+	check = append(m.postHooks(name, before, rev), check...) // hooks.go
 	tasks = append(append(append(tasks, stop...), link), check...)
 	tasks = append(tasks, m.st.NewTask("discard-old", fmt.Sprintf("Discard old revisions of %q", name)))
 	for i, t := range tasks {
@@ -73,6 +75,7 @@ var taskKinds = []string{
 	"download", "store-package", "mount-revision", "copy-data", "generate-profiles",
 	"link-revision", "discard-old", "unlink-app", "discard-app",
 	"gate-stop-services", "gate-start-services", "gate-check-health",
+	"run-hook",
 }
 
 // handlers returns the do and undo handlers of a kind of task; undo is
@@ -103,6 +106,8 @@ func (m *Manager) handlers(kind string) (do, undo state.HandlerFunc) {
 		return m.doStartServices, m.undoStartServices
 	case "gate-check-health":
 		return m.doCheckHealth, nil
+	case "run-hook":
+		return m.doRunHook, nil
 	}
 	panic("internal error: no handlers of task kind " + kind)
 }

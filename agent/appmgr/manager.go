@@ -75,6 +75,9 @@ type Manager struct {
 	conflicts *manager.Conflicts
 	// be does what the changes do to the system.
 	be Backend
+	// Hooks runs the package's hooks, for at most HookTimeout each (hooks.go).
+	Hooks       HookRunner
+	HookTimeout time.Duration
 	// Services and Health gate a refresh (gate.go); nil: no services to
 	// stop or start, no health to wait for.
 	Services Services
@@ -97,6 +100,7 @@ func New(env manager.Env) *Manager {
 	m := &Manager{
 		st: env.State, runner: env.Runner, log: env.Log, Keep: DefaultKeep, Arch: arch.Native(),
 		wake: env.Wake, conflicts: env.Conflicts, be: realBackend{},
+		Hooks: launchHooks{}, HookTimeout: DefaultHookTimeout,
 	}
 	if m.wake == nil {
 		m.wake = func() {}
@@ -392,6 +396,11 @@ func (m *Manager) remove(name, command string) (string, error) {
 	unlink := m.st.NewTask("unlink-app", fmt.Sprintf("Make %q inactive", name))
 	discard := m.st.NewTask("discard-app", fmt.Sprintf("Remove the revisions and data of %q", name))
 	discard.WaitFor(unlink)
+	hooks := m.removeHooks(name, app) // hooks.go
+	chainBefore(hooks, unlink)
+	for _, h := range hooks {
+		chg.AddTask(h)
+	}
 	chg.AddTask(unlink)
 	chg.AddTask(discard)
 	m.wake()

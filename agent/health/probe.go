@@ -7,11 +7,8 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"paddock.dev/paddock/confine/launch"
@@ -137,15 +134,14 @@ func (p *probe) judge(err error) {
 // confined launch as 'paddock run', connections on the sandbox's loopback.
 type realRunner struct{}
 
-// paddockExe is the binary that launches command probes and hooks.
-var paddockExe = func() (string, error) { return os.Executable() }
-
 func (realRunner) run(ctx context.Context, app string, rev int, s probeSpec) error {
 	switch {
 	case s.Hook:
-		return runLaunch(ctx, "--hook", HookName, app)
+		_, err := launch.RunChild(ctx, maxOutput, app+"."+manifest.HookCommand(HookName))
+		return err
 	case s.Check.Command != "":
-		return runLaunch(ctx, "--probe", app+"."+s.Command)
+		_, err := launch.RunChild(ctx, maxOutput, "--probe", app+"."+s.Command)
+		return err
 	case s.Check.TCP != 0:
 		c, err := dialApp(ctx, app, s.Command, rev, s.Check.TCP)
 		if err != nil {
@@ -210,57 +206,6 @@ func httpProbe(ctx context.Context, app, cmd string, rev int, h manifest.Health)
 
 // maxOutput is how much of a probe's or hook's output is kept for its message.
 const maxOutput = 512
-
-// runLaunch runs 'paddock run ARGS...' and fails with its last line of
-// output when it exits non-zero. The whole process group is killed when
-// ctx ends.
-func runLaunch(ctx context.Context, args ...string) error {
-	exe, err := paddockExe()
-	if err != nil {
-		return fmt.Errorf("cannot find the paddock binary: %w", err)
-	}
-	cmd := exec.CommandContext(ctx, exe, append([]string{"run"}, args...)...)
-	var out tail
-	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = time.Second
-	err = cmd.Run()
-	if err == nil {
-		return nil
-	}
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	msg := lastLine(out.String())
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		if msg == "" {
-			return fmt.Errorf("exit status %d", ee.ExitCode())
-		}
-		return fmt.Errorf("exit status %d: %s", ee.ExitCode(), msg)
-	}
-	return err
-}
-
-// tail keeps the last maxOutput bytes written to it.
-type tail struct{ b []byte }
-
-func (t *tail) Write(p []byte) (int, error) {
-	t.b = append(t.b, p...)
-	if len(t.b) > maxOutput {
-		t.b = append(t.b[:0], t.b[len(t.b)-maxOutput:]...)
-	}
-	return len(p), nil
-}
-
-func (t *tail) String() string { return string(t.b) }
-
-// lastLine returns the last non-empty line of s.
-func lastLine(s string) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	return strings.TrimSpace(lines[len(lines)-1])
-}
 
 // oneLine makes s one printable line of at most n bytes.
 func oneLine(s string, n int) string {

@@ -52,6 +52,9 @@ func resolveCommand(m *manifest.Manifest, rev int, cmd string, user launch.User,
 		return nil, ErrClassic
 	}
 	app := m.Apps[cmd]
+	if h := m.HookOf(cmd); h != nil {
+		app = &manifest.App{Command: h.Command} // a hook: no limits, its own plugs
+	}
 	devmode := m.Confinement == manifest.Devmode
 	p := &profiles.Policy{
 		App: m.Name, Command: cmd, Revision: rev,
@@ -190,11 +193,16 @@ func resolveRecorded(m *manifest.Manifest, rev int, conns []Connection) ([]*prof
 	return Resolve(m, rev, user, conns)
 }
 
-// Commands lists the commands of m, sorted, for loading their profiles.
+// Commands lists the commands of m, sorted, for loading their profiles:
+// its apps, and the commands its hooks run as (manifest.HookCommand), each
+// with a policy of its own.
 func Commands(m *manifest.Manifest) []string {
 	var out []string
 	for name := range m.Apps {
 		out = append(out, name)
+	}
+	for hook := range m.Hooks {
+		out = append(out, manifest.HookCommand(hook))
 	}
 	sort.Strings(out)
 	return out

@@ -168,6 +168,25 @@ func (h *Health) Kind() string {
 	return "command"
 }
 
+// HookCommandPrefix starts the name of the command a hook runs as, with a
+// policy and a sandbox of its own: the install hook is command
+// hook-install ('paddock run APP.hook-install'). No app command may have
+// such a name.
+const HookCommandPrefix = "hook-"
+
+// HookCommand returns the command that hook runs as.
+func HookCommand(hook string) string { return HookCommandPrefix + hook }
+
+// HookOf returns the hook that command cmd runs (cmd is HookCommand of a
+// hook m declares), or nil.
+func (m *Manifest) HookOf(cmd string) *Hook {
+	name, ok := strings.CutPrefix(cmd, HookCommandPrefix)
+	if !ok {
+		return nil
+	}
+	return m.Hooks[name]
+}
+
 // Hook is a command run at a point of the package's life cycle.
 type Hook struct {
 	Command string   `yaml:"command" json:"command"` // Parse fills in hooks/NAME

@@ -241,6 +241,7 @@ func TestParseRejects(t *testing.T) {
 		{"bad interval", app("    daemon: simple\n    health:\n      command: c\n      interval: 10\n"), `f:9: apps.a.health.interval: invalid duration "10"`},
 		{"zero timeout", app("    daemon: simple\n    health:\n      command: c\n      timeout: 0s\n"), "apps.a.health.timeout: must be positive"},
 		{"negative interval", app("    daemon: simple\n    health:\n      command: c\n      interval: -1s\n"), "must be positive"},
+		{"hook command name", head + "apps:\n  hook-install:\n    command: bin/a\n", "apps.hook-install: the name hook-install is kept for the install hook's sandbox"},
 		{"two probes", app("    daemon: simple\n    health:\n      command: c\n      tcp: 80\n"), "apps.a.health.tcp: a health check has one of command, http and tcp, not both command and tcp"},
 		{"no probe", app("    daemon: simple\n    health:\n      retries: 2\n"), "apps.a.health.command: missing (want one of command"},
 		{"tcp port 0", app("    daemon: simple\n    health:\n      tcp: 0\n"), "apps.a.health.tcp: port 0 is not a port"},

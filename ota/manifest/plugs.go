@@ -61,6 +61,13 @@ func (m *Manifest) PlugsOf(cmd string) []NamedPlug {
 	for name, pl := range m.Plugs {
 		out = append(out, NamedPlug{Name: name, Plug: *pl})
 	}
+	if h := m.HookOf(cmd); h != nil {
+		for _, name := range h.Plugs {
+			if _, ok := m.Plugs[name]; !ok {
+				out = append(out, NamedPlug{Name: name, Plug: Plug{Interface: name}})
+			}
+		}
+	}
 	if a := m.Apps[cmd]; a != nil {
 		for _, name := range a.Plugs {
 			pl := Plug{Interface: name}

@@ -137,6 +137,9 @@ func (p *parser) apps(n *yaml.Node, prefix string) (map[string]*App, error) {
 		if err := p.checkName(v, field, key, "app"); err != nil {
 			return err
 		}
+		if hook, ok := strings.CutPrefix(key, HookCommandPrefix); ok && slices.Contains(HookNames, hook) {
+			return p.Errorf(v, field, "the name %s is kept for the %s hook's sandbox (rename the command)", key, hook)
+		}
 		app, err := p.app(v, field)
 		apps[key] = app
 		return err
