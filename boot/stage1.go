@@ -75,9 +75,13 @@ func chooseSlot(con *console, bootenv, forced string) *choice {
 		con.logf("boot environment %s: %s", bootenv, rep)
 	}
 	slot, next := Choose(env, forced)
-	con.logf("boot environment %s: booting slot %s", describeEnv(env), slot)
 	c.slot, c.env = slot, next
 	c.tried = !c.forced && slot == next.Trying
+	try := ""
+	if c.tried {
+		try = fmt.Sprintf(" (a try: boot %d of %d)", next.BootCount, next.attempts())
+	}
+	con.logf("boot environment %s: booting slot %s%s", describeEnv(env), slot, try)
 	if next.Last != env.Last && next.Last.Result == ResultFailed {
 		p := fmt.Sprintf("base: the try of slot %s failed: %s; booting the known-good slot %s", next.Last.Slot, next.Last.Reason, next.Slot)
 		c.problems = append(c.problems, p)

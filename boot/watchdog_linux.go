@@ -60,29 +60,33 @@ func openWatchdog(con *console, timeout time.Duration) (*watchdog, error) {
 	return w, nil
 }
 
-// findWatchdog returns the watchdog device to use ("watchdog1") and its
-// identity: a hardware one first (softdog, a kernel timer, cannot reset a
-// machine whose kernel is stuck), or "" when there is none.
-func findWatchdog() (name, identity string) {
-	ents, _ := os.ReadDir(filepath.Join(sysDir, "class/watchdog"))
+// findWatchdog returns the watchdog device to use ("watchdog1") and what
+// it is: a hardware one first (softdog, a kernel timer, cannot reset a
+// machine whose kernel is stuck), or "" when there is none. A hardware
+// watchdog has a parent device in sysfs; the identity file exists only
+// with CONFIG_WATCHDOG_SYSFS.
+func findWatchdog() (name, what string) {
+	classDir := filepath.Join(sysDir, "class/watchdog")
+	ents, _ := os.ReadDir(classDir)
+	hardware := false
 	for _, ent := range ents {
-		b, err := os.ReadFile(filepath.Join(sysDir, "class/watchdog", ent.Name(), "identity"))
-		if err != nil {
-			continue
-		}
-		id := strings.TrimSpace(string(b))
 		if _, err := os.Stat(filepath.Join(devDir, ent.Name())); err != nil {
 			continue
 		}
-		if name == "" || identity == softdogIdentity && id != softdogIdentity {
-			name, identity = ent.Name(), id
+		hw := false
+		id := "softdog"
+		if driver, err := os.Readlink(filepath.Join(classDir, ent.Name(), "device/driver")); err == nil {
+			hw, id = true, filepath.Base(driver)
+		}
+		if b, err := os.ReadFile(filepath.Join(classDir, ent.Name(), "identity")); err == nil {
+			id = strings.TrimSpace(string(b))
+		}
+		if name == "" || hw && !hardware {
+			name, what, hardware = ent.Name(), id, hw
 		}
 	}
-	return name, identity
+	return name, what
 }
-
-// softdogIdentity is the identity of the softdog driver.
-const softdogIdentity = "Software Watchdog"
 
 // inheritedWatchdog returns the watchdog stage 1 armed, or nil.
 func inheritedWatchdog() *watchdog {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -179,6 +180,10 @@ func bootRecord(t *testing.T, out string) *boot.BootRecord {
 // TestApplianceBaseTryInQEMU boots one disk, whose initramfs trusts the
 // root key, through the boot side of base updates:
 //
+//  0. power cuts (QEMU killed) at 5 points around stage 1's write of the
+//     boot environment at the start of a try (25 with PADDOCK_E2E_FULL=1):
+//     each time the environment keeps the known-good slot and boots a
+//     good slot;
 //  1. slot b holds a good base with one flipped byte, set to try: verity
 //     refuses it in stage 1 (the read-through of a try), slot b is marked
 //     bad with why, and the same boot runs slot a, verified;
@@ -195,9 +200,22 @@ func TestApplianceBaseTryInQEMU(t *testing.T) {
 	goodB := b.slotImage("good", binary, 2)
 	panicB := b.slotImage("panic", buildBadInit(t, b.d.work, "panic"), 3)
 
+	// 0. Power cuts while stage 1 writes the boot environment (it counts
+	// the try's boot just after it says which slot it boots): after each,
+	// the environment holds the known-good slot a and boots a good slot.
+	b.writeSlotB(t, goodB, 3*4096+100) // corrupted: step 1 finds it
+	b.env(t, func(p string) error { return boot.SetTry(p, "b", 20) })
+	delays := []time.Duration{0, time.Millisecond, 3 * time.Millisecond, 10 * time.Millisecond, 30 * time.Millisecond}
+	if fullMatrix() {
+		for i := range 20 {
+			delays = append(delays, time.Duration(i*7)*time.Millisecond+time.Duration(rand.IntN(7000))*time.Microsecond)
+		}
+	}
+	for i, delay := range delays {
+		b.cut(t, fmt.Sprintf("power cut %d, %v after the try's boot is chosen", i+1, delay), "booting slot b", delay)
+	}
+
 	// 1. A corrupted try is refused by verity; slot a boots in the same boot.
-	b.writeSlotB(t, goodB, 3*4096+100)
-	b.env(t, func(p string) error { return boot.SetTry(p, "b", 1) })
 	out, con := b.boot(t, "corrupted try", qemu.Config{}, statusScript)
 	rec := bootRecord(t, out)
 	if rec.Slot != "a" || !rec.Verified || rec.RootHash != b.aRootHash || !strings.Contains(rec.Fallback, "slot b refused at boot: verity") {
@@ -270,6 +288,42 @@ func TestApplianceBaseTryInQEMU(t *testing.T) {
 	}
 	if e := b.env(t, nil); e.Bad != "b" || e.Last.Result != boot.ResultFailed {
 		t.Errorf("after the hang: got %+v, want slot b's try failed", *e)
+	}
+}
+
+// cut boots the disk and cuts the power delay after the console says
+// marker, then checks the boot environment: valid (a torn copy is
+// repaired from the other), the known-good slot still a, and the slot it
+// boots next a good one. A try whose slot got marked bad (the cut came
+// after init's verity refusal) is set again, so that the next cut meets a
+// try too.
+func (b *baseDisk) cut(t *testing.T, what, marker string, delay time.Duration) {
+	t.Helper()
+	c := qemu.Config{Kernel: b.vmlinux, Initrd: filepath.Join(b.d.work, "initrd.img"), Disks: []string{b.img},
+		Append: "paddock.trace=1", Timeout: b.consoleTimeout}
+	ctx, cancel := context.WithTimeout(context.Background(), b.consoleTimeout)
+	defer cancel()
+	start := time.Now()
+	vm, err := qemu.Start(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = vm.Expect(ctx, marker)
+	time.Sleep(delay)
+	vm.PowerCut()
+	vm.Wait()
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", what, err, vm.Output())
+	}
+	p := extractBootenv(t, b.img, b.bootenv)
+	e, rep := boot.Load(p)
+	slot, _ := boot.Choose(e, "")
+	if e.Slot != "a" || slot == e.Bad || (slot != "a" && slot != e.Trying && slot != e.Try) {
+		t.Fatalf("%s: got the environment %+v (repair %v), booting slot %s; want slot a known good and a good slot booted", what, *e, rep, slot)
+	}
+	t.Logf("%s: %v, then: trying %q boot %d, bad %q, repair %v", what, time.Since(start).Round(100*time.Millisecond), e.Trying, e.BootCount, e.Bad, rep)
+	if e.Bad == "b" || e.Trying == "" {
+		b.env(t, func(p string) error { return boot.SetTry(p, "b", 20) })
 	}
 }
 
