@@ -205,10 +205,13 @@ func TestApplianceBaseTryInQEMU(t *testing.T) {
 	// the environment holds the known-good slot a and boots a good slot.
 	b.writeSlotB(t, goodB, 3*4096+100) // corrupted: step 1 finds it
 	b.env(t, func(p string) error { return boot.SetTry(p, "b", 20) })
-	delays := []time.Duration{0, time.Millisecond, 3 * time.Millisecond, 10 * time.Millisecond, 30 * time.Millisecond}
+	// The write (then, after the try's read-through, the refusal's) lands
+	// some tens to hundreds of milliseconds after the line under TCG: the
+	// cuts spread over the first 600 ms, before, during and after them.
+	delays := []time.Duration{0, 60 * time.Millisecond, 150 * time.Millisecond, 300 * time.Millisecond, 600 * time.Millisecond}
 	if fullMatrix() {
 		for i := range 20 {
-			delays = append(delays, time.Duration(i*7)*time.Millisecond+time.Duration(rand.IntN(7000))*time.Microsecond)
+			delays = append(delays, time.Duration(i*30)*time.Millisecond+time.Duration(rand.IntN(30000))*time.Microsecond)
 		}
 	}
 	for i, delay := range delays {
