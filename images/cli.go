@@ -118,13 +118,21 @@ func Base(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-const buildUsage = `usage: paddock image build --gadget DIR --base BASE.pdk --kernel KERNEL --initrd INITRD --arch ARCH [--app FILE.pdk]... -o disk.img
+const buildUsage = `usage: paddock image build --gadget DIR [--gadget-package GADGET.pdk] --base BASE.pdk --kernel KERNEL --initrd INITRD --arch ARCH [--app FILE.pdk]... -o disk.img
 
 Builds a raw disk image from a gadget's volume: a GPT with the boot (FAT32:
 the kernel and the initramfs), bootenv, base-a (the base), base-b and data
 (ext4) partitions. Each --app is pre-installed in the data partition, after
 its assertions (FILE.pdk.assert) are checked against the trusted keys
-(--trust, or else the base's own), for the agent to adopt at first boot.`
+(--trust, or else the base's own), for the agent to adopt at first boot.
+The gadget package (DIR packed with 'paddock pack' and signed) is
+pre-installed the same way, first: the agent reads the board's hardware
+slots from it, and its connections connect the seeded apps' plugs.
+
+Example:
+  paddock pack examples/gadget-amd64 -o pc.pdk && paddock sign pc.pdk --key pub --revision 1
+  paddock image build --gadget examples/gadget-amd64 --gadget-package pc.pdk --base base.pdk \
+      --kernel vmlinuz --initrd initrd.img --arch amd64 --app hello.pdk -o disk.img`
 
 // Build is 'paddock image build'.
 func Build(args []string, stdout, stderr io.Writer) error {
@@ -133,6 +141,7 @@ func Build(args []string, stdout, stderr io.Writer) error {
 	var apps, trustKeys listFlag
 	var asJSON, quiet bool
 	fs.StringVar(&o.Gadget, "gadget", "", "gadget directory (holding gadget.yaml)")
+	fs.StringVar(&o.GadgetPackage, "gadget-package", "", "the gadget packed and signed from --gadget (FILE.pdk, FILE.pdk.assert beside it), installed on the device")
 	fs.StringVar(&o.Base, "base", "", "base image (paddock image base)")
 	fs.StringVar(&o.Kernel, "kernel", "", "kernel for the boot partition (vmlinuz)")
 	fs.StringVar(&o.Initrd, "initrd", "", "initramfs for the boot partition")

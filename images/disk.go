@@ -1,6 +1,7 @@
 package images
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"fmt"
 	"io"
@@ -19,15 +20,21 @@ import (
 	"paddock.dev/paddock/gadget"
 	"paddock.dev/paddock/internal/partition"
 	"paddock.dev/paddock/ota/keys"
+	"paddock.dev/paddock/ota/manifest"
+	"paddock.dev/paddock/ota/pack"
 )
 
 // DiskOptions says what goes into a disk image.
 type DiskOptions struct {
 	Gadget string // the gadget directory, holding gadget.yaml
-	Base   string // the base image, written into base-a
-	Kernel string // the kernel, copied to the boot partition as vmlinuz
-	Initrd string // the initramfs, copied to the boot partition as initrd.img
-	Arch   string
+	// GadgetPackage, when set, is the signed gadget package (type gadget,
+	// packed from Gadget, FILE.assert beside it) installed on the device,
+	// first of the seeded packages: the agent reads its slots from it.
+	GadgetPackage string
+	Base          string // the base image, written into base-a
+	Kernel        string // the kernel, copied to the boot partition as vmlinuz
+	Initrd        string // the initramfs, copied to the boot partition as initrd.img
+	Arch          string
 	// Apps are packages pre-installed in the data partition, each with
 	// its assertions in FILE.assert.
 	Apps []string
@@ -132,10 +139,14 @@ func checkDiskInputs(opts DiskOptions, p *progress) (*gadget.Gadget, []*seedApp,
 		return nil, nil, fmt.Errorf("base %s is %s, larger than the %s structure (%s): make %s and %s larger in gadget.yaml", opts.Base, humanBytes(fi.Size()), partition.BaseA, humanBytes(vol.Structure(partition.BaseA).Size), partition.BaseA, partition.BaseB)
 	}
 	p.done(-1)
-	if len(opts.Apps) == 0 {
+	pkgs := opts.Apps
+	if opts.GadgetPackage != "" {
+		pkgs = append([]string{opts.GadgetPackage}, pkgs...)
+	}
+	if len(pkgs) == 0 {
 		return g, nil, nil
 	}
-	p.begin("verify %d app(s)", len(opts.Apps))
+	p.begin("verify %d package(s)", len(pkgs))
 	var trusted []*keys.PublicKey
 	if len(opts.TrustedKeys) > 0 {
 		trusted, err = loadKeys(opts.TrustedKeys)
@@ -150,9 +161,12 @@ func checkDiskInputs(opts DiskOptions, p *progress) (*gadget.Gadget, []*seedApp,
 	}
 	var apps []*seedApp
 	seen := make(map[string]bool)
-	for _, pdk := range opts.Apps {
+	for i, pdk := range pkgs {
 		a, err := checkApp(pdk, opts.Arch, trusted)
 		if err != nil {
+			return nil, nil, err
+		}
+		if err := checkGadgetPackage(pdk, a, i == 0 && opts.GadgetPackage != "", opts.Gadget); err != nil {
 			return nil, nil, err
 		}
 		if seen[a.Name] {
@@ -371,5 +385,33 @@ func writeRaw(d *disk.Disk, index int, s *gadget.Structure, file string, p *prog
 		return fmt.Errorf("cannot write %s: %w", file, err)
 	}
 	p.done(fi.Size())
+	return nil
+}
+
+// checkGadgetPackage checks the seeded package a (from pdk): the gadget
+// package, when isGadget, must be a gadget whose gadget.yaml is the one
+// in the gadget directory dir the image is laid out from; no other
+// package may be a gadget.
+func checkGadgetPackage(pdk string, a *seedApp, isGadget bool, dir string) error {
+	if !isGadget {
+		if a.Type == manifest.TypeGadget {
+			return fmt.Errorf("cannot seed %s: it is a gadget (give it with --gadget-package)", pdk)
+		}
+		return nil
+	}
+	if a.Type != manifest.TypeGadget {
+		return fmt.Errorf("cannot seed %s as the gadget: it is a package of type %s (pack the gadget directory, whose meta/app.yaml says type: gadget)", pdk, a.Type)
+	}
+	inPkg, err := pack.ReadFile(pdk, gadget.File, gadget.MaxSize)
+	if err != nil {
+		return fmt.Errorf("cannot seed %s: %w", pdk, err)
+	}
+	inDir, err := os.ReadFile(filepath.Join(dir, gadget.File))
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(inPkg, inDir) {
+		return fmt.Errorf("cannot seed %s: its %s differs from %s (pack and sign the gadget from the directory the image is built from)", pdk, gadget.File, filepath.Join(dir, gadget.File))
+	}
 	return nil
 }

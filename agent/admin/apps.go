@@ -25,7 +25,14 @@ const refreshUsage = `Usage: paddock refresh [--assert FILE] [--json] [--no-wait
 
 Refreshes an installed app to the newer revision in FILE.pdk. Its data is
 carried forward; the previous revision and its data are kept, so that
-'paddock revert NAME' can go back.`
+'paddock revert NAME' can go back. Its connections are kept; a plug it
+adds connects only when its interface connects by itself (a hardware plug
+waits for 'paddock connect'). --dry-run lists the plugs it would add or
+remove, and changes nothing.
+
+Example:
+  paddock refresh --dry-run hello_2.pdk
+  paddock refresh hello_2.pdk`
 
 // Install runs 'paddock install'.
 func Install(args []string, stdout, stderr io.Writer) error {
@@ -40,6 +47,7 @@ func Refresh(args []string, stdout, stderr io.Writer) error {
 func install(name, usage string, refresh bool, args []string, stdout, stderr io.Writer) error {
 	c := newCommand(name, usage, stderr, true)
 	assert := c.fs.String("assert", "", "the assertions of the package (default FILE.pdk.assert)")
+	dry := c.fs.Bool("dry-run", false, "change nothing: list the plugs the package adds or removes, and whether each new one would connect")
 	pos, err := cli.Parse(c.fs, args)
 	if err != nil {
 		return err
@@ -48,6 +56,9 @@ func install(name, usage string, refresh bool, args []string, stdout, stderr io.
 		return cli.UsageError("%s takes one package file", name)
 	}
 	pdk := pos[0]
+	if *dry {
+		return dryRun(c, pdk, stdout)
+	}
 	if *assert == "" {
 		*assert = pdk + ".assert"
 	}
@@ -189,8 +200,12 @@ func Info(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	plugs, err := c.client().Connections(info.Name)
+	if err != nil {
+		plugs = nil // the gadget, or an agent without interfaces
+	}
 	if *c.json {
-		return cli.WriteJSON(stdout, info)
+		return cli.WriteJSON(stdout, infoWithPlugs{AppInfo: info, Plugs: plugs})
 	}
 	fmt.Fprintf(stdout, "name:      %s\nversion:   %s\nrevision:  %d\ntype:      %s\narch:      %s\npublisher: %s\nrevisions:\n",
 		info.Name, info.Version, info.Revision, info.Type, info.Arch, info.Publisher)
@@ -204,6 +219,7 @@ func Info(args []string, stdout, stderr io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "  %s %d  %s  %s  %d bytes  sha256 %s\n", mark, r.Revision, r.Version, r.Installed.Format("2006-01-02 15:04"), r.Size, r.SHA256[:min(16, len(r.SHA256))])
 	}
+	printPlugs(stdout, plugs)
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package appmgr
 
 import (
+	"fmt"
 	"os"
 
 	"paddock.dev/paddock/agent/policy"
@@ -41,6 +42,13 @@ type Backend interface {
 	// GenerateProfiles computes and keeps the policies and compiled
 	// profiles of the revision's commands.
 	GenerateProfiles(rev int, mf *manifest.Manifest, arch string, conns []policy.Connection) error
+	// Policies returns the kept policies of the revision's commands (those
+	// it has), by command, before GenerateProfiles replaces them;
+	// ApplyPolicies makes the commands' running processes follow their
+	// policies now, changed from old (launch.ApplyPolicy), and returns the
+	// processes it stopped.
+	Policies(name string, rev int, mf *manifest.Manifest) map[string]*profiles.Policy
+	ApplyPolicies(name string, rev int, mf *manifest.Manifest, old map[string]*profiles.Policy) (stopped []int, err error)
 	// RemoveProfiles removes the revision's profiles, policies and kept
 	// manifest.
 	RemoveProfiles(name string, rev int) error
@@ -120,6 +128,32 @@ func (realBackend) GenerateProfiles(rev int, mf *manifest.Manifest, arch string,
 }
 
 func (realBackend) RemoveProfiles(name string, rev int) error { return profiles.Remove(name, rev) }
+
+func (realBackend) Policies(name string, rev int, mf *manifest.Manifest) map[string]*profiles.Policy {
+	out := map[string]*profiles.Policy{}
+	for _, cmd := range policy.Commands(mf) {
+		if p, _, err := profiles.LoadPolicy(name, rev, cmd); err == nil {
+			out[cmd] = p
+		}
+	}
+	return out
+}
+
+func (realBackend) ApplyPolicies(name string, rev int, mf *manifest.Manifest, old map[string]*profiles.Policy) ([]int, error) {
+	var stopped []int
+	for _, cmd := range policy.Commands(mf) {
+		p, _, err := profiles.LoadPolicy(name, rev, cmd)
+		if err != nil {
+			return stopped, err
+		}
+		s, err := launch.ApplyPolicy(old[cmd], p)
+		stopped = append(stopped, s...)
+		if err != nil {
+			return stopped, fmt.Errorf("cannot apply the new policy of %s to its running processes: %w", profiles.Label(name, cmd), err)
+		}
+	}
+	return stopped, nil
+}
 
 func (realBackend) LoadAppArmor(name string, rev int, mf *manifest.Manifest) error {
 	return profiles.LoadAppArmor(name, rev, policy.Commands(mf))

@@ -48,17 +48,38 @@ func (m *Manager) CurrentManifest(name string) (*manifest.Manifest, int, error) 
 	return mf, app.Current, err
 }
 
+// PreviousManifest returns the manifest kept of the newest revision of the
+// app called name older than its current one, or nil when none is kept:
+// what a refresh changed of its plugs is told from it.
+func (m *Manager) PreviousManifest(name string) (*manifest.Manifest, error) {
+	if err := checkName(name); err != nil {
+		return nil, err
+	}
+	m.st.Lock()
+	app := m.apps()[name]
+	m.st.Unlock()
+	if app == nil {
+		return nil, fmt.Errorf("%s is %w (see 'paddock list')", name, ErrNotInstalled)
+	}
+	prev := app.Previous()
+	if prev == nil {
+		return nil, nil
+	}
+	return m.be.KeptManifest(name, prev.Revision)
+}
+
 // Regenerate resolves and compiles again the policies of every kept
-// revision of the app called name, with its connections now, and loads
-// the current revision's AppArmor profiles: the interface manager calls
-// it when the app's connections change. Launches follow the new policies
-// (a kept sandbox of an older policy is not joined).
-func (m *Manager) Regenerate(name string) error {
+// revision of the app called name, with its connections now, and makes
+// the current revision's running commands follow theirs at once (device
+// cgroup, AppArmor, node access; launch.ApplyPolicy): the interface
+// manager calls it when the app's connections change. It returns the
+// processes it stopped (those of a disconnected hardware plug).
+func (m *Manager) Regenerate(name string) (stopped []int, err error) {
 	m.st.Lock()
 	app := m.apps()[name]
 	if app == nil || app.removing() {
 		m.st.Unlock()
-		return fmt.Errorf("cannot regenerate the profiles of %s: it is %w", name, ErrNotInstalled)
+		return nil, fmt.Errorf("cannot regenerate the profiles of %s: it is %w", name, ErrNotInstalled)
 	}
 	type gen struct {
 		rev   int
@@ -84,11 +105,12 @@ func (m *Manager) Regenerate(name string) error {
 	// The current revision first: it is the one that runs.
 	for _, g := range gens {
 		if g.rev == current {
+			old := m.be.Policies(name, g.rev, g.mf)
 			if err := m.be.GenerateProfiles(g.rev, g.mf, m.Arch, g.conns); err != nil {
-				return err
+				return nil, err
 			}
-			if err := m.be.LoadAppArmor(name, g.rev, g.mf); err != nil {
-				return err
+			if stopped, err = m.be.ApplyPolicies(name, g.rev, g.mf, old); err != nil {
+				return stopped, err
 			}
 		}
 	}
@@ -97,5 +119,5 @@ func (m *Manager) Regenerate(name string) error {
 			errs = append(errs, m.be.GenerateProfiles(g.rev, g.mf, m.Arch, g.conns))
 		}
 	}
-	return errors.Join(errs...)
+	return stopped, errors.Join(errs...)
 }

@@ -76,18 +76,18 @@ func TestRegenerate(t *testing.T) {
 		return []policy.Connection{{Plug: "network", Interface: "network"}}
 	})
 	fake.calls = nil
-	if err := f.m.Regenerate("hello"); err != nil {
+	if _, err := f.m.Regenerate("hello"); err != nil {
 		t.Fatal(err)
 	}
-	// The current revision first, and only its AppArmor profiles loaded.
-	want := "GenerateProfiles hello 2 amd64\nLoadAppArmor hello 2\nGenerateProfiles hello 1 amd64"
+	// The current revision first, its running commands made to follow.
+	want := "Policies hello 2\nGenerateProfiles hello 2 amd64\nApplyPolicies hello 2\nGenerateProfiles hello 1 amd64"
 	if got := strings.Join(fake.calls, "\n"); got != want {
 		t.Errorf("got calls\n%s\nwant\n%s", got, want)
 	}
 	if n != 2 || len(fake.connections["hello/1"]) != 1 || len(fake.connections["hello/2"]) != 1 {
 		t.Errorf("got %d connection lookups, profiles with %v, want 2 and both revisions connected", n, fake.connections)
 	}
-	if err := f.m.Regenerate("other"); !errors.Is(err, ErrNotInstalled) {
+	if _, err := f.m.Regenerate("other"); !errors.Is(err, ErrNotInstalled) {
 		t.Errorf("Regenerate of an app not installed: got %v, want ErrNotInstalled", err)
 	}
 }

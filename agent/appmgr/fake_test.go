@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"paddock.dev/paddock/agent/policy"
+	"paddock.dev/paddock/confine/profiles"
 	"paddock.dev/paddock/gadget"
 	"paddock.dev/paddock/ota/manifest"
 	"paddock.dev/paddock/ota/revisions"
@@ -293,4 +294,16 @@ func (f *fakeBackend) KeptGadget(name string, rev int) (*gadget.Gadget, error) {
 		return nil, fmt.Errorf("no gadget kept of %s revision %d: %w", name, rev, os.ErrNotExist)
 	}
 	return g, nil
+}
+
+func (f *fakeBackend) Policies(name string, rev int, mf *manifest.Manifest) map[string]*profiles.Policy {
+	f.call("Policies %s %d", name, rev)
+	return map[string]*profiles.Policy{}
+}
+
+func (f *fakeBackend) ApplyPolicies(name string, rev int, mf *manifest.Manifest, old map[string]*profiles.Policy) ([]int, error) {
+	if err := f.call("ApplyPolicies %s %d", name, rev); err != nil {
+		return nil, err
+	}
+	return nil, nil
 }

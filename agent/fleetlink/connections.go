@@ -64,3 +64,23 @@ func (d *Device) connections() []mqtt.ConnectionState {
 	}
 	return out
 }
+
+// unconnectedPlugs lists the hardware plugs of app that wait for an
+// operator: a refresh that added one says so in its result, which 'fleet
+// rollout status' shows.
+func (d *Device) unconnectedPlugs(app string) []string {
+	if d.Interfaces == nil {
+		return nil
+	}
+	conns, err := d.Interfaces.Connections(app)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, c := range conns {
+		if c.Hardware && c.Slot == "" {
+			out = append(out, c.Plug)
+		}
+	}
+	return out
+}

@@ -285,7 +285,15 @@ func (d *Device) outcome(ctx context.Context, id string, progress func(string, i
 	if chg.Kind() == "remove" || chg.Get("revision", &rev) != nil {
 		return json.Marshal(map[string]string{"name": name})
 	}
-	return json.Marshal(map[string]any{"name": name, "revision": rev.Revision, "version": rev.Version})
+	out := map[string]any{"name": name, "revision": rev.Revision, "version": rev.Version}
+	// The interface manager reads the state: it is unlocked meanwhile.
+	d.st.Unlock()
+	plugs := d.unconnectedPlugs(name)
+	d.st.Lock()
+	if len(plugs) > 0 {
+		out["unconnected-plugs"] = plugs
+	}
+	return json.Marshal(out)
 }
 
 // wait follows a change to its end, reporting each task that finishes

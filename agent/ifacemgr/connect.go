@@ -352,9 +352,17 @@ func (m *Manager) doRegenerate(t *state.Task) error {
 	return m.regenerate(t, s.ref.App)
 }
 
-// regenerate resolves the app's policies again with its connections.
+// regenerate resolves the app's policies again with its connections, and
+// makes its running commands follow them; the task's log names the
+// processes that were stopped.
 func (m *Manager) regenerate(t *state.Task, app string) error {
-	if err := m.apps.Regenerate(app); err != nil {
+	stopped, err := m.apps.Regenerate(app)
+	if len(stopped) > 0 {
+		m.st.Lock()
+		t.Logf("stopped processes of %s that used a disconnected device: %v", app, stopped)
+		m.st.Unlock()
+	}
+	if err != nil {
 		return fmt.Errorf("cannot regenerate the security profiles of %s: %w", app, err)
 	}
 	return nil

@@ -20,6 +20,7 @@ type fakeApps struct {
 	mu        sync.Mutex
 	apps      map[string]*manifest.Manifest
 	revs      map[string]int
+	prev      map[string]*manifest.Manifest
 	gadget    *gadget.Gadget
 	conns     func(string, *manifest.Manifest, *gadget.Gadget) []policy.Connection
 	generated map[string][]string // app → "plug=slot" of its last policies
@@ -33,7 +34,7 @@ var _ Apps = (*fakeApps)(nil)
 var errFake = errors.New("fake failure")
 
 func newFakeApps() *fakeApps {
-	return &fakeApps{apps: map[string]*manifest.Manifest{}, revs: map[string]int{}, generated: map[string][]string{}}
+	return &fakeApps{apps: map[string]*manifest.Manifest{}, revs: map[string]int{}, prev: map[string]*manifest.Manifest{}, generated: map[string][]string{}}
 }
 
 // install records rev of app declaring plugs (each in one command), and
@@ -42,6 +43,9 @@ func (f *fakeApps) install(app string, rev int, plugs ...string) {
 	mf := &manifest.Manifest{Name: app, Version: "1", Type: manifest.TypeApp,
 		Apps: map[string]*manifest.App{app: {Command: "bin/" + app, Plugs: plugs}}}
 	f.mu.Lock()
+	if old := f.apps[app]; old != nil {
+		f.prev[app] = old
+	}
 	f.apps[app], f.revs[app] = mf, rev
 	f.mu.Unlock()
 	f.generate(app)
@@ -52,6 +56,7 @@ func (f *fakeApps) remove(app string) {
 	defer f.mu.Unlock()
 	delete(f.apps, app)
 	delete(f.revs, app)
+	delete(f.prev, app)
 }
 
 func (f *fakeApps) generate(app string) {
@@ -86,6 +91,13 @@ func (f *fakeApps) CurrentManifest(name string) (*manifest.Manifest, int, error)
 	return mf, f.revs[name], nil
 }
 
+// PreviousManifest says there is no previous revision, unless prev has one.
+func (f *fakeApps) PreviousManifest(name string) (*manifest.Manifest, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.prev[name], nil
+}
+
 func (f *fakeApps) Gadget() (string, *gadget.Gadget, error) {
 	if f.gadget == nil {
 		return "", nil, nil
@@ -93,7 +105,7 @@ func (f *fakeApps) Gadget() (string, *gadget.Gadget, error) {
 	return "pc", f.gadget, nil
 }
 
-func (f *fakeApps) Regenerate(name string) error {
+func (f *fakeApps) Regenerate(name string) ([]int, error) {
 	f.mu.Lock()
 	f.regens++
 	fail := f.failRegen > 0
@@ -102,10 +114,10 @@ func (f *fakeApps) Regenerate(name string) error {
 	}
 	f.mu.Unlock()
 	if fail {
-		return errFake
+		return nil, errFake
 	}
 	f.generate(name)
-	return nil
+	return nil, nil
 }
 
 func (f *fakeApps) SetConnections(fn func(string, *manifest.Manifest, *gadget.Gadget) []policy.Connection) {

@@ -189,7 +189,7 @@ func (m *Manager) regenerateFor(match func(*gadget.Slot) bool) {
 		}
 		for _, c := range m.Effective(a.Name, mf, g) {
 			if s := g.Slots[c.Slot]; s != nil && match(s) {
-				if err := m.apps.Regenerate(a.Name); err != nil {
+				if _, err := m.apps.Regenerate(a.Name); err != nil {
 					m.log.Warn("cannot apply a plugged or removed device", "app", a.Name, "err", err)
 				} else {
 					m.log.Info("device change applied", "app", a.Name, "slot", c.Slot)

@@ -53,11 +53,19 @@ func (m *Manager) plugInfos(app string, mf *manifest.Manifest, g *gadget.Gadget)
 	m.mu.Lock()
 	disconnected := m.cache.Disconnected
 	m.mu.Unlock()
+	var before map[string]string
+	if prev, err := m.apps.PreviousManifest(app); err == nil && prev != nil {
+		before = plugsOf(prev)
+	}
 	var out []apitypes.ConnectionInfo
 	for _, plug := range sortedPlugs(plugsOf(mf)) {
 		iface := plugsOf(mf)[plug]
 		ref := PlugRef{app, plug}.String()
 		ci := apitypes.ConnectionInfo{Interface: iface, Plug: ref, Hardware: IsHardware(iface), AutoConnect: autoConnects(iface)}
+		if before != nil && before[plug] == "" {
+			ci.New = true
+			ci.Notes = append(ci.Notes, "new in this revision")
+		}
 		if c, ok := eff[plug]; ok {
 			ci.Slot, ci.By = c.Slot, c.By
 		} else if disconnected[ref] {

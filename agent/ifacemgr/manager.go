@@ -32,12 +32,16 @@ type Apps interface {
 	// CurrentManifest returns the manifest kept of the app's current
 	// revision, and that revision.
 	CurrentManifest(name string) (*manifest.Manifest, int, error)
+	// PreviousManifest returns the manifest kept of the revision before
+	// the current one, or nil.
+	PreviousManifest(name string) (*manifest.Manifest, error)
 	// Gadget returns the device's gadget package and its kept gadget.yaml.
 	Gadget() (string, *gadget.Gadget, error)
 	// Regenerate resolves and compiles again the policies of every kept
 	// revision of the app, with the connections SetConnections returns,
-	// and loads the current revision's AppArmor profiles.
-	Regenerate(name string) error
+	// and makes its running commands follow the current revision's; it
+	// returns the processes it stopped.
+	Regenerate(name string) (stopped []int, err error)
 	// SetConnections gives the app manager the connections its policies
 	// are resolved with.
 	SetConnections(func(app string, mf *manifest.Manifest, g *gadget.Gadget) []policy.Connection)
@@ -201,7 +205,8 @@ func (m *Manager) settle(app string, g *gadget.Gadget) error {
 	m.st.Unlock()
 	if dropped {
 		m.log.Info("connections of removed plugs dropped", "app", app)
-		return m.apps.Regenerate(app)
+		_, err := m.apps.Regenerate(app)
+		return err
 	}
 	return nil
 }

@@ -135,6 +135,9 @@ type DeviceInfo struct {
 	Health       string          `json:"health,omitempty"`
 	Problems     []string        `json:"problems,omitempty"`
 	AgentVersion string          `json:"agent-version,omitempty"`
+	// Connections are the plugs of the device's apps and their slots, as
+	// its state reports them.
+	Connections []mqtt.ConnectionState `json:"connections,omitempty"`
 	// LastSeen is the time of the device's state.
 	LastSeen time.Time `json:"last-seen,omitzero"`
 	// RefusalsDropped and AnswersDropped count the events the device
@@ -164,6 +167,7 @@ func (r *registry) devices(group string) []DeviceInfo {
 		if st := r.states[id]; st != nil {
 			d.Groups, d.BaseSlot, d.Health, d.Problems = st.Groups, st.BaseSlot, st.Health, st.Problems
 			d.AgentVersion, d.LastSeen = st.AgentVersion, st.Time
+			d.Connections = st.Connections
 			d.RefusalsDropped, d.AnswersDropped = st.Metrics.RefusalsDropped, st.Metrics.AnswersDropped
 			if st.Apps != nil {
 				d.Apps = st.Apps

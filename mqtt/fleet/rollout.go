@@ -364,6 +364,9 @@ type RolloutDeviceStatus struct {
 	Command string `json:"command,omitempty"`
 	Result  string `json:"result,omitempty"`
 	Message string `json:"message,omitempty"`
+	// Unconnected are the hardware plugs that wait for an operator on the
+	// device after the command ('fleet send ... connect').
+	Unconnected []string `json:"unconnected-plugs,omitempty"`
 }
 
 func (st *rolloutState) status() RolloutStatus {
@@ -384,7 +387,7 @@ func (st *rolloutState) status() RolloutStatus {
 		s.WaitHealthy = time.Duration(st.WaitHealthy).String()
 	}
 	for i, d := range st.Devices {
-		s.Devices[i] = RolloutDeviceStatus{ID: d.ID, Command: d.Command, Result: d.Result, Message: d.Message}
+		s.Devices[i] = RolloutDeviceStatus{ID: d.ID, Command: d.Command, Result: d.Result, Message: d.Message, Unconnected: d.Unconnected}
 	}
 	return s
 }
@@ -455,7 +458,31 @@ func writeStatus(w io.Writer, st *rolloutState, asJSON bool) error {
 			fmt.Fprintf(w, "  %d %s: %s (%s)\n", r.Count, cli.Printable(r.Result), cli.Printable(r.Message), strings.Join(devs, ", "))
 		}
 	}
+	writeUnconnected(w, s.Devices)
 	return nil
+}
+
+// writeUnconnected lists the devices whose hardware plugs wait for an
+// operator, a few of them.
+func writeUnconnected(w io.Writer, devs []RolloutDeviceStatus) {
+	const shown = 5
+	n := 0
+	for _, d := range devs {
+		if len(d.Unconnected) == 0 {
+			continue
+		}
+		if n++; n <= shown {
+			plugs := make([]string, len(d.Unconnected))
+			for i, p := range d.Unconnected {
+				plugs[i] = cli.Printable(p)
+			}
+			fmt.Fprintf(w, "%s: hardware plugs not connected: %s (connect with 'paddock fleet send --device %s connect APP:PLUG [SLOT]')\n",
+				cli.Printable(d.ID), strings.Join(plugs, ", "), cli.Printable(d.ID))
+		}
+	}
+	if n > shown {
+		fmt.Fprintf(w, "and %d more devices with hardware plugs not connected (see --json)\n", n-shown)
+	}
 }
 
 // errInterrupted marks a rollout left to resume.

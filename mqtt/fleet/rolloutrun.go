@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -311,6 +312,7 @@ func (r *runner) handle(m inbound) {
 	case mqtt.EventAccepted:
 		r.accepted[idx] = ev.Time
 	case mqtt.EventDone:
+		r.st.Devices[idx].Unconnected = unconnectedPlugs(ev.Result)
 		if !r.watchesHealth() {
 			r.setResult(idx, mqtt.EventDone, "")
 			return
@@ -519,4 +521,17 @@ func (r *runner) progress(force bool) {
 		fmt.Fprintln(r.stderr, line)
 		r.shown = line
 	}
+}
+
+// unconnectedPlugs reads from a device's answer to an install or a
+// refresh the hardware plugs that wait for an operator; nothing when it
+// names none (or is not an object).
+func unconnectedPlugs(result json.RawMessage) []string {
+	var out struct {
+		Plugs []string `json:"unconnected-plugs"`
+	}
+	if json.Unmarshal(result, &out) != nil || len(out.Plugs) > 100 {
+		return nil
+	}
+	return out.Plugs
 }

@@ -92,6 +92,9 @@ type rolloutDevice struct {
 	Result   string    `json:"result,omitempty"`
 	Message  string    `json:"message,omitempty"`
 	Finished time.Time `json:"finished,omitzero"`
+	// Unconnected are the hardware plugs that the device's answer says
+	// wait for an operator (a refresh added them).
+	Unconnected []string `json:"unconnected-plugs,omitempty"`
 }
 
 // duration is a time.Duration written as "1h30m0s".

@@ -28,6 +28,10 @@ func ReadManifest(pdk string) (*manifest.Manifest, error) {
 	return manifest.Parse(data, pdk+":"+manifest.Path)
 }
 
+// ReadFile returns the file name inside the package pdk, without mounting
+// it, refusing files larger than max bytes.
+func ReadFile(pdk, name string, max int) ([]byte, error) { return readFile(pdk, name, max) }
+
 // readFile returns the file name inside the SquashFS image pdk, refusing
 // files larger than max bytes.
 func readFile(pdk, name string, max int) ([]byte, error) {

@@ -173,8 +173,11 @@ type ConnectionInfo struct {
 	// through the gadget's connections or an operator.
 	Hardware bool `json:"hardware,omitempty"`
 	// AutoConnect says that a plug of the interface connects by itself.
-	AutoConnect bool     `json:"auto-connect,omitempty"`
-	Notes       []string `json:"notes,omitempty"`
+	AutoConnect bool `json:"auto-connect,omitempty"`
+	// New marks a plug that the current revision declares and the
+	// previous kept one did not: what a refresh added.
+	New   bool     `json:"new,omitempty"`
+	Notes []string `json:"notes,omitempty"`
 }
 
 // InterfaceInfo is what the API reports of an interface of the catalog.
