@@ -56,7 +56,7 @@ func TestCrashSafety(t *testing.T) {
 		{
 			name: "refresh",
 			// Of the health gate's tasks, the one that waits: a cut in its window.
-			tasks: []string{"store-package", "mount-revision", "copy-data", "generate-profiles", "link-revision", "gate-check-health", "discard-old"},
+			tasks:   []string{"store-package", "mount-revision", "copy-data", "generate-profiles", "link-revision", "gate-check-health", "discard-old"},
 			prepare: func(d *device) { d.ok("install", "hello-1.pdk") },
 			args:    []string{"refresh", "hello-2.pdk"},
 			done:    func(d *device) bool { return current(d) == 2 },
