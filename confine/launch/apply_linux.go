@@ -54,7 +54,7 @@ var StopGrace = 2 * time.Second
 //     then SIGKILL after StopGrace. stopped lists their PIDs, for the
 //     change's log; a supervisor restarts services.
 //
-// old may be nil (nothing was granted before). Errors leave what was done
+// old may be nil (no policy before: the AppArmor profile is loaded). Errors leave what was done
 // in place: calling it again with the same policies finishes the job.
 func ApplyPolicy(old, new *profiles.Policy) (stopped []int, err error) {
 	if new == nil {
@@ -63,7 +63,8 @@ func ApplyPolicy(old, new *profiles.Policy) (stopped []int, err error) {
 	if err := new.Validate(); err != nil {
 		return nil, fmt.Errorf("internal error: new policy: %w", err)
 	}
-	if old == nil {
+	fresh := old == nil
+	if fresh {
 		old = &profiles.Policy{App: new.App, Command: new.Command, Revision: new.Revision, UID: new.UID, GID: new.GID, Root: new.Root}
 	} else if old.App != new.App || old.Command != new.Command {
 		return nil, fmt.Errorf("internal error: ApplyPolicy from %s to %s", profiles.Label(old.App, old.Command), profiles.Label(new.App, new.Command))
@@ -89,7 +90,7 @@ func ApplyPolicy(old, new *profiles.Policy) (stopped []int, err error) {
 			return nil, err
 		}
 	}
-	if !reflect.DeepEqual(old.AppArmor, new.AppArmor) && apparmor.Enabled() {
+	if (fresh || !reflect.DeepEqual(old.AppArmor, new.AppArmor)) && apparmor.Enabled() {
 		if err := profiles.LoadAppArmor(new.App, new.Revision, []string{new.Command}); err != nil {
 			return nil, err
 		}
