@@ -177,6 +177,26 @@ type State struct {
 	// are connected to; a hardware plug without a slot waits for an operator.
 	Connections []ConnectionState `json:"connections,omitempty"`
 	// BaseSlot is the active base slot (a or b), when the device has A/B bases.
-	BaseSlot string  `json:"base-slot,omitempty"`
-	Metrics  Metrics `json:"metrics"`
+	BaseSlot string `json:"base-slot,omitempty"`
+	// Base is the state of the A/B base slots, when the device has them.
+	Base    *BaseState `json:"base,omitempty"`
+	Metrics Metrics    `json:"metrics"`
+}
+
+// BaseState is what the state reports of a device's base slots.
+type BaseState struct {
+	// Running is the slot running; Revision and Version its base's.
+	Running  string `json:"running"`
+	Revision int    `json:"revision,omitempty"`
+	Version  string `json:"version,omitempty"`
+	// Verified says the running base is checked by dm-verity.
+	Verified bool `json:"verified"`
+	// Slots maps each slot to its state: good, try, trying, writing,
+	// bad (with why, "bad: REASON") or other.
+	Slots map[string]string `json:"slots"`
+	// LastSlot, LastResult and LastReason are the last try of a base:
+	// its slot, trying, committed or failed, and why it failed.
+	LastSlot   string `json:"last-slot,omitempty"`
+	LastResult string `json:"last-result,omitempty"`
+	LastReason string `json:"last-reason,omitempty"`
 }

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"paddock.dev/paddock/agent/api"
+	"paddock.dev/paddock/agent/basemgr"
 	"paddock.dev/paddock/agent/config"
 	"paddock.dev/paddock/agent/ctl"
 	"paddock.dev/paddock/agent/fleetlink"
@@ -65,6 +66,8 @@ type Daemon struct {
 	ifaces *ifacemgr.Manager
 	// ctl is the in-app API ('paddock ctl').
 	ctl *ctl.Server
+	// base is the base manager, which the API and the fleet link drive.
+	base *basemgr.Manager
 	// startErr is what went wrong when the managers started up.
 	startErr error
 	// reported is the last state of the managers reported to the fleet link.
@@ -102,6 +105,7 @@ func Start(log *slog.Logger, opts Options) (*Daemon, error) {
 	d.api.Health = d.health.AppHealth
 	d.api.SetServices(d.services)
 	d.api.ServeInterfaces(d.ifaces)
+	d.api.ServeBase(d.base)
 	if err := d.api.Listen(dirs.SocketPath); err != nil {
 		d.lock.Close()
 		return nil, err
@@ -215,6 +219,7 @@ func (d *Daemon) startLink(c config.Config) error {
 	dev.StartErr = d.startErr
 	dev.AppHealth = d.health.AppHealth
 	dev.Interfaces = d.ifaces
+	dev.Base = d.base
 	dev.Download = fetch.Limits{MinRate: c.Download.MinRate, RateWindow: c.Download.RateWindow, Deadline: c.Download.Deadline}
 	ctx, cancel := context.WithCancel(context.Background())
 	link, err := mqtt.Start(ctx, mqtt.Config{

@@ -22,11 +22,13 @@ func (d *Daemon) addManagers(env manager.Env) {
 	d.ifaces = ifacemgr.New(env, apps)
 	d.health.Services = d.services
 	d.newCtl(apps)
+	d.base = d.newBase(env) // base.go
 	d.managers = []manager.Manager{
 		apps,
 		d.services,
 		d.health,
 		d.ifaces,
+		d.base,
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"paddock.dev/paddock/agent/api/apitypes"
 	"paddock.dev/paddock/agent/appmgr"
+	"paddock.dev/paddock/agent/basemgr"
 	"paddock.dev/paddock/agent/state"
 	"paddock.dev/paddock/mqtt"
 	"paddock.dev/paddock/ota/assert"
@@ -44,6 +45,8 @@ type Device struct {
 	// Interfaces connects and disconnects plugs; nil where the agent has
 	// no interface manager.
 	Interfaces Interfaces
+	// Base updates the base; nil where the agent has no A/B slots.
+	Base Base
 }
 
 // Interfaces is what the fleet link asks of the interface manager
@@ -156,6 +159,8 @@ func (d *Device) Apply(ctx context.Context, cmd *mqtt.Command, progress func(ste
 		return d.connection(ctx, cmd, progress)
 	case mqtt.ActionConfigSet:
 		return d.configSet(cmd.Args)
+	case mqtt.ActionBaseUpdate:
+		return d.baseUpdate(ctx, cmd, progress)
 	case mqtt.ActionReboot:
 		if d.reboot == nil {
 			return nil, errors.New("reboot is not available: the agent does not run the machine (its root is not /)")
@@ -273,6 +278,16 @@ func (d *Device) outcome(ctx context.Context, id string, progress func(string, i
 	if chg == nil {
 		return nil, fmt.Errorf("internal error: change %s vanished", id)
 	}
+	if chg.Kind() == basemgr.ChangeKind {
+		var b struct {
+			Slot     string `json:"slot"`
+			Name     string `json:"name"`
+			Version  string `json:"version"`
+			Revision int    `json:"revision"`
+		}
+		chg.Get("base-update", &b)
+		return baseOutcome(map[string]any{"base": b.Name, "version": b.Version, "revision": b.Revision, "slot": b.Slot, "committed": true})
+	}
 	var name string
 	var rev struct {
 		Revision int    `json:"revision"`
@@ -375,6 +390,9 @@ func (d *Device) State() mqtt.State {
 			as.Health, as.HealthMessage = h.Status, shorten(printable(h.Message), maxProblemLen)
 		}
 		s.Apps = append(s.Apps, as)
+	}
+	if s.Base = d.baseState(); s.Base != nil {
+		s.BaseSlot = s.Base.Running
 	}
 	return s
 }

@@ -57,6 +57,7 @@ var deviceCommands = []group{
 		{"connections", "list apps' plugs and the slots they are connected to", admin.Connections},
 		{"connect", "connect an app's plug to a slot", admin.Connect},
 		{"disconnect", "disconnect an app's plug", admin.Disconnect},
+		{"base", "update the base in the other A/B slot, or show the slots: 'paddock base update|status'", admin.Base},
 	}},
 	{"Apps", []command{
 		{"run", "run an app command in its sandbox", launch.RunCommand},

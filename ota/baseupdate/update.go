@@ -70,13 +70,23 @@ type Result struct {
 	TotalCopied     int64 `json:"total-copied"`
 }
 
-// Run writes the image into the slot, from the checkpoint of an earlier
-// run of the same image and slot on: each chunk is checked against the
-// base-revision before it is written, the slot is synced and the
-// checkpoint recorded after every SyncEvery bytes, and the whole slot is
-// read back and checked at the end. The running slot, or a slot that is
-// mounted or held, is refused (ErrInUse) before anything is written.
+// Run writes the image into the slot (Write), then reads it back and
+// checks it (Verify).
 func (u *Update) Run(ctx context.Context) (*Result, error) {
+	res, err := u.Write(ctx)
+	if err != nil {
+		return res, err
+	}
+	return res, u.Verify()
+}
+
+// Write writes the image into the slot, from the checkpoint of an earlier
+// run of the same image and slot on: each chunk is checked against the
+// base-revision before it is written, and the slot is synced and the
+// checkpoint recorded after every SyncEvery bytes. The running slot, or a
+// slot that is mounted or held, is refused (ErrInUse) before anything is
+// written.
+func (u *Update) Write(ctx context.Context) (*Result, error) {
 	if err := u.check(); err != nil {
 		return nil, err
 	}
@@ -90,18 +100,46 @@ func (u *Update) Run(ctx context.Context) (*Result, error) {
 	defer f.Close()
 	w := u.newWriter(f)
 	res := &Result{Size: u.Base.Size, Resumed: min(w.cp.Verified*u.Base.ChunkSize, u.Base.Size)}
-	defer func() { res.Downloaded, res.Copied = w.received, w.copiedNow }()
+	defer func() {
+		res.Downloaded, res.Copied = w.received, w.copiedNow
+		res.TotalDownloaded, res.TotalCopied = w.cp.Downloaded, w.cp.Copied
+	}()
 	if err := u.write(ctx, w); err != nil {
 		return res, err
 	}
-	if err := w.sync(); err != nil {
-		return res, err
+	return res, w.sync()
+}
+
+// Verify reads the whole slot back and checks it against the
+// base-revision. A chunk that reads back wrong moves the checkpoint back
+// to it, so that the next Write writes it again.
+func (u *Update) Verify() error {
+	if err := u.check(); err != nil {
+		return err
 	}
-	res.TotalDownloaded, res.TotalCopied = w.cp.Downloaded, w.cp.Copied
-	if err := u.readBack(w); err != nil {
-		return res, err
+	f, err := os.Open(u.Slot)
+	if err != nil {
+		return fmt.Errorf("cannot read back slot %s: %w", u.Slot, err)
 	}
-	return res, nil
+	defer f.Close()
+	sum, chunks, err := HashChunks(io.NewSectionReader(f, 0, u.Base.Size), u.Base.Size, u.Base.ChunkSize)
+	if err != nil {
+		return fmt.Errorf("cannot read back slot %s: %w", u.Slot, err)
+	}
+	for i, c := range chunks {
+		if c != u.Base.Chunks[i] {
+			cp := loadCheckpoint(u.Checkpoint, u.Base.SHA256, u.Slot)
+			cp.Verified = min(cp.Verified, int64(i))
+			if err := cp.save(u.Checkpoint); err != nil {
+				return err
+			}
+			return fmt.Errorf("cannot update the base: chunk %d of slot %s: %w (the next try writes it again)", i+1, u.Slot, ErrReadBack)
+		}
+	}
+	if sum != u.Base.SHA256 {
+		return fmt.Errorf("cannot update the base: slot %s has sha256 %s, want %s: %w", u.Slot, sum, u.Base.SHA256, ErrReadBack)
+	}
+	return nil
 }
 
 func (u *Update) check() error {
@@ -164,33 +202,6 @@ func (u *Update) localIndex() map[string]int64 {
 		}
 	}
 	return idx
-}
-
-// readBack reads the whole slot and checks it against the base-revision.
-// A chunk that reads back wrong moves the checkpoint back to it.
-func (u *Update) readBack(w *chunkWriter) error {
-	f, err := os.Open(u.Slot)
-	if err != nil {
-		return fmt.Errorf("cannot read back slot %s: %w", u.Slot, err)
-	}
-	defer f.Close()
-	sum, chunks, err := HashChunks(io.NewSectionReader(f, 0, u.Base.Size), u.Base.Size, u.Base.ChunkSize)
-	if err != nil {
-		return fmt.Errorf("cannot read back slot %s: %w", u.Slot, err)
-	}
-	for i, c := range chunks {
-		if c != u.Base.Chunks[i] {
-			w.cp.Verified = int64(i)
-			if err := w.cp.save(u.Checkpoint); err != nil {
-				return err
-			}
-			return fmt.Errorf("cannot update the base: chunk %d of slot %s: %w (the next try writes it again)", i+1, u.Slot, ErrReadBack)
-		}
-	}
-	if sum != u.Base.SHA256 {
-		return fmt.Errorf("cannot update the base: slot %s has sha256 %s, want %s: %w", u.Slot, sum, u.Base.SHA256, ErrReadBack)
-	}
-	return nil
 }
 
 // badChunkError is a chunk whose digest is not the base-revision's.

@@ -247,3 +247,33 @@ func TestCheckpointIgnoresOtherImage(t *testing.T) {
 		t.Errorf("a negative checkpoint: got %d verified, want 0", got)
 	}
 }
+
+// TestVerifyFindsFlippedByte: a slot changed after it was written fails
+// the read-back, and the next Write writes again from the changed chunk.
+func TestVerifyFindsFlippedByte(t *testing.T) {
+	dir := t.TempDir()
+	img, rev := testImage(12, 8)
+	file := filepath.Join(dir, "base.img")
+	os.WriteFile(file, img, 0o600)
+	u := newUpdate(t, dir, rev, FileSource{file})
+	if _, err := u.Run(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(u.Slot, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteAt([]byte{img[5*testChunk+9] ^ 0x80}, 5*testChunk+9)
+	f.Close()
+	if err := u.Verify(); !errors.Is(err, ErrReadBack) {
+		t.Fatalf("got %v, want ErrReadBack", err)
+	}
+	res, err := u.Run(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkSlot(t, u.Slot, img)
+	if want := rev.Size - 5*testChunk; res.Downloaded != want {
+		t.Errorf("got %d bytes written again, want %d (from the changed chunk on)", res.Downloaded, want)
+	}
+}
