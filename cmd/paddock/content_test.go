@@ -15,6 +15,7 @@ import (
 // EROFS while the slot shares it read-only and works once it shares it
 // read-write, and a provider that swaps its folder for a link to a host
 // directory gets the launch refused rather than the host directory bound.
+// The same device checks system-observe's mount of the host's /proc.
 func TestContentShare(t *testing.T) {
 	needRoot(t)
 	d := newDevice(t)
@@ -64,5 +65,12 @@ func TestContentShare(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(hostDir); len(entries) != 0 {
 		t.Errorf("the host directory behind the link got %d entries", len(entries))
+	}
+
+	// system-observe and mount-observe show the host's /proc read-only
+	// beside the sandbox's own (same device: one install for both checks).
+	setPolicyMounts(t, d, []profiles.Mount{{Source: "/proc", Target: "/run/host/proc"}})
+	if got := runEscape(t, d, false, []string{"run", "escape", "--", "host_proc"}); got["host_proc"] != "allowed" {
+		t.Errorf("host /proc: got %q, want the host's first process readable", got["host_proc"])
 	}
 }

@@ -93,6 +93,15 @@ var cases = map[string]func() error{
 	"write_shared": func() error {
 		return os.WriteFile(filepath.Join(os.Getenv("APP_COMMON"), "shared/from-escape"), []byte("data"), 0o644)
 	},
+	// The host's /proc, where system-observe's policy shows it: the
+	// host's first process, not the sandbox's init.
+	"host_proc": func() error {
+		comm, err := os.ReadFile("/run/host/proc/1/comm")
+		if err == nil && strings.TrimSpace(string(comm)) == "paddock" {
+			return errors.New("the sandbox's own init")
+		}
+		return err
+	},
 	// /sys is there only when the command's policy mounts it (hardware-observe).
 	"read_sys": func() error { _, err := os.ReadFile("/sys/devices/system/cpu/online"); return err },
 	// A child left running when the app exits: the sandbox's init adopts
