@@ -99,12 +99,18 @@ type Slot struct {
 	interfaces.SlotAttrs
 }
 
-// Connection connects an app's plug to a gadget slot at first boot.
+// Connection connects an app's plug to a slot when the app arrives.
 type Connection struct {
 	// Plug is APP:PLUG.
 	Plug string `json:"plug"`
+	// Slot is a slot of the gadget, or APP:SLOT for a slot an app
+	// declares in its app.yaml (content), which is checked when both apps
+	// are there.
 	Slot string `json:"slot"`
 }
+
+// AppSlot reports whether the connection's slot is an app's (APP:SLOT).
+func (c Connection) AppSlot() bool { return strings.Contains(c.Slot, ":") }
 
 // Filename returns the name the gadget was parsed under.
 func (g *Gadget) Filename() string { return g.filename }

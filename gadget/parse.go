@@ -115,7 +115,7 @@ func (p *parser) top(root *yaml.Node, g *Gadget) error {
 		return p.Errorf(volumes, "volumes", "got %d volumes, want exactly one (the disk images are built from)", len(g.Volumes))
 	}
 	for i, c := range g.Connections {
-		if g.Slots[c.Slot] == nil {
+		if g.Slots[c.Slot] == nil && !c.AppSlot() {
 			return &Error{File: p.File, Line: p.connLines[i], Field: fmt.Sprintf("connections[%d].slot", i),
 				Msg: fmt.Sprintf("no slot %q (declare it under slots)", c.Slot)}
 		}

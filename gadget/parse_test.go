@@ -58,7 +58,7 @@ func TestParseFull(t *testing.T) {
 	if s := g.Slots["modem"]; !reflect.DeepEqual(s.Paths, []string{"/dev/cdc-wdm0", "/dev/ttyUSB2"}) {
 		t.Errorf("got modem paths %v", s.Paths)
 	}
-	want := []Connection{{"hello:serial", "serial1"}, {"thermo:i2c", "sensors"}}
+	want := []Connection{{"hello:serial", "serial1"}, {"thermo:i2c", "sensors"}, {"viewer:media", "camera:pictures"}}
 	if !reflect.DeepEqual(g.Connections, want) {
 		t.Errorf("got connections %v, want %v", g.Connections, want)
 	}
@@ -164,6 +164,7 @@ func TestParseErrors(t *testing.T) {
 		{"gpio negative", minimal + "slots:\n  s:\n    interface: gpio\n    chip: -1\n    number: 1\n", "must not be negative"},
 		{"connection no slot", minimal + "connections:\n  - plug: hello:serial\n    slot: nope\n", "g.yaml:6: connections[0].slot: no slot \"nope\""},
 		{"connection bad plug", minimal + "connections:\n  - plug: hello\n    slot: s\n", "invalid plug \"hello\""},
+		{"connection bad app slot", minimal + "connections:\n  - plug: hello:media\n    slot: Files:media\n", "invalid slot \"Files:media\" (want a slot of the gadget, or APP:SLOT"},
 		{"connection half", minimal + "connections:\n  - plug: hello:serial\n", "needs plug and slot"},
 		{"defaults tag", minimal + "defaults:\n  hello:\n    x: !!binary aGk=\n", "unsupported value tagged !!binary"},
 		{"defaults app", minimal + "defaults:\n  Hello: {}\n", "invalid app name \"Hello\""},

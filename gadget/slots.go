@@ -197,8 +197,8 @@ func (p *parser) connections(n *yaml.Node, field string, g *Gadget) error {
 				}
 				c.Plug = s
 			case "slot":
-				if !nameRe().MatchString(s) {
-					return p.Errorf(v, field, "invalid slot name %q", s)
+				if !nameRe().MatchString(s) && !plugRe().MatchString(s) {
+					return p.Errorf(v, field, "invalid slot %q (want a slot of the gadget, or APP:SLOT for an app's content slot)", s)
 				}
 				c.Slot = s
 			}
