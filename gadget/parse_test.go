@@ -159,6 +159,8 @@ func TestParseErrors(t *testing.T) {
 		{"serial path", minimal + "slots:\n  s:\n    interface: serial-port\n    path: /dev/sda\n", "\"/dev/sda\" is not a serial-port device"},
 		{"not dev", minimal + "slots:\n  s:\n    interface: custom-device\n    paths: [/etc/shadow]\n", "\"/etc/shadow\" is not a device path"},
 		{"dotdot dev", minimal + "slots:\n  s:\n    interface: custom-device\n    paths: [/dev/../etc/shadow]\n", "is not a device path"},
+		{"rule in path", minimal + "slots:\n  s:\n    interface: custom-device\n    paths: [\"/dev/x rw, /etc/shadow\"]\n", "is not a device path (want a clean path under /dev/ of letters"},
+		{"brace in path", minimal + "slots:\n  s:\n    interface: custom-device\n    paths: [\"/dev/{a,b}\"]\n", "is not a device path"},
 		{"empty paths", minimal + "slots:\n  s:\n    interface: custom-device\n    paths: []\n", "slots.s.paths: empty"},
 		{"gpio string", minimal + "slots:\n  s:\n    interface: gpio\n    chip: 0\n    number: \"17\"\n", "must be an integer"},
 		{"gpio negative", minimal + "slots:\n  s:\n    interface: gpio\n    chip: -1\n    number: 1\n", "must not be negative"},

@@ -16,6 +16,9 @@ var (
 	plugRe = sync.OnceValue(func() *regexp.Regexp {
 		return regexp.MustCompile(`^[a-z0-9](?:-?[a-z0-9])*:[a-z][a-z0-9-]*$`)
 	})
+	// devPathRe keeps device paths to characters that AppArmor rules and
+	// udev link names hold as they are.
+	devPathRe   = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^/dev/[A-Za-z0-9._:+/-]+$`) })
 	usbIDRe     = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9A-Fa-f]{4}$`) })
 	usbSerialRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9._:+-]{1,64}$`) })
 )
@@ -165,8 +168,8 @@ func (p *parser) devicePath(n *yaml.Node, field string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if len(s) > maxPathLen || !strings.HasPrefix(s, "/dev/") || path.Clean(s) != s || strings.ContainsAny(s, "\x00*?[") {
-		return "", p.Errorf(n, field, "%q is not a device path (want a clean path under /dev/, without wildcards)", s)
+	if len(s) > maxPathLen || !strings.HasPrefix(s, "/dev/") || path.Clean(s) != s || !devPathRe().MatchString(s) {
+		return "", p.Errorf(n, field, "%q is not a device path (want a clean path under /dev/ of letters, digits and ._:+-, without wildcards)", s)
 	}
 	return s, nil
 }

@@ -134,9 +134,20 @@ func connect(p *profiles.Policy, pl plug, c Connection) error {
 		}
 		g = i.Share(interfaces.Share{Source: c.Content.Source, Target: target, Write: c.Content.Write})
 	}
+	for _, n := range g.Nodes {
+		if !safeNode(n) {
+			return fmt.Errorf("cannot connect plug %s: device path %q is not a plain path under /dev/ (fix the gadget's slot)", c.Plug, n)
+		}
+	}
 	grant(p, &conn, g)
 	p.Connections = append(p.Connections, conn)
 	return nil
+}
+
+// safeNode reports whether n is a device path that AppArmor rules hold as
+// it is (the gadget's parser allows no other; devices come from hotplug too).
+func safeNode(n string) bool {
+	return strings.HasPrefix(n, "/dev/") && filepath.Clean(n) == n && !strings.ContainsAny(n, " \t\n\"{}[]*?^,@#\\\x00")
 }
 
 // shareTarget is where the folder of content plug pl appears in app's
@@ -214,7 +225,7 @@ func nodeTarget(n string) (string, bool) {
 		return "", false
 	}
 	t = "/" + rel
-	return t, strings.HasPrefix(t, "/dev/") && !strings.ContainsAny(t, " \t\n\"{}[]*?^,@#")
+	return t, safeNode(t)
 }
 
 // exists reports whether the host directory of a mount exists.

@@ -111,6 +111,10 @@ func TestResolveRefusesBadConnections(t *testing.T) {
 		{"slot of another interface", Connection{Plug: "serial-port", Interface: "serial-port", Gadget: &gadget.Slot{Interface: "i2c"}}},
 		{"interface not the plug's", Connection{Plug: "serial-port", Interface: "i2c", Gadget: &gadget.Slot{Interface: "i2c"}}},
 		{"unknown interface", Connection{Plug: "serial-port", Interface: "teleport"}},
+		// A device name that would add AppArmor rules of its own.
+		{"rule in a hotplugged node", Connection{Plug: "serial-port", Interface: "serial-port",
+			Gadget:  &gadget.Slot{Interface: "serial-port", SlotAttrs: interfaces.SlotAttrs{USBVendor: "0403"}},
+			Devices: []gadget.Device{{Name: "/dev/x rw, /etc/shadow", Props: map[string]string{gadget.PropVendor: "0403"}}}}},
 	}
 	for _, tt := range tests {
 		if _, err := Resolve(m, 3, launch.User{UID: 70001, GID: 70001}, []Connection{tt.c}); err == nil {
