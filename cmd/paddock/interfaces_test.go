@@ -164,12 +164,40 @@ func TestInterfaces(t *testing.T) {
 		t.Errorf("the refreshed revision's policy does not name the serial1 connection:\n%s", p)
 	}
 
-	// Disconnect.
-	if out := d.ok("disconnect", "hello:serial-port"); !strings.Contains(out, "disconnected") {
-		t.Errorf("paddock disconnect: got %q", out)
+	// A refresh that adds a hardware plug says so before anything
+	// changes; once refreshed, the new plug waits for an operator.
+	hello3 := d.packPlugs(3, "network, serial-port, i2c")
+	out = d.ok("refresh", "--dry-run", hello3)
+	if !strings.Contains(out, "new plug hello:i2c (i2c): hardware: stays unconnected") || strings.Contains(out, "serial-port") {
+		t.Errorf("refresh --dry-run: got\n%s\nwant the new i2c plug only", out)
 	}
-	if p := d.policyOf(2); strings.Contains(p, "gadget:serial1") {
-		t.Errorf("policy after the disconnect still names serial1:\n%s", p)
+	for _, a := range d.list() {
+		if a.Name == "hello" && a.Revision != 2 {
+			t.Errorf("after the dry run: got hello at revision %d, want 2", a.Revision)
+		}
+	}
+	d.ok("refresh", hello3)
+	if out := d.ok("info", "hello"); !strings.Contains(out, "hello:i2c (i2c): not connected, new in this revision") {
+		t.Errorf("paddock info: got\n%s\nwant the new i2c plug", out)
+	}
+
+	// A disconnect cut by a power cut before its policies are regenerated
+	// is resumed at the next start.
+	d.stopDaemon()
+	d.startDaemon("regenerate-policies:before", "--broker", broker.URL(), "--device-id", "dev1")
+	d.paddock("disconnect", "--no-wait", "hello:serial-port")
+	if code := d.waitDaemonExit(); code != 99 {
+		t.Fatalf("the agent with an injected fault: got exit code %d, want 99\n%s", code, d.daemonLog)
+	}
+	if p := d.policyOf(3); !strings.Contains(p, "gadget:serial1") {
+		t.Errorf("policy cut before its regeneration lost serial1 already:\n%s", p)
+	}
+	d.startDaemon("", "--broker", broker.URL(), "--device-id", "dev1")
+	testutil.WaitFor(t, "the disconnect to finish after the restart", 20*time.Second, func() bool {
+		return !strings.Contains(d.ok("changes"), "Doing") && !strings.Contains(d.policyOf(3), "gadget:serial1")
+	})
+	if c := d.connections("hello")["hello:serial-port"]; c.Slot != "" {
+		t.Errorf("after the resumed disconnect: got %+v, want it not connected", c)
 	}
 
 	// Connected again over MQTT, with a signed fleet command; the retained
