@@ -52,6 +52,8 @@ type Server struct {
 	services Services
 	// Limits bound the connections; set it before Listen.
 	Limits Limits
+	// Configs keeps the apps' configuration (config.go); set it before Serve.
+	Configs Configs
 	// Health returns an app's health, or nil; set it before Serve.
 	Health func(app string) *apitypes.AppHealth
 }
@@ -65,6 +67,8 @@ func New(st *state.State, apps Apps, log *slog.Logger) *Server {
 	mux.HandleFunc("POST /v1/apps", s.root(s.postApps))
 	mux.HandleFunc("GET /v1/apps/{name}", s.getApp)
 	mux.HandleFunc("POST /v1/apps/{name}", s.root(s.postApp))
+	mux.HandleFunc("GET /v1/apps/{name}/config", s.root(s.getConfig))
+	mux.HandleFunc("POST /v1/apps/{name}/config", s.root(s.postConfig))
 	mux.HandleFunc("GET /v1/changes", s.getChanges)
 	mux.HandleFunc("GET /v1/changes/{id}", s.getChange)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

@@ -75,7 +75,7 @@ var taskKinds = []string{
 	"download", "store-package", "mount-revision", "copy-data", "generate-profiles",
 	"link-revision", "discard-old", "unlink-app", "discard-app",
 	"gate-stop-services", "gate-start-services", "gate-check-health",
-	"run-hook",
+	"run-hook", "set-config",
 }
 
 // handlers returns the do and undo handlers of a kind of task; undo is
@@ -108,6 +108,8 @@ func (m *Manager) handlers(kind string) (do, undo state.HandlerFunc) {
 		return m.doCheckHealth, nil
 	case "run-hook":
 		return m.doRunHook, nil
+	case "set-config":
+		return m.doSetConfig, nil
 	}
 	panic("internal error: no handlers of task kind " + kind)
 }
@@ -517,5 +519,6 @@ func (m *Manager) doDiscardApp(t *state.Task) error {
 	m.st.Lock()
 	defer m.st.Unlock()
 	m.setApp(s.name, nil)
+	m.forgetConfigLocked(s.name) // config.go
 	return nil
 }

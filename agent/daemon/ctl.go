@@ -16,7 +16,9 @@ func (d *Daemon) newCtl(apps *appmgr.Manager) {
 	s := ctl.New(d.log, cgroup.ParentFor(dirs.Root))
 	s.AppOfUID = apps.AppOfUID
 	s.Health = d.health
+	s.Config = func(app string, keys []string) (map[string]any, error) { return apps.Config(app, keys, true) }
 	d.ctl = s
+	d.configs = apps
 }
 
 // startCtl listens on the in-app socket and serves it: an agent that

@@ -64,8 +64,9 @@ type Daemon struct {
 	health *health.Manager
 	// ifaces is the interface manager, which the API and the fleet link drive.
 	ifaces *ifacemgr.Manager
-	// ctl is the in-app API ('paddock ctl').
-	ctl *ctl.Server
+	// ctl is the in-app API ('paddock ctl'); configs the apps' configuration.
+	ctl     *ctl.Server
+	configs api.Configs
 	// base is the base manager, which the API and the fleet link drive.
 	base *basemgr.Manager
 	// startErr is what went wrong when the managers started up.
@@ -103,6 +104,7 @@ func Start(log *slog.Logger, opts Options) (*Daemon, error) {
 	d.startUp()
 	d.api = api.New(st, d.apps, log)
 	d.api.Health = d.health.AppHealth
+	d.api.Configs = d.configs
 	d.api.SetServices(d.services)
 	d.api.ServeInterfaces(d.ifaces)
 	d.api.ServeBase(d.base)

@@ -70,6 +70,9 @@ type Apps interface {
 	InstallFromURL(bundle []byte, src appmgr.Source, opts appmgr.InstallOptions) (string, error)
 	RevertFor(name, command string) (string, error)
 	RemoveFor(name, command string) (string, error)
+	// ConfigureFor starts the change that sets values of an app's
+	// configuration for the fleet command with the given id.
+	ConfigureFor(app string, values map[string]any, command string) (string, error)
 	// DownloadProgress says how far the download task with the given id is.
 	DownloadProgress(task string) (done, total int64, ok bool)
 }
@@ -119,7 +122,10 @@ func appOf(cmd *mqtt.Command) string {
 			}
 		}
 		return ""
-	case mqtt.ActionBaseUpdate, mqtt.ActionReboot, mqtt.ActionPing, mqtt.ActionConfigSet:
+	case mqtt.ActionConfigSet:
+		app, _, _ := strings.Cut(cmd.Args.Key, ".")
+		return app
+	case mqtt.ActionBaseUpdate, mqtt.ActionReboot, mqtt.ActionPing:
 		return ""
 	}
 	app, _, _ := strings.Cut(cmd.Args.Name, ":")
@@ -158,7 +164,7 @@ func (d *Device) Apply(ctx context.Context, cmd *mqtt.Command, progress func(ste
 	case mqtt.ActionConnect, mqtt.ActionDisconnect:
 		return d.connection(ctx, cmd, progress)
 	case mqtt.ActionConfigSet:
-		return d.configSet(cmd.Args)
+		return d.configSet(ctx, cmd, progress)
 	case mqtt.ActionBaseUpdate:
 		return d.baseUpdate(ctx, cmd, progress)
 	case mqtt.ActionReboot:
@@ -361,18 +367,20 @@ func (d *Device) wait(ctx context.Context, id string, progress func(string, int)
 	}
 }
 
-// configSet records a setting in the agent's state.
-func (d *Device) configSet(a mqtt.Args) (json.RawMessage, error) {
-	if a.Key == "" {
-		return nil, errors.New("config-set needs a key")
+// configSet sets a key of an app's configuration (Key is APP.KEY, Value
+// JSON or text) through a configure change, which runs the app's
+// configure hook first, and answers with the change's outcome: a refused
+// value leaves the old one.
+func (d *Device) configSet(ctx context.Context, cmd *mqtt.Command, progress func(string, int)) (json.RawMessage, error) {
+	app, key, ok := strings.Cut(cmd.Args.Key, ".")
+	if !ok || app == "" || key == "" {
+		return nil, fmt.Errorf("config-set needs APP.KEY, not %q", cmd.Args.Key)
 	}
-	d.st.Lock()
-	defer d.st.Unlock()
-	cfg := map[string]string{}
-	d.st.Get("config", &cfg)
-	cfg[a.Key] = a.Value
-	d.st.Set("config", cfg)
-	return json.Marshal(map[string]string{a.Key: a.Value})
+	id, err := d.apps.ConfigureFor(app, map[string]any{key: appmgr.ParseConfigValue(cmd.Args.Value)}, cmd.ID)
+	if err != nil {
+		return nil, err
+	}
+	return d.follow(ctx, cmd, id, progress)
 }
 
 // State reports the installed apps and the device's health (health.go).

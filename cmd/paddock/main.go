@@ -48,6 +48,7 @@ var deviceCommands = []group{
 		{"list", "list installed apps", admin.List},
 		{"info", "show an app and its kept revisions", admin.Info},
 		{"changes", "list changes and their tasks", admin.Changes},
+		{"config", "get or set an app's configuration", admin.Config},
 		{"services", "list services: state, process, restarts", admin.Services},
 		{"start", "start an app's services (and keep them enabled)", admin.Start},
 		{"stop", "stop an app's services (they stay stopped until started)", admin.Stop},

@@ -128,7 +128,7 @@ var actionSpecs = map[string]actionSpec{
 	mqtt.ActionLogs:       {"logs NAME [--lines N]", 1, 1},
 	mqtt.ActionConnect:    {"connect APP:PLUG [SLOT]", 1, 2},
 	mqtt.ActionDisconnect: {"disconnect APP:PLUG", 1, 1},
-	mqtt.ActionConfigSet:  {"config-set KEY VALUE", 2, 2},
+	mqtt.ActionConfigSet:  {"config-set APP.KEY VALUE", 2, 2},
 	mqtt.ActionReboot:     {"reboot", 0, 0},
 	mqtt.ActionPing:       {"ping", 0, 0},
 }

@@ -36,7 +36,7 @@ Actions:
     logs NAME [--lines N]      fetch an app's last log lines
     connect APP:PLUG [SLOT]    connect an app's plug (to the gadget's only slot that fits)
     disconnect APP:PLUG        disconnect an app's plug
-    config-set KEY VALUE
+    config-set APP.KEY VALUE   set a key of an app's configuration (VALUE: JSON or text)
     reboot
     ping
 
