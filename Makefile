@@ -45,6 +45,7 @@ bench: deps build build-device
 	scripts/bench-run.sh
 	scripts/bench-fleet.sh
 	scripts/bench-boot.sh
+	scripts/bench-services.sh
 
 demo: deps build
 	scripts/demo.sh

@@ -43,6 +43,9 @@ type Manager struct {
 	svcs map[string]*service
 	// started is set once StartUp ran: Ensure starts nothing before.
 	started bool
+	// synced is the revision of each app whose services Ensure last
+	// brought in line, so that an idle Ensure reads no manifest.
+	synced map[string]int
 }
 
 var (
@@ -61,7 +64,7 @@ func New(env manager.Env) *Manager {
 	}
 	m := &Manager{
 		st: env.State, runner: env.Runner, log: env.Log, wake: env.Wake, conflicts: env.Conflicts,
-		Exe: exe, LogLimits: DefaultLogLimits, Backoff: DefaultBackoff, svcs: map[string]*service{},
+		Exe: exe, LogLimits: DefaultLogLimits, Backoff: DefaultBackoff, svcs: map[string]*service{}, synced: map[string]int{},
 	}
 	if m.wake == nil {
 		m.wake = func() {}
@@ -104,12 +107,19 @@ func (m *Manager) Ensure() error {
 	current := currentRevisions()
 	var errs []error
 	for _, app := range m.knownApps(current) {
-		if m.busy(app) {
+		if m.inLine(app, current[app]) || m.busy(app) {
 			continue
 		}
 		if err := m.syncApp(app, current[app], false); err != nil {
 			errs = append(errs, err)
+			continue
 		}
+		m.mu.Lock()
+		m.synced[app] = current[app]
+		if current[app] == 0 {
+			delete(m.synced, app)
+		}
+		m.mu.Unlock()
 	}
 	return errors.Join(errs...)
 }
@@ -198,6 +208,23 @@ func (m *Manager) Status(app string) []apitypes.ServiceInfo {
 		return out[i].Service < out[j].Service
 	})
 	return out
+}
+
+// inLine reports whether the services of app are those of revision rev
+// already, none of them held.
+func (m *Manager) inLine(app string, rev int) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	synced, ok := m.synced[app]
+	if !ok || synced != rev {
+		return false
+	}
+	for _, s := range m.svcs {
+		if s.app == app && (s.held || s.rev != rev) {
+			return false
+		}
+	}
+	return true
 }
 
 // busy reports whether a change in progress works on app.

@@ -63,6 +63,8 @@ func Run(spec *Spec) (int, error) {
 		// The launch file keeps starting the command, not this.
 	} else if err := writeLaunchFile(spec, rec, g.ProcsFiles(), spec.SeccompPath); err != nil {
 		return 0, err
+	} else {
+		reexecService(spec, lock)
 	}
 	sig := make(chan os.Signal, 8)
 	signal.Notify(sig, forwarded...)

@@ -3,6 +3,7 @@ package launch
 import (
 	"os"
 	"strconv"
+	"syscall"
 
 	"paddock.dev/paddock/internal/atomicfile"
 	"paddock.dev/paddock/internal/notify"
@@ -46,4 +47,24 @@ func appEnv(env []string) []string {
 		return append(env, notify.EnvFD+"="+strconv.Itoa(fd))
 	}
 	return env
+}
+
+// reexecEnv marks a service's launcher that was executed again.
+const reexecEnv = "PADDOCK_SERVICE_REEXEC"
+
+// reexecService executes the launcher of a service again once the sandbox
+// is built and its launch file written, so that the fast path (fastpath.c)
+// takes over: the launcher stays as the service's parent for as long as
+// the service runs, and the fast path's process is a fraction of the Go
+// launcher's memory. It returns only when it does not apply (not a
+// service, a notify service, arguments, or executed again already) or
+// the exec failed; then the Go launcher goes on.
+func reexecService(s *Spec, lock interface{ Close() error }) {
+	if os.Getenv(StatusEnv) == "" || os.Getenv(reexecEnv) != "" || notifyFD() != 0 || len(s.Argv) != s.BaseArgc {
+		return
+	}
+	// The fast path takes the record's lock itself (shared); the sandbox
+	// was just built or used, so its init is not idle long enough to end.
+	lock.Close()
+	syscall.Exec("/proc/self/exe", os.Args, append(os.Environ(), reexecEnv+"=1"))
 }

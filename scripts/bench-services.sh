@@ -1,0 +1,106 @@
+#!/bin/bash
+# bench-services.sh measures the agent supervising services: its RSS with 5
+# services running, idle (goal: under 15 MB; Greengrass's nucleus needs
+# 96 MB or more); its wakeups over 60 s while idle (goal: no polling loop
+# faster than 1 s), counted from the scheduler's statistics of every thread;
+# and the first restart after a crash, from the service's exit to its new
+# process's first instruction of shell (goal: under 100 ms).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+P="$PWD/bin/paddock"
+# The agent is the device's build (without the operator's tools), as on a device.
+D="$PWD/bin/paddock-device"
+[ -x "$D" ] || D="$P"
+IDLE=${IDLE:-60}
+SAMPLES=${SAMPLES:-5}
+
+if [ "$(id -u)" != 0 ]; then
+	echo "bench: needs root, to create namespaces and cgroups" >&2
+	exit 1
+fi
+work=$(mktemp -d /var/tmp/paddock-bench.XXXXXX)
+export PADDOCK_ROOT="$work/root" PADDOCK_KEYS="$work/keys"
+daemon=""
+cleanup() {
+	set +e
+	[ -n "$daemon" ] && { "$P" remove five >/dev/null 2>&1; kill "$daemon"; wait "$daemon"; } 2>/dev/null
+	grep -o " $work/root/apps/[^ ]*" /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l 2>/dev/null
+	rm -rf "$work"
+}
+trap cleanup EXIT
+mkdir -p "$PADDOCK_ROOT" "$work/src/meta" "$work/src/bin"
+
+{
+	printf 'name: five\nversion: "1"\napps:\n'
+	for s in one two three four; do printf '  %s:\n    command: bin/idle\n    daemon: simple\n' "$s"; done
+	printf '  crash:\n    command: bin/crash\n    daemon: simple\n'
+} > "$work/src/meta/app.yaml"
+printf '#!/bin/sh\nexec sleep 1000000\n' > "$work/src/bin/idle"
+# crash says when it starts; unless told to stay (the file stay), it exits 1
+# a second later, saying when.
+cat > "$work/src/bin/crash" <<'SH'
+#!/bin/sh
+echo "start $(date +%s%N)" >> "$APP_DATA/times"
+if [ -e "$APP_DATA/stay" ]; then
+	exec sleep 1000000
+fi
+touch "$APP_DATA/stay"
+sleep 1
+echo "exit $(date +%s%N)" >> "$APP_DATA/times"
+exit 1
+SH
+chmod 755 "$work/src/bin/"*
+cd "$work"
+"$P" key create root >/dev/null; "$P" key create pub >/dev/null
+"$P" key export root > root.asc; "$P" key trust root.asc >/dev/null
+"$P" key delegate --key root --to pub --role publisher --names five -o pub.delegation >/dev/null
+"$P" pack src -o five.pdk >/dev/null
+"$P" sign five.pdk --key pub --revision 1 --delegation pub.delegation >/dev/null
+"$D" daemon 2>daemon.log & daemon=$!
+for _ in $(seq 100); do "$P" list >/dev/null 2>&1 && break; sleep 0.05; done
+"$P" install five.pdk >/dev/null 2>&1
+times="$PADDOCK_ROOT/var/lib/paddock/data/five/1/times"
+
+# running_count prints how many of the services run.
+running_count() { "$P" services five --json | grep -c '"state": "running"' || true; }
+
+# The first restart after a crash, SAMPLES times: each time the crash
+# service is restarted by hand (which resets its backoff), crashes once,
+# and comes back at once.
+restarts=()
+for i in $(seq "$SAMPLES"); do
+	rm -f "$times" "$(dirname "$times")/stay"
+	"$P" restart five.crash >/dev/null 2>&1
+	for _ in $(seq 100); do [ "$(grep -c . "$times" 2>/dev/null || echo 0)" -ge 3 ] && break; sleep 0.1; done
+	exit_ns=$(awk '$1 == "exit" {print $2; exit}' "$times")
+	start_ns=$(awk '$1 == "start" {n++; if (n == 2) {print $2; exit}}' "$times")
+	[ -n "$exit_ns" ] && [ -n "$start_ns" ] || { echo "bench: the crash service did not restart:"; cat "$times"; "$P" services five; exit 1; }
+	restarts+=("$(awk -v a="$exit_ns" -v b="$start_ns" 'BEGIN{printf "%.1f", (b-a)/1e6}')")
+done
+for _ in $(seq 100); do [ "$(running_count)" = 5 ] && break; sleep 0.1; done
+[ "$(running_count)" = 5 ] || { echo "bench: not all 5 services run"; "$P" services five; exit 1; }
+
+# Idle: let the agent settle, then count.
+sleep 5
+rss_kb=$(awk '/^VmRSS/ {print $2}' "/proc/$daemon/status")
+anon_kb=$(awk '/^RssAnon/ {print $2}' "/proc/$daemon/status")
+launchers_kb=0
+for pid in $(pgrep -f "^$D run five\." || true); do
+	launchers_kb=$((launchers_kb + $(awk '/^VmRSS/ {print $2}' "/proc/$pid/status")))
+done
+# wakeups sums, over the agent's threads, how often each was scheduled in
+# (field 3 of /proc/PID/task/TID/schedstat).
+wakeups() { cat /proc/"$daemon"/task/*/schedstat | awk '{n += $3} END {print n}'; }
+w0=$(wakeups)
+sleep "$IDLE"
+w1=$(wakeups)
+
+[ -n "${HOLD:-}" ] && { echo "agent $daemon"; sleep "$HOLD"; }
+sorted=$(printf '%s\n' "${restarts[@]}" | sort -n)
+median=$(echo "$sorted" | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+printf 'services: the agent supervising 5 services (sleep in their sandboxes)\n'
+printf '  agent RSS, idle, 5 services running:   %6.1f MB   (goal < 15 MB)\n' "$(echo "$rss_kb" | awk '{print $1/1024}')"
+printf '    of which private (anonymous):        %6.1f MB   (the rest: pages of the binary, shared)\n' "$(echo "$anon_kb" | awk '{print $1/1024}')"
+printf '  (their 5 launchers, paddock run:        %6.1f MB together, RSS)\n' "$(echo "$launchers_kb" | awk '{print $1/1024}')"
+printf '  agent wakeups while idle:              %6d in %d s (%.2f/s, its threads scheduled in; goal: no loop faster than 1/s)\n' "$((w1 - w0))" "$IDLE" "$(awk -v w=$((w1 - w0)) -v s="$IDLE" 'BEGIN{print w/s}')"
+printf '  first restart after a crash, exit to new process: median %s ms of %d (%s) (goal < 100 ms)\n' "$median" "$SAMPLES" "$(echo $sorted | tr '\n' ' ')"
