@@ -265,8 +265,8 @@ func startTime(pid int) string {
 	return f[19]
 }
 
-// mainPID returns the service's process: the launcher's child, or the
-// launcher itself before it forked.
+// mainPID returns the service's process, the launcher's child, or 0
+// before the launcher forked it or after it ended.
 func mainPID(launcher int) int {
 	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", launcher))
 	for _, t := range tasks {
@@ -280,5 +280,5 @@ func mainPID(launcher int) int {
 			}
 		}
 	}
-	return launcher
+	return 0
 }
