@@ -85,7 +85,7 @@ sleep 5
 rss_kb=$(awk '/^VmRSS/ {print $2}' "/proc/$daemon/status")
 anon_kb=$(awk '/^RssAnon/ {print $2}' "/proc/$daemon/status")
 launchers_kb=0
-for pid in $(pgrep -f "^$D run five\." || true); do
+for pid in $(pgrep -f "^paddock run five\." || true); do
 	launchers_kb=$((launchers_kb + $(awk '/^VmRSS/ {print $2}' "/proc/$pid/status")))
 done
 # wakeups sums, over the agent's threads, how often each was scheduled in

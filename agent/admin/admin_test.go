@@ -71,6 +71,12 @@ func TestUsageErrors(t *testing.T) {
 		{"refresh", Refresh, []string{"a.pdk", "b.pdk"}, "one package file"},
 		{"revert", Revert, nil, "one app name"},
 		{"remove", Remove, []string{"a", "b"}, "one app name"},
+		{"services", Services, []string{"a", "b"}, "at most one app name"},
+		{"start", Start, nil, "one service, APP or APP.SVC"},
+		{"stop", Stop, []string{"a", "b"}, "one service"},
+		{"restart", Restart, nil, "one service"},
+		{"logs", Logs, nil, "one service"},
+		{"logs -n", Logs, []string{"-n", "-1", "a"}, "-n takes a number"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

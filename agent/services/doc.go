@@ -17,6 +17,11 @@
 // group of its own, with its standard output and error on the service's
 // log pipe. The launcher forks the service into the sandbox and waits for
 // it, so the launcher's exit status is the service's (128+N for signal N).
+// Once the sandbox is built, a service's Go launcher executes itself again
+// so that the C fast path of 'paddock run' (confine/launch/fastpath.c)
+// takes over as the service's parent: a few hundred KiB instead of the Go
+// runtime's megabytes, for as long as the service runs (notify services
+// keep the Go launcher, which passes their notify pipe on).
 //
 // # Re-adoption
 //
@@ -56,6 +61,10 @@
 // doubles from 250 ms up to 30 s; it is reset once a run has lasted 10 s.
 // A service that failed 5 times in a row within its first 10 s is in a
 // crash loop (Status says so, and the health manager counts it unhealthy).
+//
+// A service that ends while a change works on its app and has taken its
+// revision away (a remove, a revert, a refresh's switch) is not restarted
+// into it; once the change is over Ensure starts the current revision's.
 //
 // # Stopping
 //

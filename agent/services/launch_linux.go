@@ -58,6 +58,7 @@ func (m *Manager) launch(s *service) (*run, *os.File, error) {
 	defer out.Close()
 	os.Remove(statusPath(key))
 	cmd := exec.Command(m.Exe, "run", key)
+	cmd.Args[0] = "paddock"
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.Env = append(launcherEnv(), launch.StatusEnv+"="+statusPath(key))
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}

@@ -31,7 +31,8 @@ type Manager struct {
 	wake      func()
 	conflicts *manager.Conflicts
 
-	// Exe is the paddock binary whose 'paddock run' launches services.
+	// Exe is the paddock binary whose 'paddock run' launches services:
+	// the agent's own.
 	Exe string
 	// Logs bounds the services' logs.
 	LogLimits LogLimits
@@ -58,10 +59,9 @@ var (
 // New returns the service manager of env and registers the task handlers
 // of 'paddock start|stop|restart' with env's runner.
 func New(env manager.Env) *Manager {
-	exe, err := os.Executable()
-	if err != nil {
-		exe = "/proc/self/exe"
-	}
+	// The agent's own binary, even when its file is gone (an agent started
+	// from the initramfs, after switch_root).
+	exe := "/proc/self/exe"
 	m := &Manager{
 		st: env.State, runner: env.Runner, log: env.Log, wake: env.Wake, conflicts: env.Conflicts,
 		Exe: exe, LogLimits: DefaultLogLimits, Backoff: DefaultBackoff, svcs: map[string]*service{}, synced: map[string]int{},

@@ -72,6 +72,17 @@ func (d *device) packApp(name string, files map[string]string, rev int) string {
 	return out
 }
 
+// packExample packs examples/NAME and signs it as revision rev with a
+// delegation of its own, and returns the package's file name.
+func (d *device) packExample(name string, rev int) string {
+	d.t.Helper()
+	d.ok("key", "delegate", "--key", "root", "--to", "pub", "--names", name, "-o", name+".delegation")
+	out := fmt.Sprintf("%s-%d.pdk", name, rev)
+	d.ok("pack", filepath.Join(examples, name), "-o", out)
+	d.ok("sign", out, "--key", "pub", "--revision", fmt.Sprint(rev), "--delegation", name+".delegation")
+	return out
+}
+
 // services returns what 'paddock services --json' says, by APP.SVC.
 func (d *device) services() map[string]apitypes.ServiceInfo {
 	d.t.Helper()

@@ -73,12 +73,16 @@ func TestApplianceInQEMU(t *testing.T) {
 	d := newDevice(t)
 	packEscapeRoot(t, d)
 	hello := d.packHello("1.0", 1)
+	ticker := d.packExample("ticker", 1)
 
-	d.buildDisk(vmlinuz, modules, "escape.pdk")
+	d.buildDisk(vmlinuz, modules, "escape.pdk", ticker)
 
 	// The assertions travel on a third disk, padded to whole sectors.
 	assertLen := d.assertDisk(hello)
 	script := strings.Join([]string{
+		// First: the seeded ticker's services were started at boot, by
+		// the agent's start, before it said it was ready and this ran.
+		"paddock services ticker",
 		"paddock list",
 		fmt.Sprintf("head -c %d /dev/vdc > /tmp/hello.assert", assertLen),
 		"paddock install /dev/vdb --assert /tmp/hello.assert",
@@ -87,6 +91,7 @@ func TestApplianceInQEMU(t *testing.T) {
 		`echo hello-owner=$(stat -c %u /var/lib/paddock/data/hello/1)`,
 		`echo denied=$(dmesg | grep 'apparmor="DENIED"' | grep 'profile="paddock.escape.escape"' | grep -c 'name="/etc/hostname"')`,
 		`echo cgroup=$(awk '$2 == "/sys/fs/cgroup" {print $3}' /proc/mounts)`,
+		"paddock logs ticker.tick -n 0",
 	}, "\n")
 	out := d.ok("vm", "run", "disk.img", "--kernel", vmlinux, "--initrd", "initrd.img",
 		"--disk-ro", filepath.Join(d.work, hello), "--disk-ro", filepath.Join(d.work, "assert.disk"), "--", script)
@@ -100,10 +105,15 @@ func TestApplianceInQEMU(t *testing.T) {
 		"own_data: allowed",
 		"euid: 0",
 		"cgroup=cgroup2",
+		"ticker 1.0 (revision 1) starts", // its log
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the guest's answer lacks %q", want)
 		}
+	}
+	// The script's first command found tick running, with a process.
+	if !regexp.MustCompile(`ticker\.tick\s+running since \S+\s+[0-9]+\s`).MatchString(out) {
+		t.Errorf("the seeded ticker.tick was not running when paddock.cmd began")
 	}
 	if !regexp.MustCompile(`hello-owner=7[0-9]{4}\b`).MatchString(out) {
 		t.Errorf("hello's data in the guest does not belong to an app's own user (70000 to 79999)")
