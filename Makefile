@@ -46,6 +46,7 @@ bench: deps build build-device
 	scripts/bench-fleet.sh
 	scripts/bench-boot.sh
 	scripts/bench-services.sh
+	scripts/bench-base.sh
 
 demo: deps build
 	scripts/demo.sh

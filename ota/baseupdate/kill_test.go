@@ -39,7 +39,7 @@ func TestHelperUpdate(t *testing.T) {
 	if err := json.Unmarshal([]byte(env), &a); err != nil {
 		t.Fatal(err)
 	}
-	u := &Update{Base: a.Rev, Slot: a.Slot, Checkpoint: a.Checkpoint,
+	u := &Update{Base: a.Rev, Slot: a.Slot, Checkpoint: a.Checkpoint, SyncEvery: testChunk,
 		Source: URLSource{URLs: []string{a.URL}, Size: a.Rev.Size}}
 	_, err := u.Run(t.Context())
 	t.Fatalf("the update ended (%v): it should have been killed", err)

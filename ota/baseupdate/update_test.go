@@ -92,7 +92,7 @@ func newUpdate(t *testing.T, dir string, rev *assert.BaseRevision, src Source) *
 			t.Fatal(err)
 		}
 	}
-	return &Update{Base: rev, Slot: slot, Checkpoint: filepath.Join(dir, "checkpoint"), Source: src}
+	return &Update{Base: rev, Slot: slot, Checkpoint: filepath.Join(dir, "checkpoint"), Source: src, SyncEvery: testChunk}
 }
 
 func checkSlot(t *testing.T, slot string, img []byte) {
