@@ -33,7 +33,7 @@ func TestRunPrint(t *testing.T) {
 		name: "defaults next to the image",
 		args: []string{"run", disk, "--print"},
 		want: []string{"qemu-system-x86_64 -accel tcg -M q35 -m 512 -smp 1 ", "-kernel " + base + ".vmlinux -initrd " + base + ".initrd.img",
-			"-append 'console=ttyS0 quiet panic=-1' -drive file=" + disk + ",if=virtio,format=raw"},
+			"-append 'console=ttyS0 quiet panic=-1 no_timer_check' -drive file=" + disk + ",if=virtio,format=raw"},
 	}, {
 		name: "flags after the image, a command",
 		args: []string{"run", disk, "--print", "--mem", "1024", "--forward", "8022:22", "--forward", "8080:80", "--kernel", "k", "--", "echo hi"},
