@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -272,4 +273,60 @@ func stalledUpload(t *testing.T, d *device, pkg string) (stop func()) {
 		pw.CloseWithError(io.ErrUnexpectedEOF)
 		<-done
 	}
+}
+
+// TestConnectUndone fails a connect half-way in a real agent: the kept
+// policy of the app's command is made immutable (chattr +i), so the
+// regeneration that the connect's second task does cannot replace it. The
+// change is undone: the plug is not connected, and the policy and the
+// AppArmor profile on disk are the old ones.
+func TestConnectUndone(t *testing.T) {
+	needRoot(t)
+	testutil.NeedCommand(t, "chattr", "e2fsprogs")
+	d := newDevice(t)
+	d.setupKeys("hello,pc")
+	gadgetPkg := d.packGadget()
+	hello1 := d.packPlugs(1, "network, serial-port")
+	d.startDaemon("")
+	d.ok("install", gadgetPkg)
+	d.ok("install", hello1)
+	policy := d.path("var/lib/paddock/profiles/hello/1/hello.policy")
+	apparmor := d.path("var/lib/paddock/profiles/hello/1/hello.apparmor")
+	before, beforeAA := d.policyOf(1), readFile(t, apparmor)
+	if out, err := exec.Command("chattr", "+i", policy).CombinedOutput(); err != nil {
+		t.Skipf("cannot make the policy immutable here (the test root's filesystem): %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("chattr", "-i", policy).Run() })
+
+	r := d.paddock("connect", "hello:serial-port")
+	if r.code == 0 || !strings.Contains(r.stderr, "cannot connect hello:serial-port") {
+		t.Fatalf("connect with an immutable policy: got exit code %d, %q, want a failure", r.code, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "undone") {
+		t.Errorf("connect's output: got %q, want its first task undone", r.stderr)
+	}
+	if c := d.connections("hello")["hello:serial-port"]; c.Slot != "" {
+		t.Errorf("after the failed connect: got %+v, want it not connected", c)
+	}
+	if got := d.policyOf(1); got != before {
+		t.Errorf("policy after the failed connect:\n%s\nwant the old one:\n%s", got, before)
+	}
+	if got := readFile(t, apparmor); got != beforeAA {
+		t.Errorf("AppArmor profile after the failed connect:\n%s\nwant the old one:\n%s", got, beforeAA)
+	}
+	// Once the policy can be written again, the connect succeeds.
+	exec.Command("chattr", "-i", policy).Run()
+	d.ok("connect", "hello:serial-port")
+	if p := d.policyOf(1); !strings.Contains(p, "gadget:serial1") {
+		t.Errorf("policy after the second connect:\n%s\nwant serial1", p)
+	}
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
