@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -120,6 +121,9 @@ func (m *Manager) Ensure() error {
 			delete(m.synced, app)
 		}
 		m.mu.Unlock()
+		if current[app] == 0 {
+			forget(app)
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -350,6 +354,16 @@ func daemons(mf *manifest.Manifest) map[string]*manifest.App {
 		}
 	}
 	return out
+}
+
+// forget removes what is left of the services of app, which is gone:
+// its logs and log pipes.
+func forget(app string) {
+	os.RemoveAll(filepath.Join(LogsDir(), app))
+	pipes, _ := filepath.Glob(filepath.Join(runDir(), app+".*.log"))
+	for _, p := range pipes {
+		os.Remove(p)
+	}
 }
 
 // currentRevisions returns the current revision of every app whose

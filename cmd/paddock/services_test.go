@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -219,6 +220,25 @@ func TestServices(t *testing.T) {
 		out := d.ok("logs", "svc.stubborn", "-n", "1")
 		if !strings.Contains(out, "stubborn starts") {
 			t.Errorf("paddock logs svc.stubborn -n 1: got %q, want the line it wrote", out)
+		}
+	})
+
+	t.Run("remove ends the services for good", func(t *testing.T) {
+		web := d.waitService("svc.web", "running", running)
+		d.ok("remove", "svc")
+		for start := time.Now(); len(d.services()) > 0; time.Sleep(100 * time.Millisecond) {
+			if time.Since(start) > 30*time.Second {
+				t.Fatalf("services still listed 30s after the remove: %+v", d.services())
+			}
+		}
+		if alive(web.PID) {
+			t.Errorf("web %d outlived the remove", web.PID)
+		}
+		if out, _ := exec.Command("pgrep", "-f", "^paddock run svc\\.").Output(); len(out) > 0 {
+			t.Errorf("launchers of svc outlived the remove: %s", out)
+		}
+		if _, err := os.Stat(d.path("var/lib/paddock/logs/svc")); !os.IsNotExist(err) {
+			t.Errorf("the logs of svc outlived the remove (%v)", err)
 		}
 	})
 }
