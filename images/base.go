@@ -43,6 +43,9 @@ type BaseOptions struct {
 	// device's trusted root keys in /etc/paddock/trusted/FINGERPRINT.asc.
 	TrustedKeys []string
 	Hostname    string // "paddock" when empty
+	// AgentConfig, when set, is installed as /etc/paddock/agent.yaml:
+	// the agent's fleet link (brokers, device id, groups).
+	AgentConfig string
 	// Output is the slot image: the SquashFS, zero-padded to whole 4096-byte
 	// blocks, then its dm-verity hash tree (package ota/baseupdate).
 	Output string
@@ -158,6 +161,11 @@ func stageBase(dir string, o *BaseOptions) (*manifest.Manifest, error) {
 	}
 	if err := installKeys(dir, o.TrustedKeys); err != nil {
 		return nil, err
+	}
+	if o.AgentConfig != "" {
+		if err := copyFile(o.AgentConfig, filepath.Join(dir, "etc/paddock/agent.yaml"), 0o644); err != nil {
+			return nil, fmt.Errorf("agent config: %w", err)
+		}
 	}
 	return writeBaseEtc(dir, o)
 }

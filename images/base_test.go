@@ -59,6 +59,7 @@ func testBaseOptions(t *testing.T) (BaseOptions, *keys.PrivateKey) {
 
 func TestBuildBase(t *testing.T) {
 	o, key := testBaseOptions(t)
+	o.AgentConfig = testutil.TempFile(t, "agent.yaml", "brokers: [tcp://10.0.2.100:1883]\ndevice-id: dev1\n")
 	m, err := BuildBase(o)
 	if err != nil {
 		t.Fatal(err)
@@ -74,7 +75,7 @@ func TestBuildBase(t *testing.T) {
 	listing := string(out)
 	for _, want := range []string{
 		"-rwxr-xr-x root/root", " /usr/bin/paddock", " /bin/busybox", " /bin/sh -> busybox", " /bin/ls -> busybox",
-		" /etc/paddock-base", " /etc/hostname", " /etc/passwd", " /etc/group", " /meta/app.yaml",
+		" /etc/paddock-base", " /etc/hostname", " /etc/paddock/agent.yaml", " /etc/passwd", " /etc/group", " /meta/app.yaml",
 		" /etc/paddock/trusted/" + key.Public().Fingerprint() + ".asc",
 		" /proc", " /sys", " /dev", " /run", " /data", " /var/lib/paddock", " /apps",
 		"drwxrwxrwt root/root", // /tmp

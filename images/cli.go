@@ -18,7 +18,7 @@ func (l *listFlag) String() string     { return strings.Join(*l, ",") }
 func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
 
 const baseUsage = `usage: paddock image base --arch amd64|arm64 [--paddock BIN] [--trust KEY.asc]... -o base.img
-                          [--key NAME --revision N [--delegation FILE]] [--json]
+                          [--agent-config agent.yaml] [--key NAME --revision N [--delegation FILE]] [--json]
 
 Builds a base: the read-only root filesystem of a device, as a slot image
 that is written raw to a base partition (base-a or base-b). It holds the
@@ -61,6 +61,7 @@ func Base(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.Name, "name", "paddock-base", "package name of the base")
 	fs.StringVar(&o.Version, "version", "1", "version of the base")
 	fs.StringVar(&o.Hostname, "hostname", "paddock", "the device's /etc/hostname")
+	fs.StringVar(&o.AgentConfig, "agent-config", "", "install `FILE` as the device's /etc/paddock/agent.yaml (its fleet link: brokers, device-id, groups)")
 	fs.StringVar(&o.Output, "o", "", "output slot image (required)")
 	fs.StringVar(&sign.Key, "key", "", "sign the base with key `NAME` from your store, into OUTPUT.assert")
 	fs.IntVar(&sign.Revision, "revision", 0, "the base's revision `N` (1 or more; with --key)")

@@ -49,7 +49,7 @@ type updateData struct {
 	Name       string `json:"name"`
 	Version    string `json:"version"`
 	Revision   int    `json:"revision"`
-	// BootID is the boot that wrote the slot, set by the reboot task.
+	// BootID is the boot that set the try, recorded by set-try.
 	BootID string `json:"boot-id,omitempty"`
 }
 
@@ -287,6 +287,15 @@ func (m *Manager) doSetTry(t *state.Task) error {
 	if err != nil {
 		return err
 	}
+	// The boot that sets the try is the one to reboot from: recorded
+	// before the try is set, so that a power cut or a reboot by hand
+	// right after it still counts as the reboot.
+	if d.BootID == "" {
+		d.BootID = m.bootID()
+		m.st.Lock()
+		t.Change().Set(dataKey, d)
+		m.st.Unlock()
+	}
 	if err := boot.SetTry(d.Bootenv, d.Slot, max(m.Attempts, 1)); err != nil {
 		return fmt.Errorf("cannot update the base: %w", err)
 	}
@@ -300,14 +309,7 @@ func (m *Manager) doReboot(t *state.Task) error {
 	if err != nil {
 		return err
 	}
-	id := m.bootID()
-	if d.BootID == "" {
-		d.BootID = id
-		m.st.Lock()
-		t.Change().Set(dataKey, d)
-		m.st.Unlock()
-	}
-	if id != d.BootID {
+	if m.bootID() != d.BootID {
 		return nil // rebooted
 	}
 	if d.Reboot == "never" {
