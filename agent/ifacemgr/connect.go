@@ -7,8 +7,10 @@ import (
 	"strings"
 
 	"paddock.dev/paddock/agent/manager"
+	"paddock.dev/paddock/agent/policy"
 	"paddock.dev/paddock/agent/state"
 	"paddock.dev/paddock/gadget"
+	"paddock.dev/paddock/gadget/interfaces"
 	"paddock.dev/paddock/ota/manifest"
 )
 
@@ -54,7 +56,12 @@ func (m *Manager) Connect(plug, slot, command string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	slot, err = pickSlot(ref, iface, slot, g)
+	var content *policy.ContentSlot
+	if isShare(iface) {
+		slot, content, err = m.appSlot(ref, iface, slot)
+	} else {
+		slot, err = pickSlot(ref, iface, slot, g)
+	}
 	if err != nil {
 		return "", err
 	}
@@ -65,7 +72,7 @@ func (m *Manager) Connect(plug, slot, command string) (string, error) {
 	case connected:
 		return "", refused("cannot connect %s: it is connected to %s (disconnect it first with 'paddock disconnect %s')", ref, cur.Slot, ref)
 	}
-	return m.start("connect", ref, Connection{Interface: iface, Slot: slot, By: ByOperator}, command,
+	return m.start("connect", ref, Connection{Interface: iface, Slot: slot, By: ByOperator, Content: content}, command,
 		fmt.Sprintf("Connect %s to %s", ref, slot))
 }
 
@@ -366,4 +373,38 @@ func (m *Manager) regenerate(t *state.Task, app string) error {
 		return fmt.Errorf("cannot regenerate the security profiles of %s: %w", app, err)
 	}
 	return nil
+}
+
+// isShare reports whether plugs of iface connect to another app's slot
+// (content).
+func isShare(iface string) bool {
+	i, ok := interfaces.Lookup(iface)
+	return ok && i.Share != nil
+}
+
+// appSlot checks that slot (APP:SLOT) is a slot of interface iface that
+// the installed app APP declares, and returns the folder it shares.
+func (m *Manager) appSlot(ref PlugRef, iface, slot string) (string, *policy.ContentSlot, error) {
+	app, name, ok := strings.Cut(slot, ":")
+	if !ok || app == "" {
+		return "", nil, refused("cannot connect %s: a %s plug connects to a slot of another app: name it as APP:SLOT", ref, iface)
+	}
+	if app == ref.App {
+		return "", nil, refused("cannot connect %s: an app cannot connect to its own slot %s", ref, slot)
+	}
+	if !m.installed(app) {
+		return "", nil, refused("cannot connect %s: %s is not installed (see 'paddock list')", ref, app)
+	}
+	mf, _, err := m.apps.CurrentManifest(app)
+	if err != nil {
+		return "", nil, fmt.Errorf("cannot connect %s: %w", ref, err)
+	}
+	if s := mf.Slots[name]; s == nil || s.Interface != iface {
+		return "", nil, refused("cannot connect %s: %s has no %s slot %s", ref, app, iface, name)
+	}
+	content, err := policy.SharedFolder(mf, name)
+	if err != nil {
+		return "", nil, refusedError{fmt.Errorf("cannot connect %s: %w", ref, err)}
+	}
+	return slot, content, nil
 }

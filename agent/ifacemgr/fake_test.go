@@ -123,3 +123,12 @@ func (f *fakeApps) Regenerate(name string) ([]int, error) {
 func (f *fakeApps) SetConnections(fn func(string, *manifest.Manifest, *gadget.Gadget) []policy.Connection) {
 	f.conns = fn
 }
+
+// installManifest records rev of the app that mf describes, and resolves
+// its policies as an install does.
+func (f *fakeApps) installManifest(mf *manifest.Manifest, rev int) {
+	f.mu.Lock()
+	f.apps[mf.Name], f.revs[mf.Name] = mf, rev
+	f.mu.Unlock()
+	f.generate(mf.Name)
+}

@@ -127,7 +127,10 @@ func (m *Manager) policyConnections(app string, mf *manifest.Manifest, g *gadget
 	out := make([]policy.Connection, 0, len(eff))
 	for plug, c := range eff {
 		pc := policy.Connection{Plug: plug, Interface: c.Interface}
-		if g != nil && g.Slots[c.Slot] != nil {
+		switch {
+		case c.Content != nil:
+			pc.Slot, pc.Content = c.Slot, c.Content
+		case g != nil && g.Slots[c.Slot] != nil:
 			pc.Slot = "gadget:" + c.Slot
 			pc.Gadget = g.Slots[c.Slot]
 		}

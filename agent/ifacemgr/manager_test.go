@@ -11,6 +11,7 @@ import (
 	"paddock.dev/paddock/agent/state"
 	"paddock.dev/paddock/agent/state/statetest"
 	"paddock.dev/paddock/gadget"
+	"paddock.dev/paddock/ota/manifest"
 )
 
 // The tests in this file check the interface manager's logic against a
@@ -333,5 +334,40 @@ func TestRestartKeepsConnections(t *testing.T) {
 	f.m = m2
 	if got, want := f.table("hello"), "hello:network=:network(auto) hello:serial-port=serial1(operator)"; got != want {
 		t.Errorf("got %s, want %s", got, want)
+	}
+}
+
+// TestConnectContent connects a content plug to another app's slot: the
+// policies are resolved with the folder that app shares.
+func TestConnectContent(t *testing.T) {
+	f := newFixture(t, nil)
+	f.apps.installManifest(&manifest.Manifest{Name: "b", Version: "1", Type: manifest.TypeApp,
+		Slots: map[string]*manifest.Slot{"out": {Interface: "content", Path: "shared", Write: true}},
+		Apps:  map[string]*manifest.App{"b": {Command: "bin/b"}}}, 1)
+	f.apps.installManifest(&manifest.Manifest{Name: "a", Version: "1", Type: manifest.TypeApp,
+		Plugs: map[string]*manifest.Plug{"media": {Interface: "content"}},
+		Apps:  map[string]*manifest.App{"a": {Command: "bin/a"}}}, 1)
+	for _, tc := range []struct{ slot, want string }{
+		{"", "APP:SLOT"}, {"b:nothing", "b has no content slot nothing"}, {"a:out", "its own slot"}, {"c:out", "c is not installed"},
+	} {
+		if _, err := f.m.Connect("a:media", tc.slot, ""); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("connect a:media to %q: got %v, want a refusal saying %q", tc.slot, err, tc.want)
+		}
+	}
+	id, err := f.m.Connect("a:media", "b:out", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, err := f.run(id); status != state.DoneStatus {
+		t.Fatalf("got %s %v, want Done", status, err)
+	}
+	if got := strings.Join(f.apps.generated["a"], " "); got != "media=b:out" {
+		t.Errorf("a's policies: got %s, want media connected to b:out", got)
+	}
+	f.st.Lock()
+	c := f.m.load().Connections["a:media"]
+	f.st.Unlock()
+	if c.Content == nil || c.Content.App != "b" || !c.Content.Write || !strings.HasSuffix(c.Content.Source, "/b/common/shared") {
+		t.Errorf("recorded content: got %+v, want b's common/shared, writable", c.Content)
 	}
 }

@@ -34,12 +34,16 @@ func ParsePlug(s string) (PlugRef, error) {
 }
 
 // ParseSlot parses a slot as a user wrote it: the name of a slot of the
-// gadget (serial1), or the system's slot of an interface (:network).
+// gadget (serial1), the system's slot of an interface (:network), or a
+// slot of another app (APP:SLOT, for content).
 func ParseSlot(s string) (string, error) {
 	if validName(strings.TrimPrefix(s, ":")) {
 		return s, nil
 	}
-	return "", fmt.Errorf("invalid slot %q (want the name of a slot of the gadget, like serial1, or :INTERFACE for the system's slot)", shorten(s))
+	if app, slot, ok := strings.Cut(s, ":"); ok && names.Valid(app) && validName(slot) {
+		return s, nil
+	}
+	return "", fmt.Errorf("invalid slot %q (want the name of a slot of the gadget, like serial1, :INTERFACE for the system's slot, or APP:SLOT for another app's)", shorten(s))
 }
 
 func validName(s string) bool { return len(s) <= maxPlugLen && plugRe().MatchString(s) }

@@ -2,6 +2,7 @@ package ifacemgr
 
 import (
 	"maps"
+	"paddock.dev/paddock/agent/policy"
 	"slices"
 	"sort"
 
@@ -28,6 +29,9 @@ type Connection struct {
 	Slot string `json:"slot"`
 	// By says who made it: ByAuto, ByGadget or ByOperator.
 	By string `json:"by"`
+	// Content is the folder that the providing app's slot (Slot is
+	// APP:SLOT) shares, for a content plug, as it was when connected.
+	Content *policy.ContentSlot `json:"content,omitempty"`
 }
 
 // SystemSlot is the name of the system's slot of interface iface.
