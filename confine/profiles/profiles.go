@@ -91,8 +91,18 @@ func generate(p *Policy, opts Options) error {
 	if err != nil {
 		return err
 	}
+	// The profile is checked by compiling it: for this kernel where it has
+	// AppArmor (LoadAppArmor then loads that compilation, without running
+	// apparmor_parser again: a connect on a slow board pays one run), else
+	// against the feature set the package carries.
+	var bin []byte
 	if hasParser() {
-		if err := apparmor.Check(text); err != nil {
+		if apparmor.Enabled() {
+			bin, err = apparmor.Compile(text, "")
+		} else {
+			err = apparmor.Check(text)
+		}
+		if err != nil {
 			return fmt.Errorf("internal error: generated AppArmor profile of %s: %w", label, err)
 		}
 	}
@@ -108,6 +118,12 @@ func generate(p *Policy, opts Options) error {
 	}
 	if err := atomicfile.WriteFile(aaPath, []byte(text), 0o644); err != nil {
 		return err
+	}
+	if len(bin) > 0 {
+		if cache, err := compiledPath(p.App, p.Revision, p.Command); err == nil {
+			// A cache that cannot be written only costs the load a compilation.
+			atomicfile.WriteFile(cache, bin, 0o644)
+		}
 	}
 	return SavePolicy(p)
 }
@@ -153,11 +169,10 @@ func LoadAppArmor(app string, rev int, cmds []string) error {
 // for every app again. The kernel's release keys the cache: its feature
 // set decides what the parser emits.
 func compiledAppArmor(app string, rev int, cmd string, text []byte) ([]byte, error) {
-	var uts unix.Utsname
-	if err := unix.Uname(&uts); err != nil {
-		return nil, os.NewSyscallError("uname", err)
+	cache, err := compiledPath(app, rev, cmd)
+	if err != nil {
+		return nil, err
 	}
-	cache := AppArmorPath(app, rev, cmd) + "." + unix.ByteSliceToString(uts.Release[:]) + ".bin"
 	if bin, err := os.ReadFile(cache); err == nil && len(bin) > 0 {
 		return bin, nil
 	}
@@ -168,6 +183,16 @@ func compiledAppArmor(app string, rev int, cmd string, text []byte) ([]byte, err
 	// A cache that cannot be written only costs the next start a compilation.
 	atomicfile.WriteFile(cache, bin, 0o644)
 	return bin, nil
+}
+
+// compiledPath is where the binary policy of a command's profile,
+// compiled for this kernel, is kept.
+func compiledPath(app string, rev int, cmd string) (string, error) {
+	var uts unix.Utsname
+	if err := unix.Uname(&uts); err != nil {
+		return "", os.NewSyscallError("uname", err)
+	}
+	return AppArmorPath(app, rev, cmd) + "." + unix.ByteSliceToString(uts.Release[:]) + ".bin", nil
 }
 
 // Remove deletes the profiles of revision rev of app.
