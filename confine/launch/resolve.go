@@ -93,6 +93,7 @@ func specFor(p *profiles.Policy, raw []byte, rev string, args []string) (*Spec, 
 		Cgroup:        cg,
 		Policy:        raw,
 		PolicyPath:    profiles.PolicyPath(name, p.Revision, cmd),
+		HostCtlDir:    dirs.CtlSocketDir,
 	}
 	s.Argv = append([]string{filepath.Join(s.AppDir, p.Exec[0])}, append(p.Exec[1:], args...)...)
 	s.BaseArgc = len(p.Exec)

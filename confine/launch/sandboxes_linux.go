@@ -50,7 +50,7 @@ func recordPath(label string, rev int) string {
 // that changes only those keeps the sandbox a running app is in (see
 // ApplyPolicy).
 func sandboxKey(s *Spec) string {
-	b, _ := json.Marshal([]any{s.App, s.Network, s.Mounts, s.Scratch, s.HostAppDir, s.AppDir, s.HostDataDir, s.DataDir, s.HostCommonDir, s.CommonDir})
+	b, _ := json.Marshal([]any{s.App, s.Network, s.Mounts, s.Scratch, s.HostAppDir, s.AppDir, s.HostDataDir, s.DataDir, s.HostCommonDir, s.CommonDir, s.HostCtlDir})
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:16])
 }

@@ -69,6 +69,10 @@ type Spec struct {
 	Policy     []byte `json:"policy"`
 	PolicyPath string `json:"policy-path"`
 
+	// HostCtlDir is the folder of the agent's in-app socket, which the
+	// sandbox shows at /run/paddock-ctl; empty for none.
+	HostCtlDir string `json:"host-ctl-dir,omitempty"`
+
 	// OneOff marks the launch of something other than the command in its
 	// sandbox (a health check, a hook): it leaves the fast path's launch
 	// file alone, which must keep starting the command itself.
