@@ -116,8 +116,12 @@ func (s *Server) getLogs(w http.ResponseWriter, r *http.Request) {
 
 // servicesError answers with the status that fits an error of the service manager.
 func servicesError(w http.ResponseWriter, err error) {
-	if errors.Is(err, services.ErrNoService) {
+	switch {
+	case errors.Is(err, services.ErrNoService):
 		errorResponse(w, http.StatusNotFound, "not-found", err)
+		return
+	case errors.Is(err, services.ErrInvalid):
+		errorResponse(w, http.StatusBadRequest, "bad-request", err)
 		return
 	}
 	managerError(w, err)

@@ -21,8 +21,14 @@ import (
 	"paddock.dev/paddock/ota/revisions"
 )
 
-// ErrNoService means that no installed app has the service asked for.
-var ErrNoService = errors.New("no such service")
+// Errors that callers map to answers.
+var (
+	// ErrNoService means that no installed app has the service asked for.
+	ErrNoService = errors.New("no such service")
+	// ErrInvalid means that a name asked for is not one an app or a
+	// service can have.
+	ErrInvalid = errors.New("invalid name")
+)
 
 // Manager supervises the services of the installed apps.
 type Manager struct {
@@ -399,17 +405,24 @@ func currentRevision(app string) (int, error) {
 func splitTarget(target string) (app, svc string, err error) {
 	app, svc, hasSvc := strings.Cut(target, ".")
 	if err := manifest.CheckName("app", app); err != nil {
-		return "", "", err
+		return "", "", invalid{err}
 	}
 	if hasSvc {
 		if err := manifest.CheckName("service", svc); err != nil {
-			return "", "", err
+			return "", "", invalid{err}
 		}
 	}
 	return app, svc, nil
 }
 
 var timeNow = time.Now
+
+// invalid wraps an error that means ErrInvalid, keeping its message.
+type invalid struct{ err error }
+
+func (e invalid) Error() string        { return e.err.Error() }
+func (e invalid) Unwrap() error        { return e.err }
+func (e invalid) Is(target error) bool { return target == ErrInvalid }
 
 // notFound wraps an error that means ErrNoService, keeping its message.
 type notFound struct{ err error }
