@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"paddock.dev/paddock/agent/api/apitypes"
+	"paddock.dev/paddock/boot"
+	"paddock.dev/paddock/qemu"
+)
+
+// TestApplianceBaseUpdateInQEMU updates the base of a booted appliance
+// with 'paddock base update' (issue 13, items 2 to 4 and 6): the new slot
+// image (revision 2, another version) and its assertions come on two more
+// disks; the agent checks it, writes slot b (copying the chunks slot a
+// holds), reads it back, keeps its assertion and sets the try; at the next
+// boot init tries slot b through dm-verity, the agent finds the device
+// healthy and commits it, and the change ends done. With
+// PADDOCK_E2E_FULL=1 it updates back into slot a (revision 3) the same
+// way.
+func TestApplianceBaseUpdateInQEMU(t *testing.T) {
+	b := newBaseDisk(t)
+	steps := []struct {
+		name, from, to string
+		rev            int
+	}{{"b2", "a", "b", 2}, {"a3", "b", "a", 3}}
+	if !fullMatrix() {
+		steps = steps[:1]
+	}
+	for _, s := range steps {
+		b.d.ok("image", "base", "--arch", "amd64", "--paddock", binary, "--trust", "root.asc", "-o", s.name+".img",
+			"--version", fmt.Sprint(s.rev), "--key", "root", "--revision", fmt.Sprint(s.rev))
+		n := b.d.assertDisk(s.name + ".img")
+		update := fmt.Sprintf("head -c %d /dev/vdc > /tmp/base.assert && paddock base update /dev/vdb --assert /tmp/base.assert --reboot never && paddock base status --json", n)
+		out := b.bootWith(t, "update "+s.from+" → "+s.to, []string{filepath.Join(b.d.work, s.name+".img"), filepath.Join(b.d.work, "assert.disk")}, update)
+		if !strings.Contains(out, "base written and verified: the next reboot tries it") {
+			t.Fatalf("update %s: got\n%s\nwant the slot written and verified", s.name, out)
+		}
+		if e := b.env(t, nil); e.Try != s.to || e.Slot != s.from {
+			t.Fatalf("update %s: got the environment %+v, want slot %s known good and a try of %s", s.name, *e, s.from, s.to)
+		}
+		// The tried boot: the agent commits once healthy, and the change
+		// ends done.
+		wait := "for i in $(seq 300); do paddock changes --in-progress | grep -q 'No changes' && break; sleep 1; done; " +
+			"echo STATUS; paddock base status --json; echo CHANGES; paddock changes --json"
+		out = b.bootWith(t, "tried boot of "+s.to, nil, wait)
+		statusJS, changesJS, _ := strings.Cut(strings.SplitN(out, "STATUS", 2)[1], "CHANGES")
+		var st apitypes.BaseStatus
+		if err := json.Unmarshal([]byte(statusJS), &st); err != nil {
+			t.Fatalf("tried boot of %s: cannot read the status: %v\n%s", s.to, err, out)
+		}
+		if st.Running != s.to || !st.Verified {
+			t.Errorf("tried boot of %s: got status %+v, want slot %s running, verified", s.to, st, s.to)
+		}
+		for _, sl := range st.Slots {
+			if sl.Name == s.to && (sl.State != boot.StateGood || sl.Revision != s.rev) {
+				t.Errorf("tried boot of %s: got slot %+v, want good with revision %d", s.to, sl, s.rev)
+			}
+		}
+		if st.Last.Slot != s.to || st.Last.Result != boot.ResultCommitted {
+			t.Errorf("tried boot of %s: got the last try %+v, want %s committed", s.to, st.Last, s.to)
+		}
+		var chgs []apitypes.ChangeInfo
+		if err := json.Unmarshal([]byte(changesJS), &chgs); err != nil {
+			t.Fatalf("tried boot of %s: cannot read the changes: %v\n%s", s.to, err, out)
+		}
+		var found bool
+		for _, c := range chgs {
+			if c.Kind == "base-update" && strings.Contains(c.Summary, fmt.Sprintf("revision %d", s.rev)) {
+				found = true
+				if c.Status != "Done" {
+					t.Errorf("tried boot of %s: got the change %s %s (%s), want Done", s.to, c.ID, c.Status, c.Err)
+				}
+				for _, task := range c.Tasks {
+					if task.Kind == "write-base" {
+						// Most chunks are the running slot's: copied, not read from the source.
+						log := strings.Join(task.Log, "\n")
+						t.Logf("write-base: %s", log)
+						if !strings.Contains(log, "copied from slot "+s.from) || strings.Contains(log, " 0 B copied") {
+							t.Errorf("tried boot of %s: got the write's log %q, want chunks copied from slot %s", s.to, log, s.from)
+						}
+					}
+				}
+			}
+		}
+		if !found {
+			t.Errorf("tried boot of %s: no base-update change to revision %d:\n%s", s.to, s.rev, changesJS)
+		}
+		if e := b.env(t, nil); e.Slot != s.to || e.Trying != "" {
+			t.Errorf("tried boot of %s: got the environment %+v, want slot %s committed", s.to, *e, s.to)
+		}
+	}
+}
+
+// bootWith boots the disk with more read-only disks (/dev/vdb, ...), runs
+// command once the agent is ready and returns its output.
+func (b *baseDisk) bootWith(t *testing.T, what string, disks []string, command string) string {
+	t.Helper()
+	var con syncBuf
+	c := qemu.Config{Kernel: b.vmlinux, Initrd: filepath.Join(b.d.work, "initrd.img"), Disks: []string{b.img},
+		ReadOnlyDisks: disks, Append: "paddock.trace=1", Console: &con, Timeout: b.consoleTimeout}
+	ctx, cancel := context.WithTimeout(context.Background(), b.consoleTimeout)
+	defer cancel()
+	out, code, err := qemu.RunCommand(ctx, c, command)
+	if err != nil || code != 0 {
+		t.Fatalf("%s: the command failed (code %d, %v): %s\nconsole:\n%s", what, code, err, out, con.String())
+	}
+	t.Logf("%s:\n%s", what, out)
+	return out
+}
