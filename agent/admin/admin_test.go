@@ -77,6 +77,11 @@ func TestUsageErrors(t *testing.T) {
 		{"restart", Restart, nil, "one service"},
 		{"logs", Logs, nil, "one service"},
 		{"logs -n", Logs, []string{"-n", "-1", "a"}, "-n takes a number"},
+		{"base", Base, nil, "subcommand: update or status"},
+		{"base frob", Base, []string{"frob"}, "unknown base subcommand"},
+		{"base update", Base, []string{"update"}, "a slot image FILE or its URLs"},
+		{"base update urls", Base, []string{"update", "http://x/b.img"}, "needs --assert FILE"},
+		{"base status", Base, []string{"status", "x"}, "no arguments"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
