@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path"
@@ -71,8 +72,19 @@ func checkCgroup(pid int32, app, parent string) error {
 		return fmt.Errorf("cannot read the cgroup of process %d: %w", pid, err)
 	}
 	defer f.Close()
+	group := groupOf(f)
+	if path.Base(path.Dir(group)) != parent || !strings.HasPrefix(path.Base(group), "paddock."+app+".") {
+		return fmt.Errorf("paddock ctl speaks for an app, from inside its sandbox: process %d of %s's user is not in one of %s's sandboxes (it is in cgroup %q)", pid, app, app, group)
+	}
+	return nil
+}
+
+// groupOf reads a /proc/PID/cgroup file and returns the process's group
+// in the devices hierarchy (cgroup v1 and hybrid), or else in the unified
+// one (v2); "" when it has neither.
+func groupOf(r io.Reader) string {
 	var devices, unified string
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(io.LimitReader(r, 64<<10))
 	for sc.Scan() {
 		parts := strings.SplitN(sc.Text(), ":", 3)
 		if len(parts) != 3 {
@@ -85,14 +97,10 @@ func checkCgroup(pid int32, app, parent string) error {
 			devices = parts[2]
 		}
 	}
-	group := unified
 	if devices != "" {
-		group = devices
+		return devices
 	}
-	if path.Base(path.Dir(group)) != parent || !strings.HasPrefix(path.Base(group), "paddock."+app+".") {
-		return fmt.Errorf("paddock ctl speaks for an app, from inside its sandbox: process %d of %s's user is not in one of %s's sandboxes (it is in cgroup %q)", pid, app, app, group)
-	}
-	return nil
+	return unified
 }
 
 func containsWord(list, w string) bool {

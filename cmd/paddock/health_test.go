@@ -85,6 +85,9 @@ func TestHealthCtlConfig(t *testing.T) {
 	start := time.Now()
 	d.waitHealth("probed", "okay", "probe")
 	t.Logf("command probe okay %v after the install", time.Since(start))
+	start = time.Now()
+	d.ok("run", "--probe", "probed.web")
+	t.Logf("a command probe (paddock run --probe, sandbox kept) takes %v", time.Since(start))
 	testutil.WriteFile(t, d.path("var/lib/paddock/data/probed/common/sick"), "out of disk")
 	h := d.waitHealth("probed", "error", "probe")
 	if !strings.Contains(h.Message, "sick: out of disk") {
