@@ -121,3 +121,10 @@ func alignedBuffer(n int) []byte {
 	}
 	return b[off : off+n : off+n]
 }
+
+// dropCache asks the kernel to drop the cached pages of the first size
+// bytes of f, after a sync, so that reading them reads the medium.
+func dropCache(f *os.File, size int64) {
+	f.Sync()
+	unix.Fadvise(int(f.Fd()), 0, size, unix.FADV_DONTNEED)
+}

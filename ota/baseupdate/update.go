@@ -114,7 +114,8 @@ func (u *Update) Write(ctx context.Context) (*Result, error) {
 	return res, w.sync()
 }
 
-// Verify reads the whole slot back and checks each chunk against the
+// Verify reads the whole slot back from the medium (the slot's cached
+// pages are dropped first) and checks each chunk against the
 // base-revision (whose signed chunk list covers the whole image), on every
 // CPU. A chunk that reads back wrong moves the checkpoint back to it, so
 // that the next Write writes it again.
@@ -127,6 +128,9 @@ func (u *Update) Verify() error {
 		return fmt.Errorf("cannot read back slot %s: %w", u.Slot, err)
 	}
 	defer f.Close()
+	// Read the medium, not the page cache: the pages written are clean
+	// (synced) and can be dropped.
+	dropCache(f, u.Base.Size)
 	bad, err := verifyChunks(f, u.Base)
 	if err != nil {
 		return fmt.Errorf("cannot read back slot %s: %w", u.Slot, err)
