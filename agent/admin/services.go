@@ -94,6 +94,9 @@ func serviceNotes(s apitypes.ServiceInfo) string {
 	if s.Message != "" {
 		notes = append(notes, s.Message)
 	}
+	if h := s.AppHealth; h != nil {
+		notes = append(notes, "app health "+healthLine(h))
+	}
 	return strings.Join(notes, "; ")
 }
 

@@ -36,7 +36,13 @@ func (s *Server) SetServices(svc Services) {
 
 // getServices lists the services, of the app named by ?app= if given.
 func (s *Server) getServices(w http.ResponseWriter, r *http.Request) {
-	syncResponse(w, s.services.Status(r.URL.Query().Get("app")))
+	svcs := s.services.Status(r.URL.Query().Get("app"))
+	for i := range svcs {
+		if s.Health != nil {
+			svcs[i].AppHealth = s.Health(svcs[i].App)
+		}
+	}
+	syncResponse(w, svcs)
 }
 
 // ServicesAction is the body of POST /v1/services.

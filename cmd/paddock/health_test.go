@@ -85,6 +85,9 @@ func TestHealthCtlConfig(t *testing.T) {
 	start := time.Now()
 	d.waitHealth("probed", "okay", "probe")
 	t.Logf("command probe okay %v after the install", time.Since(start))
+	if s, ok := d.services()["probed.web"]; !ok || s.AppHealth == nil || s.AppHealth.Status != "okay" {
+		t.Errorf("paddock services: got %+v, want probed.web with its app's health okay", s)
+	}
 	start = time.Now()
 	d.ok("run", "--probe", "probed.web")
 	t.Logf("a command probe (paddock run --probe, sandbox kept) takes %v", time.Since(start))

@@ -130,6 +130,9 @@ type ServiceInfo struct {
 	NextRestart time.Time `json:"next-restart,omitzero"`
 	// Message says what went wrong, when something did.
 	Message string `json:"message,omitempty"`
+	// AppHealth is the health of the service's app, when something
+	// judges it (agent/health).
+	AppHealth *AppHealth `json:"app-health,omitempty"`
 }
 
 // States of a service (ServiceInfo.State).
