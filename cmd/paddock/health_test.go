@@ -70,14 +70,27 @@ func (d *device) waitHealth(app, status, source string) *apitypes.AppHealth {
 func TestHealthCtlConfig(t *testing.T) {
 	needRoot(t)
 	d := newDevice(t)
-	d.setupKeys("probed,other")
+	d.setupKeys("probed,other,broken")
 	bin, err := os.ReadFile(binary)
 	if err != nil {
 		t.Fatal(err)
 	}
 	probed := d.packApp("probed", healthApp("probed", string(bin)), 1)
 	other := d.packApp("other", healthApp("other", string(bin)), 1)
+	broken := d.packApp("broken", map[string]string{
+		"meta/app.yaml": "name: broken\nversion: \"1.0\"\napps:\n  broken:\n    command: bin/broken\nhooks:\n  install:\n    command: bin/install\n",
+		"bin/broken":    "#!/bin/sh\n",
+		"bin/install":   "#!/bin/sh\necho \"checking the license as $(id -u)\"\necho 'no license' >&2\nexit 1\n",
+	}, 1)
 	d.startDaemon("")
+	// A failing install hook, run in the app's sandbox as its user, undoes the install.
+	r := d.paddock("install", broken)
+	if r.code == 0 || !strings.Contains(r.stderr, "the install hook of broken failed: exit status 1: no license") {
+		t.Errorf("install of broken: got %d %q, want the hook's failure", r.code, r.stderr)
+	}
+	if pathExists(d.path("var/lib/paddock/data/broken/1")) || strings.Contains(d.ok("list"), "broken") {
+		t.Errorf("a failed install hook left broken installed")
+	}
 	d.ok("install", probed)
 	d.ok("install", other)
 
@@ -112,7 +125,7 @@ func TestHealthCtlConfig(t *testing.T) {
 	if h := d.appHealth("probed"); h == nil || h.Status != "okay" || h.Source != "probe" {
 		t.Errorf("probed: got %+v, want okay from its probe, untouched by other", h)
 	}
-	r := d.paddock("ctl", "health", "okay")
+	r = d.paddock("ctl", "health", "okay")
 	if r.code == 0 || !strings.Contains(r.stderr, "root is no app") {
 		t.Errorf("paddock ctl as root: got %d %q, want refused", r.code, r.stderr)
 	}
