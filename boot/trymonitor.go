@@ -25,7 +25,7 @@ import (
 const (
 	defaultWatchdogTimeout = 30 * time.Second
 	defaultTryWait         = 180 * time.Second // agent ready under emulation can take a minute on a loaded host
-	agentHangAfter         = 60 * time.Second  // no answer from the agent for this long: hung
+	agentHangAfter         = 120 * time.Second // no answer from the agent for this long: hung (generous: a loaded emulated device answers slowly)
 )
 
 // watchdogEnv names the watchdog descriptor stage 1 passes to stage 2.
