@@ -55,17 +55,9 @@ func stage1(con *console, signals <-chan os.Signal) (debug bool, err error) {
 	}
 	triedBoot = c.tried
 	con.tracef("base slot %s mounted (%s)", rec.Slot, verifiedText(rec))
-	for _, m := range rootMounts() {
-		if err := runMountStep(m); err != nil {
-			return cl.Debug, err
-		}
-	}
-	con.tracef("base and data mounted")
-	if err := recordProblems(filepath.Join(newRootDir, problemsFile), c.problems, time.Now()); err != nil {
-		con.logf("%v", err)
-	}
 	env := stage2Env(os.Environ(), rec.Slot)
 	if c.tried {
+		// Before rootMounts moves /dev and /sys into the base.
 		wd, err := openWatchdog(con, cl.Watchdog)
 		if err != nil {
 			con.logf("tried boot without a watchdog: %v", err)
@@ -74,6 +66,15 @@ func stage1(con *console, signals <-chan os.Signal) (debug bool, err error) {
 			env = append(env, watchdogEnv+"="+strconv.Itoa(wd.fd))
 			con.tracef("watchdog %s armed: %v", wd.name, wd.timeout)
 		}
+	}
+	for _, m := range rootMounts() {
+		if err := runMountStep(m); err != nil {
+			return cl.Debug, err
+		}
+	}
+	con.tracef("base and data mounted")
+	if err := recordProblems(filepath.Join(newRootDir, problemsFile), c.problems, time.Now()); err != nil {
+		con.logf("%v", err)
 	}
 	if err := writeRunRecord(newRootDir, rec); err != nil {
 		con.logf("%v", err)
