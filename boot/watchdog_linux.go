@@ -60,33 +60,32 @@ func openWatchdog(con *console, timeout time.Duration) (*watchdog, error) {
 	return w, nil
 }
 
-// findWatchdog returns the watchdog device to use ("watchdog1") and what
-// it is: a hardware one first (softdog, a kernel timer, cannot reset a
-// machine whose kernel is stuck), or "" when there is none. A hardware
-// watchdog has a parent device in sysfs; the identity file exists only
-// with CONFIG_WATCHDOG_SYSFS.
-func findWatchdog() (name, what string) {
+// findWatchdog returns the watchdog device to use ("watchdog1") and its
+// identity: a hardware one first (softdog, a kernel timer, cannot reset a
+// machine whose kernel is stuck), or "" when there is none. The drivers
+// register as virtual devices (the i6300esb as well as softdog), so they
+// are told apart by their identity ("i6300ESB timer", "Software
+// Watchdog").
+func findWatchdog() (name, identity string) {
 	classDir := filepath.Join(sysDir, "class/watchdog")
 	ents, _ := os.ReadDir(classDir)
-	hardware := false
 	for _, ent := range ents {
 		if _, err := os.Stat(filepath.Join(devDir, ent.Name())); err != nil {
 			continue
 		}
-		hw := false
-		id := "softdog"
-		if driver, err := os.Readlink(filepath.Join(classDir, ent.Name(), "device/driver")); err == nil {
-			hw, id = true, filepath.Base(driver)
-		}
+		id := "unknown"
 		if b, err := os.ReadFile(filepath.Join(classDir, ent.Name(), "identity")); err == nil {
 			id = strings.TrimSpace(string(b))
 		}
-		if name == "" || hw && !hardware {
-			name, what, hardware = ent.Name(), id, hw
+		if name == "" || identity == softdogIdentity && id != softdogIdentity {
+			name, identity = ent.Name(), id
 		}
 	}
-	return name, what
+	return name, identity
 }
+
+// softdogIdentity is the identity of the softdog driver.
+const softdogIdentity = "Software Watchdog"
 
 // inheritedWatchdog returns the watchdog stage 1 armed, or nil.
 func inheritedWatchdog() *watchdog {

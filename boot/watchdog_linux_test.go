@@ -9,30 +9,29 @@ import (
 	"paddock.dev/paddock/internal/testutil"
 )
 
-// TestFindWatchdog: a hardware watchdog (a parent device in sysfs) is
-// chosen over softdog whatever their numbers; the identity file is
-// optional (CONFIG_WATCHDOG_SYSFS is not set in Debian's kernel, and the
-// first version, which needed it, found no watchdog in the guest).
+// TestFindWatchdog: a hardware watchdog is chosen over softdog whatever
+// their numbers (in the guest softdog is watchdog0 and the i6300esb
+// watchdog1, both virtual devices told apart by their identity).
 func TestFindWatchdog(t *testing.T) {
 	root := dirstest.SetRoot(t)
 	if name, _ := findWatchdog(); name != "" {
 		t.Fatalf("no watchdog: got %q", name)
 	}
 	class := filepath.Join(root, "sys/class/watchdog")
-	add := func(name, driver string) {
+	add := func(name, identity string) {
 		testutil.WriteFile(t, filepath.Join(root, "dev", name), "")
-		os.MkdirAll(filepath.Join(class, name), 0o755)
-		if driver != "" {
-			os.MkdirAll(filepath.Join(class, name, "device"), 0o755)
-			os.Symlink("../../../bus/pci/drivers/"+driver, filepath.Join(class, name, "device/driver"))
-		}
+		testutil.WriteFile(t, filepath.Join(class, name, "identity"), identity+"\n")
 	}
-	add("watchdog0", "") // softdog, no identity file
-	if name, what := findWatchdog(); name != "watchdog0" || what != "softdog" {
-		t.Errorf("softdog alone: got %q %q, want watchdog0 softdog", name, what)
+	add("watchdog0", "Software Watchdog")
+	if name, id := findWatchdog(); name != "watchdog0" || id != "Software Watchdog" {
+		t.Errorf("softdog alone: got %q %q, want watchdog0", name, id)
 	}
 	add("watchdog1", "i6300ESB timer")
-	if name, what := findWatchdog(); name != "watchdog1" || what != "i6300ESB timer" {
-		t.Errorf("softdog and hardware: got %q %q, want watchdog1, the hardware", name, what)
+	if name, id := findWatchdog(); name != "watchdog1" || id != "i6300ESB timer" {
+		t.Errorf("softdog and hardware: got %q %q, want watchdog1, the hardware", name, id)
+	}
+	os.Remove(filepath.Join(root, "dev", "watchdog1"))
+	if name, _ := findWatchdog(); name != "watchdog0" {
+		t.Errorf("hardware without a node: got %q, want watchdog0", name)
 	}
 }
