@@ -87,15 +87,27 @@ func (k *PublicKey) Armored() ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// ClockSkew is how far ahead of this machine's clock a signature may have
+// been made. OpenPGP counts a signature made after "now" as expired, and a
+// device's clock lags the operator's (a clock set from an RTC or QEMU's
+// whole seconds lags by up to one): a command signed and sent within that
+// second was refused as "invalid". What a signature vouches for has its
+// own validity window (a delegation's, a command's expiry), checked against
+// the real clock elsewhere.
+const ClockSkew = 5 * time.Minute
+
+// verifyConfig is the OpenPGP configuration of Verify.
+var verifyConfig = &packet.Config{Time: func() time.Time { return time.Now().Add(ClockSkew) }}
+
 // Verify checks that sig is a valid binary-mode Ed25519 signature made by
-// the primary key k over signed.
+// the primary key k over signed, at most ClockSkew after now.
 func (k *PublicKey) Verify(signed, sig []byte) error {
 	// Only the primary key may sign: a subkey of another algorithm in a
 	// foreign key must not widen what we accept.
 	primary := *k.entity
 	primary.Subkeys = nil
 	s, _, err := openpgp.VerifyDetachedSignature(openpgp.EntityList{&primary},
-		bytes.NewReader(signed), bytes.NewReader(sig), nil)
+		bytes.NewReader(signed), bytes.NewReader(sig), verifyConfig)
 	if err != nil {
 		return fmt.Errorf("bad signature by key %s: %w", k.Fingerprint(), err)
 	}

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
@@ -226,5 +227,33 @@ func TestTrust(t *testing.T) {
 func TestShort(t *testing.T) {
 	if got, want := Short("3f2a0000111122223333"), "3F2A000011112222"; got != want {
 		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+// TestVerifyToleratesLaggingClock pins the refused fleet commands of
+// TestApplianceHardwareInQEMU: a guest whose clock lagged the host's by
+// under a second refused a command signed within that second ("signature
+// ... is invalid"): OpenPGP counted a signature made after its "now" as
+// expired. A signature from up to ClockSkew ahead verifies; one from
+// further ahead does not.
+func TestVerifyToleratesLaggingClock(t *testing.T) {
+	k, err := Generate("ops")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := []byte("command")
+	for _, tt := range []struct {
+		ahead time.Duration
+		ok    bool
+	}{{2 * time.Second, true}, {ClockSkew - time.Minute, true}, {ClockSkew + time.Minute, false}} {
+		var sig bytes.Buffer
+		at := time.Now().Add(tt.ahead)
+		if err := openpgp.DetachSign(&sig, []*openpgp.Entity{k.entity}, bytes.NewReader(data), &packet.Config{Time: func() time.Time { return at }}); err != nil {
+			t.Fatal(err)
+		}
+		err := k.Public().Verify(data, sig.Bytes())
+		if got := err == nil; got != tt.ok {
+			t.Errorf("signature made %v ahead: verified %v (%v), want %v", tt.ahead, got, err, tt.ok)
+		}
 	}
 }
