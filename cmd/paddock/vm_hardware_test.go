@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"paddock.dev/paddock/internal/mosquittotest"
 	"paddock.dev/paddock/internal/testutil"
 	"paddock.dev/paddock/qemu"
 )
@@ -56,23 +57,26 @@ insmod /tmp/i2c-stub.ko chip_addr=0x50 || echo "i2c-stub: not loaded"
 i=0; while [ ! -e /dev/i2c-0 ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
 start() { mkfifo /tmp/in.$1; : > /tmp/out.$1; paddock run escape -- serve < /tmp/in.$1 > /tmp/out.$1 2>&1 & eval "exec $2>/tmp/in.$1"; eval "n$1=0"; }
 ask() { eval "echo \"\$3\" >&$2; n$1=\$((n$1+1)); k=\$n$1"; j=0; while [ "$(wc -l < /tmp/out.$1)" -lt $k ] && [ $j -lt 60 ]; do sleep 0.05; j=$((j+1)); done; echo "$4: $(sed -n "${k}p" /tmp/out.$1)"; }
-stamp() { echo "t $(cut -d' ' -f1 /proc/uptime) $1"; }
+stamp() { echo "t $(cut -d' ' -f1 /proc/uptime) $(date +%s) $1"; }
 running() { pidof escape >/dev/null && echo "$1: running" || echo "$1: gone"; }
+ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0 && ip route add default via 10.0.2.2 || echo "network: not up"
 stamp start
 start a 3
 ask a 3 "open /dev/ttyS1" serial-before
 ask a 3 "open /dev/i2c-0" i2c-before
-stamp "paddock connect escape:serial-port serial1"
-paddock connect escape:serial-port serial1
-ask a 3 "hold /dev/ttyS1" serial-connected
-ask a 3 "write /dev/ttyS1 hello-from-escape" serial-write
 stamp "paddock connect escape:i2c i2c0"
 paddock connect escape:i2c i2c0
 ask a 3 "open /dev/i2c-0" i2c-connected
 echo "label: $(cat /proc/$(pidof escape | cut -d' ' -f1)/attr/current)"
-stamp "paddock disconnect escape:serial-port"
-paddock disconnect escape:serial-port
-sleep 0.5
+stamp "serial: connect"
+echo "serial: connect"
+i=0; while [ $i -lt 600 ]; do ask a 3 "open /dev/ttyS1" serial-try >/dev/null; tail -n 1 /tmp/out.a | grep -q allowed && break; sleep 0.1; i=$((i+1)); done
+stamp "serial connected"
+ask a 3 "hold /dev/ttyS1" serial-connected
+ask a 3 "write /dev/ttyS1 hello-from-escape" serial-write
+echo "serial: disconnect"
+i=0; while pidof escape >/dev/null && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done
+stamp "serial disconnected"
 running serial-holder
 start b 4
 ask b 4 "open /dev/ttyS1" serial-disconnected
@@ -106,11 +110,12 @@ true
 
 // TestApplianceHardwareInQEMU checks issue 11's live connections on real
 // devices of a booted appliance, in one boot: a running app cannot open the
-// second serial port (/dev/ttyS1, a file on the host) until 'paddock
-// connect' connects its serial-port plug to the gadget's slot, then writes
-// a line that arrives on the host; the disconnect stops it and a new launch
-// is refused. The same for a real I2C bus (i2c-stub, i2c-dev) with AppArmor
-// enforced: the running app's profile is replaced. A USB serial adapter
+// second serial port (/dev/ttyS1, a file on the host) until 'paddock fleet
+// send ... connect', through mosquitto, connects its serial-port plug to
+// the gadget's slot, then writes a line that arrives on the host; the
+// fleet's disconnect stops it and a new launch is refused. The same for a
+// real I2C bus (i2c-stub, i2c-dev) with AppArmor enforced, through 'paddock
+// connect' in the guest: the running app's profile is replaced. A USB serial adapter
 // plugged over QMP is granted to the connected app while it runs, and gone
 // from its policy after it is unplugged.
 func TestApplianceHardwareInQEMU(t *testing.T) {
@@ -130,9 +135,16 @@ func TestApplianceHardwareInQEMU(t *testing.T) {
 	d.ok("pack", gadgetDir, "-o", "gadget.pdk")
 	d.ok("sign", "gadget.pdk", "--key", "pub", "--revision", "1", "--delegation", "pub.delegation")
 
-	d.ok("image", "base", "--arch", "amd64", "--paddock", binary, "--trust", "root.asc", "-o", "base.img", "--key", "root", "--revision", "1")
+	// The fleet: a broker on the host, which the guest reaches at
+	// 10.0.2.100:1883, and an operator key.
+	broker := mosquittotest.Start(t)
+	d.ok("key", "create", "ops")
+	d.ok("key", "delegate", "--key", "root", "--to", "ops", "--role", "operator", "--names", "*", "-o", "ops.delegation")
+	testutil.WriteFile(t, filepath.Join(d.work, "agent.yaml"), "brokers: [tcp://10.0.2.100:1883]\ndevice-id: vm1\n")
+	d.ok("image", "base", "--arch", "amd64", "--paddock", binary, "--trust", "root.asc", "-o", "base.img", "--key", "root", "--revision", "1",
+		"--agent-config", "agent.yaml")
 	d.ok("image", "initrd", "--modules", modules, "--paddock", binary, "-o", "initrd.img",
-		"--module", "i2c_dev", "--module", "xhci_pci", "--module", "ftdi_sio")
+		"--module", "i2c_dev", "--module", "xhci_pci", "--module", "ftdi_sio", "--module", "virtio_net")
 	d.ok("image", "build", "--gadget", gadgetDir, "--base", "base.img", "--kernel", vmlinuz, "--initrd", "initrd.img",
 		"--arch", "amd64", "--gadget-package", "gadget.pdk", "--app", "escape.pdk", "-o", "disk.img", "-q")
 	files := filepath.Join(d.work, "files.tar")
@@ -148,6 +160,7 @@ func TestApplianceHardwareInQEMU(t *testing.T) {
 		Kernel: vmlinux, Initrd: filepath.Join(d.work, "initrd.img"),
 		Disks: []string{filepath.Join(d.work, "disk.img")}, ReadOnlyDisks: []string{files},
 		Serials: []string{serial}, QMP: sock, USB: true, Timeout: 4 * time.Minute,
+		GuestForwards: []qemu.GuestForward{{GuestPort: 1883, HostPort: broker.Port()}},
 	}, "tar -xf /dev/vdb -C /tmp && sh /tmp/t.sh")
 	if err != nil {
 		t.Fatal(err)
@@ -168,6 +181,29 @@ func TestApplianceHardwareInQEMU(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer q.Close()
+	// The serial port through the fleet: the operator's signed command
+	// over mosquitto, while the app runs.
+	if err := v.Expect(ctx, "serial: connect"); err != nil {
+		t.Fatalf("%v\n%s", err, v.Output())
+	}
+	testutil.WaitFor(t, "vm1 online in 'fleet devices'", 90*time.Second, func() bool {
+		r := d.paddock("fleet", "devices", "--broker", broker.URL(), "--json")
+		return strings.Contains(r.stdout, `"online": true`) || strings.Contains(r.stdout, `"online":true`)
+	})
+	fleet := func(args ...string) {
+		t.Helper()
+		begin := time.Now()
+		r := d.paddock(append([]string{"fleet", "send", "--broker", broker.URL(), "--key", "ops", "--delegation", "ops.delegation", "--device", "vm1"}, args...)...)
+		if r.code != 0 {
+			t.Fatalf("fleet send %s: exit code %d\n%s%s\n%s", strings.Join(args, " "), r.code, r.stdout, r.stderr, v.Output())
+		}
+		t.Logf("fleet send %s: done in %v", strings.Join(args, " "), time.Since(begin))
+	}
+	fleet("connect", "escape:serial-port", "serial1")
+	if err := v.Expect(ctx, "serial: disconnect"); err != nil {
+		t.Fatalf("%v\n%s", err, v.Output())
+	}
+	fleet("disconnect", "escape:serial-port")
 	if err := v.Expect(ctx, "usb: plug"); err != nil {
 		t.Fatalf("%v\n%s", err, v.Output())
 	}
