@@ -67,7 +67,7 @@ func TestCLIBaseAndBuild(t *testing.T) {
 	if err := Build(args, &stdout, &stderr); err != nil {
 		t.Fatalf("%v: %s", err, stderr.String())
 	}
-	for _, step := range []string{"verify 1 app(s)", "boot: FAT32", "base-a: base.pdk", "data: ext4"} {
+	for _, step := range []string{"verify 1 package(s)", "boot: FAT32", "base-a: base.pdk", "data: ext4"} {
 		if !strings.Contains(stderr.String(), step) {
 			t.Errorf("progress lacks %q:\n%s", step, stderr.String())
 		}
