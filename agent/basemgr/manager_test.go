@@ -300,3 +300,45 @@ func TestInWindow(t *testing.T) {
 		}
 	}
 }
+
+// TestSetTryAgainInTheTriedBoot pins a bug the power cuts of
+// TestApplianceBaseUpdateInQEMU found: a cut after set-try wrote the boot
+// environment but before the task was recorded done ran set-try again in
+// the tried boot, where boot.SetTry refuses (a try in progress), and the
+// update failed instead of committing.
+func TestSetTryAgainInTheTriedBoot(t *testing.T) {
+	d := newDevice(t)
+	img, bundle := d.image("b.img", 2, 5)
+	id, err := d.m.Update(UpdateOptions{Assertions: bundle, File: img, Reboot: "never"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.ensure()
+	// The power goes: the state as it was before set-try was done.
+	d.st.Lock()
+	var setTry *state.Task
+	for _, task := range d.st.Change(id).Tasks() {
+		switch task.Kind() {
+		case "set-try":
+			setTry = task
+			task.SetStatus(state.DoStatus)
+		case "reboot", "commit-base":
+			task.SetStatus(state.DoStatus)
+		}
+	}
+	d.st.Unlock()
+	if setTry == nil {
+		t.Fatal("no set-try task")
+	}
+	if slot := d.reboot(); slot != "b" {
+		t.Fatalf("init booted slot %s, want b", slot)
+	}
+	d.ensure()
+	status, err, _ := d.change(id)
+	if status != state.DoneStatus || err != nil {
+		t.Fatalf("got change %s (%v), want Done", status, err)
+	}
+	if e := d.env(); e.Slot != "b" || e.Trying != "" {
+		t.Errorf("got bootenv %+v, want slot b committed", e)
+	}
+}

@@ -296,6 +296,12 @@ func (m *Manager) doSetTry(t *state.Task) error {
 		t.Change().Set(dataKey, d)
 		m.st.Unlock()
 	}
+	// A power cut after the environment was written and before the task
+	// was recorded done runs it again, maybe in the tried boot itself:
+	// the try it set is in place.
+	if env, err := boot.Read(d.Bootenv); err == nil && (env.Try == d.Slot || env.Trying == d.Slot) {
+		return baseupdate.RemoveCheckpoint(checkpointPath(d.Slot))
+	}
 	if err := boot.SetTry(d.Bootenv, d.Slot, max(m.Attempts, 1)); err != nil {
 		return fmt.Errorf("cannot update the base: %w", err)
 	}
