@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"paddock.dev/paddock/agent/policy"
+	"paddock.dev/paddock/agent/state"
 	"paddock.dev/paddock/gadget"
 	"paddock.dev/paddock/ota/manifest"
 )
@@ -18,6 +19,57 @@ type ConnectionsFunc = func(app string, mf *manifest.Manifest, g *gadget.Gadget)
 // resolved with, at install, refresh, start-up and Regenerate. Without it
 // the plugs that auto-connect are connected.
 func (m *Manager) SetConnections(f ConnectionsFunc) { m.connections = f }
+
+// Recorder records the connections of apps in the state as the app
+// manager's changes make them: the interface manager (ifacemgr.Manager).
+// Each is the handler of a task of the change, so that a change that is
+// done has made all of its state writes, and an undone one none. (An
+// alias, as ConnectionsFunc is: the interface manager names the same type
+// without importing this package.)
+type Recorder = interface {
+	// RecordConnections records, as task t of an install, refresh or
+	// revert of app, the connections of its revision made current (those
+	// its policies were resolved with), and that it arrived.
+	RecordConnections(t *state.Task, app string) error
+	// UndoRecordConnections puts back what RecordConnections changed.
+	UndoRecordConnections(t *state.Task, app string) error
+	// ForgetConnections forgets the connections of app, as task t of
+	// the remove that removed it.
+	ForgetConnections(t *state.Task, app string) error
+}
+
+// SetRecorder makes r record the connections as changes make them.
+// Without it the tasks that record them do nothing.
+func (m *Manager) SetRecorder(r Recorder) { m.recorder = r }
+
+// recordTask returns the task that records the connections of app once a
+// change made a revision of it current; the state must be locked.
+func (m *Manager) recordTask(app string) *state.Task {
+	return m.st.NewTask("record-connections", fmt.Sprintf("Record the connections of %q", app))
+}
+
+func (m *Manager) doRecordConnections(t *state.Task) error {
+	return m.callRecorder(t, Recorder.RecordConnections)
+}
+
+func (m *Manager) undoRecordConnections(t *state.Task) error {
+	return m.callRecorder(t, Recorder.UndoRecordConnections)
+}
+
+func (m *Manager) doForgetConnections(t *state.Task) error {
+	return m.callRecorder(t, Recorder.ForgetConnections)
+}
+
+func (m *Manager) callRecorder(t *state.Task, f func(Recorder, *state.Task, string) error) error {
+	if m.recorder == nil {
+		return nil
+	}
+	s, err := m.setup(t)
+	if err != nil {
+		return err
+	}
+	return f(m.recorder, t, s.name)
+}
 
 // connectionsOf returns the connections of the app described by mf; the
 // state must be locked.

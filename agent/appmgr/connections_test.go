@@ -2,12 +2,20 @@ package appmgr
 
 import (
 	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"sort"
 	"strings"
 	"testing"
 
+	"paddock.dev/paddock/agent/ifacemgr"
+	"paddock.dev/paddock/agent/manager"
 	"paddock.dev/paddock/agent/policy"
 	"paddock.dev/paddock/agent/state"
 	"paddock.dev/paddock/gadget"
+	"paddock.dev/paddock/internal/dirs"
 	"paddock.dev/paddock/ota/assert/asserttest"
 	"paddock.dev/paddock/ota/manifest"
 )
@@ -137,4 +145,132 @@ func TestGadgetPackage(t *testing.T) {
 	if err := f.m.checkType("mybase", manifest.TypeBase); !errors.Is(err, ErrRefused) {
 		t.Errorf("a base: got %v, want a refusal", err)
 	}
+}
+
+// interfacesRecord describes the interface manager's record in the state: its
+// connections, sorted, and the apps that arrived.
+func interfacesRecord(t *testing.T, st *state.State) string {
+	t.Helper()
+	var rec struct {
+		Connections map[string]struct{ Slot, By string }
+		Arrived     map[string]bool
+	}
+	st.Lock()
+	err := st.Get("interfaces", &rec)
+	st.Unlock()
+	if err != nil && !errors.Is(err, state.ErrNoState) {
+		t.Fatal(err)
+	}
+	var out []string
+	for ref, c := range rec.Connections {
+		out = append(out, fmt.Sprintf("%s=%s(%s)", ref, c.Slot, c.By))
+	}
+	for app := range rec.Arrived {
+		out = append(out, "arrived:"+app)
+	}
+	sort.Strings(out)
+	return strings.Join(out, " ")
+}
+
+// stateFile returns what describes the state file on disk; a checkpoint
+// replaces it (atomicfile), so another file means a write.
+func stateFile(t *testing.T) os.FileInfo {
+	t.Helper()
+	fi, err := os.Stat(dirs.StateFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi
+}
+
+// TestChangesRecordConnections pins a bug: the interface manager recorded
+// the connections of an installed app (and that it arrived) in its
+// Ensure, a moment after the install's change was done, so the state was
+// written after 'paddock install' returned (cmd/paddock's TestRefusals
+// caught that checkpoint in flight as "a refusal changed the device").
+// The changes record them now, as snapd's do: an install, a refresh and a
+// remove that are done have recorded what they made, and a later Ensure
+// writes nothing; an undone install leaves no record, so that the
+// gadget's connections still apply when the app arrives.
+func TestChangesRecordConnections(t *testing.T) {
+	f, fake := fakeFixture(t)
+	g, err := gadget.Parse([]byte(`volumes:
+  pc:
+    schema: gpt
+    structures:
+      - {name: data, role: system-data, type: linux, size: 16M, filesystem: ext4}
+slots:
+  serial1: {interface: serial-port, path: /dev/ttyS1}
+connections:
+  - {plug: "hello:serial-port", slot: serial1}
+`), "gadget.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rev := revisionOf(1, asserttest.Key(t, "pub"))
+	rev.Type = manifest.TypeGadget
+	f.installedOn(fake, &App{Name: "pc", Current: 1, Sequence: []Revision{rev}})
+	fake.gadgets["pc/1"] = g
+	ifaces := ifacemgr.New(manager.NewEnv(f.st, f.runner, slog.New(slog.DiscardHandler)), f.m)
+	f.runner.AddHandler("fail", func(*state.Task) error { return errFake }, nil)
+
+	key1 := asserttest.Key(t, "pub")
+	// start makes the change that brings revision rev of hello, declaring
+	// plugs, over what is installed; fail adds a failing last task.
+	start := func(rev int, fail bool, plugs ...string) string {
+		fake.addPackage("hello", rev, 1)
+		fake.contents[key("hello", rev)].Apps["hello"].Plugs = plugs
+		r := revisionOf(rev, key1)
+		r.Size = 1
+		before := f.app("hello")
+		f.st.Lock()
+		defer f.st.Unlock()
+		chg := f.m.installChange("hello", before, r, []byte("bundle"), false, nil)
+		if fail {
+			tasks := chg.Tasks()
+			last := f.st.NewTask("fail", "Fail")
+			last.WaitFor(tasks[len(tasks)-1])
+			chg.AddTask(last)
+		}
+		return chg.ID()
+	}
+	// check runs change id to its end, then the interface manager's
+	// Ensure, which must find nothing to write.
+	check := func(step, id string, want state.Status, record string) {
+		t.Helper()
+		if got := f.settle(id); got != want {
+			_, tasks, err := f.change(id)
+			t.Fatalf("%s: got %s %v %v, want %s", step, got, tasks, err, want)
+		}
+		if got := interfacesRecord(t, f.st); got != record {
+			t.Errorf("%s: got the record %q once the change is %s, want %q", step, got, want, record)
+		}
+		before := stateFile(t)
+		if err := ifaces.Ensure(); err != nil {
+			t.Fatal(err)
+		}
+		if after := stateFile(t); !os.SameFile(before, after) {
+			t.Errorf("%s: Ensure wrote the state after the change was %s; got the record %q", step, want, interfacesRecord(t, f.st))
+		}
+	}
+	if err := ifaces.Ensure(); err != nil { // the gadget alone: nothing to record
+		t.Fatal(err)
+	}
+
+	check("undone install", start(1, true, "network", "serial-port"), state.ErrorStatus, "")
+	check("install", start(1, false, "network", "serial-port"), state.DoneStatus,
+		"arrived:hello hello:network=:network(auto) hello:serial-port=serial1(gadget)")
+	fake.calls = nil
+	check("refresh without serial-port", start(2, false, "network"), state.DoneStatus,
+		"arrived:hello hello:network=:network(auto)")
+	// The connection that went went from the kept revision's policies too.
+	if c := fake.connections["hello/1"]; !slices.Contains(fake.calls, "GenerateProfiles hello 1 amd64") || len(c) != 1 || c[0].Plug != "network" {
+		t.Errorf("after the refresh: got revision 1's profiles with %+v (calls %q), want them generated again without serial-port",
+			fake.connections["hello/1"], fake.calls)
+	}
+	id, err := f.m.Remove("hello")
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("remove", id, state.DoneStatus, "")
 }

@@ -59,7 +59,9 @@ func (m *Manager) installChange(name string, before *App, rev Revision, bundle [
 	}
 	stop = append(m.preHooks(name, before, rev), stop...)    // hooks.go
 	check = append(m.postHooks(name, before, rev), check...) // hooks.go
-	tasks = append(append(append(tasks, stop...), link), check...)
+	// The app's connections are recorded once the revision is current,
+	// before its hooks run (connections.go).
+	tasks = append(append(append(tasks, stop...), link, m.recordTask(name)), check...)
 	tasks = append(tasks, m.st.NewTask("discard-old", fmt.Sprintf("Discard old revisions of %q", name)))
 	for i, t := range tasks {
 		if i > 0 {
@@ -75,7 +77,7 @@ var taskKinds = []string{
 	"download", "store-package", "mount-revision", "copy-data", "generate-profiles",
 	"link-revision", "discard-old", "unlink-app", "discard-app",
 	"gate-stop-services", "gate-start-services", "gate-check-health",
-	"run-hook", "set-config",
+	"run-hook", "set-config", "record-connections", "forget-connections",
 }
 
 // handlers returns the do and undo handlers of a kind of task; undo is
@@ -110,6 +112,10 @@ func (m *Manager) handlers(kind string) (do, undo state.HandlerFunc) {
 		return m.doRunHook, nil
 	case "set-config":
 		return m.doSetConfig, nil
+	case "record-connections":
+		return m.doRecordConnections, m.undoRecordConnections
+	case "forget-connections":
+		return m.doForgetConnections, nil
 	}
 	panic("internal error: no handlers of task kind " + kind)
 }

@@ -263,7 +263,7 @@ func TestInstallKeptRevision(t *testing.T) {
 		t.Fatalf("Install: %v", err)
 	}
 	_, tasks, _ := f.change(id)
-	if want := []string{"run-hook=Do", "gate-stop-services=Do", "link-revision=Do", "run-hook=Do", "gate-start-services=Do", "gate-check-health=Do", "discard-old=Do"}; !slices.Equal(tasks, want) {
+	if want := []string{"run-hook=Do", "gate-stop-services=Do", "link-revision=Do", "record-connections=Do", "run-hook=Do", "gate-start-services=Do", "gate-check-health=Do", "discard-old=Do"}; !slices.Equal(tasks, want) {
 		t.Errorf("got tasks %v, want %v", tasks, want)
 	}
 	if exists(t, revisions.BlobPath("hello", 2)) {

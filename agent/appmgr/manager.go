@@ -85,6 +85,9 @@ type Manager struct {
 	// connections, when set, gives the connections policies are resolved
 	// with (SetConnections).
 	connections ConnectionsFunc
+	// recorder, when set, records the connections as changes make them
+	// (SetRecorder).
+	recorder Recorder
 }
 
 var (
@@ -360,7 +363,10 @@ func (m *Manager) revert(name, command string) (string, error) {
 	setCommand(chg, command)
 	setupChange(chg, name, app, *prev, nil)
 	link := m.st.NewTask("link-revision", fmt.Sprintf("Make revision %d of %q current", prev.Revision, name))
+	record := m.recordTask(name) // connections.go
+	record.WaitFor(link)
 	chg.AddTask(link)
+	chg.AddTask(record)
 	m.wake()
 	return chg.ID(), nil
 }
@@ -396,6 +402,8 @@ func (m *Manager) remove(name, command string) (string, error) {
 	unlink := m.st.NewTask("unlink-app", fmt.Sprintf("Make %q inactive", name))
 	discard := m.st.NewTask("discard-app", fmt.Sprintf("Remove the revisions and data of %q", name))
 	discard.WaitFor(unlink)
+	forget := m.st.NewTask("forget-connections", fmt.Sprintf("Forget the connections of %q", name))
+	forget.WaitFor(discard)
 	hooks := m.removeHooks(name, app) // hooks.go
 	chainBefore(hooks, unlink)
 	for _, h := range hooks {
@@ -403,6 +411,7 @@ func (m *Manager) remove(name, command string) (string, error) {
 	}
 	chg.AddTask(unlink)
 	chg.AddTask(discard)
+	chg.AddTask(forget)
 	m.wake()
 	return chg.ID(), nil
 }

@@ -132,3 +132,7 @@ func (f *fakeApps) installManifest(mf *manifest.Manifest, rev int) {
 	f.mu.Unlock()
 	f.generate(mf.Name)
 }
+
+// SetRecorder does nothing: the fake makes no changes, and Ensure records
+// what its installs make.
+func (f *fakeApps) SetRecorder(recorder) {}

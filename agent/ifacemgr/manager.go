@@ -45,6 +45,17 @@ type Apps interface {
 	// SetConnections gives the app manager the connections its policies
 	// are resolved with.
 	SetConnections(func(app string, mf *manifest.Manifest, g *gadget.Gadget) []policy.Connection)
+	// SetRecorder makes r the handler of the tasks of the app manager's
+	// changes that record the connections (appmgr.Recorder).
+	SetRecorder(r recorder)
+}
+
+// recorder is appmgr.Recorder: the tasks of an install, refresh, revert
+// or remove that record what it made of an app's connections.
+type recorder = interface {
+	RecordConnections(t *state.Task, app string) error
+	UndoRecordConnections(t *state.Task, app string) error
+	ForgetConnections(t *state.Task, app string) error
 }
 
 // Manager keeps the connections of plugs to slots.
@@ -67,10 +78,12 @@ type Manager struct {
 var (
 	_ manager.Manager  = (*Manager)(nil)
 	_ manager.Reporter = (*Manager)(nil)
+	_ recorder         = (*Manager)(nil)
 )
 
 // New returns the interface manager of env over the app manager apps,
-// registers its task handlers and gives apps its connections.
+// registers its task handlers, gives apps its connections and records
+// them as apps' changes make them (settle.go).
 func New(env manager.Env, apps Apps) *Manager {
 	m := &Manager{st: env.State, log: env.Log, wake: env.Wake, conflicts: env.Conflicts, apps: apps, settled: map[string]int{}}
 	if m.wake == nil {
@@ -84,6 +97,7 @@ func New(env manager.Env, apps Apps) *Manager {
 	m.st.Unlock()
 	m.addHandlers(env.Runner)
 	apps.SetConnections(m.policyConnections)
+	apps.SetRecorder(m)
 	return m
 }
 
@@ -140,11 +154,13 @@ func (m *Manager) policyConnections(app string, mf *manifest.Manifest, g *gadget
 	return out
 }
 
-// Ensure records the connections of apps that arrived or changed their
-// plugs since it last looked (an install, a refresh, a seeded app), and
-// forgets those of removed apps. Their policies were resolved with the
-// same connections (Effective); only a connection that a refresh dropped
-// makes it regenerate the policies of the app's older revisions.
+// Ensure records the connections of apps whose changes did not record
+// them (seeded apps, and those an older agent installed), and forgets
+// those of removed apps whose remove did not: the changes of apps record
+// them themselves (settle.go). It writes the state only when that changes
+// what it holds; their policies were resolved with the same connections
+// (Effective), and only a connection that went makes it regenerate the
+// policies of the app's older revisions.
 func (m *Manager) Ensure() error {
 	apps := m.apps.List()
 	installed := map[string]bool{}
@@ -170,13 +186,17 @@ func (m *Manager) Ensure() error {
 		}
 		m.settled[a.Name] = a.Revision
 	}
+	for app := range m.settled {
+		if !installed[app] {
+			delete(m.settled, app)
+		}
+	}
 	m.st.Lock()
 	rec := m.load()
 	changed := false
 	for app := range rec.Arrived {
 		if !installed[app] && m.conflicts.Check(manager.AppKey(app)) == nil {
 			changed = forget(rec, app) || changed
-			delete(m.settled, app)
 		}
 	}
 	if changed {
