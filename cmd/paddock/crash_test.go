@@ -48,7 +48,7 @@ func TestCrashSafety(t *testing.T) {
 	ops := []op{
 		{
 			name:    "install",
-			tasks:   []string{"store-package", "mount-revision", "copy-data", "generate-profiles", "link-revision", "discard-old"},
+			tasks:   []string{"store-package", "mount-revision", "copy-data", "generate-profiles", "link-revision", "record-connections", "discard-old"},
 			prepare: func(d *device) {},
 			args:    []string{"install", "hello-1.pdk"},
 			done:    func(d *device) bool { return current(d) == 1 },
@@ -70,7 +70,7 @@ func TestCrashSafety(t *testing.T) {
 		},
 		{
 			name:    "remove",
-			tasks:   []string{"unlink-app", "discard-app"},
+			tasks:   []string{"unlink-app", "discard-app", "forget-connections"},
 			prepare: func(d *device) { d.ok("install", "hello-1.pdk") },
 			args:    []string{"remove", "hello"},
 			done:    func(d *device) bool { return current(d) == 0 },
