@@ -20,6 +20,7 @@ const maxCmdline = 2000
 func WithCommand(c Config, command string) (Config, error) { return withCommand(c, command) }
 
 func withCommand(c Config, command string) (Config, error) {
+	command = waitForDisks(len(c.Disks)+len(c.ReadOnlyDisks)) + command
 	arg := "paddock.cmd=" + base64.StdEncoding.EncodeToString([]byte(command))
 	c.Append = strings.TrimSpace(c.Append + " " + arg)
 	if n := len(consoleArgs[AMD64]) + 1 + len(c.Append); n > maxCmdline {
@@ -69,4 +70,16 @@ func (c *console) linesAfter(from int) []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return append([]string(nil), c.lines[from+1:]...)
+}
+
+// waitForDisks returns a shell line that waits up to 10 s for n virtio
+// disks to have their nodes, or "" for one disk. The boot waits only for
+// the disk it boots from; the kernel may still be probing the others when
+// the agent is ready and the command starts (a loaded host showed a
+// command reading /dev/vdc before it existed).
+func waitForDisks(n int) string {
+	if n < 2 {
+		return ""
+	}
+	return fmt.Sprintf("i=0; while [ $(ls /dev/vd? 2>/dev/null | wc -l) -lt %d ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done\n", n)
 }
