@@ -196,6 +196,7 @@ func bootRecord(t *testing.T, out string) *boot.BootRecord {
 // panics twice, and a base whose init hangs, reset by the i6300esb
 // watchdog.
 func TestApplianceBaseTryInQEMU(t *testing.T) {
+	t.Parallel() // under TCG a VM keeps one core busy: two VM tests at once use both
 	b := newBaseDisk(t)
 	goodB := b.slotImage("good", binary, 2)
 	panicB := b.slotImage("panic", buildBadInit(t, b.d.work, "panic"), 3)

@@ -34,6 +34,7 @@ import (
 // slot b, the next boot runs slot a, and its agent resumes the update from
 // the last checkpoint, which at last succeeds.
 func TestApplianceBaseUpdateInQEMU(t *testing.T) {
+	t.Parallel() // under TCG a VM keeps one core busy: two VM tests at once use both
 	b := newBaseDisk(t)
 	steps := []struct {
 		name, from, to string

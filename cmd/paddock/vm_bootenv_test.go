@@ -21,6 +21,7 @@ import (
 // valid copies on the disk and a record on the data partition that the
 // agent can report (/var/lib/paddock/boot-problems, kept across boots).
 func TestApplianceBootenvRepairInQEMU(t *testing.T) {
+	t.Parallel() // under TCG a VM keeps one core busy: two VM tests at once use both
 	vmlinux, vmlinuz, modules := guestKernel(t)
 	d := newDevice(t)
 	d.setupKeys("hello")

@@ -30,6 +30,7 @@ const agentPIDScript = `$(for p in /proc/[0-9]*; do [ "$(tr '\0' ' ' < $p/cmdlin
 // seeded hello app's data fills the partition; then remove must succeed
 // with the same agent process running, and give the space back.
 func TestApplianceFullDataPartition(t *testing.T) {
+	t.Parallel() // under TCG a VM keeps one core busy: two VM tests at once use both
 	vmlinux, vmlinuz, modules := guestKernel(t)
 	d := newDevice(t)
 	d.setupKeys("hello")

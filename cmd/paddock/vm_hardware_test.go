@@ -119,6 +119,7 @@ true
 // plugged over QMP is granted to the connected app while it runs, and gone
 // from its policy after it is unplugged.
 func TestApplianceHardwareInQEMU(t *testing.T) {
+	t.Parallel() // under TCG a VM keeps one core busy: two VM tests at once use both
 	vmlinux, vmlinuz, modules := guestKernel(t)
 	d := newDevice(t)
 	buildEscape(t, d, hardwareApp)

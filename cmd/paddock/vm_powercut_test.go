@@ -22,6 +22,7 @@ import (
 // AppArmor profile: 'paddock run hello' said "hello is not installed".
 // Now the change finishes after the reboot and hello runs.
 func TestAppliancePowerCutMidRefresh(t *testing.T) {
+	t.Parallel() // under TCG a VM keeps one core busy: two VM tests at once use both
 	vmlinux, vmlinuz, modules := guestKernel(t)
 	d := newDevice(t)
 	d.setupKeys("hello")

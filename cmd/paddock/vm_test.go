@@ -69,6 +69,7 @@ func (d *device) assertDisk(pdk string) int {
 // allow, logging it. The escape app runs as root (its delegation grants
 // it), so that the owner bits do not stop it at the block device first.
 func TestApplianceInQEMU(t *testing.T) {
+	t.Parallel() // under TCG a VM keeps one core busy: two VM tests at once use both
 	vmlinux, vmlinuz, modules := guestKernel(t)
 	d := newDevice(t)
 	packEscapeRoot(t, d)
