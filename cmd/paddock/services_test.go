@@ -173,7 +173,7 @@ func TestServices(t *testing.T) {
 
 	t.Run("stop escalates to SIGKILL for the group", func(t *testing.T) {
 		d.waitService("svc.stubborn", "running", running)
-		child := d.dataPID(t, "child")
+		child := d.dataPID(t, "svc.stubborn", "child")
 		start := time.Now()
 		d.ok("stop", "svc.stubborn")
 		if took := time.Since(start); took < time.Second {
@@ -253,16 +253,18 @@ func (d *device) logLines(target string) []apitypes.LogLine {
 	return lines
 }
 
-// dataPID reads a PID that a service wrote into its data.
-func (d *device) dataPID(t *testing.T, name string) int {
+// dataPID reads a PID that the service key wrote into its data, in the
+// PID namespace of its sandbox, and returns its host PID.
+func (d *device) dataPID(t *testing.T, key, name string) int {
 	t.Helper()
 	for start := time.Now(); time.Since(start) < 10*time.Second; time.Sleep(50 * time.Millisecond) {
 		b, err := os.ReadFile(d.path("var/lib/paddock/data/svc/1/" + name))
 		var pid int
 		if err == nil {
 			if _, err := fmt.Sscan(string(b), &pid); err == nil && pid > 0 {
-				// Written in the sandbox's PID namespace: find its host PID.
-				if host := hostPID(pid, "sleep"); host > 0 {
+				// Written in the sandbox's PID namespace, the one of the
+				// service's main process: find its host PID there.
+				if host := hostPID(pidNS(d.services()[key].PID), pid, "sleep"); host > 0 {
 					return host
 				}
 			}
@@ -272,9 +274,24 @@ func (d *device) dataPID(t *testing.T, name string) int {
 	return 0
 }
 
-// hostPID finds the host PID of the process whose PID in its own namespace
-// is nspid and whose command is comm.
-func hostPID(nspid int, comm string) int {
+// pidNS names the PID namespace of pid ("pid:[INODE]"), or "" when it has
+// none (no such process).
+func pidNS(pid int) string {
+	if pid <= 0 {
+		return ""
+	}
+	ns, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", pid))
+	return ns
+}
+
+// hostPID finds the host PID of the process of the PID namespace ns whose
+// PID there is nspid and whose command is comm, or 0. Every sandbox has a
+// PID namespace of its own, where PIDs start at 1 again: the namespace
+// tells apart a service's "sleep" at PID 3 from another sandbox's.
+func hostPID(ns string, nspid int, comm string) int {
+	if ns == "" {
+		return 0
+	}
 	procs, _ := filepath.Glob("/proc/[0-9]*/status")
 	for _, p := range procs {
 		b, err := os.ReadFile(p)
@@ -286,7 +303,9 @@ func hostPID(nspid int, comm string) int {
 			if len(f) > 2 && f[0] == "NSpid:" && f[len(f)-1] == fmt.Sprint(nspid) {
 				var pid int
 				fmt.Sscan(f[1], &pid)
-				return pid
+				if pidNS(pid) == ns {
+					return pid
+				}
 			}
 		}
 	}
@@ -301,4 +320,63 @@ func alive(pid int) bool {
 	}
 	i := strings.LastIndexByte(string(b), ')')
 	return i > 0 && len(b) > i+2 && b[i+2] != 'Z' && b[i+2] != 'X'
+}
+
+// TestHostPIDTellsSandboxesApart pins the flake of "stop escalates to
+// SIGKILL for the group" ("the service's child 6750 outlived the stop by
+// 5s"): hostPID took the first "sleep" of any PID namespace whose PID there
+// was the one stubborn wrote, and every sandbox numbers its processes from
+// 1 again, so a sleep of another sandbox (another test's, run at the same
+// time) with the same PID was taken for stubborn's child and of course
+// outlived its stop. Here a decoy sleep with the same namespaced PID starts
+// first (so the old hostPID found it first).
+func TestHostPIDTellsSandboxesApart(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("new PID namespaces need root")
+	}
+	if _, err := exec.LookPath("unshare"); err != nil {
+		t.Skip("needs unshare (util-linux)")
+	}
+	// sleepInNS starts a sleep as PID 1 of a new PID namespace and returns its host PID.
+	sleepInNS := func() int {
+		c := exec.Command("unshare", "--pid", "--fork", "--kill-child", "sleep", "60")
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Process.Kill(); c.Wait() })
+		for start := time.Now(); time.Since(start) < 10*time.Second; time.Sleep(20 * time.Millisecond) {
+			if pid := childOf(c.Process.Pid); pid > 0 && pidNS(pid) != pidNS(os.Getpid()) && processName(pid) == "sleep" {
+				return pid
+			}
+		}
+		t.Fatalf("unshare %d started no sleep in a new PID namespace", c.Process.Pid)
+		return 0
+	}
+	decoy := sleepInNS()
+	target := sleepInNS()
+	if got := hostPID(pidNS(target), 1, "sleep"); got != target {
+		t.Errorf("hostPID of sleep 1 in the namespace of %d: got %d, want %d (the decoy is %d)", target, got, target, decoy)
+	}
+	if got := hostPID(pidNS(decoy), 1, "sleep"); got != decoy {
+		t.Errorf("hostPID of sleep 1 in the namespace of %d: got %d, want %d", decoy, got, decoy)
+	}
+}
+
+// childOf returns a child of pid, or 0.
+func childOf(pid int) int {
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	for _, p := range tasks {
+		b, _ := os.ReadFile(p)
+		var child int
+		if _, err := fmt.Sscan(string(b), &child); err == nil {
+			return child
+		}
+	}
+	return 0
+}
+
+// processName is the command name of pid (its comm).
+func processName(pid int) string {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+	return strings.TrimSpace(string(b))
 }
