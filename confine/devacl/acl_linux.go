@@ -70,7 +70,7 @@ func Get(path string) (*ACL, error) {
 }
 
 func checkUID(uid int) error {
-	if uid <= 0 || uid >= undefID {
+	if uid <= 0 || int64(uid) >= undefID {
 		return fmt.Errorf("internal error: uid %d is not an app's own user", uid)
 	}
 	return nil
