@@ -33,8 +33,9 @@ const (
 // unknown fields and line numbers, and never panics on odd input.
 type parser struct {
 	*yamlstrict.Parser
-	nvalues   int   // values parsed under defaults, to bound the work
-	connLines []int // the line of each connection, for later errors
+	nvalues    int      // values parsed under defaults, to bound the work
+	connLines  []int    // the line of each connection, for later errors
+	connFields []string // the field of each connection's slot
 }
 
 // ReadDir reads and parses DIR/gadget.yaml.
@@ -116,7 +117,7 @@ func (p *parser) top(root *yaml.Node, g *Gadget) error {
 	}
 	for i, c := range g.Connections {
 		if g.Slots[c.Slot] == nil && !c.AppSlot() {
-			return &Error{File: p.File, Line: p.connLines[i], Field: fmt.Sprintf("connections[%d].slot", i),
+			return &Error{File: p.File, Line: p.connLines[i], Field: p.connFields[i],
 				Msg: fmt.Sprintf("no slot %q (declare it under slots)", c.Slot)}
 		}
 	}

@@ -168,6 +168,9 @@ func TestParseErrors(t *testing.T) {
 		{"connection bad plug", minimal + "connections:\n  - plug: hello\n    slot: s\n", "invalid plug \"hello\""},
 		{"connection bad app slot", minimal + "connections:\n  - plug: hello:media\n    slot: Files:media\n", "invalid slot \"Files:media\" (want a slot of the gadget, or APP:SLOT"},
 		{"connection half", minimal + "connections:\n  - plug: hello:serial\n", "needs plug and slot"},
+		{"connection map no slot", minimal + "connections:\n  hello:serial: nope\n", "g.yaml:6: connections.hello:serial: no slot \"nope\""},
+		{"connection map bad plug", minimal + "connections:\n  hello: s\n", "g.yaml:6: connections.hello: invalid plug \"hello\""},
+		{"connection map not a string", minimal + "connections:\n  hello:serial: [a]\n", "connections.hello:serial"},
 		{"defaults tag", minimal + "defaults:\n  hello:\n    x: !!binary aGk=\n", "unsupported value tagged !!binary"},
 		{"defaults app", minimal + "defaults:\n  Hello: {}\n", "invalid app name \"Hello\""},
 		{"too large", minimal + "#" + strings.Repeat("x", MaxSize), "more than the limit"},
@@ -204,6 +207,25 @@ func TestParseSize(t *testing.T) {
 		got, err := ParseSize(tc.in)
 		if (err != nil) != tc.bad || got != tc.want {
 			t.Errorf("ParseSize(%q) = %d, %v; want %d, bad=%v", tc.in, got, err, tc.want, tc.bad)
+		}
+	}
+}
+
+// The issue writes gadget connections as a mapping (APP:PLUG: SLOT); the
+// list form of {plug, slot} is kept. Both give the same connections.
+func TestConnectionsMapForm(t *testing.T) {
+	const slots = "slots:\n  serial1:\n    interface: serial-port\n    path: /dev/ttyS1\n"
+	for name, conns := range map[string]string{
+		"map":  "connections:\n  hello:serial: serial1\n  viewer:media: camera:pictures\n",
+		"list": "connections:\n  - {plug: hello:serial, slot: serial1}\n  - {plug: viewer:media, slot: camera:pictures}\n",
+	} {
+		g, err := Parse([]byte(minimal+slots+conns), "g.yaml")
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		want := []Connection{{"hello:serial", "serial1"}, {"viewer:media", "camera:pictures"}}
+		if !reflect.DeepEqual(g.Connections, want) {
+			t.Errorf("%s: got connections %v, want %v", name, g.Connections, want)
 		}
 	}
 }

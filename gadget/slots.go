@@ -183,25 +183,40 @@ func (p *parser) number(n *yaml.Node, field string) (*int, error) {
 	return &i, nil
 }
 
-// connections parses a list of {plug: APP:PLUG, slot: SLOT}. Parse checks
-// the slots exist once all slots are known.
+// connections parses the connections made when an app arrives, in either
+// form: a mapping of APP:PLUG to SLOT (hello:serial: serial1), or a list of
+// {plug: APP:PLUG, slot: SLOT}. Parse checks the slots exist once all slots
+// are known.
 func (p *parser) connections(n *yaml.Node, field string, g *Gadget) error {
-	return p.Seq(n, field, func(_ int, prefix string, v *yaml.Node) error {
-		var c Connection
-		err := p.Fields(v, prefix, []string{"plug", "slot"}, func(key, field string, k, v *yaml.Node) error {
-			s, err := p.Str(v, field)
+	if n.Kind == yaml.MappingNode {
+		return p.Fields(n, field, nil, func(key, field string, k, v *yaml.Node) error {
+			if !plugRe().MatchString(key) {
+				return p.Errorf(k, field, "invalid plug %q (want APP:PLUG, like hello:serial)", key)
+			}
+			slot, err := p.connSlot(v, field)
 			if err != nil {
 				return err
 			}
+			return p.addConnection(g, Connection{Plug: key, Slot: slot}, v, field)
+		})
+	}
+	return p.Seq(n, field, func(_ int, prefix string, v *yaml.Node) error {
+		var c Connection
+		err := p.Fields(v, prefix, []string{"plug", "slot"}, func(key, field string, k, v *yaml.Node) error {
 			switch key {
 			case "plug":
+				s, err := p.Str(v, field)
+				if err != nil {
+					return err
+				}
 				if !plugRe().MatchString(s) {
 					return p.Errorf(v, field, "invalid plug %q (want APP:PLUG, like hello:serial)", s)
 				}
 				c.Plug = s
 			case "slot":
-				if !nameRe().MatchString(s) && !plugRe().MatchString(s) {
-					return p.Errorf(v, field, "invalid slot %q (want a slot of the gadget, or APP:SLOT for an app's content slot)", s)
+				s, err := p.connSlot(v, field)
+				if err != nil {
+					return err
 				}
 				c.Slot = s
 			}
@@ -213,13 +228,33 @@ func (p *parser) connections(n *yaml.Node, field string, g *Gadget) error {
 		if c.Plug == "" || c.Slot == "" {
 			return p.Errorf(v, prefix, "a connection needs plug and slot")
 		}
-		if slices.Contains(g.Connections, c) {
-			return p.Errorf(v, prefix, "duplicate connection of %s to %s", c.Plug, c.Slot)
-		}
-		g.Connections = append(g.Connections, c)
-		p.connLines = append(p.connLines, v.Line)
-		return nil
+		return p.addConnection(g, c, v, prefix+".slot")
 	})
+}
+
+// connSlot parses the slot of a connection: a slot of the gadget, or
+// APP:SLOT for an app's content slot.
+func (p *parser) connSlot(v *yaml.Node, field string) (string, error) {
+	s, err := p.Str(v, field)
+	if err != nil {
+		return "", err
+	}
+	if !nameRe().MatchString(s) && !plugRe().MatchString(s) {
+		return "", p.Errorf(v, field, "invalid slot %q (want a slot of the gadget, or APP:SLOT for an app's content slot)", s)
+	}
+	return s, nil
+}
+
+// addConnection adds c, refusing a duplicate; field names its slot in
+// later errors.
+func (p *parser) addConnection(g *Gadget, c Connection, v *yaml.Node, field string) error {
+	if slices.Contains(g.Connections, c) {
+		return p.Errorf(v, field, "duplicate connection of %s to %s", c.Plug, c.Slot)
+	}
+	g.Connections = append(g.Connections, c)
+	p.connLines = append(p.connLines, v.Line)
+	p.connFields = append(p.connFields, field)
+	return nil
 }
 
 // defaults parses app name → key → any YAML value without anchors.
