@@ -149,10 +149,16 @@ installed as atomic revisions with rollback.
 
 Usage: paddock COMMAND [ARGS] (paddock COMMAND --help tells more)
 `)
+	width := 0
+	for _, g := range commands {
+		for _, c := range g.cmds {
+			width = max(width, len(c.name))
+		}
+	}
 	for _, g := range commands {
 		fmt.Fprintf(w, "\n%s:\n", g.group)
 		for _, c := range g.cmds {
-			fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+			fmt.Fprintf(w, "  %-*s  %s\n", width, c.name, c.summary)
 		}
 	}
 	fmt.Fprint(w, `
