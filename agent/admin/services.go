@@ -107,7 +107,7 @@ Starts the services of APP (or only SVC) and enables them again after
 
 Examples:
   paddock start ticker
-  paddock start ticker.ticker`
+  paddock start ticker.tick`
 
 const stopUsage = `Usage: paddock stop [--json] [--no-wait] APP[.SVC]
 
@@ -117,7 +117,7 @@ They stay stopped, across agent restarts and boots, until 'paddock start'.
 
 Examples:
   paddock stop ticker
-  paddock stop ticker.ticker --json`
+  paddock stop ticker.tick --json`
 
 const restartUsage = `Usage: paddock restart [--json] [--no-wait] APP[.SVC]
 
@@ -187,7 +187,7 @@ the log says how many. Needs root.
 
 Examples:
   paddock logs ticker
-  paddock logs ticker.ticker -n 100
+  paddock logs ticker.tick -n 100
   paddock logs ticker -f --json`
 
 // Logs runs 'paddock logs'.
