@@ -213,7 +213,8 @@ func (s *service) cancelTimerLocked() {
 }
 
 // stop stops the service and waits until its run ended: SIGTERM to the
-// launcher's process group, SIGKILL after the stop-timeout.
+// launcher's process group and to the processes of the command's cgroup
+// (kill_linux.go), SIGKILL to both after the stop-timeout.
 func (s *service) stop() error {
 	m := s.m
 	m.mu.Lock()
@@ -234,16 +235,23 @@ func (s *service) stop() error {
 		timeout = manifest.DefaultStopTimeout
 	}
 	m.mu.Unlock()
+	deadline := time.Now().Add(timeout)
 	if err := signalGroup(r, syscall.SIGTERM); err != nil {
 		return err
 	}
+	if _, err := signalCommand(s, syscall.SIGTERM); err != nil {
+		m.log.Warn("cannot signal the service's cgroup", "service", s.key(), "err", err)
+	}
 	select {
 	case <-r.done:
-		return nil
-	case <-time.After(timeout):
+	case <-time.After(time.Until(deadline)):
+		m.log.Warn("service did not stop in time: killing it", "service", s.key(), "stop-timeout", timeout)
+		if err := signalGroup(r, syscall.SIGKILL); err != nil {
+			return err
+		}
 	}
-	m.log.Warn("service did not stop in time: killing it", "service", s.key(), "stop-timeout", timeout)
-	if err := signalGroup(r, syscall.SIGKILL); err != nil {
+	// What left the group ends through the cgroup.
+	if err := endCommand(s, deadline); err != nil {
 		return err
 	}
 	select {

@@ -41,8 +41,9 @@ apps:
 	"bin/crash": "#!/bin/sh\necho crash starts\nexit 3\n",
 	// once does its work and ends well.
 	"bin/once": "#!/bin/sh\necho once ran\n",
-	// stubborn ignores SIGTERM, and so does its child.
-	"bin/stubborn": "#!/bin/sh\ntrap '' TERM\nsleep 1000 &\necho $! > \"$APP_DATA/child\"\necho stubborn starts\nwait\nwait\n",
+	// stubborn ignores SIGTERM, and so do its child and the child it puts
+	// in a session of its own, out of the service's process group.
+	"bin/stubborn": "#!/bin/sh\ntrap '' TERM\nsleep 1000 &\necho $! > \"$APP_DATA/child\"\nsetsid sleep 1001 &\necho $! > \"$APP_DATA/escaped\"\necho stubborn starts\nwait\nwait\n",
 	// ready says so on its notify pipe after a second.
 	"bin/ready": "#!/bin/sh\nsleep 1\necho ready now\necho READY=1 >&3\nexec sleep 1000\n",
 	// web runs after ready.
@@ -174,6 +175,7 @@ func TestServices(t *testing.T) {
 	t.Run("stop escalates to SIGKILL for the group", func(t *testing.T) {
 		d.waitService("svc.stubborn", "running", running)
 		child := d.dataPID(t, "svc.stubborn", "child")
+		escaped := d.dataPID(t, "svc.stubborn", "escaped")
 		start := time.Now()
 		d.ok("stop", "svc.stubborn")
 		if took := time.Since(start); took < time.Second {
@@ -185,6 +187,15 @@ func TestServices(t *testing.T) {
 		}
 		if alive(child) {
 			t.Errorf("the service's child %d outlived the stop by 5s", child)
+		}
+		// Regression: a process in a session of its own (setsid) is out of
+		// the launcher's group and outlived the stop; the stop now ends it
+		// through the command's cgroup (failed before: "outlived the stop").
+		for start := time.Now(); alive(escaped) && time.Since(start) < 5*time.Second; {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if alive(escaped) {
+			t.Errorf("the service's process %d in a session of its own outlived the stop by 5s", escaped)
 		}
 		if s := d.services()["svc.stubborn"]; s.State != apitypes.ServiceStopped || s.Enabled || s.PID != 0 {
 			t.Errorf("got %+v, want stopped, disabled, no process", s)
