@@ -16,9 +16,13 @@ type checkpoint struct {
 	// checkpoint of another image or slot is ignored.
 	SHA256 string `json:"sha256"`
 	Slot   string `json:"slot"`
-	// Verified is how many chunks, from the first, are written, synced
-	// and verified.
+	// Verified is how many chunks, from the first, are checked, written,
+	// synced, read back and checked again.
 	Verified int64 `json:"verified"`
+	// ReadBack says that the Verified chunks were also read back from
+	// the medium and checked; a checkpoint without it (of an older
+	// agent) is a start from zero.
+	ReadBack bool `json:"read-back,omitempty"`
 	// Downloaded and Copied count the bytes of those chunks that came
 	// from the source and from the running slot, over every run.
 	Downloaded int64 `json:"downloaded"`

@@ -128,3 +128,9 @@ func dropCache(f *os.File, size int64) {
 	f.Sync()
 	unix.Fadvise(int(f.Fd()), 0, size, unix.FADV_DONTNEED)
 }
+
+// dropRange asks the kernel to drop the cached pages of bytes [off,
+// off+n) of f, synced before, so that reading them reads the medium.
+func dropRange(f *os.File, off, n int64) {
+	unix.Fadvise(int(f.Fd()), off, n, unix.FADV_DONTNEED)
+}

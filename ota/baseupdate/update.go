@@ -86,10 +86,12 @@ func (u *Update) Run(ctx context.Context) (*Result, error) {
 
 // Write writes the image into the slot, from the checkpoint of an earlier
 // run of the same image and slot on: each chunk is checked against the
-// base-revision before it is written, and the slot is synced and the
-// checkpoint recorded after every SyncEvery bytes. The running slot, or a
-// slot that is mounted or held, is refused (ErrInUse) before anything is
-// written.
+// base-revision before it is written; every SyncEvery bytes the batch
+// written is synced, read back from the medium and checked against the
+// base-revision, and the checkpoint recorded, while the next batch is
+// written. A chunk that reads back wrong fails the write (ErrReadBack) and
+// moves the checkpoint back to it. The running slot, or a slot that is
+// mounted or held, is refused (ErrInUse) before anything is written.
 func (u *Update) Write(ctx context.Context) (*Result, error) {
 	if err := u.check(); err != nil {
 		return nil, err
@@ -104,24 +106,33 @@ func (u *Update) Write(ctx context.Context) (*Result, error) {
 	defer f.Close()
 	w := u.newWriter(f)
 	res := &Result{Size: u.Base.Size, Resumed: min(w.cp.Verified*u.Base.ChunkSize, u.Base.Size)}
+	if err := w.startReadBack(); err != nil {
+		return res, err
+	}
 	defer func() {
 		res.Downloaded, res.Copied = w.received, w.copiedNow
 		res.TotalDownloaded, res.TotalCopied = w.cp.Downloaded, w.cp.Copied
 	}()
+	defer w.rb.close()
 	if err := u.write(ctx, w); err != nil {
 		return res, err
 	}
 	return res, w.sync()
 }
 
-// Verify reads the whole slot back from the medium (the slot's cached
-// pages are dropped first) and checks each chunk against the
-// base-revision (whose signed chunk list covers the whole image), on every
-// CPU. A chunk that reads back wrong moves the checkpoint back to it, so
-// that the next Write writes it again.
+// Verify confirms that the whole slot was read back from the medium and
+// checked against the base-revision (whose signed chunk list covers the
+// whole image): the checkpoint of a finished Write says so. Without one,
+// it reads the whole slot back (the slot's cached pages are dropped
+// first) and checks each chunk, on every CPU. A chunk that reads back
+// wrong moves the checkpoint back to it, so that the next Write writes it
+// again.
 func (u *Update) Verify() error {
 	if err := u.check(); err != nil {
 		return err
+	}
+	if cp := loadCheckpoint(u.Checkpoint, u.Base.SHA256, u.Slot); cp.ReadBack && cp.Verified == int64(len(u.Base.Chunks)) {
+		return nil
 	}
 	f, err := os.Open(u.Slot)
 	if err != nil {
@@ -266,27 +277,34 @@ func (e *badChunkError) Error() string {
 func (e *badChunkError) Unwrap() error { return ErrBadChunk }
 
 // chunkWriter takes the image's bytes in order from the chunk after the
-// last verified one, checks each chunk and writes it to the slot.
+// last verified one, checks each chunk and writes it to the slot; every
+// SyncEvery bytes it hands the batch written to a reader that, behind the
+// write frontier, syncs it, reads it back from the medium, checks it and
+// records the checkpoint (readBack).
 type chunkWriter struct {
 	u    *Update
 	f    *os.File
-	cp   checkpoint
-	next int64 // the chunk being filled
+	cp   checkpoint // owned by the reader once it runs
+	next int64      // the chunk being filled
 	buf  []byte
 	fill int
-	// unsynced counts bytes written since the last sync, and pending
-	// the downloaded and copied bytes of the chunks written since.
+	// batchFrom is the first chunk of the batch not handed to the
+	// reader yet; unsynced counts its bytes, and pending the
+	// downloaded and copied bytes of its chunks.
+	batchFrom                        int64
 	unsynced                         int64
 	pendingDownloaded, pendingCopied int64
 	received, copiedNow              int64
+	rb                               *readBack
 }
 
 func (u *Update) newWriter(f *os.File) *chunkWriter {
 	cp := loadCheckpoint(u.Checkpoint, u.Base.SHA256, u.Slot)
-	if cp.Verified > int64(len(u.Base.Chunks)) {
+	if cp.Verified > int64(len(u.Base.Chunks)) || !cp.ReadBack {
 		cp = checkpoint{SHA256: u.Base.SHA256, Slot: u.Slot}
 	}
-	return &chunkWriter{u: u, f: f, cp: cp, next: cp.Verified, buf: alignedBuffer(int(u.Base.ChunkSize))}
+	cp.ReadBack = true
+	return &chunkWriter{u: u, f: f, cp: cp, next: cp.Verified, batchFrom: cp.Verified, buf: alignedBuffer(int(u.Base.ChunkSize))}
 }
 
 // chunkLen is the length of chunk i.
@@ -317,14 +335,17 @@ func (w *chunkWriter) Write(b []byte) (int, error) {
 	return n, nil
 }
 
-// commit checks the filled chunk, writes it, and syncs and records a
-// checkpoint when SyncEvery bytes are written.
+// commit checks the filled chunk, writes it, and hands the batch to the
+// reader when SyncEvery bytes are written.
 func (w *chunkWriter) commit(copied bool) error {
 	i, b := w.next, w.buf[:w.chunkLen(w.next)]
 	w.fill = 0
 	sum := sha256.Sum256(b)
 	if got, want := hex.EncodeToString(sum[:]), w.u.Base.Chunks[i]; got != want {
 		return &badChunkError{index: i, got: got, want: want}
+	}
+	if err := w.rb.failed(); err != nil {
+		return err
 	}
 	if _, err := w.f.WriteAt(b, i*w.u.Base.ChunkSize); err != nil {
 		return fmt.Errorf("cannot write slot %s: %w", w.u.Slot, err)
@@ -338,7 +359,7 @@ func (w *chunkWriter) commit(copied bool) error {
 		w.pendingDownloaded += int64(len(b))
 	}
 	if w.unsynced >= w.syncEvery() {
-		return w.sync()
+		return w.handOff()
 	}
 	return nil
 }
@@ -363,25 +384,173 @@ func (w *chunkWriter) copyLocal(off int64) bool {
 	return true
 }
 
-// sync makes what was written durable, then records the checkpoint.
+// handOff gives the batch written since the last one to the reader.
+func (w *chunkWriter) handOff() error {
+	if w.next == w.batchFrom {
+		return w.rb.failed()
+	}
+	b := batch{from: w.batchFrom, to: w.next, downloaded: w.pendingDownloaded, copied: w.pendingCopied}
+	w.batchFrom, w.unsynced, w.pendingDownloaded, w.pendingCopied = w.next, 0, 0, 0
+	return w.rb.add(b)
+}
+
+// sync hands the last batch to the reader and waits until every batch is
+// synced, read back, checked and recorded in the checkpoint.
 func (w *chunkWriter) sync() error {
-	if w.unsynced == 0 && w.cp.Verified == w.next {
-		return nil
+	w.handOff()
+	return w.rb.close()
+}
+
+// batch is a stretch of chunks [from, to) written to the slot and not yet
+// synced and read back.
+type batch struct {
+	from, to           int64
+	downloaded, copied int64
+}
+
+// readBack syncs the batches written, reads them back from the medium
+// (their cached pages dropped), checks each chunk against the
+// base-revision and records the checkpoint: the write of the next batch
+// goes on meanwhile.
+type readBack struct {
+	w *chunkWriter
+	r *os.File
+	// queue takes the batches written to the syncer, synced the
+	// batches synced to the reader.
+	queue, synced chan batch
+	done          chan struct{}
+	closed        bool // by the writer
+	mu            sync.Mutex
+	err           error
+}
+
+// readBackQueue is how many written batches may wait for the reader.
+const readBackQueue = 2
+
+// afterSync, when set (by tests), is called with the chunks of a batch
+// after it is synced and before it is read back.
+var afterSync func(from, to int64)
+
+func (w *chunkWriter) startReadBack() error {
+	r, err := os.Open(w.u.Slot)
+	if err != nil {
+		return fmt.Errorf("cannot read back slot %s: %w", w.u.Slot, err)
 	}
-	if err := w.f.Sync(); err != nil {
-		return fmt.Errorf("cannot sync slot %s: %w", w.u.Slot, err)
+	rb := &readBack{w: w, r: r, queue: make(chan batch, readBackQueue), synced: make(chan batch, readBackQueue), done: make(chan struct{})}
+	w.rb = rb
+	go rb.sync()
+	go rb.run()
+	return nil
+}
+
+func (rb *readBack) failed() error {
+	rb.mu.Lock()
+	defer rb.mu.Unlock()
+	return rb.err
+}
+
+func (rb *readBack) fail(err error) {
+	rb.mu.Lock()
+	if rb.err == nil {
+		rb.err = err
 	}
-	w.cp.Verified = w.next
-	w.cp.Downloaded += w.pendingDownloaded
-	w.cp.Copied += w.pendingCopied
-	w.unsynced, w.pendingDownloaded, w.pendingCopied = 0, 0, 0
-	if err := w.cp.save(w.u.Checkpoint); err != nil {
+	rb.mu.Unlock()
+}
+
+func (rb *readBack) add(b batch) error {
+	if err := rb.failed(); err != nil {
 		return err
 	}
-	if w.u.Progress != nil {
-		w.u.Progress(min(w.next*w.u.Base.ChunkSize, w.u.Base.Size), w.u.Base.Size)
+	if rb.closed {
+		return errors.New("internal error: a batch written after the last")
 	}
+	rb.queue <- b
 	return nil
+}
+
+// close waits for the batches handed over, and returns the first error.
+func (rb *readBack) close() error {
+	if !rb.closed {
+		rb.closed = true
+		close(rb.queue)
+		<-rb.done
+		rb.r.Close()
+	}
+	return rb.failed()
+}
+
+// sync syncs the batches written, in order, and hands them to the reader:
+// the sync of a batch waits for the medium while the one before is read
+// back.
+func (rb *readBack) sync() {
+	defer close(rb.synced)
+	w := rb.w
+	for b := range rb.queue {
+		if rb.failed() != nil {
+			continue // drain
+		}
+		if err := w.f.Sync(); err != nil {
+			rb.fail(fmt.Errorf("cannot sync slot %s: %w", w.u.Slot, err))
+			continue
+		}
+		if afterSync != nil {
+			afterSync(b.from, b.to)
+		}
+		rb.synced <- b
+	}
+}
+
+// run reads back the batches synced, checks them and records the
+// checkpoint, in order.
+func (rb *readBack) run() {
+	defer close(rb.done)
+	w, rev := rb.w, rb.w.u.Base
+	buf := alignedBuffer(int(rev.ChunkSize))
+	for b := range rb.synced {
+		if rb.failed() != nil {
+			continue // drain
+		}
+		from, to := b.from*rev.ChunkSize, min(b.to*rev.ChunkSize, rev.Size)
+		// Read the medium, not the page cache: the pages written are
+		// clean (synced) and can be dropped.
+		dropRange(rb.r, from, to-from)
+		bad := int64(-1)
+		for i := b.from; i < b.to; i++ {
+			c := buf[:w.chunkLen(i)]
+			if _, err := rb.r.ReadAt(c, i*rev.ChunkSize); err != nil {
+				rb.fail(fmt.Errorf("cannot read back slot %s: chunk %d: %w", w.u.Slot, i+1, err))
+				break
+			}
+			sum := sha256.Sum256(c)
+			if hex.EncodeToString(sum[:]) != rev.Chunks[i] {
+				bad = i
+				break
+			}
+		}
+		if rb.failed() != nil {
+			continue
+		}
+		if bad >= 0 {
+			// The chunks before the bad one read back right.
+			w.cp.Verified = bad
+			if err := w.cp.save(w.u.Checkpoint); err != nil {
+				rb.fail(err)
+				continue
+			}
+			rb.fail(fmt.Errorf("cannot update the base: chunk %d of slot %s: %w (the next try writes it again)", bad+1, w.u.Slot, ErrReadBack))
+			continue
+		}
+		w.cp.Verified = b.to
+		w.cp.Downloaded += b.downloaded
+		w.cp.Copied += b.copied
+		if err := w.cp.save(w.u.Checkpoint); err != nil {
+			rb.fail(err)
+			continue
+		}
+		if w.u.Progress != nil {
+			w.u.Progress(to, rev.Size)
+		}
+	}
 }
 
 // DefaultSyncEvery is how many bytes an update writes between two syncs

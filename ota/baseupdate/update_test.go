@@ -248,8 +248,52 @@ func TestCheckpointIgnoresOtherImage(t *testing.T) {
 	}
 }
 
-// TestVerifyFindsFlippedByte: a slot changed after it was written fails
-// the read-back, and the next Write writes again from the changed chunk.
+// TestReadBackFindsFlippedByte: a byte of the slot changed on the medium
+// after its batch was written and synced, before it was read back, fails
+// the write with ErrReadBack, and the next Write writes again from the
+// changed chunk.
+func TestReadBackFindsFlippedByte(t *testing.T) {
+	dir := t.TempDir()
+	img, rev := testImage(12, 8)
+	file := filepath.Join(dir, "base.img")
+	os.WriteFile(file, img, 0o600)
+	u := newUpdate(t, dir, rev, FileSource{file})
+	u.SyncEvery = 3 * testChunk // chunk 5 is inside a batch
+	flipped := false
+	afterSync = func(from, to int64) {
+		if flipped || from > 5 || to <= 5 {
+			return
+		}
+		flipped = true
+		f, err := os.OpenFile(u.Slot, os.O_RDWR, 0)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer f.Close()
+		f.WriteAt([]byte{img[5*testChunk+9] ^ 0x80}, 5*testChunk+9)
+		f.Sync()
+	}
+	t.Cleanup(func() { afterSync = nil })
+	if _, err := u.Run(t.Context()); !errors.Is(err, ErrReadBack) {
+		t.Fatalf("got %v, want ErrReadBack", err)
+	}
+	if !flipped {
+		t.Fatal("no batch held chunk 6")
+	}
+	res, err := u.Run(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkSlot(t, u.Slot, img)
+	if want := rev.Size - 5*testChunk; res.Downloaded != want {
+		t.Errorf("got %d bytes written again, want %d (from the changed chunk on)", res.Downloaded, want)
+	}
+}
+
+// TestVerifyFindsFlippedByte: without the checkpoint of a finished write
+// (read back as it went), Verify reads the whole slot back; a slot changed
+// after it was written fails it, and the next Write writes again.
 func TestVerifyFindsFlippedByte(t *testing.T) {
 	dir := t.TempDir()
 	img, rev := testImage(12, 8)
@@ -265,15 +309,14 @@ func TestVerifyFindsFlippedByte(t *testing.T) {
 	}
 	f.WriteAt([]byte{img[5*testChunk+9] ^ 0x80}, 5*testChunk+9)
 	f.Close()
+	if err := RemoveCheckpoint(u.Checkpoint); err != nil {
+		t.Fatal(err)
+	}
 	if err := u.Verify(); !errors.Is(err, ErrReadBack) {
 		t.Fatalf("got %v, want ErrReadBack", err)
 	}
-	res, err := u.Run(t.Context())
-	if err != nil {
+	if _, err := u.Run(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	checkSlot(t, u.Slot, img)
-	if want := rev.Size - 5*testChunk; res.Downloaded != want {
-		t.Errorf("got %d bytes written again, want %d (from the changed chunk on)", res.Downloaded, want)
-	}
 }
