@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -35,6 +36,8 @@ var values = map[string]func() (string, error){
 		gs, err := unix.Getgroups()
 		return fmt.Sprint(gs), err
 	},
+	// The GPIO controller of the board, through its character device.
+	"gpiochip0": func() (string, error) { return gpioChipInfo("/dev/gpiochip0") },
 }
 
 var cases = map[string]func() error{
@@ -377,4 +380,26 @@ func serve() {
 		}
 		fmt.Printf("%s: %s\n", verb, answer)
 	}
+}
+
+// gpioChipInfo opens a GPIO chip's character device and asks the driver
+// for its name, label and number of lines (GPIO_GET_CHIPINFO_IOCTL of
+// linux/gpio.h, which x/sys/unix does not define).
+func gpioChipInfo(path string) (string, error) {
+	var info struct {
+		Name  [32]byte
+		Label [32]byte
+		Lines uint32
+	}
+	const getChipInfo = 2<<30 | unsafe.Sizeof(info)<<16 | 0xb4<<8 | 0x01 // _IOR(0xB4, 0x01, struct gpiochip_info)
+	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "", err
+	}
+	defer unix.Close(fd)
+	if _, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), getChipInfo, uintptr(unsafe.Pointer(&info))); e != 0 {
+		return "", e
+	}
+	return fmt.Sprintf("name=%s label=%s lines=%d", unix.ByteSliceToString(info.Name[:]),
+		unix.ByteSliceToString(info.Label[:]), info.Lines), nil
 }
