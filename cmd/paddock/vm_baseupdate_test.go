@@ -48,7 +48,7 @@ func TestApplianceBaseUpdateInQEMU(t *testing.T) {
 			"--version", fmt.Sprint(s.rev), "--key", "root", "--revision", fmt.Sprint(s.rev))
 		n := b.d.assertDisk(s.name + ".img")
 		disks := []string{filepath.Join(b.d.work, s.name+".img"), filepath.Join(b.d.work, "assert.disk")}
-		update := fmt.Sprintf("head -c %d /dev/vdc > /tmp/base.assert && paddock base update /dev/vdb --assert /tmp/base.assert --reboot never && paddock base status --json", n)
+		update := fmt.Sprintf(pickDisks+"; head -c %d $ASSERT > /tmp/base.assert && paddock base update $PKG --assert /tmp/base.assert --reboot never && paddock base status --json", n)
 		inProgress, tried := false, false
 		if s.rev == 2 {
 			inProgress = b.powerCuts(t, disks, update, s.to)

@@ -42,8 +42,9 @@ func TestAppliancePowerCutMidRefresh(t *testing.T) {
 	}
 	vm, err := qemu.StartCommand(ctx, c, strings.Join([]string{
 		"paddock list",
-		fmt.Sprintf("head -c %d /dev/vdc > /tmp/hello.assert", assertLen),
-		"paddock install /dev/vdb --assert /tmp/hello.assert",
+		pickDisks,
+		fmt.Sprintf("head -c %d $ASSERT > /tmp/hello.assert", assertLen),
+		"paddock install $PKG --assert /tmp/hello.assert",
 		"echo install ended: $?",
 		"sleep 600",
 	}, "\n"))

@@ -49,6 +49,13 @@ func (d *device) buildDisk(vmlinuz, modules string, apps ...string) {
 	d.ok(append(args, "-o", "disk.img", "-q")...)
 }
 
+// pickDisks is a guest shell line that sets ASSERT to the one of /dev/vdb
+// and /dev/vdc that holds assertions (they begin "type:") and PKG to the
+// other. The kernel does not always name the extra disks in the order QEMU
+// attaches them: a CI run read the base image as /dev/vdc ("cannot decode
+// assertion 1 of bundle: header line 1: want \"name: value\"").
+const pickDisks = `for d in /dev/vdb /dev/vdc; do if [ "$(head -c 5 $d)" = "type:" ]; then ASSERT=$d; else PKG=$d; fi; done`
+
 // assertDisk writes the assertions of package pdk (in the work folder) to
 // assert.disk, padded to whole sectors, for a guest to read from a disk of
 // its own; it returns the length of the assertions.
@@ -85,8 +92,9 @@ func TestApplianceInQEMU(t *testing.T) {
 		// the agent's start, before it said it was ready and this ran.
 		"paddock services ticker",
 		"paddock list",
-		fmt.Sprintf("head -c %d /dev/vdc > /tmp/hello.assert", assertLen),
-		"paddock install /dev/vdb --assert /tmp/hello.assert",
+		pickDisks,
+		fmt.Sprintf("head -c %d $ASSERT > /tmp/hello.assert", assertLen),
+		"paddock install $PKG --assert /tmp/hello.assert",
 		"paddock run hello",
 		"paddock run escape -- mount block_device read_etc_hostname own_data euid",
 		`echo hello-owner=$(stat -c %u /var/lib/paddock/data/hello/1)`,
