@@ -126,7 +126,17 @@ if [ "${1:-}" = --inside ]; then
 	cp "$run/test.log" "$CACHE/last-test.log"
 	grep -E '^(ok|FAIL|---|panic:|deps:|go-toolchain:|kernel\.sh:|\?)|^make: \*\*\*' "$run/test.log" |
 		grep -v -e '^--- PASS' -e '^--- SKIP' || true
-	[ $status = 0 ] || die "make test failed (its whole output: $CACHE/last-test.log)"
+	if [ $status != 0 ]; then
+		# What each failed test printed (its last 150 lines): CI keeps only
+		# this script's output, not the log.
+		awk '/^=== (RUN|CONT|NAME) / { cur = $3; next }
+			/^ *--- FAIL: / { name = $3; n = cnt[name]; from = n > 150 ? n - 150 : 0
+				print "fresh: --- what " name " printed (" n " lines, the last " (n - from) "):"
+				for (i = from; i < n; i++) print "    " buf[name, i]
+				next }
+			cur != "" { buf[cur, cnt[cur]++] = $0 }' "$run/test.log" || true
+		die "make test failed (its whole output: $CACHE/last-test.log)"
+	fi
 	run_in_root 'make demo' >"$run/demo.log" 2>&1 || status=$?
 	cp "$run/demo.log" "$CACHE/last-demo.log"
 	[ $status = 0 ] || { tail -n 40 "$run/demo.log"; die "make demo failed (its whole output: $CACHE/last-demo.log)"; }
