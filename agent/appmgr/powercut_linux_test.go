@@ -7,9 +7,11 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"paddock.dev/paddock/agent/policy"
 	"paddock.dev/paddock/agent/state"
 	"paddock.dev/paddock/confine/launch"
 	"paddock.dev/paddock/internal/dirs"
+	"paddock.dev/paddock/ota/manifest"
 	"paddock.dev/paddock/ota/revisions"
 )
 
@@ -40,7 +42,8 @@ func TestPowerCutMidRefresh(t *testing.T) {
 	f.ensure()
 
 	// The refresh stops before its profiles, as the power goes.
-	f.runner.AddHandler("generate-profiles", func(*state.Task) error { return state.Retry{Reason: "the power goes"} }, nil)
+	be := f.m.be
+	f.m.be = powerGoes{be}
 	id := install(2, two)
 	f.ensure()
 	if status, tasks, _ := f.change(id); status.Ready() {
@@ -49,7 +52,7 @@ func TestPowerCutMidRefresh(t *testing.T) {
 	powerCut(t)
 
 	// The next boot: the agent starts, then resumes the change.
-	f.m.addHandlers()
+	f.m.be = be
 	if err := f.m.StartUp(); err != nil {
 		t.Errorf("Startup: %v", err)
 	}
@@ -67,6 +70,14 @@ func TestPowerCutMidRefresh(t *testing.T) {
 
 // powerCut takes what a power cut takes from the appliance: every mount,
 // and /apps, a tmpfs there, with the current links.
+// powerGoes is a backend whose GenerateProfiles never comes: the power
+// goes first, and the runner keeps the task for the next start.
+type powerGoes struct{ Backend }
+
+func (powerGoes) GenerateProfiles(int, *manifest.Manifest, string, []policy.Connection) error {
+	return state.Retry{Reason: "the power goes"}
+}
+
 func powerCut(t *testing.T) {
 	t.Helper()
 	ms := mountsUnder(t, dirs.Root)

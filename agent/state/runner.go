@@ -72,10 +72,15 @@ func (r *Runner) Stopping() context.Context { return r.stopping }
 func (r *Runner) Stop() { r.stop() }
 
 // AddHandler registers the do and undo handlers for tasks of the given kind.
-// undo may be nil when there is nothing to undo.
+// undo may be nil when there is nothing to undo. Each kind belongs to one
+// manager: registering a kind twice is a bug, and panics when the agent
+// starts rather than running one manager's tasks with another's handlers.
 func (r *Runner) AddHandler(kind string, do, undo HandlerFunc) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if _, ok := r.handlers[kind]; ok {
+		panic(fmt.Sprintf("internal error: task kind %q has handlers already", kind))
+	}
 	r.handlers[kind] = handlers{do, undo}
 }
 

@@ -359,3 +359,22 @@ func TestConcurrentReaders(t *testing.T) {
 		}
 	}
 }
+
+// TestAddHandlerTwice pins the runner's silent overwrite: a second
+// AddHandler for a task kind replaced the first manager's handlers, so
+// that manager's tasks ran another's code. Registering a kind twice is a
+// programming error, which panics at registration, when the agent starts.
+func TestAddHandlerTwice(t *testing.T) {
+	st, _ := openTemp(t)
+	r := NewRunner(st)
+	noop := func(*Task) error { return nil }
+	r.AddHandler("fetch", noop, nil)
+	r.AddHandler("mount", noop, nil) // another kind is fine
+	defer func() {
+		got, _ := recover().(string)
+		if want := `internal error: task kind "fetch" has handlers already`; got != want {
+			t.Errorf("got panic %q, want %q", got, want)
+		}
+	}()
+	r.AddHandler("fetch", noop, noop)
+}
