@@ -26,9 +26,11 @@ type helperArgs struct {
 	URL        string
 	Slot       string
 	Checkpoint string
+	SyncEvery  int64 // 0: testChunk
 }
 
-// TestHelperUpdate is the process that TestUpdateResumesAfterKill kills:
+// TestHelperUpdate is the process that TestUpdateResumesAfterKill (and
+// the bench's resume) kills:
 // it runs an update and is not a test of its own.
 func TestHelperUpdate(t *testing.T) {
 	env := os.Getenv(helperEnv)
@@ -39,7 +41,10 @@ func TestHelperUpdate(t *testing.T) {
 	if err := json.Unmarshal([]byte(env), &a); err != nil {
 		t.Fatal(err)
 	}
-	u := &Update{Base: a.Rev, Slot: a.Slot, Checkpoint: a.Checkpoint, SyncEvery: testChunk,
+	if a.SyncEvery == 0 {
+		a.SyncEvery = testChunk
+	}
+	u := &Update{Base: a.Rev, Slot: a.Slot, Checkpoint: a.Checkpoint, SyncEvery: a.SyncEvery,
 		Source: URLSource{URLs: []string{a.URL}, Size: a.Rev.Size}}
 	_, err := u.Run(t.Context())
 	t.Fatalf("the update ended (%v): it should have been killed", err)
