@@ -31,7 +31,7 @@ build-device:
 # elsewhere, and run as root in CI.
 test: deps build
 	$(GO) vet $(PKGS)
-	$(GO) test -count=1 -timeout 15m $(TESTFLAGS) $(PKGS)
+	$(GO) test -count=1 -timeout 30m $(TESTFLAGS) $(PKGS)
 
 test-short: build
 	$(GO) test -short $(PKGS)
