@@ -75,38 +75,24 @@ func ParseBaseRevision(a *Assertion) (*BaseRevision, error) {
 		VerityRootHash: a.Header("verity-root-hash"),
 		VeritySalt:     a.Header("verity-salt"),
 	}
-	var err error
-	check := func(bad bool, format string, args ...any) {
-		if bad && err == nil {
-			err = fmt.Errorf("invalid base-revision: "+format, args...)
-		}
-	}
-	positive := func(name string) int64 {
-		v := a.Header(name)
-		n, _ := strconv.ParseInt(v, 10, 64)
-		check(n <= 0 || strconv.FormatInt(n, 10) != v, "%s %q (want a positive integer)", name, v)
-		return n
-	}
-	check(len(r.Name) > 64 || !validName().MatchString(r.Name), "name %q", r.Name)
-	check(len(r.Version) > 64 || !validVersion().MatchString(r.Version), "version %q", r.Version)
-	r.Revision = int(min(positive("revision"), 1<<31-1))
-	check(len(r.Arch) > 32 || !validArch().MatchString(r.Arch), "arch %q", r.Arch)
-	r.Size = positive("size")
-	check(!validSHA256().MatchString(r.SHA256), "sha256 %q (want 64 lowercase hex digits)", r.SHA256)
-	r.ChunkSize = positive("chunk-size")
-	check(r.ChunkSize%MinChunkSize != 0 || r.ChunkSize > MaxChunkSize, "chunk-size %d (want a multiple of %d, at most %d)", r.ChunkSize, MinChunkSize, MaxChunkSize)
-	r.VerityDataSize = positive("verity-data-size")
-	check(r.VerityDataSize%verity.BlockSize != 0, "verity-data-size %d is not a multiple of %d", r.VerityDataSize, verity.BlockSize)
-	check(err == nil && r.Size != r.VerityDataSize+verity.TreeSize(r.VerityDataSize),
+	c := &checker{a: a}
+	rev, size := c.revision(r.Name, r.Version, r.Arch, r.SHA256)
+	r.Revision, r.Size = int(min(rev, 1<<31-1)), size
+	r.ChunkSize = c.positive("chunk-size")
+	c.check(r.ChunkSize%MinChunkSize != 0 || r.ChunkSize > MaxChunkSize, "chunk-size %d (want a multiple of %d, at most %d)", r.ChunkSize, MinChunkSize, MaxChunkSize)
+	r.VerityDataSize = c.positive("verity-data-size")
+	c.check(r.VerityDataSize%verity.BlockSize != 0, "verity-data-size %d is not a multiple of %d", r.VerityDataSize, verity.BlockSize)
+	c.check(c.err == nil && r.Size != r.VerityDataSize+verity.TreeSize(r.VerityDataSize),
 		"size %d is not verity-data-size %d plus its hash tree (%d bytes)", r.Size, r.VerityDataSize, verity.TreeSize(r.VerityDataSize))
-	check(!validSHA256().MatchString(r.VerityRootHash), "verity-root-hash %q (want 64 lowercase hex digits)", r.VerityRootHash)
+	c.check(!validSHA256().MatchString(r.VerityRootHash), "verity-root-hash %q (want 64 lowercase hex digits)", r.VerityRootHash)
 	salt, serr := hex.DecodeString(r.VeritySalt)
-	check(serr != nil || len(salt) > verity.MaxSalt || hex.EncodeToString(salt) != r.VeritySalt,
+	c.check(serr != nil || len(salt) > verity.MaxSalt || hex.EncodeToString(salt) != r.VeritySalt,
 		"verity-salt %q (want at most %d bytes in lowercase hex)", r.VeritySalt, verity.MaxSalt)
-	r.Timestamp, err = parseTime(a, "timestamp", err)
-	if err != nil {
-		return nil, err
+	r.Timestamp = c.time("timestamp")
+	if c.err != nil {
+		return nil, c.err
 	}
+	var err error
 	if r.Chunks, err = ParseChunks(a.body, ChunkCount(r.Size, r.ChunkSize)); err != nil {
 		return nil, fmt.Errorf("invalid base-revision body: %w", err)
 	}

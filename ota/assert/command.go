@@ -76,21 +76,16 @@ func ParseCommand(a *Assertion) (*Command, error) {
 		Action:      a.Header("action"),
 		Body:        a.Body(),
 	}
-	var err error
-	check := func(bad bool, format string, args ...any) {
-		if bad && err == nil {
-			err = fmt.Errorf("invalid command: "+format, args...)
-		}
-	}
-	check(!validCommandID().MatchString(c.ID), "id %q (want 1 to 64 of A-Z a-z 0-9 . _ -)", c.ID)
-	check(!validTarget().MatchString(c.Target), "target %q (want device/ID or group/NAME)", c.Target)
-	check(!slices.Contains(CommandActions, c.Action), "action %q (want one of %s)", c.Action, strings.Join(CommandActions, ", "))
-	c.NotBefore, err = parseTime(a, "not-before", err)
-	c.Expiry, err = parseTime(a, "expiry", err)
-	check(err == nil && !c.Expiry.After(c.NotBefore), "expiry %s is not after not-before %s", a.Header("expiry"), a.Header("not-before"))
-	check(!isJSONObject(c.Body), "body is not a JSON object (want the action's arguments, or {})")
-	if err != nil {
-		return nil, err
+	ch := &checker{a: a}
+	ch.check(!validCommandID().MatchString(c.ID), "id %q (want 1 to 64 of A-Z a-z 0-9 . _ -)", c.ID)
+	ch.check(!validTarget().MatchString(c.Target), "target %q (want device/ID or group/NAME)", c.Target)
+	ch.check(!slices.Contains(CommandActions, c.Action), "action %q (want one of %s)", c.Action, strings.Join(CommandActions, ", "))
+	c.NotBefore = ch.time("not-before")
+	c.Expiry = ch.time("expiry")
+	ch.check(ch.err == nil && !c.Expiry.After(c.NotBefore), "expiry %s is not after not-before %s", a.Header("expiry"), a.Header("not-before"))
+	ch.check(!isJSONObject(c.Body), "body is not a JSON object (want the action's arguments, or {})")
+	if ch.err != nil {
+		return nil, ch.err
 	}
 	return c, nil
 }

@@ -96,32 +96,28 @@ func ParseAccountKey(a *Assertion) (*AccountKey, error) {
 		Fingerprint: a.Header("public-key-fingerprint"),
 		Role:        a.Header("role"),
 	}
-	var err error
-	check := func(bad bool, format string, args ...any) {
-		if bad && err == nil {
-			err = fmt.Errorf("invalid account-key: "+format, args...)
-		}
-	}
-	check(!validName().MatchString(k.Account), "account %q", k.Account)
-	check(!validFingerprint().MatchString(k.Fingerprint), "public-key-fingerprint %q", k.Fingerprint)
-	check(k.Role != RolePublisher && k.Role != RoleOperator, "role %q (want %s or %s)", k.Role, RolePublisher, RoleOperator)
-	k.Names, err = parseNames(a.Header("names"), k.Role, err)
-	k.Since, err = parseTime(a, "since", err)
+	c := &checker{a: a}
+	c.check(!validName().MatchString(k.Account), "account %q", k.Account)
+	c.check(!validFingerprint().MatchString(k.Fingerprint), "public-key-fingerprint %q", k.Fingerprint)
+	c.check(k.Role != RolePublisher && k.Role != RoleOperator, "role %q (want %s or %s)", k.Role, RolePublisher, RoleOperator)
+	k.Names, c.err = parseNames(a.Header("names"), k.Role, c.err)
+	k.Since = c.time("since")
 	if a.Header("until") != "" {
-		k.Until, err = parseTime(a, "until", err)
-		check(err == nil && !k.Until.After(k.Since), "until %s is not after since %s", a.Header("until"), a.Header("since"))
+		k.Until = c.time("until")
+		c.check(c.err == nil && !k.Until.After(k.Since), "until %s is not after since %s", a.Header("until"), a.Header("since"))
 	}
 	switch a.Header("takeover") {
 	case "":
 	case "true":
 		k.Takeover = true
 	default:
-		check(true, "takeover %q (want true, or no takeover header)", a.Header("takeover"))
+		c.check(true, "takeover %q (want true, or no takeover header)", a.Header("takeover"))
 	}
-	k.Grants, err = parseGrants(a.Header("grants"), k.Role, err)
-	if err != nil {
-		return nil, err
+	k.Grants, c.err = parseGrants(a.Header("grants"), k.Role, c.err)
+	if c.err != nil {
+		return nil, c.err
 	}
+	var err error
 	if k.Key, err = keys.ParsePublicKey(a.body); err != nil {
 		return nil, fmt.Errorf("invalid account-key body: %w", err)
 	}
@@ -263,25 +259,13 @@ func ParseAppRevision(a *Assertion) (*AppRevision, error) {
 		SHA256:      a.Header("sha256"),
 		Type:        a.Header("package-type"),
 	}
-	var err error
-	check := func(bad bool, format string, args ...any) {
-		if bad && err == nil {
-			err = fmt.Errorf("invalid app-revision: "+format, args...)
-		}
-	}
-	check(len(r.Name) > 64 || !validName().MatchString(r.Name), "name %q", r.Name)
-	check(len(r.Version) > 64 || !validVersion().MatchString(r.Version), "version %q", r.Version)
-	rev, size := a.Header("revision"), a.Header("size")
-	r.Revision, _ = strconv.Atoi(rev)
-	check(r.Revision <= 0 || strconv.Itoa(r.Revision) != rev, "revision %q (want a positive integer)", rev)
-	check(len(r.Arch) > 32 || !validArch().MatchString(r.Arch), "arch %q", r.Arch)
-	r.Size, _ = strconv.ParseInt(size, 10, 64)
-	check(r.Size <= 0 || strconv.FormatInt(r.Size, 10) != size, "size %q (want a positive integer)", size)
-	check(!validSHA256().MatchString(r.SHA256), "sha256 %q (want 64 lowercase hex digits)", r.SHA256)
-	check(!isPackageType(r.Type), "package-type %q (want app, gadget or base)", r.Type)
-	r.Timestamp, err = parseTime(a, "timestamp", err)
-	if err != nil {
-		return nil, err
+	c := &checker{a: a}
+	rev, size := c.revision(r.Name, r.Version, r.Arch, r.SHA256)
+	r.Revision, r.Size = int(rev), size
+	c.check(!isPackageType(r.Type), "package-type %q (want app, gadget or base)", r.Type)
+	r.Timestamp = c.time("timestamp")
+	if c.err != nil {
+		return nil, c.err
 	}
 	return r, nil
 }
