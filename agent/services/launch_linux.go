@@ -19,6 +19,7 @@ import (
 	"paddock.dev/paddock/internal/atomicfile"
 	"paddock.dev/paddock/internal/dirs"
 	"paddock.dev/paddock/internal/notify"
+	"paddock.dev/paddock/internal/procstat"
 )
 
 // runDir holds the records of the running services, their status files
@@ -77,7 +78,7 @@ func (m *Manager) launch(s *service) (*run, *os.File, error) {
 		}
 		return nil, nil, fmt.Errorf("cannot start %s: %w", key, err)
 	}
-	r := &run{pid: cmd.Process.Pid, start: startTime(cmd.Process.Pid), started: timeNow(), done: make(chan struct{})}
+	r := &run{pid: cmd.Process.Pid, start: procstat.StartTime(cmd.Process.Pid), started: timeNow(), done: make(chan struct{})}
 	go func() {
 		err := cmd.Wait()
 		code := 0
@@ -205,7 +206,7 @@ func (m *Manager) adopt(rec record) error {
 		s.log = l
 	}
 	pidfd := -1
-	if startTime(rec.PID) == rec.Start {
+	if procstat.StartTime(rec.PID) == rec.Start {
 		pidfd, err = unix.PidfdOpen(rec.PID, 0)
 		if err != nil {
 			pidfd = -1
@@ -246,24 +247,6 @@ func readStatus(path string) int {
 		return -1
 	}
 	return code
-}
-
-// startTime is field 22 of /proc/PID/stat, or "" when there is no such
-// process or it has ended.
-func startTime(pid int) string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return ""
-	}
-	i := strings.LastIndexByte(string(b), ')')
-	if i < 0 {
-		return ""
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 20 || f[0] == "Z" || f[0] == "X" {
-		return ""
-	}
-	return f[19]
 }
 
 // mainPID returns the service's process, the launcher's child, or 0

@@ -9,6 +9,7 @@ import (
 
 	"paddock.dev/paddock/agent/api/apitypes"
 	"paddock.dev/paddock/internal/notify"
+	"paddock.dev/paddock/internal/procstat"
 	"paddock.dev/paddock/ota/manifest"
 )
 
@@ -265,7 +266,7 @@ func (s *service) stop() error {
 // signalGroup sends sig to the process group of run r, the launcher's,
 // unless the launcher is gone (its PID may name another process since).
 func signalGroup(r *run, sig syscall.Signal) error {
-	if startTime(r.pid) != r.start {
+	if procstat.StartTime(r.pid) != r.start {
 		return nil
 	}
 	err := syscall.Kill(-r.pid, sig)

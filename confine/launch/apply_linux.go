@@ -19,6 +19,7 @@ import (
 	"paddock.dev/paddock/confine/devacl"
 	"paddock.dev/paddock/confine/profiles"
 	"paddock.dev/paddock/internal/dirs"
+	"paddock.dev/paddock/internal/procstat"
 )
 
 // StopGrace is how long ApplyPolicy lets a process it stops end on SIGTERM
@@ -153,16 +154,16 @@ func stopApps(g *cgroup.Group) ([]int, error) {
 	var apps []proc
 	for _, pid := range pids {
 		if inSandbox(pid) {
-			apps = append(apps, proc{pid, startTime(pid)})
+			apps = append(apps, proc{pid, procstat.StartTime(pid)})
 		}
 	}
 	for _, p := range apps {
-		if startTime(p.pid) == p.start {
+		if procstat.StartTime(p.pid) == p.start {
 			syscall.Kill(p.pid, syscall.SIGTERM)
 		}
 	}
 	alive := func() []proc {
-		return slices.DeleteFunc(slices.Clone(apps), func(p proc) bool { return startTime(p.pid) != p.start })
+		return slices.DeleteFunc(slices.Clone(apps), func(p proc) bool { return procstat.StartTime(p.pid) != p.start })
 	}
 	deadline := time.Now().Add(StopGrace)
 	for len(alive()) > 0 && time.Now().Before(deadline) {

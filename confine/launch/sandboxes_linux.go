@@ -19,6 +19,7 @@ import (
 
 	"paddock.dev/paddock/internal/atomicfile"
 	"paddock.dev/paddock/internal/dirs"
+	"paddock.dev/paddock/internal/procstat"
 )
 
 // A sandbox is kept per command and revision, like snapd keeps mount
@@ -80,7 +81,7 @@ func ensureSandbox(s *Spec, lock *os.File) (sandboxRecord, error) {
 		if err != nil {
 			return sandboxRecord{}, err
 		}
-		if startTime(rec.PID) == rec.Start {
+		if procstat.StartTime(rec.PID) == rec.Start {
 			return rec, nil
 		}
 		// The init retired while the lock changed hands: build again.
@@ -119,7 +120,7 @@ func ensureLocked(s *Spec) (sandboxRecord, error) {
 	if err != nil {
 		return sandboxRecord{}, err
 	}
-	rec := sandboxRecord{PID: pid, Start: startTime(pid), Key: key}
+	rec := sandboxRecord{PID: pid, Start: procstat.StartTime(pid), Key: key}
 	data, _ := json.Marshal(rec)
 	if err := atomicfile.WriteFile(recordPath(s.Label, s.Revision), data, 0o600); err != nil {
 		syscall.Kill(pid, syscall.SIGKILL)
@@ -242,35 +243,16 @@ func readRecord(path string) (sandboxRecord, bool) {
 		return rec, false
 	}
 	// A record whose init is gone (or whose PID now names another process) is stale.
-	if startTime(rec.PID) != rec.Start {
+	if procstat.StartTime(rec.PID) != rec.Start {
 		return rec, false
 	}
 	return rec, true
 }
 
-// startTime is field 22 of /proc/PID/stat, or "" when there is no such
-// process or it has ended (a zombie that its parent has not reaped yet:
-// an init that ended has left its namespaces).
-func startTime(pid int) string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return ""
-	}
-	i := strings.LastIndexByte(string(b), ')')
-	if i < 0 {
-		return ""
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 20 || f[0] == "Z" || f[0] == "X" {
-		return ""
-	}
-	return f[19]
-}
-
 // stopInit kills a sandbox's init, which ends every process in its PID
 // namespace, and waits for it to be gone.
 func stopInit(rec sandboxRecord) {
-	if startTime(rec.PID) != rec.Start {
+	if procstat.StartTime(rec.PID) != rec.Start {
 		return
 	}
 	syscall.Kill(rec.PID, syscall.SIGKILL)
@@ -279,7 +261,7 @@ func stopInit(rec sandboxRecord) {
 	// cgroup is only empty then (TestRunHello's remove failed, its cgroup
 	// still busy, after a wait of 1 s).
 	for range 1000 {
-		if startTime(rec.PID) != rec.Start {
+		if procstat.StartTime(rec.PID) != rec.Start {
 			return
 		}
 		time.Sleep(5 * time.Millisecond)
