@@ -54,9 +54,9 @@ connections:
 const hardwareScript = `trap '' PIPE
 cd /tmp
 insmod /tmp/i2c-stub.ko chip_addr=0x50 || echo "i2c-stub: not loaded"
-i=0; while [ ! -e /dev/i2c-0 ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
+i=0; while [ ! -e /dev/i2c-0 ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i+1)); done
 start() { mkfifo /tmp/in.$1; : > /tmp/out.$1; paddock run escape -- serve < /tmp/in.$1 > /tmp/out.$1 2>&1 & eval "exec $2>/tmp/in.$1"; eval "n$1=0"; }
-ask() { eval "echo \"\$3\" >&$2; n$1=\$((n$1+1)); k=\$n$1"; j=0; while [ "$(wc -l < /tmp/out.$1)" -lt $k ] && [ $j -lt 60 ]; do sleep 0.05; j=$((j+1)); done; echo "$4: $(sed -n "${k}p" /tmp/out.$1)"; }
+ask() { eval "echo \"\$3\" >&$2; n$1=\$((n$1+1)); k=\$n$1"; j=0; while [ "$(wc -l < /tmp/out.$1)" -lt $k ] && [ $j -lt 240 ]; do sleep 0.05; j=$((j+1)); done; echo "$4: $(sed -n "${k}p" /tmp/out.$1)"; }
 stamp() { echo "t $(cut -d' ' -f1 /proc/uptime) $(date +%s) $1"; }
 running() { pidof escape >/dev/null && echo "$1: running" || echo "$1: gone"; }
 ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0 && ip route add default via 10.0.2.2 || echo "network: not up"
@@ -89,17 +89,17 @@ ask c 5 "open /dev/i2c-0" i2c-disconnected
 start d 6
 stamp "echo usb: plug"
 echo "usb: plug"
-i=0; while [ ! -e /dev/ttyUSB0 ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done
+i=0; while [ ! -e /dev/ttyUSB0 ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i+1)); done
 ls -l /dev/ttyUSB0
-i=0; while [ $i -lt 50 ]; do ask d 6 "open /dev/ttyUSB0" usb-try >/dev/null; tail -n 1 /tmp/out.d | grep -q allowed && break; sleep 0.1; i=$((i+1)); done
+i=0; while [ $i -lt 200 ]; do ask d 6 "open /dev/ttyUSB0" usb-try >/dev/null; tail -n 1 /tmp/out.d | grep -q allowed && break; sleep 0.1; i=$((i+1)); done
 stamp "echo usb-tries: $i"
 echo "usb-tries: $i"
 ask d 6 "hold /dev/ttyUSB0" usb-plugged
 ask d 6 "write /dev/ttyUSB0 hello-over-usb" usb-write
 stamp "echo usb: unplug"
 echo "usb: unplug"
-i=0; while [ -e /dev/ttyUSB0 ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done
-i=0; while grep -q '"major": 188' /var/lib/paddock/profiles/escape/1/escape.policy && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done
+i=0; while [ -e /dev/ttyUSB0 ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i+1)); done
+i=0; while grep -q '"major": 188' /var/lib/paddock/profiles/escape/1/escape.policy && [ $i -lt 1200 ]; do sleep 0.1; i=$((i+1)); done
 stamp "usb policy"
 echo "usb-policy: $(grep -c '"major": 188' /var/lib/paddock/profiles/escape/1/escape.policy)"
 ask d 6 "open /dev/ttyUSB0" usb-unplugged
@@ -160,13 +160,13 @@ func TestApplianceHardwareInQEMU(t *testing.T) {
 	c, err := qemu.WithCommand(qemu.Config{
 		Kernel: vmlinux, Initrd: filepath.Join(d.work, "initrd.img"),
 		Disks: []string{filepath.Join(d.work, "disk.img")}, ReadOnlyDisks: []string{files},
-		Serials: []string{serial}, QMP: sock, USB: true, Timeout: 4 * time.Minute,
+		Serials: []string{serial}, QMP: sock, USB: true, Timeout: 8 * time.Minute,
 		GuestForwards: []qemu.GuestForward{{GuestPort: 1883, HostPort: broker.Port()}},
 	}, "tar -xf /dev/vdb -C /tmp && sh /tmp/t.sh")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	start := time.Now()
 	v, err := qemu.Start(ctx, c)

@@ -31,14 +31,14 @@ func TestAppliancePowerCutMidRefresh(t *testing.T) {
 	assertLen := d.assertDisk(two)
 
 	// Boot 1: hello 1 is seeded; its refresh to 2 stops before the profiles, and the power goes.
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	c := qemu.Config{
 		Kernel: vmlinux, Initrd: filepath.Join(d.work, "initrd.img"),
 		Disks:         []string{filepath.Join(d.work, "disk.img")},
 		ReadOnlyDisks: []string{filepath.Join(d.work, two), filepath.Join(d.work, "assert.disk")},
 		Append:        "PADDOCK_FAULT=generate-profiles:before",
-		Timeout:       3 * time.Minute,
+		Timeout:       8 * time.Minute,
 	}
 	vm, err := qemu.StartCommand(ctx, c, strings.Join([]string{
 		"paddock list",
