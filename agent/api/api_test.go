@@ -21,6 +21,7 @@ import (
 	"paddock.dev/paddock/agent/state"
 	"paddock.dev/paddock/agent/state/statetest"
 	"paddock.dev/paddock/internal/dirs"
+	"paddock.dev/paddock/internal/localapi"
 )
 
 // newServer returns a server over a fresh state in a temporary root.
@@ -32,9 +33,9 @@ func newServer(t *testing.T) (*Server, *state.State) {
 	return New(st, apps, log), st
 }
 
-// asUID returns r with the peer uid set as withPeer sets it.
+// asUID returns r with the peer uid set as localapi.ConnContext sets it.
 func asUID(r *http.Request, uid uint32) *http.Request {
-	return r.WithContext(context.WithValue(r.Context(), peerKey{}, uid))
+	return r.WithContext(localapi.WithPeer(r.Context(), localapi.Peer{UID: uid}))
 }
 
 // serve runs r through the server's handler and decodes the envelope.
@@ -228,37 +229,6 @@ func TestMutationsNeedRoot(t *testing.T) {
 		if w.Code != 200 {
 			t.Errorf("GET %s as uid 1000: got status %d, want 200", url, w.Code)
 		}
-	}
-}
-
-func TestPeerUID(t *testing.T) {
-	sock := filepath.Join(t.TempDir(), "s")
-	l, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	client, err := net.Dial("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	server, err := l.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer server.Close()
-
-	uid, ok := peerUID(withPeer(context.Background(), server))
-	if !ok || uid != uint32(os.Getuid()) {
-		t.Errorf("over a unix socket: got uid %d, %v, want %d, true", uid, ok, os.Getuid())
-	}
-	// Anything else is an unknown peer, which root refuses.
-	a, b := net.Pipe()
-	defer a.Close()
-	defer b.Close()
-	if uid, ok := peerUID(withPeer(context.Background(), a)); ok {
-		t.Errorf("over a pipe: got uid %d, want none", uid)
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"paddock.dev/paddock/agent/api/apitypes"
+	"paddock.dev/paddock/internal/localapi"
 	"paddock.dev/paddock/internal/testutil"
 )
 
@@ -127,7 +128,7 @@ func TestConnectionLimitsOverSocket(t *testing.T) {
 	testutil.NeedRoot(t, "run clients as other users")
 	testutil.Replace(t, &idleTimeout, 2*time.Second)
 	s, _ := newServer(t)
-	s.Limits = Limits{PerUID: 4, Total: 8, RootReserve: 2}
+	s.Limits = localapi.Limits{PerUID: 4, Total: 8, RootReserve: 2}
 	dir := t.TempDir()
 	for _, d := range []string{dir, filepath.Dir(dir)} {
 		if err := os.Chmod(d, 0o755); err != nil {
@@ -179,9 +180,9 @@ func TestConnectionLimitsOverSocket(t *testing.T) {
 	}
 
 	// The held connections are idle: the server closes them.
-	ll := s.listen.(*limitListener)
+	ll := s.listen.(*localapi.Listener)
 	deadline := time.Now().Add(10 * time.Second)
-	for n, _ := ll.open(nobody); n > 0; n, _ = ll.open(nobody) {
+	for n, _ := ll.Open(nobody); n > 0; n, _ = ll.Open(nobody) {
 		if time.Now().After(deadline) {
 			t.Fatalf("uid %d still holds %d connections 10s after they went idle (idle timeout %s)", nobody, n, idleTimeout)
 		}

@@ -36,8 +36,7 @@ func asyncResponse(w http.ResponseWriter, change string) {
 }
 
 func errorResponse(w http.ResponseWriter, code int, kind string, err error) {
-	b, _ := json.Marshal(apitypes.ErrorResult{Message: err.Error(), Kind: kind})
-	writeResponse(w, apitypes.Response{Type: "error", StatusCode: code, Result: b})
+	writeResponse(w, apitypes.ErrorResponse(code, kind, err.Error()))
 }
 
 // managerError answers with the status that fits an error of the app manager.

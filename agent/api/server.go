@@ -15,6 +15,7 @@ import (
 	"paddock.dev/paddock/agent/api/apitypes"
 	"paddock.dev/paddock/agent/appmgr"
 	"paddock.dev/paddock/agent/state"
+	"paddock.dev/paddock/internal/localapi"
 )
 
 // The timeouts of the API's connections. A request must arrive whole
@@ -28,6 +29,10 @@ var (
 	idleTimeout       = 30 * time.Second
 	uploadStall       = 60 * time.Second
 )
+
+// DefaultLimits are the limits of the agent's API. A paddock command holds
+// one connection; 16 users at their limit fill the share of non-root users.
+var DefaultLimits = localapi.Limits{PerUID: 32, Total: 512, RootReserve: 32}
 
 // Apps is what the API asks of the app manager (appmgr.Manager).
 type Apps interface {
@@ -51,7 +56,7 @@ type Server struct {
 	// services serves the service endpoints once SetServices was called.
 	services Services
 	// Limits bound the connections; set it before Listen.
-	Limits Limits
+	Limits localapi.Limits
 	// Configs keeps the apps' configuration (config.go); set it before Serve.
 	Configs Configs
 	// Health returns an app's health, or nil; set it before Serve.
@@ -76,7 +81,7 @@ func New(st *state.State, apps Apps, log *slog.Logger) *Server {
 	})
 	s.http = &http.Server{
 		Handler:           s.withHealth(mux),
-		ConnContext:       withPeer,
+		ConnContext:       localapi.ConnContext,
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,
@@ -107,7 +112,9 @@ func (s *Server) Listen(path string) error {
 		l.Close()
 		return fmt.Errorf("cannot listen on %s: %w", path, err)
 	}
-	s.listen = newLimitListener(l, s.Limits, socketPeerUID, s.log)
+	s.listen = localapi.NewListener(l, localapi.Options{
+		Limits: s.Limits, Name: "the paddock agent", Refusal: apitypes.Busy, Log: s.log, LogName: "API",
+	})
 	return nil
 }
 
@@ -127,8 +134,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // root wraps a handler that changes the device: only root may call it.
 func (s *Server) root(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		uid, ok := peerUID(r.Context())
-		if !ok || uid != 0 {
+		if p, ok := localapi.PeerFrom(r.Context()); !ok || p.UID != 0 {
 			errorResponse(w, http.StatusForbidden, "forbidden", errors.New("permission denied: this needs root (try with sudo)"))
 			return
 		}

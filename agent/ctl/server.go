@@ -25,7 +25,12 @@ import (
 
 	"paddock.dev/paddock/agent/api/apitypes"
 	"paddock.dev/paddock/agent/health"
+	"paddock.dev/paddock/internal/localapi"
 )
+
+// DefaultLimits are the limits of the in-app socket: 'paddock ctl' holds
+// one connection for one request.
+var DefaultLimits = localapi.Limits{PerUID: 8, Total: 256}
 
 // The timeouts of a connection: a request is small and answered at once.
 var (
@@ -55,7 +60,7 @@ type Server struct {
 	// when none); nil when the agent keeps none.
 	Config func(app string, keys []string) (map[string]any, error)
 	// Limits bound the connections; set it before Listen.
-	Limits Limits
+	Limits localapi.Limits
 	// cgroupParent is the parent of the apps' cgroups, which a caller's
 	// must be in (cgroup.ParentFor of the root directory).
 	cgroupParent string
@@ -73,7 +78,7 @@ func New(log *slog.Logger, cgroupParent string) *Server {
 	})
 	s.http = &http.Server{
 		Handler:           mux,
-		ConnContext:       withPeer,
+		ConnContext:       localapi.ConnContext,
 		ReadHeaderTimeout: readTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,
@@ -101,7 +106,9 @@ func (s *Server) Listen(path string) error {
 		l.Close()
 		return err
 	}
-	s.listen = newLimitListener(l, s.Limits, s.log)
+	s.listen = localapi.NewListener(l, localapi.Options{
+		Limits: s.Limits, Name: "the in-app socket", Refusal: apitypes.Busy, Log: s.log, LogName: "in-app",
+	})
 	return nil
 }
 
@@ -120,7 +127,7 @@ func (s *Server) Shutdown(ctx context.Context) error { return s.http.Shutdown(ct
 // or refuses the call.
 func (s *Server) app(h func(w http.ResponseWriter, r *http.Request, app string)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		p, ok := r.Context().Value(peerKey{}).(peer)
+		p, ok := localapi.PeerFrom(r.Context())
 		if !ok {
 			errorResponse(w, http.StatusForbidden, "forbidden", errors.New("cannot tell who connects to the in-app socket"))
 			return
@@ -135,18 +142,18 @@ func (s *Server) app(h func(w http.ResponseWriter, r *http.Request, app string))
 }
 
 // identify returns the app that the peer is, or why it is none.
-func (s *Server) identify(p peer) (string, error) {
-	if p.uid == 0 {
+func (s *Server) identify(p localapi.Peer) (string, error) {
+	if p.UID == 0 {
 		return "", errors.New("paddock ctl speaks for an app, from inside its sandbox: root is no app (use 'paddock config' and 'paddock info' as root)")
 	}
 	app, ok := "", false
 	if s.AppOfUID != nil {
-		app, ok = s.AppOfUID(int(p.uid))
+		app, ok = s.AppOfUID(int(p.UID))
 	}
 	if !ok {
-		return "", fmt.Errorf("paddock ctl speaks for an app, from inside its sandbox: uid %d is no installed app's user", p.uid)
+		return "", fmt.Errorf("paddock ctl speaks for an app, from inside its sandbox: uid %d is no installed app's user", p.UID)
 	}
-	if err := checkCgroup(p.pid, app, s.cgroupParent); err != nil {
+	if err := checkCgroup(p.PID, app, s.cgroupParent); err != nil {
 		return "", err
 	}
 	return app, nil
@@ -217,6 +224,5 @@ func syncResponse(w http.ResponseWriter, v any) {
 }
 
 func errorResponse(w http.ResponseWriter, code int, kind string, err error) {
-	b, _ := json.Marshal(apitypes.ErrorResult{Message: err.Error(), Kind: kind})
-	writeResponse(w, apitypes.Response{Type: "error", StatusCode: code, Result: b})
+	writeResponse(w, apitypes.ErrorResponse(code, kind, err.Error()))
 }

@@ -5,6 +5,7 @@ package apitypes
 
 import (
 	"encoding/json"
+	"net/http"
 	"time"
 )
 
@@ -27,6 +28,20 @@ type ErrorResult struct {
 	// Kind is a stable word for scripts: not-found, conflict, refused, forbidden, bad-request,
 	// busy (too many connections), no-space (the disk is too full for it), internal.
 	Kind string `json:"kind"`
+}
+
+// ErrorResponse returns the error Response with the status code, the kind
+// (an ErrorResult's) and the message.
+func ErrorResponse(code int, kind, message string) Response {
+	b, _ := json.Marshal(ErrorResult{Message: message, Kind: kind})
+	return Response{Type: "error", StatusCode: code, Result: b}
+}
+
+// Busy returns the body of the answer to a connection over the limits of
+// a socket: a 503 of kind busy, saying why.
+func Busy(why string) []byte {
+	b, _ := json.Marshal(ErrorResponse(http.StatusServiceUnavailable, "busy", why))
+	return b
 }
 
 // Degraded says why the agent cannot keep its state safe, and since when.

@@ -1,4 +1,4 @@
-package api
+package localapi
 
 import (
 	"bufio"
@@ -10,8 +10,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"paddock.dev/paddock/agent/api/apitypes"
 )
 
 // fakeListener hands out the server ends of pipes whose peer uid the test
@@ -42,11 +40,17 @@ func (l *fakeListener) Accept() (net.Conn, error) {
 func (l *fakeListener) Close() error   { close(l.closed); return nil }
 func (l *fakeListener) Addr() net.Addr { return &net.UnixAddr{Name: "fake", Net: "unix"} }
 
-func fakeUID(c net.Conn) (uint32, error) {
+func fakePeer(c net.Conn) (Peer, error) {
 	if fc, ok := c.(*fakeConn); ok {
-		return fc.uid, nil
+		return Peer{UID: fc.uid}, nil
 	}
-	return 0, errors.New("not a fake connection")
+	return Peer{}, errors.New("not a fake connection")
+}
+
+// refusal is the body of a test's refusals: the reason in JSON.
+func refusal(why string) []byte {
+	b, _ := json.Marshal(map[string]string{"message": why})
+	return b
 }
 
 // TestLimitListener pins issue 9 item 3 in the limiter's logic: the API
@@ -56,7 +60,14 @@ func fakeUID(c net.Conn) (uint32, error) {
 // on to the next; a closed connection gives its slot back.
 func TestLimitListener(t *testing.T) {
 	fl := newFakeListener()
-	ll := newLimitListener(fl, Limits{PerUID: 2, Total: 5, RootReserve: 1}, fakeUID, slog.New(slog.DiscardHandler))
+	ll := NewListener(fl, Options{
+		Limits:  Limits{PerUID: 2, Total: 5, RootReserve: 1},
+		Name:    "the test socket",
+		Refusal: refusal,
+		Log:     slog.New(slog.DiscardHandler),
+		LogName: "test",
+		PeerOf:  fakePeer,
+	})
 	defer ll.Close()
 	accepted := make(chan net.Conn, 10)
 	go func() {
@@ -88,13 +99,12 @@ func TestLimitListener(t *testing.T) {
 			t.Fatalf("uid %d: neither accepted nor answered: %v", uid, err)
 		}
 		defer resp.Body.Close()
-		var r apitypes.Response
-		var e apitypes.ErrorResult
-		if err := json.NewDecoder(resp.Body).Decode(&r); err != nil || json.Unmarshal(r.Result, &e) != nil {
+		var e struct{ Message string }
+		if err := json.NewDecoder(resp.Body).Decode(&e); err != nil {
 			t.Fatalf("uid %d: cannot decode the refusal: %v", uid, err)
 		}
-		if resp.StatusCode != http.StatusServiceUnavailable || e.Kind != "busy" {
-			t.Errorf("uid %d: got %d %q, want 503 busy", uid, resp.StatusCode, e.Kind)
+		if ct := resp.Header.Get("Content-Type"); resp.StatusCode != http.StatusServiceUnavailable || ct != "application/json" {
+			t.Errorf("uid %d: got %d %s, want 503 application/json", uid, resp.StatusCode, ct)
 		}
 		return false, e.Message
 	}
@@ -118,13 +128,13 @@ func TestLimitListener(t *testing.T) {
 			t.Errorf("step %d, uid %d: got accepted %v (%q), want %v (%q)", i, s.uid, ok, msg, s.ok, s.want)
 		}
 	}
-	if n, total := ll.open(1000); n != 2 || total != 5 {
+	if n, total := ll.Open(1000); n != 2 || total != 5 {
 		t.Errorf("got %d open for uid 1000, %d in all, want 2 and 5", n, total)
 	}
 	// Closing gives the slot back, once even if closed twice.
 	held[0].Close()
 	held[0].Close()
-	if n, total := ll.open(1000); n != 1 || total != 4 {
+	if n, total := ll.Open(1000); n != 1 || total != 4 {
 		t.Errorf("after a close: got %d open for uid 1000, %d in all, want 1 and 4", n, total)
 	}
 	held[2].Close() // uid 1001: now a slot is free for others than root
@@ -141,5 +151,28 @@ func TestLimitListener(t *testing.T) {
 	}
 	for _, c := range held {
 		c.Close()
+	}
+}
+
+// TestAdmitWithoutReserve checks the refusals of a socket that keeps no
+// slots for root (the in-app socket's): once Total are open, everyone is
+// refused, and the refusal does not speak of root.
+func TestAdmitWithoutReserve(t *testing.T) {
+	ll := NewListener(newFakeListener(), Options{Limits: Limits{PerUID: 2, Total: 3}, Name: "the test socket"})
+	steps := []struct {
+		uid  uint32
+		want string // the refusal, "" for admitted
+	}{
+		{1000, ""},
+		{1000, ""},
+		{1000, "too many connections to the test socket from uid 1000 (at most 2): close some and try again"},
+		{0, ""},
+		{1001, "too many connections to the test socket (3 open): try again later"},
+		{0, "too many connections to the test socket (3 open): try again later"},
+	}
+	for i, s := range steps {
+		if got := ll.admit(s.uid); got != s.want {
+			t.Errorf("step %d, uid %d: got %q, want %q", i, s.uid, got, s.want)
+		}
 	}
 }

@@ -2,58 +2,14 @@ package ctl
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path"
 	"strconv"
 	"strings"
-
-	"golang.org/x/sys/unix"
 )
-
-// peer is who is at the other end of a connection, as the kernel says.
-type peer struct {
-	uid uint32
-	pid int32
-}
-
-type peerKey struct{}
-
-// withPeer stores the connection's peer in its requests' context.
-func withPeer(ctx context.Context, c net.Conn) context.Context {
-	if pc, ok := c.(*peerConn); ok {
-		return context.WithValue(ctx, peerKey{}, pc.peer)
-	}
-	return ctx
-}
-
-// peerOf returns the credentials the kernel recorded for the process that
-// connected a unix socket (SO_PEERCRED).
-func peerOf(c net.Conn) (peer, error) {
-	uc, ok := c.(*net.UnixConn)
-	if !ok {
-		return peer{}, errors.New("not a unix socket connection")
-	}
-	raw, err := uc.SyscallConn()
-	if err != nil {
-		return peer{}, err
-	}
-	var cred *unix.Ucred
-	var credErr error
-	if err := raw.Control(func(fd uintptr) {
-		cred, credErr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
-	}); err != nil {
-		return peer{}, err
-	}
-	if credErr != nil {
-		return peer{}, os.NewSyscallError("getsockopt SO_PEERCRED", credErr)
-	}
-	return peer{uid: cred.Uid, pid: cred.Pid}, nil
-}
 
 // procDir is where the processes' cgroups are read; tests swap it.
 var procDir = "/proc"
