@@ -118,9 +118,14 @@ var updateKey = manager.BaseKey("update")
 // Ensure has nothing to do between changes.
 func (m *Manager) Ensure() error { return nil }
 
+// bootIDRel is where the kernel gives the id of this boot, under the
+// root: /proc on a device; in a test root (PADDOCK_ROOT), a file the test
+// changes when it plays a reboot.
+const bootIDRel = "proc/sys/kernel/random/boot_id"
+
 // readBootID reads the kernel's id of this boot.
 func readBootID() string {
-	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	b, err := os.ReadFile(filepath.Join(dirs.Root, bootIDRel))
 	if err != nil {
 		return ""
 	}

@@ -158,7 +158,11 @@ func parseAction(pos []string, opts actionOptions) (string, mqtt.Args, error) {
 	switch action {
 	case mqtt.ActionInstall, mqtt.ActionRefresh, mqtt.ActionBaseUpdate:
 		args.URLs = rest
-		as, err := loadAssertions(rest[0], opts.assertFile)
+		want := assert.AppRevisionType
+		if action == mqtt.ActionBaseUpdate {
+			want = assert.BaseRevisionType
+		}
+		as, err := loadAssertions(rest[0], opts.assertFile, want)
 		if err != nil {
 			return "", args, err
 		}
@@ -200,17 +204,18 @@ func usageActions(what string) error {
 	return cli.UsageError("%s (want one of %s)", what, strings.Join(all, ", "))
 }
 
-// loadAssertions returns the assertions (app-revision and delegation) of
-// the package at pkgURL: from file if given, else from the file named like
-// the URL's last element plus ".assert" in the current directory (as
-// 'paddock sign' writes it), else fetched from pkgURL + ".assert".
-func loadAssertions(pkgURL, file string) (string, error) {
+// loadAssertions returns the assertions of the artifact at pkgURL (an
+// app-revision or a base-revision, as want says, and delegations): from
+// file if given, else from the file named like the URL's last element plus
+// ".assert" in the current directory (as 'paddock sign' and 'paddock image
+// base' write it), else fetched from pkgURL + ".assert".
+func loadAssertions(pkgURL, file, want string) (string, error) {
 	var data []byte
 	var err error
 	from := file
 	u, perr := url.Parse(pkgURL)
 	if perr != nil || u.Path == "" {
-		return "", cli.UsageError("%q is not a package URL (want http(s)://host/path/NAME.pdk)", pkgURL)
+		return "", cli.UsageError("%q is not an artifact URL (want http(s)://host/path/NAME.pdk, or NAME.img for a base)", pkgURL)
 	}
 	if file == "" {
 		from = path.Base(u.Path) + ".assert"
@@ -231,7 +236,10 @@ func loadAssertions(pkgURL, file string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("cannot read the assertions of %s from %s: %w", pkgURL, from, err)
 	}
-	if !slices.ContainsFunc(as, func(a *assert.Assertion) bool { return a.Type() == assert.AppRevisionType }) {
+	if !slices.ContainsFunc(as, func(a *assert.Assertion) bool { return a.Type() == want }) {
+		if want == assert.BaseRevisionType {
+			return "", fmt.Errorf("cannot use %s: it holds no base-revision assertion (make the base with 'paddock image base --key KEY --revision N')", from)
+		}
 		return "", fmt.Errorf("cannot use %s: it holds no app-revision assertion (sign the package with 'paddock sign')", from)
 	}
 	return string(data), nil

@@ -122,6 +122,28 @@ func TestParseAction(t *testing.T) {
 	}
 }
 
+// TestParseActionBaseUpdate pins a bug: 'fleet send' and 'fleet rollout'
+// refused every base-update, since they wanted an app-revision in the
+// assertions of any artifact ("it holds no app-revision assertion"), and a
+// base comes with a base-revision ('paddock image base --key').
+func TestParseActionBaseUpdate(t *testing.T) {
+	key := asserttest.Key(t, "root")
+	base := testutil.TempFile(t, "base.img.assert", string(asserttest.BaseRevision(t, key, "paddock-base", nil)))
+	app := testutil.TempFile(t, "hello.pdk.assert", string(asserttest.Revision(t, key, "hello", nil)))
+	action, args, err := parseAction([]string{"base-update", "http://127.0.0.1/base.img"}, actionOptions{assertFile: base})
+	if err != nil || action != "base-update" || len(args.URLs) != 1 || !strings.Contains(args.Assertions, "type: base-revision") {
+		t.Errorf("base-update with a base-revision: got %s %+v, %v, want the command with its assertions", action, args, err)
+	}
+	for _, tc := range []struct{ action, url, file, want string }{
+		{"base-update", "http://127.0.0.1/base.img", app, "no base-revision assertion"},
+		{"install", "http://127.0.0.1/hello.pdk", base, "no app-revision assertion"},
+	} {
+		if _, _, err := parseAction([]string{tc.action, tc.url}, actionOptions{assertFile: tc.file}); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s with the other kind of assertion: got %v, want %q", tc.action, err, tc.want)
+		}
+	}
+}
+
 func TestParseActionDownloadLimits(t *testing.T) {
 	rev := asserttest.Revision(t, asserttest.Key(t, "root"), "hello", func(r *assert.AppRevision) {
 		*r = assert.AppRevision{Name: "hello", Version: "1", Revision: 1, Arch: "all", Size: 1, SHA256: strings.Repeat("0", 64), Type: "app"}
