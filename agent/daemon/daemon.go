@@ -162,18 +162,24 @@ func (d *Daemon) loop() {
 	defer d.wg.Done()
 	t := time.NewTicker(ensureInterval)
 	defer t.Stop()
+	idle := idleRelease{quiet: releaseQuiet, last: time.Now()}
 	for {
 		select {
 		case <-d.stop:
 			return
 		case <-d.wake:
+			idle.woke(time.Now())
 		case <-t.C:
 		}
 		d.ensure()
 		d.report()
 		d.st.Lock()
 		d.st.Prune(keepChanges)
+		busy := len(d.st.ChangesInProgress()) > 0
 		d.st.Unlock()
+		if idle.due(time.Now(), busy) {
+			d.release()
+		}
 	}
 }
 
