@@ -8,8 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"time"
 
 	"paddock.dev/paddock/agent/api/apitypes"
@@ -96,35 +94,18 @@ func New(st *state.State, apps Apps, log *slog.Logger) *Server {
 // and writable by every local user (mutations are checked per request, and
 // connections are bounded by s.Limits).
 func (s *Server) Listen(path string) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return fmt.Errorf("cannot create socket directory: %w", err)
-	}
-	if c, err := net.Dial("unix", path); err == nil {
-		c.Close()
-		return fmt.Errorf("cannot listen on %s: another daemon is running", path)
-	}
-	os.Remove(path)
-	l, err := net.Listen("unix", path)
-	if err != nil {
-		return fmt.Errorf("cannot listen on %s: %w", path, err)
-	}
-	if err := os.Chmod(path, 0o666); err != nil {
-		l.Close()
-		return fmt.Errorf("cannot listen on %s: %w", path, err)
-	}
-	s.listen = localapi.NewListener(l, localapi.Options{
+	l, err := localapi.Listen(path, localapi.Options{
 		Limits: s.Limits, Name: "the paddock agent", Refusal: apitypes.Busy, Log: s.log, LogName: "API",
 	})
+	if err != nil {
+		return err
+	}
+	s.listen = l
 	return nil
 }
 
 // Serve answers requests until Shutdown.
-func (s *Server) Serve() error {
-	if err := s.http.Serve(s.listen); !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
-}
+func (s *Server) Serve() error { return localapi.Serve(s.http, s.listen) }
 
 // Shutdown stops accepting requests and waits for those in flight.
 func (s *Server) Shutdown(ctx context.Context) error {

@@ -19,8 +19,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"time"
 
 	"paddock.dev/paddock/agent/api/apitypes"
@@ -94,31 +92,18 @@ func New(log *slog.Logger, cgroupParent string) *Server {
 // sees the socket of an agent started after it). Every user may connect:
 // the peer's identity decides.
 func (s *Server) Listen(path string) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return fmt.Errorf("cannot create the in-app socket's folder: %w", err)
-	}
-	os.Remove(path)
-	l, err := net.Listen("unix", path)
-	if err != nil {
-		return fmt.Errorf("cannot listen on %s: %w", path, err)
-	}
-	if err := os.Chmod(path, 0o666); err != nil {
-		l.Close()
-		return err
-	}
-	s.listen = localapi.NewListener(l, localapi.Options{
+	l, err := localapi.Listen(path, localapi.Options{
 		Limits: s.Limits, Name: "the in-app socket", Refusal: apitypes.Busy, Log: s.log, LogName: "in-app",
 	})
+	if err != nil {
+		return err
+	}
+	s.listen = l
 	return nil
 }
 
 // Serve serves until Shutdown.
-func (s *Server) Serve() error {
-	if err := s.http.Serve(s.listen); !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
-}
+func (s *Server) Serve() error { return localapi.Serve(s.http, s.listen) }
 
 // Shutdown stops serving, waiting for requests in flight until ctx ends.
 func (s *Server) Shutdown(ctx context.Context) error { return s.http.Shutdown(ctx) }
