@@ -75,6 +75,20 @@ func (c *command) wait(id string, stdout, stderr io.Writer) (apitypes.ChangeInfo
 	return ci, true, err
 }
 
+// follow waits for the change id that does verb to what (see wait), and
+// says what failed: "cannot VERB WHAT: why". ci is nil when --no-wait
+// returned early.
+func (c *command) follow(verb, what, id string, stdout, stderr io.Writer) (*apitypes.ChangeInfo, error) {
+	ci, waited, err := c.wait(id, stdout, stderr)
+	if !waited {
+		return nil, err
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cannot %s %s: %w", verb, what, err)
+	}
+	return &ci, nil
+}
+
 // table writes rows aligned in columns.
 func table(w io.Writer, header string, rows [][]string) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)

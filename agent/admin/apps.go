@@ -66,14 +66,11 @@ func install(name, usage string, refresh bool, args []string, stdout, stderr io.
 	if err != nil {
 		return err
 	}
-	ci, waited, err := c.wait(id, stdout, stderr)
-	if !waited {
+	ci, err := c.follow(name, pdk, id, stdout, stderr)
+	if err != nil || ci == nil {
 		return err
 	}
-	if err != nil {
-		return fmt.Errorf("cannot %s %s: %w", name, pdk, err)
-	}
-	return printAppOfChange(c, ci, stdout)
+	return printAppOfChange(c, *ci, stdout)
 }
 
 // printAppOfChange prints the app a finished change worked on, named by
@@ -127,26 +124,27 @@ func Remove(args []string, stdout, stderr io.Writer) error {
 // appChange runs a command that starts a change of one app (named by the
 // only argument) and follows it; ci is nil when --no-wait returned early.
 func appChange(verb, usage string, args []string, stdout, stderr io.Writer, start func(*client.Client, string) (string, error)) (*command, string, *apitypes.ChangeInfo, error) {
+	return oneChange(verb, usage, "one app name", args, stdout, stderr, start)
+}
+
+// oneChange runs a command that starts a change of one thing, named by the
+// only argument (what says which kind, in the usage error), and follows
+// it; ci is nil when --no-wait returned early.
+func oneChange(verb, usage, what string, args []string, stdout, stderr io.Writer, start func(*client.Client, string) (string, error)) (*command, string, *apitypes.ChangeInfo, error) {
 	c := newCommand(verb, usage, stderr, true)
 	pos, err := cli.Parse(c.fs, args)
 	if err != nil {
 		return nil, "", nil, err
 	}
 	if len(pos) != 1 {
-		return nil, "", nil, cli.UsageError("%s takes one app name", verb)
+		return nil, "", nil, cli.UsageError("%s takes %s", verb, what)
 	}
 	id, err := start(c.client(), pos[0])
 	if err != nil {
 		return nil, "", nil, err
 	}
-	ci, waited, err := c.wait(id, stdout, stderr)
-	if !waited {
-		return c, pos[0], nil, err
-	}
-	if err != nil {
-		return nil, "", nil, fmt.Errorf("cannot %s %s: %w", verb, pos[0], err)
-	}
-	return c, pos[0], &ci, nil
+	ci, err := c.follow(verb, pos[0], id, stdout, stderr)
+	return c, pos[0], ci, err
 }
 
 const listUsage = `Usage: paddock list [--json]

@@ -1,10 +1,8 @@
 package admin
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
-	"sort"
 	"strings"
 
 	"paddock.dev/paddock/agent/appmgr"
@@ -47,8 +45,7 @@ func Config(args []string, stdout, stderr io.Writer) error {
 		if *c.json {
 			return cli.WriteJSON(stdout, cfg)
 		}
-		printConfig(stdout, cfg)
-		return nil
+		return cli.WriteKeyValues(stdout, cfg)
 	case "set":
 		values, err := parseValues(pos[2:])
 		if err != nil {
@@ -91,22 +88,4 @@ func parseValues(args []string) (map[string]any, error) {
 		values[k] = appmgr.ParseConfigValue(v)
 	}
 	return values, nil
-}
-
-// printConfig prints KEY=VALUE lines, sorted: text as it is, other values
-// as JSON.
-func printConfig(w io.Writer, cfg map[string]any) {
-	keys := make([]string, 0, len(cfg))
-	for k := range cfg {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		v, ok := cfg[k].(string)
-		if !ok {
-			b, _ := json.Marshal(cfg[k])
-			v = string(b)
-		}
-		fmt.Fprintf(w, "%s=%s\n", k, cli.Printable(v))
-	}
 }

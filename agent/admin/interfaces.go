@@ -75,12 +75,9 @@ func Disconnect(args []string, stdout, stderr io.Writer) error {
 // followConnection waits for the change id of a connect or disconnect of
 // plug, then prints the plug as it is now.
 func (c *command) followConnection(verb, plug, id string, stdout, stderr io.Writer) error {
-	ci, waited, err := c.wait(id, stdout, stderr)
-	if !waited {
+	ci, err := c.follow(verb, plug, id, stdout, stderr)
+	if err != nil || ci == nil {
 		return err
-	}
-	if err != nil {
-		return fmt.Errorf("cannot %s %s: %w", verb, plug, err)
 	}
 	app, _, _ := strings.Cut(plug, ":")
 	conns, err := c.client().Connections(app)

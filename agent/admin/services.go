@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"paddock.dev/paddock/agent/api/apitypes"
+	"paddock.dev/paddock/agent/client"
 	"paddock.dev/paddock/internal/cli"
 )
 
@@ -144,34 +145,20 @@ func Restart(args []string, stdout, stderr io.Writer) error {
 var pastTense = map[string]string{"start": "started", "stop": "stopped", "restart": "restarted"}
 
 func servicesChange(verb, usage string, args []string, stdout, stderr io.Writer) error {
-	c := newCommand(verb, usage, stderr, true)
-	pos, err := cli.Parse(c.fs, args)
-	if err != nil {
+	c, target, ci, err := oneChange(verb, usage, "one service, APP or APP.SVC", args, stdout, stderr,
+		func(cl *client.Client, target string) (string, error) { return cl.ServicesAction(verb, target) })
+	if err != nil || ci == nil {
 		return err
-	}
-	if len(pos) != 1 {
-		return cli.UsageError("%s takes one service, APP or APP.SVC", verb)
-	}
-	id, err := c.client().ServicesAction(verb, pos[0])
-	if err != nil {
-		return err
-	}
-	ci, waited, err := c.wait(id, stdout, stderr)
-	if !waited {
-		return err
-	}
-	if err != nil {
-		return fmt.Errorf("cannot %s %s: %w", verb, pos[0], err)
 	}
 	if *c.json {
 		return cli.WriteJSON(stdout, ci)
 	}
 	if ci.Status != "Done" {
-		return fmt.Errorf("cannot %s %s: %s", verb, pos[0], ci.Err)
+		return fmt.Errorf("cannot %s %s: %s", verb, target, ci.Err)
 	}
-	fmt.Fprintf(stdout, "%s %s\n", pos[0], pastTense[verb])
+	fmt.Fprintf(stdout, "%s %s\n", target, pastTense[verb])
 	if verb == "stop" {
-		fmt.Fprintf(stdout, "It stays stopped, across restarts and boots, until 'paddock start %s'.\n", pos[0])
+		fmt.Fprintf(stdout, "It stays stopped, across restarts and boots, until 'paddock start %s'.\n", target)
 	}
 	return nil
 }

@@ -1,10 +1,7 @@
 package ctl
 
 import (
-	"encoding/json"
-	"fmt"
 	"io"
-	"sort"
 
 	"paddock.dev/paddock/agent/client"
 	"paddock.dev/paddock/internal/cli"
@@ -69,25 +66,7 @@ func Command(args []string, stdout, stderr io.Writer) error {
 		if *asJSON {
 			return cli.WriteJSON(stdout, cfg)
 		}
-		return printConfig(stdout, cfg)
+		return cli.WriteKeyValues(stdout, cfg)
 	}
 	return cli.UsageError("unknown ctl subcommand %q (want health or config)", pos[0])
-}
-
-// printConfig prints KEY=VALUE lines, sorted, values as JSON unless strings.
-func printConfig(w io.Writer, cfg map[string]any) error {
-	keys := make([]string, 0, len(cfg))
-	for k := range cfg {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		v, ok := cfg[k].(string)
-		if !ok {
-			b, _ := json.Marshal(cfg[k])
-			v = string(b)
-		}
-		fmt.Fprintf(w, "%s=%s\n", k, cli.Printable(v))
-	}
-	return nil
 }
