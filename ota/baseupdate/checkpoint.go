@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"paddock.dev/paddock/internal/atomicfile"
 )
@@ -54,6 +55,64 @@ func (c checkpoint) save(path string) error {
 		return err
 	}
 	if err := atomicfile.WriteFile(path, data, 0o600); err != nil {
+		return fmt.Errorf("cannot record the update's checkpoint: %w", err)
+	}
+	return nil
+}
+
+// recordSize is the size of the checkpoint file that a write records in
+// place: one sector, which the medium writes whole or not at all.
+const recordSize = 512
+
+// recorder records the checkpoint of a write in place, in one sector of
+// a file kept open, synced with fdatasync: a third of the cost of
+// replacing the file (a new file, its sync, a rename and the directory's
+// sync) after every batch. A checkpoint too long for the sector (a slot
+// path of hundreds of bytes) replaces the file instead.
+type recorder struct {
+	path   string
+	f      *os.File
+	synced bool // the file's size and directory entry are durable
+}
+
+func openRecorder(path string) (*recorder, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("cannot record the update's checkpoint: %w", err)
+	}
+	return &recorder{path: path, f: f}, nil
+}
+
+func (r *recorder) close() { r.f.Close() }
+
+// save records c in place.
+func (r *recorder) save(c checkpoint) error {
+	data, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	if len(data) >= recordSize {
+		r.synced = false
+		return c.save(r.path)
+	}
+	rec := make([]byte, recordSize)
+	copy(rec, data)
+	for i := len(data); i < recordSize-1; i++ {
+		rec[i] = ' '
+	}
+	rec[recordSize-1] = '\n'
+	if _, err := r.f.WriteAt(rec, 0); err != nil {
+		return fmt.Errorf("cannot record the update's checkpoint: %w", err)
+	}
+	if r.synced {
+		err = datasync(r.f)
+	} else if err = r.f.Truncate(recordSize); err == nil {
+		if err = r.f.Sync(); err == nil {
+			err = atomicfile.SyncDir(filepath.Dir(r.path))
+		}
+		r.synced = err == nil
+	}
+	if err != nil {
 		return fmt.Errorf("cannot record the update's checkpoint: %w", err)
 	}
 	return nil

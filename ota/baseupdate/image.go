@@ -3,11 +3,12 @@
 // dm-verity hash tree (package verity); a signed base-revision assertion
 // gives its size, sha256, the sha256 of each chunk, and the tree's root
 // hash and salt. An Update streams an image into the inactive slot while
-// hashing it and checks each chunk before it writes it; behind the write
-// frontier, each batch written is fsynced, read back from the medium,
-// checked again and recorded in a checkpoint, so that the whole slot is
-// read back by the end of the write, and a power cut, a reboot or a lost
-// connection resumes from the last verified chunk. It copies the chunks
+// hashing it and checks each chunk before it writes it; each batch
+// written is fsynced, read back from the medium, checked again and
+// recorded in a checkpoint while the next batch arrives, so that the whole
+// slot is read back by the end of the write, and a power cut, a reboot or
+// a lost connection resumes from the last verified chunk, losing at most
+// SyncEvery bytes of the work. It copies the chunks
 // the running slot already holds instead of downloading them.
 package baseupdate
 

@@ -122,6 +122,32 @@ func alignedBuffer(n int) []byte {
 	return b[off : off+n : off+n]
 }
 
+// directAlign is the alignment of offsets, lengths and buffers of the
+// slot's O_DIRECT reads and writes: a page, a multiple of any block
+// device's logical block size.
+const directAlign = 4096
+
+// openDirect opens path with O_DIRECT, for reads or writes (flag) that
+// bypass the page cache: a write reaches the device before it returns,
+// and a read reads the medium. It returns nil when the file system or
+// device does not take O_DIRECT (tmpfs); the caller then goes through the
+// page cache.
+func openDirect(path string, flag int) *os.File {
+	f, err := os.OpenFile(path, flag|unix.O_DIRECT|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil
+	}
+	return f
+}
+
+// datasync flushes f's data (not its times) to the medium.
+func datasync(f *os.File) error {
+	if err := unix.Fdatasync(int(f.Fd())); err != nil {
+		return os.NewSyscallError("fdatasync", err)
+	}
+	return nil
+}
+
 // dropCache asks the kernel to drop the cached pages of the first size
 // bytes of f, after a sync, so that reading them reads the medium.
 func dropCache(f *os.File, size int64) {

@@ -2,7 +2,9 @@ package baseupdate
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -319,4 +321,55 @@ func TestVerifyFindsFlippedByte(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkSlot(t, u.Slot, img)
+}
+
+// lagSource gives an image in pieces of 16 KiB and records, before each
+// piece, how far the bytes given run ahead of the checkpoint.
+type lagSource struct {
+	img      []byte
+	u        *Update
+	verified int64 // the most chunks the checkpoint said (it only grows)
+	worst    int64
+	worstAt  int64
+	readings int
+}
+
+func (s *lagSource) Fetch(ctx context.Context, from, to int64, w io.Writer) error {
+	for off := from; off < to; off += 16 << 10 {
+		// A record read while it is rewritten reads as none: keep the
+		// highest.
+		s.verified = max(s.verified, loadCheckpoint(s.u.Checkpoint, s.u.Base.SHA256, s.u.Slot).Verified)
+		if lag := off - s.verified*s.u.Base.ChunkSize; lag > s.worst {
+			s.worst, s.worstAt = lag, off
+		}
+		s.readings++
+		if _, err := w.Write(s.img[off:min(off+16<<10, to)]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *lagSource) String() string { return "lag source" }
+
+// TestCutLosesAtMostSyncEvery: at every moment of a write, the bytes taken
+// from the source and not yet in the checkpoint (what a cut loses) are at
+// most SyncEvery. The bug it pins: the read-back behind the write frontier
+// let the writer run up to six batches of SyncEvery ahead of the
+// checkpoint (bounded queues of two to the syncer and to the reader).
+func TestCutLosesAtMostSyncEvery(t *testing.T) {
+	dir := t.TempDir()
+	img, rev := testImage(64, 9)
+	src := &lagSource{img: img}
+	u := newUpdate(t, dir, rev, src)
+	u.SyncEvery = 4 * testChunk
+	src.u = u
+	if _, err := u.Run(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	checkSlot(t, u.Slot, img)
+	t.Logf("worst lag %d bytes at byte %d, over %d pieces", src.worst, src.worstAt, src.readings)
+	if src.worst > u.SyncEvery {
+		t.Errorf("got %d bytes received ahead of the checkpoint at byte %d, want at most SyncEvery (%d)", src.worst, src.worstAt, u.SyncEvery)
+	}
 }
