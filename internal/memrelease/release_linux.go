@@ -13,7 +13,8 @@ import (
 // returns how many KiB of its own binary it stopped mapping:
 //
 //   - the heap that the Go runtime keeps after a burst of work (an install
-//     verifies and unpacks megabytes), through debug.FreeOSMemory;
+//     verifies and unpacks megabytes), through debug.FreeOSMemory, and
+//     what the C allocator keeps (malloc_trim);
 //   - the pages of the process's binary that start-up and the last burst
 //     of work mapped (package init, the install path, code run once),
 //     through MADV_DONTNEED on the binary's read-only mappings. The
@@ -27,6 +28,7 @@ import (
 // Call it when the process is idle: it costs a garbage collection.
 func Release() (unmappedKiB uint64, err error) {
 	debug.FreeOSMemory()
+	trimMalloc()
 	fi, err := os.Stat("/proc/self/exe")
 	if err != nil {
 		return 0, fmt.Errorf("cannot release memory: %w", err)
