@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"paddock.dev/paddock/internal/atomicfile"
 )
@@ -138,4 +139,28 @@ func statusOf(rec *BootRecord, env *Env) *Status {
 		st.Slots = append(st.Slots, s)
 	}
 	return st
+}
+
+// Advice tells the operator what to do after the attempt a, from the
+// story its reason tells (the phrases init, its try monitor and the
+// agent's base manager write); "" when there is nothing to do.
+func (a Attempt) Advice() string {
+	r := a.Reason
+	switch {
+	case a.Result == ResultTrying:
+		return fmt.Sprintf("slot %s is being tried: the device commits it once healthy, or goes back to the known-good slot by itself", a.Slot)
+	case a.Result != ResultFailed:
+		return ""
+	case strings.Contains(r, "refused at boot"):
+		return "the slot did not match its signed base (a bad write, failing storage, or tampering): update again; if it fails the same way, check the device's storage"
+	case strings.Contains(r, "unhealthy for"):
+		return "the new base booted, but the device was not healthy in time: fix what the reason names (the fleet link, a service, an app) in the base or the device, or give the base a longer 'base: health-window' in its agent.yaml, then update again"
+	case strings.Contains(r, "was not ready within"):
+		return "the new base's agent never got ready: check its agent.yaml and the agent's log on a test device (paddock.trace=1), or raise paddock.trywait on a slow device, then update to a fixed revision"
+	case strings.Contains(r, "never got its agent ready"):
+		return "the new base failed before its agent started: its init or kernel panicked, or it hung and the watchdog reset it; boot it on a test device with paddock.trace=1, read the console, then update to a fixed revision"
+	case strings.Contains(r, "stopped answering"), strings.Contains(r, "was ready, but it did not commit"):
+		return "the new base's agent started, then hung or the device reset before it committed (the watchdog, or a reboot by hand): read the agent's log on a test device, then update to a fixed revision, or update again if someone rebooted it"
+	}
+	return "the device went back to the known-good slot: see the reason, then update to a fixed revision"
 }

@@ -2,6 +2,7 @@ package boot
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 
 	"paddock.dev/paddock/internal/dirs/dirstest"
@@ -50,5 +51,42 @@ func TestReadStatus(t *testing.T) {
 	}
 	if !reflect.DeepEqual(st.Boot, rec) || st.Env.Trying != "b" || st.Slots[1].State != StateTrying || !st.Slots[1].Running {
 		t.Errorf("got %+v %+v %+v, want the record and slot b trying", *st.Boot, *st.Env, st.Slots)
+	}
+}
+
+// TestAttemptAdvice gives each story of a failed try its advice, from the
+// reasons the boot side and the agent write.
+func TestAttemptAdvice(t *testing.T) {
+	chosen := func(note string) Attempt {
+		e := Env{Slot: "a", Trying: "b", BootCount: 1, Attempts: 1, Last: Attempt{Slot: "b", Result: ResultTrying, Reason: note, Boots: 1}}
+		_, next := Choose(&e, "")
+		return next.Last
+	}
+	failed := func(why string) Attempt {
+		e := Env{Slot: "a", Trying: "b", BootCount: 1}
+		e.fail("b", why)
+		return e.Last
+	}
+	tests := []struct {
+		name string
+		a    Attempt
+		want string
+	}{
+		{"committed", Attempt{Slot: "b", Result: ResultCommitted, Boots: 1}, ""},
+		{"trying", Attempt{Slot: "b", Result: ResultTrying, Boots: 1}, "being tried"},
+		{"verity", failed("refused at boot: verity: the base does not match its signed root hash"), "did not match its signed base"},
+		{"init panicked or hung", chosen(""), "panicked, or it hung and the watchdog reset it"},
+		{"agent not ready", chosen("its agent was not ready within 3m0s"), "never got ready"},
+		{"agent hung", chosen("its agent was ready, but it did not commit"), "hung or the device reset"},
+		{"unhealthy", failed("unhealthy for 10s after the boot: the fleet link is not connected"), "health-window"},
+		{"other", failed("marked bad"), "see the reason"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := tt.a.Advice()
+			if tt.want == "" && got != "" || !strings.Contains(got, tt.want) {
+				t.Errorf("attempt %+v: got the advice %q, want %q in it", tt.a, got, tt.want)
+			}
+		})
 	}
 }

@@ -199,4 +199,6 @@ type BaseState struct {
 	LastSlot   string `json:"last-slot,omitempty"`
 	LastResult string `json:"last-result,omitempty"`
 	LastReason string `json:"last-reason,omitempty"`
+	// LastAdvice says what the operator should do about it.
+	LastAdvice string `json:"last-advice,omitempty"`
 }

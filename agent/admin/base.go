@@ -35,7 +35,10 @@ tried base has not committed.
 
 'base status' shows the slots: which one runs, each one's base and state
 (good, try, trying, writing, bad), whether the running base is checked by
-dm-verity, and the last try of a base and why it failed.
+dm-verity, the last try of a base, why it failed (dm-verity refused the
+slot, its init or kernel died or hung, its agent was not ready, or the device
+was unhealthy in the window of the base's agent.yaml, base: health-window)
+and what to do about it.
 
 Examples:
     paddock base update /data/base-2.img
@@ -196,6 +199,9 @@ func baseStatus(args []string, stdout, stderr io.Writer) error {
 			line += ": " + st.Last.Reason
 		}
 		fmt.Fprintln(stdout, line)
+		if st.Last.Advice != "" {
+			fmt.Fprintf(stdout, "what to do: %s\n", st.Last.Advice)
+		}
 	}
 	return nil
 }

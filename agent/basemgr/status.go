@@ -13,7 +13,7 @@ func (m *Manager) Status() (*apitypes.BaseStatus, error) {
 		return nil, err
 	}
 	s := &apitypes.BaseStatus{Running: bs.Boot.Slot, Tried: bs.Boot.Tried, Verified: bs.Boot.Verified,
-		Last:     apitypes.BaseAttempt{Slot: bs.Last.Slot, Result: bs.Last.Result, Reason: bs.Last.Reason, Boots: bs.Last.Boots},
+		Last:     apitypes.BaseAttempt{Slot: bs.Last.Slot, Result: bs.Last.Result, Reason: bs.Last.Reason, Boots: bs.Last.Boots, Advice: bs.Last.Advice()},
 		Fallback: bs.Boot.Fallback, Unverified: bs.Boot.Unverified}
 	for _, sl := range bs.Slots {
 		info := apitypes.BaseSlot{Name: sl.Name, State: sl.State, Why: sl.Why, Running: sl.Running}

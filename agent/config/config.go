@@ -37,7 +37,23 @@ type Config struct {
 	TLS TLS `yaml:"tls"`
 	// Download bounds the artifact downloads of fleet commands.
 	Download Download `yaml:"download"`
+	// Base tunes how a tried base is committed.
+	Base Base `yaml:"base"`
 }
+
+// Base tunes how the agent commits a base it tries after an update. The
+// agent.yaml of the tried base is the one that counts: a base carries the
+// window it needs.
+type Base struct {
+	// HealthWindow is how long a tried base has to become healthy (the
+	// agent up, the fleet link connected when configured, no app in
+	// error) before the agent marks it bad and reboots to the old base;
+	// zero means 2 minutes.
+	HealthWindow time.Duration `yaml:"health-window"`
+}
+
+// MaxBaseHealthWindow bounds base.health-window.
+const MaxBaseHealthWindow = time.Hour
 
 // Download bounds artifact downloads; a command may set its own. Zero
 // fields take the defaults: at least 1 KiB/s over any 30 s, and 10 minutes
@@ -119,6 +135,9 @@ func (c *Config) Check() error {
 	}
 	if c.Download.RateWindow < 0 {
 		return fmt.Errorf("download: rate-window %v: want a positive duration such as 30s", c.Download.RateWindow)
+	}
+	if w := c.Base.HealthWindow; w < 0 || w > 0 && w < time.Second || w > MaxBaseHealthWindow {
+		return fmt.Errorf("base: health-window %v: want a duration from 1s to %v, such as 2m", w, MaxBaseHealthWindow)
 	}
 	return nil
 }

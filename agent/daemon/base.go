@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"paddock.dev/paddock/agent/basemgr"
+	"paddock.dev/paddock/agent/config"
 	"paddock.dev/paddock/agent/health"
 	"paddock.dev/paddock/agent/manager"
 	"paddock.dev/paddock/internal/dirs"
@@ -20,6 +21,14 @@ func (d *Daemon) newBase(env manager.Env) *basemgr.Manager {
 	}
 	b.Gate = d.baseGate
 	return b
+}
+
+// configureBase applies agent.yaml's base: section: a tried base's
+// agent.yaml may shorten or lengthen the window it has to be healthy.
+func (d *Daemon) configureBase(c config.Base) {
+	if c.HealthWindow > 0 {
+		d.base.HealthWindow = c.HealthWindow
+	}
 }
 
 // baseGate is the health a tried base must show to be committed: the

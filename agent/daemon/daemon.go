@@ -101,6 +101,7 @@ func Start(log *slog.Logger, opts Options) (*Daemon, error) {
 	env := manager.NewEnv(st, d.runner, log)
 	env.Wake = d.Wake
 	d.addManagers(env)
+	d.configureBase(opts.Fleet.Base) // base.go
 	d.startUp()
 	d.api = api.New(st, d.apps, log)
 	d.api.Health = d.health.AppHealth

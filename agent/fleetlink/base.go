@@ -51,7 +51,7 @@ func (d *Device) baseState() *mqtt.BaseState {
 		return nil
 	}
 	b := &mqtt.BaseState{Running: st.Running, Verified: st.Verified, Slots: map[string]string{},
-		LastSlot: st.Last.Slot, LastResult: st.Last.Result, LastReason: st.Last.Reason}
+		LastSlot: st.Last.Slot, LastResult: st.Last.Result, LastReason: st.Last.Reason, LastAdvice: st.Last.Advice}
 	for _, s := range st.Slots {
 		b.Slots[s.Name] = s.State
 		if s.Why != "" {

@@ -3,9 +3,11 @@ package fleetlink
 import (
 	"context"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 
+	"paddock.dev/paddock/agent/api/apitypes"
 	"paddock.dev/paddock/agent/basemgr"
 	"paddock.dev/paddock/agent/state"
 	"paddock.dev/paddock/mqtt"
@@ -43,5 +45,28 @@ func TestBaseUpdateAnswer(t *testing.T) {
 	// Without a base manager, a base-update is refused with a reason.
 	if _, err := f.dev.Apply(ctx, &mqtt.Command{ID: "c3", Action: mqtt.ActionBaseUpdate}, func(string, int) {}); err == nil || !strings.Contains(err.Error(), "no A/B base") {
 		t.Errorf("no base manager: got %v, want a refusal", err)
+	}
+}
+
+// statusBase is a Base whose status is fixed.
+type statusBase struct{ st *apitypes.BaseStatus }
+
+func (b statusBase) Update(basemgr.UpdateOptions) (string, error) {
+	return "", errors.New("no updates")
+}
+func (b statusBase) Status() (*apitypes.BaseStatus, error) { return b.st, nil }
+
+// TestBaseStateCarriesTheLastTry: the state the device reports to the
+// fleet says which slot's try failed, why, and what to do.
+func TestBaseStateCarriesTheLastTry(t *testing.T) {
+	reason := "unhealthy for 10s after the boot: the fleet link is not connected"
+	d := &Device{Base: statusBase{&apitypes.BaseStatus{Running: "a", Verified: true,
+		Slots: []apitypes.BaseSlot{{Name: "a", State: "good", Running: true, Revision: 1, Version: "1"}, {Name: "b", State: "bad", Why: reason}},
+		Last:  apitypes.BaseAttempt{Slot: "b", Result: "failed", Reason: reason, Boots: 1, Advice: "fix it"}}}}
+	got := d.baseState()
+	want := &mqtt.BaseState{Running: "a", Revision: 1, Version: "1", Verified: true, Slots: map[string]string{"a": "good", "b": "bad: " + reason},
+		LastSlot: "b", LastResult: "failed", LastReason: reason, LastAdvice: "fix it"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %+v, want %+v", got, want)
 	}
 }

@@ -15,12 +15,14 @@ type BaseSlot struct {
 }
 
 // BaseAttempt is the last try of a base: its slot, how it ended (trying,
-// committed, failed) and why it failed.
+// committed, failed), why it failed, and what the operator should do
+// about it (boot.Attempt.Advice).
 type BaseAttempt struct {
 	Slot   string `json:"slot,omitempty"`
 	Result string `json:"result,omitempty"`
 	Reason string `json:"reason,omitempty"`
 	Boots  int    `json:"boots,omitempty"`
+	Advice string `json:"advice,omitempty"`
 }
 
 // BaseStatus is what GET /v1/base answers and 'paddock base status' shows.
