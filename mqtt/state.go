@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"paddock.dev/paddock/internal/diskfree"
 )
 
 // procDir is where the metrics are read; tests point it elsewhere.
@@ -81,7 +83,9 @@ func readMetrics(storeDir string) Metrics {
 	m.Uptime = firstFloat(filepath.Join(procDir, "uptime"))
 	m.Load1 = firstFloat(filepath.Join(procDir, "loadavg"))
 	m.MemAvailable = memAvailable(filepath.Join(procDir, "meminfo"))
-	m.DiskFree, _ = diskFree(storeDir)
+	if sp, err := diskfree.Of(storeDir); err == nil {
+		m.DiskFree = uint64(max(sp.Bytes, 0)) // left to unprivileged writers
+	}
 	return m
 }
 

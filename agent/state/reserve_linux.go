@@ -5,6 +5,8 @@ import (
 	"os"
 
 	"golang.org/x/sys/unix"
+
+	"paddock.dev/paddock/internal/diskfree"
 )
 
 // allocate gives f size bytes of allocated blocks (not a sparse hole), so
@@ -27,15 +29,6 @@ func allocate(f *os.File, size int64) error {
 // freeBytes returns the bytes free in dir's filesystem, without the blocks
 // that ext4 keeps for root (the agent leaves those for when all else is full).
 func freeBytes(dir string) (int64, error) {
-	var st unix.Statfs_t
-	for {
-		err := unix.Statfs(dir, &st)
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
-		if err != nil {
-			return 0, &os.PathError{Op: "statfs", Path: dir, Err: err}
-		}
-		return int64(st.Bavail) * int64(st.Bsize), nil
-	}
+	sp, err := diskfree.Of(dir)
+	return sp.Bytes, err
 }

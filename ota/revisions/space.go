@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"paddock.dev/paddock/internal/diskfree"
 )
 
 // ErrNoSpace means a step would not fit on the disk; the step is refused
@@ -17,13 +19,10 @@ var ErrNoSpace = errors.New("not enough disk space")
 var SpaceMargin int64 = 1 << 20
 
 // Space is what a filesystem has free for the agent.
-type Space struct {
-	// Bytes and Files are the bytes and inodes available; Files is -1 when
-	// the filesystem does not count inodes.
-	Bytes, Files int64
-	// BlockSize is the unit in which files take space.
-	BlockSize int64
-}
+type Space = diskfree.Space
+
+// freeSpace returns what dir's filesystem has free for the agent.
+var freeSpace = diskfree.Of
 
 // checkSpace refuses a step that writes need bytes in files new inodes
 // into dir, unless dir's filesystem has room for them and SpaceMargin more.

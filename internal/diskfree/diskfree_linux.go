@@ -1,4 +1,4 @@
-package revisions
+package diskfree
 
 import (
 	"errors"
@@ -7,10 +7,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// freeSpace returns the space available in dir's filesystem to a process
-// that does not use root's reserved blocks: the agent leaves those for
-// itself.
-func freeSpace(dir string) (Space, error) {
+// Of returns what dir's filesystem has free.
+func Of(dir string) (Space, error) {
 	var st unix.Statfs_t
 	for {
 		err := unix.Statfs(dir, &st)
@@ -23,7 +21,7 @@ func freeSpace(dir string) (Space, error) {
 		break
 	}
 	sp := Space{Bytes: int64(st.Bavail) * int64(st.Bsize), Files: int64(st.Ffree), BlockSize: int64(st.Bsize)}
-	if st.Files == 0 { // no inode count (btrfs, some FUSE filesystems)
+	if st.Files == 0 { // no inode count
 		sp.Files = -1
 	}
 	if sp.BlockSize <= 0 {
