@@ -4,7 +4,6 @@
 package api
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
 
@@ -13,23 +12,15 @@ import (
 	"paddock.dev/paddock/ota/revisions"
 )
 
+// writeResponse writes r, saying whether the agent is degraded.
 func writeResponse(w http.ResponseWriter, r apitypes.Response) {
 	if hw, ok := w.(*healthWriter); ok {
 		r.Degraded = hw.degraded
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(r.StatusCode)
-	json.NewEncoder(w).Encode(r)
+	r.Write(w)
 }
 
-func syncResponse(w http.ResponseWriter, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		errorResponse(w, http.StatusInternalServerError, "internal", err)
-		return
-	}
-	writeResponse(w, apitypes.Response{Type: "sync", StatusCode: http.StatusOK, Result: b})
-}
+func syncResponse(w http.ResponseWriter, v any) { writeResponse(w, apitypes.SyncResponse(v)) }
 
 func asyncResponse(w http.ResponseWriter, change string) {
 	writeResponse(w, apitypes.Response{Type: "async", StatusCode: http.StatusAccepted, Change: change})

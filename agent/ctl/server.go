@@ -193,21 +193,8 @@ func decode(r *http.Request, v any) error {
 	return nil
 }
 
-func writeResponse(w http.ResponseWriter, r apitypes.Response) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(r.StatusCode)
-	json.NewEncoder(w).Encode(r)
-}
-
-func syncResponse(w http.ResponseWriter, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		errorResponse(w, http.StatusInternalServerError, "internal", err)
-		return
-	}
-	writeResponse(w, apitypes.Response{Type: "sync", StatusCode: http.StatusOK, Result: b})
-}
+func syncResponse(w http.ResponseWriter, v any) { apitypes.SyncResponse(v).Write(w) }
 
 func errorResponse(w http.ResponseWriter, code int, kind string, err error) {
-	writeResponse(w, apitypes.ErrorResponse(code, kind, err.Error()))
+	apitypes.ErrorResponse(code, kind, err.Error()).Write(w)
 }

@@ -37,6 +37,23 @@ func ErrorResponse(code int, kind, message string) Response {
 	return Response{Type: "error", StatusCode: code, Result: b}
 }
 
+// SyncResponse returns the sync Response whose result is v, or an
+// internal error Response when v cannot be encoded.
+func SyncResponse(v any) Response {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return ErrorResponse(http.StatusInternalServerError, "internal", err.Error())
+	}
+	return Response{Type: "sync", StatusCode: http.StatusOK, Result: b}
+}
+
+// Write writes r as the answer of w.
+func (r Response) Write(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(r.StatusCode)
+	json.NewEncoder(w).Encode(r)
+}
+
 // Busy returns the body of the answer to a connection over the limits of
 // a socket: a 503 of kind busy, saying why.
 func Busy(why string) []byte {
