@@ -7,27 +7,15 @@
 # process's first instruction of shell (goal: under 100 ms).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-P="$PWD/bin/paddock"
+. scripts/bench-lib.sh
 # The agent is the device's build (without the operator's tools), as on a device.
 D="$PWD/bin/paddock-device"
 [ -x "$D" ] || D="$P"
 IDLE=${IDLE:-60}
 SAMPLES=${SAMPLES:-5}
 
-if [ "$(id -u)" != 0 ]; then
-	echo "bench: needs root, to create namespaces and cgroups" >&2
-	exit 1
-fi
-work=$(mktemp -d /var/tmp/paddock-bench.XXXXXX)
-export PADDOCK_ROOT="$work/root" PADDOCK_KEYS="$work/keys"
-daemon=""
-cleanup() {
-	set +e
-	[ -n "$daemon" ] && { "$P" remove five >/dev/null 2>&1; kill "$daemon"; wait "$daemon"; } 2>/dev/null
-	grep -o " $work/root/apps/[^ ]*" /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l 2>/dev/null
-	rm -rf "$work"
-}
-trap cleanup EXIT
+bench_need_root "create namespaces and cgroups"
+bench_workdir five
 # The agent runs from a copy, installed as on a device. The file the linker
 # just wrote sits in the page cache in large folios (up to 2 MiB), and a
 # fault maps a whole folio: an agent run from it maps nearly all of its
@@ -35,7 +23,6 @@ trap cleanup EXIT
 # 64 KiB around each fault, as a device's base is.
 install -m 0755 "$D" "$work/paddock"
 D="$work/paddock"
-mkdir -p "$PADDOCK_ROOT" "$work/src/meta" "$work/src/bin"
 
 {
 	printf 'name: five\nversion: "1"\napps:\n'
@@ -60,13 +47,9 @@ exit 1
 SH
 chmod 755 "$work/src/bin/"*
 cd "$work"
-"$P" key create root >/dev/null; "$P" key create pub >/dev/null
-"$P" key export root > root.asc; "$P" key trust root.asc >/dev/null
-"$P" key delegate --key root --to pub --role publisher --names five -o pub.delegation >/dev/null
-"$P" pack src -o five.pdk >/dev/null
-"$P" sign five.pdk --key pub --revision 1 --delegation pub.delegation >/dev/null
-"$D" daemon ${DAEMON_FLAGS:-} 2>daemon.log & daemon=$!
-for _ in $(seq 100); do "$P" list >/dev/null 2>&1 && break; sleep 0.05; done
+bench_publish five
+# shellcheck disable=SC2086 # DAEMON_FLAGS are words
+bench_start_agent "$D" ${DAEMON_FLAGS:-}
 "$P" install five.pdk >/dev/null 2>&1
 times="$PADDOCK_ROOT/var/lib/paddock/data/five/1/times"
 
