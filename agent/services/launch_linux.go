@@ -249,8 +249,20 @@ func readStatus(path string) int {
 	return code
 }
 
-// mainPID returns the service's process, the launcher's child, or 0
-// before the launcher forked it or after it ended.
+// mainPIDLocked returns the process of run r, the launcher's child, or 0
+// before the launcher forked it or after it ended. It keeps what it found:
+// the loop asks for it every few seconds (the health manager's crash
+// loops), and checking that the process kept is still the launcher's
+// child reads one file where looking for it reads one per thread.
+func (r *run) mainPIDLocked() int {
+	if r.main != 0 && procstat.Parent(r.main) == r.pid {
+		return r.main
+	}
+	r.main = mainPID(r.pid)
+	return r.main
+}
+
+// mainPID returns the launcher's first child, or 0 when it has none.
 func mainPID(launcher int) int {
 	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", launcher))
 	for _, t := range tasks {

@@ -54,6 +54,9 @@ type run struct {
 	started time.Time
 	// done is closed once the run ended and was accounted for.
 	done chan struct{}
+	// main is the service's process as last found (mainPIDLocked), guarded
+	// by m.mu.
+	main int
 }
 
 func newService(m *Manager, app, name string, rev int, def *manifest.App) *service {
@@ -288,7 +291,7 @@ func (s *service) infoLocked() apitypes.ServiceInfo {
 		in.State = apitypes.ServiceStarting
 	}
 	if s.run != nil {
-		in.PID = mainPID(s.run.pid)
+		in.PID = s.run.mainPIDLocked()
 	}
 	return in
 }

@@ -30,13 +30,42 @@ func StartTime(pid int) string {
 // may hold spaces and parentheses itself: the fields after it are counted
 // from the last ')'.
 func ParseStartTime(stat []byte) string {
-	i := bytes.LastIndexByte(stat, ')')
-	if i < 0 {
-		return ""
-	}
-	f := strings.Fields(string(stat[i+1:]))
-	if len(f) < 20 || f[0] == "Z" || f[0] == "X" {
+	f := liveFields(stat)
+	if f == nil {
 		return ""
 	}
 	return f[19]
+}
+
+// Parent returns the parent of process pid (field 4 of /proc/PID/stat),
+// or 0 when there is no such process or it has ended.
+func Parent(pid int) int {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	f := liveFields(b)
+	if f == nil {
+		return 0
+	}
+	ppid, err := strconv.Atoi(f[1])
+	if err != nil {
+		return 0
+	}
+	return ppid
+}
+
+// liveFields returns the fields of a /proc/PID/stat file from field 3
+// (the state) on, or nil when the process has ended or the contents are
+// not such a file's.
+func liveFields(stat []byte) []string {
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return nil
+	}
+	f := strings.Fields(string(stat[i+1:]))
+	if len(f) < 20 || f[0] == "Z" || f[0] == "X" {
+		return nil
+	}
+	return f
 }

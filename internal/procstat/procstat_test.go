@@ -40,6 +40,15 @@ func TestStartTime(t *testing.T) {
 	}
 }
 
+func TestParent(t *testing.T) {
+	if got, want := Parent(os.Getpid()), os.Getppid(); got != want {
+		t.Errorf("Parent of this process: got %d, want %d", got, want)
+	}
+	if got := Parent(1 << 30); got != 0 {
+		t.Errorf("Parent of a process that cannot exist: got %d, want 0", got)
+	}
+}
+
 func FuzzParseStartTime(f *testing.F) {
 	f.Add([]byte(stat))
 	f.Fuzz(func(t *testing.T, b []byte) {
