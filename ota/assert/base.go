@@ -132,18 +132,12 @@ func EncodeChunks(chunks []string) []byte {
 // SignBaseRevision makes a base-revision assertion for r, signed by key.
 // r.SignKey and r.AuthorityID are ignored.
 func SignBaseRevision(r *BaseRevision, key *keys.PrivateKey) (*Assertion, error) {
-	hs := []Header{
-		{"name", r.Name},
-		{"version", r.Version},
-		{"revision", strconv.Itoa(r.Revision)},
-		{"arch", r.Arch},
-		{"size", strconv.FormatInt(r.Size, 10)},
-		{"sha256", r.SHA256},
-		{"chunk-size", strconv.FormatInt(r.ChunkSize, 10)},
-		{"verity-data-size", strconv.FormatInt(r.VerityDataSize, 10)},
-		{"verity-root-hash", r.VerityRootHash},
-		{"verity-salt", r.VeritySalt},
-		{"timestamp", FormatTime(r.Timestamp)},
-	}
+	hs := append(revisionHeaders(r.Name, r.Version, r.Revision, r.Arch, r.Size, r.SHA256),
+		Header{"chunk-size", strconv.FormatInt(r.ChunkSize, 10)},
+		Header{"verity-data-size", strconv.FormatInt(r.VerityDataSize, 10)},
+		Header{"verity-root-hash", r.VerityRootHash},
+		Header{"verity-salt", r.VeritySalt},
+		Header{"timestamp", FormatTime(r.Timestamp)},
+	)
 	return Sign(BaseRevisionType, hs, EncodeChunks(r.Chunks), key)
 }

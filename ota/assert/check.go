@@ -46,3 +46,16 @@ func (c *checker) time(name string) time.Time {
 	c.err = err
 	return t
 }
+
+// revisionHeaders are the headers that app-revision and base-revision
+// begin with, in their order.
+func revisionHeaders(name, version string, revision int, arch string, size int64, sha256 string) []Header {
+	return []Header{
+		{"name", name},
+		{"version", version},
+		{"revision", strconv.Itoa(revision)},
+		{"arch", arch},
+		{"size", strconv.FormatInt(size, 10)},
+		{"sha256", sha256},
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"path"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -282,15 +281,9 @@ func isPackageType(t string) bool {
 // SignAppRevision makes an app-revision assertion for r, signed by key.
 // r.SignKey and r.AuthorityID are ignored.
 func SignAppRevision(r *AppRevision, key *keys.PrivateKey) (*Assertion, error) {
-	hs := []Header{
-		{"name", r.Name},
-		{"version", r.Version},
-		{"revision", strconv.Itoa(r.Revision)},
-		{"arch", r.Arch},
-		{"size", strconv.FormatInt(r.Size, 10)},
-		{"sha256", r.SHA256},
-		{"package-type", r.Type},
-		{"timestamp", FormatTime(r.Timestamp)},
-	}
+	hs := append(revisionHeaders(r.Name, r.Version, r.Revision, r.Arch, r.Size, r.SHA256),
+		Header{"package-type", r.Type},
+		Header{"timestamp", FormatTime(r.Timestamp)},
+	)
 	return Sign(AppRevisionType, hs, nil, key)
 }
