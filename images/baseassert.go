@@ -6,7 +6,6 @@ import (
 	"os"
 
 	"paddock.dev/paddock/ota/baseupdate"
-	"paddock.dev/paddock/ota/keys"
 	"paddock.dev/paddock/ota/trust"
 )
 
@@ -25,12 +24,7 @@ func checkBaseAssertion(opts DiskOptions, p *progress) ([]byte, error) {
 		return nil, err
 	}
 	p.begin("verify base %s", opts.Base)
-	var trusted []*keys.PublicKey
-	if len(opts.TrustedKeys) > 0 {
-		trusted, err = loadKeys(opts.TrustedKeys)
-	} else {
-		trusted, err = baseTrustedKeys(opts.Base)
-	}
+	trusted, err := trustedKeys(opts)
 	if err != nil {
 		return nil, err
 	}

@@ -19,7 +19,6 @@ import (
 	"paddock.dev/paddock/boot"
 	"paddock.dev/paddock/gadget"
 	"paddock.dev/paddock/internal/partition"
-	"paddock.dev/paddock/ota/keys"
 	"paddock.dev/paddock/ota/manifest"
 	"paddock.dev/paddock/ota/pack"
 )
@@ -147,12 +146,7 @@ func checkDiskInputs(opts DiskOptions, p *progress) (*gadget.Gadget, []*seedApp,
 		return g, nil, nil
 	}
 	p.begin("verify %d package(s)", len(pkgs))
-	var trusted []*keys.PublicKey
-	if len(opts.TrustedKeys) > 0 {
-		trusted, err = loadKeys(opts.TrustedKeys)
-	} else {
-		trusted, err = baseTrustedKeys(opts.Base)
-	}
+	trusted, err := trustedKeys(opts)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -141,6 +141,15 @@ func loadKeys(files []string) ([]*keys.PublicKey, error) {
 	return out, nil
 }
 
+// trustedKeys returns the keys that an image's packages and base are
+// checked against: opts.TrustedKeys, or else the keys the base trusts.
+func trustedKeys(opts DiskOptions) ([]*keys.PublicKey, error) {
+	if len(opts.TrustedKeys) > 0 {
+		return loadKeys(opts.TrustedKeys)
+	}
+	return baseTrustedKeys(opts.Base)
+}
+
 // baseTrustedKeys returns the trusted root keys inside a base image: the
 // keys the device will check apps against.
 func baseTrustedKeys(base string) ([]*keys.PublicKey, error) {
