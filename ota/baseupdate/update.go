@@ -414,17 +414,18 @@ func (w *chunkWriter) sync() error {
 }
 
 // batch is a stretch of chunks [from, to), checked, in buf; back is where
-// it is read back.
+// it is read back, and synced gives the result of its sync.
 type batch struct {
 	from, to           int64
 	buf, back          []byte
 	downloaded, copied int64
+	synced             chan error
 }
 
-// slotWriter writes each batch to the slot, syncs it and reads it back
-// from the medium (its I/O goroutine), then checks each chunk read back
-// against the base-revision and records the checkpoint (its check
-// goroutine). Two batches are in its hands or arriving at most: while one
+// slotWriter writes each batch to the slot, reads it back from the medium
+// and syncs it (its I/O goroutine), and checks each chunk read back
+// against the base-revision (its check goroutine, while the batch is
+// synced), then records the checkpoint. Two batches are in its hands or arriving at most: while one
 // is checked, the next is written and read back, or arrives.
 type slotWriter struct {
 	w *chunkWriter
@@ -443,9 +444,10 @@ type slotWriter struct {
 	err               error
 }
 
-// afterSync, when set (by tests), is called with the chunks of a batch
-// after it is synced and before it is read back.
-var afterSync func(from, to int64)
+// afterWrite, when set (by tests), is called with the chunks of a batch
+// after it is written (and synced, when the read-back goes through the
+// page cache) and before it is read back.
+var afterWrite func(from, to int64)
 
 func (w *chunkWriter) startSlotWriter(f *os.File) error {
 	r, err := os.Open(w.u.Slot)
@@ -461,7 +463,7 @@ func (w *chunkWriter) startSlotWriter(f *os.File) error {
 		work: make(chan *batch), check: make(chan *batch, 1), free: make(chan *batch, 2), done: make(chan struct{})}
 	n := int(w.per * w.u.Base.ChunkSize)
 	for range 2 {
-		sw.free <- &batch{buf: alignedBuffer(n), back: alignedBuffer(n)}
+		sw.free <- &batch{buf: alignedBuffer(n), back: alignedBuffer(n), synced: make(chan error, 1)}
 	}
 	w.sw = sw
 	go sw.io()
@@ -517,41 +519,67 @@ func (sw *slotWriter) close() error {
 func (sw *slotWriter) io() {
 	defer close(sw.check)
 	for b := range sw.work {
-		if sw.failed() == nil {
-			sw.writeBack(b)
-		}
+		synced := sw.failed() != nil || sw.writeBack(b)
 		sw.check <- b
+		// The check of b goes on while it is synced.
+		var err error
+		if !synced {
+			err = sw.sync()
+		}
+		b.synced <- err
 	}
 }
 
-// writeBack writes batch b, syncs it and reads it back into b.back.
-func (sw *slotWriter) writeBack(b *batch) {
+// writeBack writes batch b and reads it back from the medium into b.back,
+// and reports whether it synced it too: with O_DIRECT the read-back reads
+// the device and b is synced after it (while it is checked); through the
+// page cache, b is synced first, so that its (clean) pages can be dropped.
+func (sw *slotWriter) writeBack(b *batch) (synced bool) {
 	w, rev := sw.w, sw.w.u.Base
 	from, to := b.from*rev.ChunkSize, min(b.to*rev.ChunkSize, rev.Size)
 	if err := sw.writeAt(b.buf[:to-from], from); err != nil {
 		sw.fail(fmt.Errorf("cannot write slot %s: %w", w.u.Slot, err))
-		return
+		return true
 	}
-	if err := sw.f.Sync(); err != nil {
-		sw.fail(fmt.Errorf("cannot sync slot %s: %w", w.u.Slot, err))
-		return
+	back := b.back[:to-from]
+	if sw.rd == nil || !isAligned(back, from) {
+		if err := sw.sync(); err != nil {
+			sw.fail(err)
+			return true
+		}
+		synced = true
 	}
-	if afterSync != nil {
-		afterSync(b.from, b.to)
+	if afterWrite != nil {
+		afterWrite(b.from, b.to)
 	}
-	if err := sw.readAt(b.back[:to-from], from); err != nil {
+	if err := sw.readAt(back, from); err != nil {
 		sw.fail(fmt.Errorf("cannot read back slot %s: chunks %d to %d: %w", w.u.Slot, b.from+1, b.to, err))
 	}
+	return synced
 }
 
-// checkAll checks the batches read back and records the checkpoint after
-// each, in order.
+func (sw *slotWriter) sync() error {
+	if err := sw.f.Sync(); err != nil {
+		return fmt.Errorf("cannot sync slot %s: %w", sw.w.u.Slot, err)
+	}
+	return nil
+}
+
+// checkAll checks the batches read back and, once each is synced,
+// records the checkpoint, in order.
 func (sw *slotWriter) checkAll() {
 	defer close(sw.done)
 	w, rev := sw.w, sw.w.u.Base
 	for b := range sw.check {
+		bad := int64(-1)
 		if sw.failed() == nil {
-			sw.checkBack(b)
+			bad = sw.firstBad(b)
+		}
+		if err := <-b.synced; err != nil {
+			sw.fail(err)
+		}
+		if sw.failed() == nil {
+			sw.record(b, bad)
 		}
 		to := min(b.to*rev.ChunkSize, rev.Size)
 		sw.free <- b
@@ -561,10 +589,11 @@ func (sw *slotWriter) checkAll() {
 	}
 }
 
-// checkBack checks batch b read back and records the checkpoint.
-func (sw *slotWriter) checkBack(b *batch) {
+// record records the checkpoint after batch b, synced and read back,
+// whose first chunk that read back wrong is bad (-1: none).
+func (sw *slotWriter) record(b *batch, bad int64) {
 	w := sw.w
-	if bad := sw.firstBad(b); bad >= 0 {
+	if bad >= 0 {
 		// The chunks before the bad one read back right.
 		w.cp.Verified = bad
 		if err := sw.rec.save(w.cp); err != nil {
@@ -642,6 +671,10 @@ func (sw *slotWriter) readAt(b []byte, off int64) error {
 		}
 		sw.rd.Close()
 		sw.rd = nil
+		// The pages written must be clean to be dropped.
+		if err := sw.f.Sync(); err != nil {
+			return err
+		}
 	}
 	dropRange(sw.r, off, int64(len(b)))
 	_, err := sw.r.ReadAt(b, off)

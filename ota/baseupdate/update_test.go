@@ -251,7 +251,7 @@ func TestCheckpointIgnoresOtherImage(t *testing.T) {
 }
 
 // TestReadBackFindsFlippedByte: a byte of the slot changed on the medium
-// after its batch was written and synced, before it was read back, fails
+// after its batch was written, before it was read back, fails
 // the write with ErrReadBack, and the next Write writes again from the
 // changed chunk.
 func TestReadBackFindsFlippedByte(t *testing.T) {
@@ -262,7 +262,7 @@ func TestReadBackFindsFlippedByte(t *testing.T) {
 	u := newUpdate(t, dir, rev, FileSource{file})
 	u.SyncEvery = 3 * testChunk // chunk 5 is inside a batch
 	flipped := false
-	afterSync = func(from, to int64) {
+	afterWrite = func(from, to int64) {
 		if flipped || from > 5 || to <= 5 {
 			return
 		}
@@ -276,7 +276,7 @@ func TestReadBackFindsFlippedByte(t *testing.T) {
 		f.WriteAt([]byte{img[5*testChunk+9] ^ 0x80}, 5*testChunk+9)
 		f.Sync()
 	}
-	t.Cleanup(func() { afterSync = nil })
+	t.Cleanup(func() { afterWrite = nil })
 	if _, err := u.Run(t.Context()); !errors.Is(err, ErrReadBack) {
 		t.Fatalf("got %v, want ErrReadBack", err)
 	}
