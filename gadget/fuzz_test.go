@@ -1,25 +1,17 @@
 package gadget
 
 import (
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
+
+	"paddock.dev/paddock/internal/testutil"
 )
 
 // FuzzParse checks that Parse never panics, and that what it accepts keeps
 // the promises the image builder relies on: one volume with structures of
 // valid sizes, unique names, and connections to declared slots.
 func FuzzParse(f *testing.F) {
-	seeds, _ := filepath.Glob("testdata/*.yaml")
-	seeds = append(seeds, "../examples/gadget-amd64/gadget.yaml", "../examples/gadget-arm64/gadget.yaml")
-	for _, name := range seeds {
-		data, err := os.ReadFile(name)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(data)
-	}
+	testutil.AddSeeds(f, "testdata/*.yaml", "../examples/gadget-amd64/gadget.yaml", "../examples/gadget-arm64/gadget.yaml")
 	f.Add([]byte(minimal))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		g, err := Parse(data, "f")

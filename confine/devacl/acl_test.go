@@ -2,9 +2,9 @@ package devacl
 
 import (
 	"bytes"
-	"os"
-	"path/filepath"
 	"testing"
+
+	"paddock.dev/paddock/internal/testutil"
 )
 
 func TestSetAndRemoveUser(t *testing.T) {
@@ -84,14 +84,7 @@ func TestParseRefuses(t *testing.T) {
 // that encodes back to the same bytes and survives a grant and a revoke.
 // Seeds are in testdata/.
 func FuzzParse(f *testing.F) {
-	seeds, _ := filepath.Glob("testdata/*.acl")
-	for _, s := range seeds {
-		data, err := os.ReadFile(s)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(data)
-	}
+	testutil.AddSeeds(f, "testdata/*.acl")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		a, err := Parse(data)
 		if err != nil {

@@ -2,24 +2,17 @@ package profiles
 
 import (
 	"bytes"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
+
+	"paddock.dev/paddock/internal/testutil"
 )
 
 // FuzzParsePolicy checks that a policy file, whatever it holds, is either
 // refused or a policy the sandbox can enforce as meant, which encodes back
 // to a file that reads the same. Seeds are in testdata/.
 func FuzzParsePolicy(f *testing.F) {
-	seeds, _ := filepath.Glob("testdata/*.policy")
-	for _, s := range seeds {
-		data, err := os.ReadFile(s)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(data)
-	}
+	testutil.AddSeeds(f, "testdata/*.policy")
 	good, _ := testPolicy("hello", 2, "hello").Encode()
 	f.Add(good)
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -2,8 +2,9 @@ package memrelease
 
 import (
 	"os"
-	"path/filepath"
 	"testing"
+
+	"paddock.dev/paddock/internal/testutil"
 )
 
 func TestDroppable(t *testing.T) {
@@ -51,14 +52,7 @@ func TestDroppable(t *testing.T) {
 // mappings that end after they start, with permissions of 4 letters.
 // Seeds are in testdata/.
 func FuzzParseSmaps(f *testing.F) {
-	seeds, _ := filepath.Glob("testdata/*.smaps")
-	for _, s := range seeds {
-		data, err := os.ReadFile(s)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(data)
-	}
+	testutil.AddSeeds(f, "testdata/*.smaps")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, m := range parseSmaps(data) {
 			if m.end <= m.start || len(m.perms) != 4 {

@@ -158,3 +158,22 @@ func ReadFile(t testing.TB, path string) string {
 	}
 	return string(b)
 }
+
+// AddSeeds adds the contents of the files that the glob patterns match
+// ("testdata/*.acl") to f's seed corpus, failing f on a file it cannot read.
+func AddSeeds(f *testing.F, patterns ...string) {
+	f.Helper()
+	for _, p := range patterns {
+		names, err := filepath.Glob(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		for _, name := range names {
+			data, err := os.ReadFile(name)
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(data)
+		}
+	}
+}

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"paddock.dev/paddock/internal/testutil"
 )
 
 // msg joins a header and fields as the kernel sends them.
@@ -151,14 +153,7 @@ func TestDescribeRealSerialPort(t *testing.T) {
 // node stays below /dev and whose path stays below /sys/devices. Seeds are
 // in testdata/.
 func FuzzParse(f *testing.F) {
-	seeds, _ := filepath.Glob("testdata/*.uevent")
-	for _, s := range seeds {
-		data, err := os.ReadFile(s)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(data)
-	}
+	testutil.AddSeeds(f, "testdata/*.uevent")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		e, err := Parse(data)
 		if err != nil {
