@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -75,8 +76,10 @@ func TestBenchBaseWrite(t *testing.T) {
 			best[k] = d
 		}
 	}
+	var ratios []float64 // dd conv=fsync over paddock, run by run
 	for i := range runs {
 		var line []string
+		var dd, up time.Duration
 		timeDD := func() {
 			for k, p := range peers {
 				settle(t, slot)
@@ -86,6 +89,9 @@ func TestBenchBaseWrite(t *testing.T) {
 				}
 				d := time.Since(start)
 				keep(k, d)
+				if k == 0 {
+					dd = d
+				}
 				line = append(line, fmt.Sprintf("%s %v", p.name, d.Round(time.Millisecond)))
 			}
 		}
@@ -98,6 +104,7 @@ func TestBenchBaseWrite(t *testing.T) {
 			}
 			d := time.Since(start)
 			keep(len(peers), d)
+			up = d
 			line = append(line, fmt.Sprintf("paddock write+verify %v", d.Round(time.Millisecond)))
 		}
 		// Alternate which goes first, so that a drift of the machine's
@@ -110,11 +117,14 @@ func TestBenchBaseWrite(t *testing.T) {
 			timeDD()
 		}
 		t.Logf("run %d: %s", i+1, strings.Join(line, ", "))
+		ratios = append(ratios, dd.Seconds()/up.Seconds())
 	}
+	slices.Sort(ratios)
 	mbps := func(d time.Duration) float64 { return float64(rev.Size) / (1 << 20) / d.Seconds() }
 	up := best[len(peers)]
 	fmt.Printf("base write: %d MiB slot image into %s, best of %d runs each: %s %.0f MiB/s, paddock (write, check, sync, read back from the medium) %.0f MiB/s: ratio %.2f (goal >= 0.90)\n",
 		rev.Size>>20, slot, runs, peers[0].name, mbps(best[0]), mbps(up), best[0].Seconds()/up.Seconds())
+	fmt.Printf("base write: the ratio run by run (each run's dd against its paddock): min %.2f, median %.2f, max %.2f\n", ratios[0], ratios[len(ratios)/2], ratios[len(ratios)-1])
 	for k, p := range peers[1:] {
 		fmt.Printf("base write: against %s %.0f MiB/s (no read back either): ratio %.2f\n", p.name, mbps(best[k+1]), best[k+1].Seconds()/up.Seconds())
 	}

@@ -28,7 +28,14 @@ func (s FileSource) Fetch(ctx context.Context, from, to int64, w io.Writer) erro
 		return fmt.Errorf("cannot read the base image: %w", err)
 	}
 	defer f.Close()
-	n, err := io.CopyBuffer(ctxWriter{ctx, w}, io.NewSectionReader(f, from, to-from), make([]byte, 1<<20))
+	r := io.NewSectionReader(f, from, to-from)
+	var n int64
+	if rf, ok := w.(io.ReaderFrom); ok {
+		// Read straight into the writer's buffer.
+		n, err = rf.ReadFrom(ctxReader{ctx, r})
+	} else {
+		n, err = io.CopyBuffer(ctxWriter{ctx, w}, r, make([]byte, 1<<20))
+	}
 	if err != nil {
 		return err
 	}
@@ -49,6 +56,19 @@ func (c ctxWriter) Write(b []byte) (int, error) {
 		return 0, err
 	}
 	return c.w.Write(b)
+}
+
+// ctxReader stops a read once its context is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(b []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(b)
 }
 
 func (s FileSource) String() string { return s.Path }

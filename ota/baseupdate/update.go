@@ -349,6 +349,38 @@ func (w *chunkWriter) Write(b []byte) (int, error) {
 	return n, nil
 }
 
+// ReadFrom takes the next bytes of the image from r until it ends, read
+// straight into the batch (a copy fewer than Write).
+func (w *chunkWriter) ReadFrom(r io.Reader) (int64, error) {
+	var total int64
+	for {
+		if w.next >= int64(len(w.u.Base.Chunks)) {
+			// The image is complete: r must end here.
+			var one [1]byte
+			if n, _ := io.ReadFull(r, one[:]); n > 0 {
+				return total, errors.New("internal error: more bytes than the image holds")
+			}
+			return total, nil
+		}
+		c := w.chunk(w.next)
+		n, err := r.Read(c[w.fill:])
+		w.fill += n
+		w.received += int64(n)
+		total += int64(n)
+		if w.fill == len(c) {
+			if err := w.commit(false); err != nil {
+				return total, err
+			}
+		}
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
 // commit checks the filled chunk, adds it to the batch, and hands the
 // batch to the slot writer when it is full.
 func (w *chunkWriter) commit(copied bool) error {
