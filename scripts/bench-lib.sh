@@ -33,7 +33,7 @@ bench_workdir() {
 bench_cleanup() {
 	set +e
 	[ -n "$daemon" ] && { "$P" remove "$bench_app" >/dev/null 2>&1; kill "$daemon"; wait "$daemon"; } 2>/dev/null
-	grep -o " $work/root/apps/[^ ]*" /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l 2>/dev/null
+	grep -o " $work/root/[^ ]*" /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l 2>/dev/null
 	rm -rf "$work"
 }
 

@@ -157,7 +157,14 @@ func (s *service) ended(r *run, code int) {
 	now := timeNow()
 	s.run = nil
 	s.lastExit = &apitypes.ServiceExit{Code: code, Time: now}
-	m.removeRecord(s)
+	// The run's record goes, unless a new run replaced it: an immediate
+	// restart launches first (removing a file can wait on the disk, for a
+	// discard), and the new run's record takes the old one's place.
+	defer func() {
+		if s.run == nil {
+			m.removeRecord(s)
+		}
+	}()
 	if s.stopping || !s.enabled {
 		s.stopping = false
 		s.setStateLocked(apitypes.ServiceStopped)
