@@ -3,11 +3,16 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -107,7 +112,9 @@ func (d *abDevice) baseChange() *apitypes.ChangeInfo {
 
 // TestFleetRolloutOfABase rolls a base update out with 'paddock fleet
 // rollout' to three real agents over mosquitto, one device per wave (issue
-// 13, item 6: a rollout of a base waits for each device's commit). Each
+// 13, item 6: a rollout of a base waits for each device's commit). The
+// artifact server cuts dev1's download mid-transfer; dev1 resumes it with
+// a Range request from where it stopped (item 3). Each
 // agent runs in a test root with A/B slot files; the test plays init and
 // the reboots. dev1 writes slot b, sets the try and waits for the reboot;
 // the rollout sends nothing to dev2 until dev1, rebooted into the try, has
@@ -127,7 +134,10 @@ func TestFleetRolloutOfABase(t *testing.T) {
 	os.MkdirAll(artifacts, 0o755)
 	op.ok("image", "base", "--arch", runtime.GOARCH, "--paddock", binary, "--trust", "root.asc", "-o", "artifacts/base-2.img",
 		"--version", "2", "--key", "root", "--revision", "2")
-	addr := serveArtifacts(t, op, artifacts)
+	// The artifact server cuts the first download mid-transfer: dev1
+	// resumes it.
+	srv := startArtifactServer(t, artifacts, true)
+	addr := fmt.Sprintf("127.0.0.1:%d", srv.port)
 	devs := []*abDevice{newABDevice(t, op, "dev1"), newABDevice(t, op, "dev2"), newABDevice(t, op, "dev3")}
 	for _, d := range devs {
 		d.start(broker.URL())
@@ -205,6 +215,7 @@ func TestFleetRolloutOfABase(t *testing.T) {
 		!strings.Contains(got["dev2"], "rolled back: "+why) || got["dev3"] != ": " {
 		t.Errorf("got the devices' results %q, want dev1 done, dev2 failed (rolled back: %s), dev3 not sent", got, why)
 	}
+	srv.checkResumed(t, "base-2.img")
 	if c := devs[2].baseChange(); c != nil {
 		t.Errorf("dev3 got the base update after the rollout stopped: %+v", *c)
 	}
@@ -212,4 +223,90 @@ func TestFleetRolloutOfABase(t *testing.T) {
 		t.Errorf("dev2: got the environment %+v, want slot a running, no try", *e)
 	}
 	t.Logf("a base rolled out to three agents, one rolled back: %v", time.Since(begin).Round(time.Millisecond))
+}
+
+// artifactServer serves the artifacts of a directory with Range requests,
+// as 'paddock fleet serve' does, on loopback; with cut, it cuts the first
+// download of each image after 64 KiB (a network cut mid-transfer).
+type artifactServer struct {
+	port int
+	mu   sync.Mutex
+	// requests lists each file's requests, as "RANGE" or "RANGE cut".
+	requests map[string][]string
+}
+
+func startArtifactServer(t *testing.T, dir string, cut bool) *artifactServer {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &artifactServer{port: ln.Addr().(*net.TCPAddr).Port, requests: map[string][]string{}}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := filepath.Base(r.URL.Path)
+		fh, err := os.Open(filepath.Join(dir, name))
+		if err != nil {
+			http.NotFound(w, r)
+			return
+		}
+		defer fh.Close()
+		fi, _ := fh.Stat()
+		s.mu.Lock()
+		first := cut && strings.HasSuffix(name, ".img") && len(s.requests[name]) == 0
+		entry := r.Header.Get("Range")
+		if first {
+			entry += " cut"
+		}
+		s.requests[name] = append(s.requests[name], entry)
+		s.mu.Unlock()
+		if !first {
+			http.ServeContent(w, r, name, fi.ModTime(), fh)
+			return
+		}
+		cw := &cutWriter{ResponseWriter: w, left: 64 << 10}
+		http.ServeContent(cw, r, name, fi.ModTime(), fh)
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return s
+}
+
+// cutWriter passes on n bytes of the body, then drops the connection.
+type cutWriter struct {
+	http.ResponseWriter
+	left int
+}
+
+func (c *cutWriter) Write(b []byte) (int, error) {
+	if len(b) > c.left {
+		c.ResponseWriter.Write(b[:c.left])
+		c.left = 0
+		if f, ok := c.ResponseWriter.(http.Flusher); ok {
+			f.Flush()
+		}
+		panic(http.ErrAbortHandler) // net/http closes the connection
+	}
+	c.left -= len(b)
+	return c.ResponseWriter.Write(b)
+}
+
+// checkResumed checks that the first download of name was cut and the
+// next one asked for the rest, from further on.
+func (s *artifactServer) checkResumed(t *testing.T, name string) {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	start := func(r string) int64 {
+		from, _, _ := strings.Cut(strings.TrimPrefix(r, "bytes="), "-")
+		n, _ := strconv.ParseInt(from, 10, 64)
+		return n
+	}
+	reqs := s.requests[name]
+	t.Logf("%s: requests %q", name, reqs)
+	if len(reqs) < 2 || !strings.HasSuffix(reqs[0], " cut") {
+		t.Errorf("%s: got requests %q, want a cut one and more", name, reqs)
+		return
+	}
+	if first, next := start(reqs[0]), start(reqs[1]); next <= first {
+		t.Errorf("%s: the download after the cut asked for %q, want to resume after byte %d of %q", name, reqs[1], first, reqs[0])
+	}
 }
