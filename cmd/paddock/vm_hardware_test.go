@@ -144,7 +144,7 @@ func TestApplianceHardwareInQEMU(t *testing.T) {
 	testutil.WriteFile(t, filepath.Join(d.work, "agent.yaml"), "brokers: [tcp://10.0.2.100:1883]\ndevice-id: vm1\n")
 	d.ok("image", "base", "--arch", "amd64", "--paddock", binary, "--trust", "root.asc", "-o", "base.img", "--key", "root", "--revision", "1",
 		"--agent-config", "agent.yaml")
-	d.ok("image", "initrd", "--modules", modules, "--paddock", binary, "-o", "initrd.img",
+	d.ok("image", "initrd", "--modules", modules, "--paddock", binary, "--trust", "root.asc", "-o", "initrd.img",
 		"--module", "i2c_dev", "--module", "xhci_pci", "--module", "ftdi_sio", "--module", "virtio_net")
 	d.ok("image", "build", "--gadget", gadgetDir, "--base", "base.img", "--kernel", vmlinuz, "--initrd", "initrd.img",
 		"--arch", "amd64", "--gadget-package", "gadget.pdk", "--app", "escape.pdk", "-o", "disk.img", "-q")

@@ -34,13 +34,14 @@ func guestKernel(t *testing.T) (vmlinux, vmlinuz, modules string) {
 
 // buildDisk builds the appliance's disk image disk.img in the work folder,
 // as the README does: a base trusting root.asc (signed by root, revision
-// 1), an initramfs with the
-// guest kernel's modules, and a disk from the example gadget with the
-// guest kernel, seeded with apps (package files in the work folder).
+// 1), an initramfs with the guest kernel's modules that trusts root.asc
+// too, so that init mounts the base through dm-verity (every VM test boots
+// a verified base), and a disk from the example gadget with the guest
+// kernel, seeded with apps (package files in the work folder).
 func (d *device) buildDisk(vmlinuz, modules string, apps ...string) {
 	d.t.Helper()
 	d.ok("image", "base", "--arch", "amd64", "--paddock", binary, "--trust", "root.asc", "-o", "base.img", "--key", "root", "--revision", "1")
-	d.ok("image", "initrd", "--modules", modules, "--paddock", binary, "-o", "initrd.img")
+	d.ok("image", "initrd", "--modules", modules, "--paddock", binary, "--trust", "root.asc", "-o", "initrd.img")
 	args := []string{"image", "build", "--gadget", filepath.Join(examples, "gadget-amd64"), "--base", "base.img",
 		"--kernel", vmlinuz, "--initrd", "initrd.img", "--arch", "amd64"}
 	for _, app := range apps {
@@ -101,6 +102,7 @@ func TestApplianceInQEMU(t *testing.T) {
 		`echo denied=$(dmesg | grep 'apparmor="DENIED"' | grep 'profile="paddock.escape.escape"' | grep -c 'name="/etc/hostname"')`,
 		`echo cgroup=$(awk '$2 == "/sys/fs/cgroup" {print $3}' /proc/mounts)`,
 		"paddock logs ticker.tick -n 0",
+		`paddock base status --json | grep -q '"verified": true' && echo base=verified`,
 	}, "\n")
 	out := d.ok("vm", "run", "disk.img", "--kernel", vmlinux, "--initrd", "initrd.img",
 		"--disk-ro", filepath.Join(d.work, hello), "--disk-ro", filepath.Join(d.work, "assert.disk"), "--", script)
@@ -115,6 +117,7 @@ func TestApplianceInQEMU(t *testing.T) {
 		"euid: 0",
 		"cgroup=cgroup2",
 		"ticker 1.0 (revision 1) starts", // its log
+		"base=verified",                  // buildDisk's initramfs trusts the root key: dm-verity
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the guest's answer lacks %q", want)
