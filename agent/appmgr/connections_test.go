@@ -25,6 +25,19 @@ import (
 // resolved with what SetConnections gives, and the gadget is kept, found
 // and never removed.
 
+// testGadgetYAML is a gadget.yaml with one serial slot, which it connects
+// to hello's serial-port plug.
+const testGadgetYAML = `volumes:
+  pc:
+    schema: gpt
+    structures:
+      - {name: data, role: system-data, type: linux, size: 16M, filesystem: ext4}
+slots:
+  serial1: {interface: serial-port, path: /dev/ttyS1}
+connections:
+  - {plug: "hello:serial-port", slot: serial1}
+`
+
 // pcGadget is a gadget.yaml with one serial slot.
 func pcGadget(t *testing.T) *gadget.Gadget {
 	t.Helper()
@@ -194,16 +207,7 @@ func stateFile(t *testing.T) os.FileInfo {
 // gadget's connections still apply when the app arrives.
 func TestChangesRecordConnections(t *testing.T) {
 	f, fake := fakeFixture(t)
-	g, err := gadget.Parse([]byte(`volumes:
-  pc:
-    schema: gpt
-    structures:
-      - {name: data, role: system-data, type: linux, size: 16M, filesystem: ext4}
-slots:
-  serial1: {interface: serial-port, path: /dev/ttyS1}
-connections:
-  - {plug: "hello:serial-port", slot: serial1}
-`), "gadget.yaml")
+	g, err := gadget.Parse([]byte(testGadgetYAML), "gadget.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

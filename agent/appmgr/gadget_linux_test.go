@@ -13,17 +13,6 @@ import (
 	"paddock.dev/paddock/ota/revisions"
 )
 
-const testGadgetYAML = `volumes:
-  pc:
-    schema: gpt
-    structures:
-      - {name: data, role: system-data, type: linux, size: 16M, filesystem: ext4}
-slots:
-  serial1: {interface: serial-port, path: /dev/ttyS1}
-connections:
-  - {plug: "hello:serial-port", slot: serial1}
-`
-
 // packGadget packs a gadget package called other (a name the test
 // publisher may sign) holding gadget.yaml; link makes gadget.yaml a
 // symlink to it instead, which only a publisher without 'paddock pack'
