@@ -25,30 +25,26 @@ import (
 // resolved with what SetConnections gives, and the gadget is kept, found
 // and never removed.
 
-// testGadgetYAML is a gadget.yaml with one serial slot, which it connects
-// to hello's serial-port plug.
-const testGadgetYAML = `volumes:
+// pcGadgetYAML is a gadget.yaml with one serial slot; testGadgetYAML
+// connects it to hello's serial-port plug.
+const (
+	pcGadgetYAML = `volumes:
   pc:
     schema: gpt
     structures:
       - {name: data, role: system-data, type: linux, size: 16M, filesystem: ext4}
 slots:
   serial1: {interface: serial-port, path: /dev/ttyS1}
-connections:
+`
+	testGadgetYAML = pcGadgetYAML + `connections:
   - {plug: "hello:serial-port", slot: serial1}
 `
+)
 
 // pcGadget is a gadget.yaml with one serial slot.
 func pcGadget(t *testing.T) *gadget.Gadget {
 	t.Helper()
-	g, err := gadget.Parse([]byte(`volumes:
-  pc:
-    schema: gpt
-    structures:
-      - {name: data, role: system-data, type: linux, size: 16M, filesystem: ext4}
-slots:
-  serial1: {interface: serial-port, path: /dev/ttyS1}
-`), "gadget.yaml")
+	g, err := gadget.Parse([]byte(pcGadgetYAML), "gadget.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
