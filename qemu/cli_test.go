@@ -42,7 +42,7 @@ func TestRunPrint(t *testing.T) {
 	}, {
 		name: "arm64",
 		args: []string{"run", "--arch", "arm64", disk, "--print", "--guest-forward", "1883:41883"},
-		want: []string{"qemu-system-aarch64", "console=ttyAMA0", "guestfwd=tcp:10.0.2.100:1883-tcp:127.0.0.1:41883", "virtio-net-device"},
+		want: []string{"qemu-system-aarch64", "console=ttyAMA0", "guestfwd=tcp:10.0.2.100:1883-tcp:127.0.0.1:41883,,reconnect=1", "virtio-net-device"},
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

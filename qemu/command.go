@@ -35,7 +35,11 @@ type Forward struct {
 }
 
 // GuestForward is a guestfwd rule: connections from the guest to
-// 10.0.2.100:GuestPort reach 127.0.0.1:HostPort on the host.
+// 10.0.2.100:GuestPort reach 127.0.0.1:HostPort on the host. QEMU carries
+// them over one connection to the host port (a chardev), connected again a
+// second after the host closes it: one guest connection at a time, and a
+// guest connection the host cut is not closed in the guest (its client's
+// own timeout ends it).
 type GuestForward struct {
 	GuestPort, HostPort int
 }
@@ -211,7 +215,12 @@ func netArgs(c Config) ([]string, error) {
 		if !validPort(f.HostPort) || !validPort(f.GuestPort) {
 			return nil, fmt.Errorf("cannot forward guest port %d to %d: ports are 1 to 65535", f.GuestPort, f.HostPort)
 		}
-		netdev += fmt.Sprintf(",guestfwd=tcp:%s:%d-tcp:127.0.0.1:%d", GuestForwardAddr, f.GuestPort, f.HostPort)
+		// QEMU connects a guestfwd's chardev once, at its start, and
+		// carries every guest connection to the port over it: a host
+		// server that closes it (fleet serve drops a connection with no
+		// request after 10 s) cut the guest off for good. reconnect=1 makes
+		// QEMU connect again a second after.
+		netdev += fmt.Sprintf(",guestfwd=tcp:%s:%d-tcp:127.0.0.1:%d,,reconnect=1", GuestForwardAddr, f.GuestPort, f.HostPort)
 	}
 	dev := "virtio-net-pci,netdev=n0"
 	if c.Arch == ARM64 {

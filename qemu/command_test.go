@@ -53,7 +53,7 @@ func TestCommand(t *testing.T) {
 			Forwards:      []Forward{{HostPort: 8022, GuestPort: 22}, {HostPort: 8080, GuestPort: 80}},
 			GuestForwards: []GuestForward{{GuestPort: 1883, HostPort: 41883}}},
 		want: cat(amd64, []string{"-append", "console=ttyS0 quiet panic=-1 no_timer_check",
-			"-netdev", "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:8022-:22,hostfwd=tcp:127.0.0.1:8080-:80,guestfwd=tcp:10.0.2.100:1883-tcp:127.0.0.1:41883",
+			"-netdev", "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:8022-:22,hostfwd=tcp:127.0.0.1:8080-:80,guestfwd=tcp:10.0.2.100:1883-tcp:127.0.0.1:41883,,reconnect=1",
 			"-device", "virtio-net-pci,netdev=n0"}),
 	}, {
 		name: "serial ports, QMP and USB",
