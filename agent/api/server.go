@@ -59,6 +59,9 @@ type Server struct {
 	Configs Configs
 	// Health returns an app's health, or nil; set it before Serve.
 	Health func(app string) *apitypes.AppHealth
+	// OnRequest, when set before Serve, is called as each request arrives
+	// (the agent counts requests as activity: agent/daemon/idle.go).
+	OnRequest func()
 }
 
 // New returns an API server over the agent's state and app manager.
@@ -78,7 +81,7 @@ func New(st *state.State, apps Apps, log *slog.Logger) *Server {
 		errorResponse(w, http.StatusNotFound, "not-found", fmt.Errorf("no such API endpoint: %s %s", r.Method, r.URL.Path))
 	})
 	s.http = &http.Server{
-		Handler:           s.withHealth(mux),
+		Handler:           s.withActivity(s.withHealth(mux)),
 		ConnContext:       localapi.ConnContext,
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
@@ -121,4 +124,14 @@ func (s *Server) root(h http.HandlerFunc) http.HandlerFunc {
 		}
 		h(w, r)
 	}
+}
+
+// withActivity calls OnRequest before h serves a request.
+func (s *Server) withActivity(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.OnRequest != nil {
+			s.OnRequest()
+		}
+		h.ServeHTTP(w, r)
+	})
 }

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -75,6 +76,9 @@ type Daemon struct {
 	reported string
 	cancel   context.CancelFunc
 
+	// lastRequest is when the last API request came, in Unix nanoseconds.
+	lastRequest atomic.Int64
+
 	wake     chan struct{}
 	stop     chan struct{}
 	stopOnce sync.Once
@@ -105,6 +109,7 @@ func Start(log *slog.Logger, opts Options) (*Daemon, error) {
 	d.startUp()
 	d.api = api.New(st, d.apps, log)
 	d.api.Health = d.health.AppHealth
+	d.api.OnRequest = d.noteRequest
 	d.api.Configs = d.configs
 	d.api.SetServices(d.services)
 	d.api.ServeInterfaces(d.ifaces)
@@ -178,6 +183,7 @@ func (d *Daemon) loop() {
 		d.st.Prune(keepChanges)
 		busy := len(d.st.ChangesInProgress()) > 0
 		d.st.Unlock()
+		idle.saw(d.lastRequestTime())
 		if idle.due(time.Now(), busy) {
 			d.release()
 		}

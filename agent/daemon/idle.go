@@ -13,7 +13,8 @@ const releaseQuiet = 5 * time.Second
 
 // idleRelease decides when the agent gives back the memory that its last
 // burst of work left mapped: once per quiet spell, when the loop has not
-// been woken for releaseQuiet and no change is in progress. It has no
+// been woken and no API request has come for releaseQuiet, and no change
+// is in progress. It has no
 // timer of its own: the loop asks at each of its runs.
 type idleRelease struct {
 	quiet time.Duration
@@ -26,6 +27,27 @@ type idleRelease struct {
 // woke records that something woke the loop at now.
 func (r *idleRelease) woke(now time.Time) {
 	r.last, r.done = now, false
+}
+
+// saw records activity that did not wake the loop (an API request), at t
+// (zero: none yet).
+func (r *idleRelease) saw(t time.Time) {
+	if t.After(r.last) {
+		r.woke(t)
+	}
+}
+
+// noteRequest records that an API request arrived: the next release waits
+// for quiet after it (the request may have mapped code and heap).
+func (d *Daemon) noteRequest() { d.lastRequest.Store(time.Now().UnixNano()) }
+
+// lastRequestTime returns when the last API request arrived, or the zero
+// time.
+func (d *Daemon) lastRequestTime() time.Time {
+	if n := d.lastRequest.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
 }
 
 // due reports whether the loop should release memory at now, busy telling

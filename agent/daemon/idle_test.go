@@ -10,7 +10,7 @@ func TestIdleRelease(t *testing.T) {
 	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
 	type step struct {
 		at   int    // seconds after t0
-		what string // "woke", "busy" (the loop found a change in progress) or "idle"
+		what string // "woke", "request" (an API request), "busy" (the loop found a change in progress) or "idle"
 		want bool   // what due reports (for busy and idle)
 	}
 	tests := []struct {
@@ -20,14 +20,20 @@ func TestIdleRelease(t *testing.T) {
 		{"not before the quiet time", []step{{4, "idle", false}, {5, "idle", true}}},
 		{"once per quiet spell", []step{{5, "idle", true}, {10, "idle", false}, {60, "idle", false}}},
 		{"a wake starts a new spell", []step{{5, "idle", true}, {7, "woke", false}, {10, "idle", false}, {12, "idle", true}}},
+		{"a request starts a new spell", []step{{5, "idle", true}, {7, "request", false}, {10, "idle", false}, {12, "idle", true}}},
+		{"a request older than the last wake changes nothing", []step{{4, "woke", false}, {3, "request", false}, {9, "idle", true}}},
 		{"never while a change is in progress", []step{{5, "busy", false}, {10, "busy", false}, {14, "idle", false}, {15, "idle", true}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := idleRelease{quiet: 5 * time.Second, last: t0}
 			for _, s := range tt.steps {
-				if s.what == "woke" {
+				switch s.what {
+				case "woke":
 					r.woke(at(s.at))
+					continue
+				case "request":
+					r.saw(at(s.at))
 					continue
 				}
 				if got := r.due(at(s.at), s.what == "busy"); got != s.want {
