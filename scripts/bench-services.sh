@@ -3,8 +3,9 @@
 # services running, idle, at the end of the idle minute (goal: under 15 MB;
 # Greengrass's nucleus needs 96 MB or more); its wakeups over 60 s while idle (goal: no polling loop
 # faster than 1 s), counted from the scheduler's statistics of every thread;
-# and the first restart after a crash, from the service's exit to its new
-# process's first instruction of shell (goal: under 100 ms).
+# and the first restart after a crash, from the date its service read
+# before it exited to the date its new process read first (goal: under
+# 100 ms), beside the floor of that measure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/bench-lib.sh
@@ -123,6 +124,6 @@ printf 'services: the agent supervising 5 services (sleep in their sandboxes)\n'
 printf '  agent RSS, idle, 5 services running:   %6.1f MB   (goal < 15 MB; Greengrass nucleus: 96 MB or more, its docs; not installable here)\n' "$(echo "$rss_kb" | awk '{print $1/1024}')"
 printf '    anonymous %.1f MB, pages of the binary %.1f MB; Pss %.1f MB; load %s -> %s\n' "$(echo "$anon_kb" | awk '{print $1/1024}')" "$(echo "$rss_kb $anon_kb" | awk '{print ($1-$2)/1024}')" "$(echo "$pss_kb" | awk '{print $1/1024}')" "$idle_load0" "$idle_load1"
 printf '  (their 5 launchers, paddock run:        %6.1f MB together, RSS)\n' "$(echo "$launchers_kb" | awk '{print $1/1024}')"
-printf '  agent wakeups while idle:              %6d in %d s (%.2f/s, its threads scheduled in; goal: no loop faster than 1/s: its loop runs every 5 s)\n' "$((w1 - w0))" "$IDLE" "$(awk -v w=$((w1 - w0)) -v s="$IDLE" 'BEGIN{print w/s}')"
+printf '  agent wakeups while idle:              %6d in %d s (its threads scheduled in: %.1f per run of its loop, which runs every 5 s; goal: no loop faster than 1/s)\n' "$((w1 - w0))" "$IDLE" "$(awk -v w=$((w1 - w0)) -v s="$IDLE" 'BEGIN{print w/(s/5)}')"
 printf '  first restart after a crash, exit to new process: min/median/max %s ms of %d (goal < 100 ms; load %s -> %s)\n' "$(stats "${restarts[@]}")" "$SAMPLES" "$restart_load0" "$restart_load1"
 printf '    the same script restarted by a bare shell loop (the floor of this measure): %s ms; systemd waits RestartSec=, 100 ms by default (its docs)\n' "$(stats "${floors[@]}")"
