@@ -115,9 +115,21 @@ func TestRefusals(t *testing.T) {
 	d.ok("key", "create", "stranger")
 	d.ok("key", "create", "other")
 	d.ok("key", "delegate", "--key", "root", "--to", "other", "--role", "publisher", "--names", "foo*", "-o", "other.delegation")
-	// A delegation that expires in a second: delegate refuses dates in the past.
-	until := time.Now().Add(time.Second)
-	d.ok("key", "delegate", "--key", "root", "--to", "pub", "--role", "publisher", "--names", "hello", "--until", until.Format(time.RFC3339), "-o", "expired.delegation")
+	// A delegation that expires in a second or two: delegate refuses dates
+	// in the past, and on a loaded machine a second can pass before it
+	// runs ("--until ... is not in the future", a CI-like run at load 15):
+	// then ask again, a little further ahead.
+	var until time.Time
+	for ahead := time.Second; ; ahead *= 2 {
+		until = time.Now().Add(ahead).Truncate(time.Second).Add(time.Second)
+		r := d.paddock("key", "delegate", "--key", "root", "--to", "pub", "--role", "publisher", "--names", "hello", "--until", until.Format(time.RFC3339), "-o", "expired.delegation")
+		if r.code == 0 {
+			break
+		}
+		if !strings.Contains(r.stderr, "not in the future") || ahead > 30*time.Second {
+			t.Fatalf("paddock key delegate --until %s: exit code %d\n%s%s", until.Format(time.RFC3339), r.code, r.stdout, r.stderr)
+		}
+	}
 	cp := func(from, to string) {
 		b, err := os.ReadFile(filepath.Join(d.work, from))
 		if err != nil {
