@@ -80,12 +80,15 @@ type Manager struct {
 	poll time.Duration
 	// rebooting is set once a reboot is asked for in this boot.
 	rebooting bool
+	// downloadRetry is how long a write whose download failed waits
+	// before it runs again.
+	downloadRetry time.Duration
 }
 
 // New returns the base manager and registers its task handlers.
 func New(env manager.Env) *Manager {
 	m := &Manager{st: env.State, runner: env.Runner, log: env.Log, wake: env.Wake, conflicts: env.Conflicts,
-		Arch: arch.Native(), HealthWindow: 2 * time.Minute, Attempts: 2, bootID: readBootID, now: time.Now, poll: 5 * time.Second}
+		Arch: arch.Native(), HealthWindow: 2 * time.Minute, Attempts: 2, bootID: readBootID, now: time.Now, poll: 5 * time.Second, downloadRetry: 10 * time.Second}
 	for kind, do := range map[string]state.HandlerFunc{
 		"check-base":  m.doCheck,
 		"write-base":  m.doWrite,

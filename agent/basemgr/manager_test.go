@@ -6,6 +6,8 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -192,6 +194,70 @@ func TestUpdateCommits(t *testing.T) {
 	}
 	if st.Running != "b" || st.Slots[1].State != boot.StateGood || st.Slots[1].Revision != 2 {
 		t.Errorf("got status %+v, want b running, good, revision 2", st)
+	}
+}
+
+// TestUpdateWaitsForTheNetwork pins a bug: a base update from a URL failed
+// at once when its download did (fetch's own retries span 3.5 s), so a
+// device whose network comes up a few seconds after the agent, as after a
+// power cut in the middle of the update, lost the update instead of
+// resuming it. The write now runs again a few times, downloadRetry apart:
+// the download succeeds once the server answers, and fails the change only
+// after those tries.
+func TestUpdateWaitsForTheNetwork(t *testing.T) {
+	d := newDevice(t)
+	d.m.downloadRetry = time.Millisecond
+	img, bundle := d.image("b.img", 2, 4)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens yet: connection refused
+	id, err := d.m.Update(UpdateOptions{Assertions: bundle, URLs: []string{"http://" + addr + "/b.img"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runWrite := func() {
+		t.Helper()
+		for range 50 {
+			if status, _, _ := d.change(id); status.Ready() {
+				return
+			}
+			d.ensure()
+			d.st.Lock()
+			var n int
+			for _, task := range d.st.Change(id).Tasks() {
+				if task.Kind() == "write-base" {
+					task.Get("download-retries", &n)
+				}
+			}
+			d.st.Unlock()
+			if n >= 1 {
+				return
+			}
+		}
+	}
+	runWrite()
+	if status, err, waiting := d.change(id); status.Ready() || waiting != "write-base" {
+		t.Fatalf("with the server down: got change %s (%v) waiting in %q, want write-base retrying", status, err, waiting)
+	}
+	// The server comes up: the write goes on and the update gets to the reboot.
+	ln, err = net.Listen("tcp", addr)
+	if err != nil {
+		t.Skipf("cannot listen on %s again: %v", addr, err)
+	}
+	srv := &http.Server{Handler: http.FileServer(http.Dir(filepath.Dir(img)))}
+	go srv.Serve(ln)
+	defer srv.Close()
+	for range 100 {
+		d.ensure()
+		if _, _, waiting := d.change(id); waiting != "write-base" && waiting != "verify-base" && waiting != "set-try" {
+			break
+		}
+	}
+	if status, err, waiting := d.change(id); err != nil || waiting != "reboot" {
+		t.Fatalf("with the server up: got change %s (%v) waiting in %q, want it waiting in reboot", status, err, waiting)
 	}
 }
 

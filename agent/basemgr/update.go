@@ -260,7 +260,37 @@ func (m *Manager) doWrite(t *state.Task) error {
 	if err != nil && m.runner.Stopping().Err() != nil {
 		return state.Retry{After: time.Second, Reason: "the agent is stopping: the write resumes at its next start"}
 	}
+	if err != nil && d.File == "" && downloadFailed(err) {
+		// The network may come up after the agent (a reboot in the middle
+		// of the update): the write resumes from its checkpoint a little
+		// later, a few times, before the update fails.
+		m.st.Lock()
+		var n int
+		t.Get("download-retries", &n)
+		n++
+		t.Set("download-retries", n)
+		m.st.Unlock()
+		if n <= downloadRetries {
+			return state.Retry{After: m.downloadRetry, Reason: fmt.Sprintf("%v (try %d of %d)", err, n, downloadRetries)}
+		}
+	}
 	return err
+}
+
+// downloadRetries is how many times a write whose download failed runs
+// again, m.downloadRetry apart, before the update fails.
+const downloadRetries = 6
+
+// downloadFailed reports whether err is the source's failure to deliver
+// (the mirrors unreachable or cut), not a corrupt image, a slot that
+// reads back wrong or is in use, or the download's deadline.
+func downloadFailed(err error) bool {
+	for _, e := range []error{baseupdate.ErrBadChunk, baseupdate.ErrReadBack, baseupdate.ErrInUse, context.DeadlineExceeded, context.Canceled} {
+		if errors.Is(err, e) {
+			return false
+		}
+	}
+	return true
 }
 
 func (m *Manager) doVerify(t *state.Task) error {
