@@ -252,8 +252,12 @@ func (m *Manager) doWrite(t *state.Task) error {
 	res, err := u.Write(ctx)
 	if res != nil {
 		m.st.Lock()
-		t.Logf("%s from %s, %s copied from slot %s, %s resumed from an earlier try, in %v",
-			size(res.Downloaded), u.Source, size(res.Copied), d.Running, size(res.Resumed), m.now().Sub(start).Round(time.Millisecond))
+		found := ""
+		if res.Found > 0 {
+			found = fmt.Sprintf(" (%s found on the slot beyond the checkpoint)", size(res.Found))
+		}
+		t.Logf("%s from %s, %s copied from slot %s, %s resumed from an earlier try%s, in %v",
+			size(res.Downloaded), u.Source, size(res.Copied), d.Running, size(res.Resumed), found, m.now().Sub(start).Round(time.Millisecond))
 		t.Set("result", res)
 		m.st.Unlock()
 	}

@@ -96,6 +96,7 @@ func TestBenchBaseWrite(t *testing.T) {
 			}
 		}
 		timeUpdate := func() {
+			spoil(t, slot, rev)
 			settle(t, slot)
 			u := &Update{Base: rev, Slot: slot, Checkpoint: filepath.Join(dir, fmt.Sprintf("cp%d", i)), Source: FileSource{img}, SyncEvery: syncEvery}
 			start := time.Now()
@@ -184,6 +185,7 @@ func benchResume(t *testing.T, dir, img string, rev *assert.BaseRevision, slot s
 	cmd.Env = append(os.Environ(), helperEnv+"="+string(args))
 	out := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
+	spoil(t, slot, rev)
 	settle(t, slot)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -216,6 +218,26 @@ var syncEvery = func() int64 {
 	n, _ := strconv.ParseInt(os.Getenv("PADDOCK_BENCH_SYNC"), 10, 64)
 	return n
 }()
+
+// spoil zeroes the first 4 KiB of each chunk of the slot, which holds
+// the image after a dd, so that an update writes every chunk, as into a
+// slot that holds another base: its scan (chunkWriter.scan) finds none.
+func spoil(t *testing.T, slot string, rev *assert.BaseRevision) {
+	f, err := os.OpenFile(slot, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zero := make([]byte, 4096)
+	for off := int64(0); off < rev.Size; off += rev.ChunkSize {
+		if _, err := f.WriteAt(zero, off); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+}
 
 // settle syncs the slot and drops its cached pages, so that each timed
 // write starts from the same state of the page cache.

@@ -4,12 +4,14 @@
 // gives its size, sha256, the sha256 of each chunk, and the tree's root
 // hash and salt. An Update streams an image into the inactive slot while
 // hashing it and checks each chunk before it writes it; each batch
-// written is fsynced, read back from the medium, checked again and
-// recorded in a checkpoint while the next batch arrives, so that the whole
-// slot is read back by the end of the write, and a power cut, a reboot or
-// a lost connection resumes from the last verified chunk, losing at most
-// SyncEvery bytes of the work. It copies the chunks
-// the running slot already holds instead of downloading them.
+// written is read back from the medium and checked again while the next
+// batch arrives, so that the whole slot is read back by the end of the
+// write, and the slot is fsynced and the chunks read back recorded in a
+// checkpoint every SyncEvery bytes. A power cut, a reboot or a lost
+// connection resumes from the last checkpoint, extended over the chunks
+// the slot holds beyond it (read back and checked), losing at most
+// SyncEvery bytes of the work. It copies the chunks the running slot
+// already holds instead of downloading them.
 package baseupdate
 
 import (

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"paddock.dev/paddock/ota/assert"
@@ -50,10 +51,14 @@ type Update struct {
 	// Retries is how many times a chunk that arrives corrupt is fetched
 	// again before the update gives up.
 	Retries int
-	// SyncEvery bounds the work a cut loses: the bytes taken from the
-	// source and not yet in the checkpoint are at most this many (or two
-	// chunks, when it is less). The slot is written, synced and read
-	// back in batches of half of it, one while the next arrives. 0 means
+	// SyncEvery bounds the work a power cut loses: the bytes taken from
+	// the source and not yet in the checkpoint (synced) are at most this
+	// many (or two batches, when it is less). The slot is written and
+	// read back in batches of half of it, up to 4 MiB, one while the next
+	// arrives, and synced and recorded when the next two batches would
+	// take the bytes not recorded past SyncEvery, or 2 s after the last
+	// record. (A process killed loses less: the next Write finds the
+	// chunks written after the checkpoint on the slot.) 0 means
 	// DefaultSyncEvery.
 	SyncEvery int64
 	// Progress, when set, is called with the bytes verified so far and
@@ -65,8 +70,11 @@ type Update struct {
 type Result struct {
 	Size int64 `json:"size"`
 	// Resumed is how many bytes an earlier, interrupted run had written
-	// and verified already.
+	// and verified already: those its checkpoint covers, and Found.
 	Resumed int64 `json:"resumed"`
+	// Found is how many of them the slot held beyond the checkpoint
+	// (written after it, or there before), read back and checked.
+	Found int64 `json:"found"`
 	// Downloaded and Copied are the bytes this run received from the
 	// source (corrupt chunks and cut transfers included) and copied from
 	// the running slot.
@@ -89,12 +97,13 @@ func (u *Update) Run(ctx context.Context) (*Result, error) {
 }
 
 // Write writes the image into the slot, from the checkpoint of an earlier
-// run of the same image and slot on: each chunk is checked against the
-// base-revision as it arrives; each batch of SyncEvery/2 bytes is written
-// (O_DIRECT where the slot takes it), synced, read back from the medium
-// (O_DIRECT, or with its cached pages dropped) and checked against the
-// base-revision, and the checkpoint recorded, while the next batch
-// arrives. A chunk that reads back wrong fails the write (ErrReadBack) and
+// run of the same image and slot on, extended over the chunks the slot
+// holds already beyond it (scan): each chunk is checked against the
+// base-revision as it arrives; each batch is written (O_DIRECT where the
+// slot takes it), read back from the medium (O_DIRECT, or synced and
+// with its cached pages dropped) and checked against the base-revision
+// while the next batch arrives, and the checkpoint recorded after a sync
+// as SyncEvery says. A chunk that reads back wrong fails the write (ErrReadBack) and
 // moves the checkpoint back to it. The running slot, or a slot that is
 // mounted or held, is refused (ErrInUse) before anything is written.
 func (u *Update) Write(ctx context.Context) (*Result, error) {
@@ -110,7 +119,12 @@ func (u *Update) Write(ctx context.Context) (*Result, error) {
 	}
 	defer f.Close()
 	w := u.newWriter()
-	res := &Result{Size: u.Base.Size, Resumed: min(w.cp.Verified*u.Base.ChunkSize, u.Base.Size)}
+	res := &Result{Size: u.Base.Size}
+	found, err := w.scan(f)
+	if err != nil {
+		return res, err
+	}
+	res.Resumed, res.Found = min(w.cp.Verified*u.Base.ChunkSize, u.Base.Size), found
 	if err := w.startSlotWriter(f); err != nil {
 		return res, err
 	}
@@ -147,11 +161,11 @@ func (u *Update) Verify() error {
 	// Read the medium, not the page cache: the pages written are clean
 	// (synced) and can be dropped.
 	dropCache(f, u.Base.Size)
-	bad, err := verifyChunks(f, u.Base)
+	bad, err := firstBadChunk(f, u.Base, 0, false)
 	if err != nil {
 		return fmt.Errorf("cannot read back slot %s: %w", u.Slot, err)
 	}
-	if bad < 0 {
+	if bad == int64(len(u.Base.Chunks)) {
 		return nil
 	}
 	cp := loadCheckpoint(u.Checkpoint, u.Base.SHA256, u.Slot)
@@ -162,37 +176,50 @@ func (u *Update) Verify() error {
 	return fmt.Errorf("cannot update the base: chunk %d of slot %s: %w (the next try writes it again)", bad+1, u.Slot, ErrReadBack)
 }
 
-// verifyChunks checks the chunks of f against rev with one worker per
-// CPU, and returns the first chunk that differs, or -1.
-func verifyChunks(f io.ReaderAt, rev *assert.BaseRevision) (int64, error) {
+// firstBadChunk checks the chunks of r from chunk from on against rev,
+// with one worker per CPU, and returns the first that differs, or the
+// number of chunks when none does: the workers take the chunks in order
+// and stop at the first that differs, reading at most one chunk each
+// beyond it. With readErrBad, a chunk that cannot be read (the slot ends
+// before it) differs; else the read error is returned.
+func firstBadChunk(r io.ReaderAt, rev *assert.BaseRevision, from int64, readErrBad bool) (int64, error) {
 	n := int64(len(rev.Chunks))
 	workers := int64(max(1, min(runtime.NumCPU(), 8)))
 	var next atomic.Int64
+	next.Store(from)
 	first := atomic.Int64{}
 	first.Store(n)
+	found := func(i int64) {
+		for {
+			cur := first.Load()
+			if i >= cur || first.CompareAndSwap(cur, i) {
+				return
+			}
+		}
+	}
 	var wg sync.WaitGroup
 	errs := make([]error, workers)
 	for w := range workers {
 		wg.Go(func() {
-			buf := make([]byte, rev.ChunkSize)
+			// Aligned, for a reader with O_DIRECT (mediumReader).
+			buf := alignedBuffer(int(rev.ChunkSize))
 			for {
 				i := next.Add(1) - 1
 				if i >= n || i >= first.Load() {
 					return
 				}
 				b := buf[:min(rev.ChunkSize, rev.Size-i*rev.ChunkSize)]
-				if _, err := f.ReadAt(b, i*rev.ChunkSize); err != nil {
+				if _, err := r.ReadAt(b, i*rev.ChunkSize); err != nil {
+					if readErrBad {
+						found(i)
+						continue
+					}
 					errs[w] = fmt.Errorf("chunk %d: %w", i+1, err)
 					return
 				}
 				sum := sha256.Sum256(b)
 				if hex.EncodeToString(sum[:]) != rev.Chunks[i] {
-					for {
-						cur := first.Load()
-						if i >= cur || first.CompareAndSwap(cur, i) {
-							break
-						}
-					}
+					found(i)
 				}
 			}
 		})
@@ -201,10 +228,62 @@ func verifyChunks(f io.ReaderAt, rev *assert.BaseRevision) (int64, error) {
 	if err := errors.Join(errs...); err != nil {
 		return 0, err
 	}
-	if bad := first.Load(); bad < n {
-		return bad, nil
+	return first.Load(), nil
+}
+
+// mediumReader reads a slot from the medium: with O_DIRECT (d) where the
+// slot takes it, else through the page cache (f) once the range's clean
+// pages are dropped. The slot is synced before, so that no page is dirty.
+type mediumReader struct{ d, f *os.File }
+
+func (m mediumReader) ReadAt(b []byte, off int64) (int, error) {
+	if m.d != nil && isAligned(b, off) {
+		n, err := m.d.ReadAt(b, off)
+		if !errors.Is(err, syscall.EINVAL) {
+			return n, err
+		}
 	}
-	return -1, nil
+	dropRange(m.f, off, int64(len(b)))
+	return m.f.ReadAt(b, off)
+}
+
+// scan extends the verified chunks of the checkpoint over the chunks the
+// slot already holds beyond it, read from the medium and checked against
+// the base-revision, in order, up to the first that differs: the chunks
+// an earlier try wrote after its last checkpoint (before it was killed or
+// the power went), or that the slot held already. A chunk whose digest is
+// the signed one is the image's, however it got there; one that a cut
+// lost differs, and is written again. f is the slot opened for writing:
+// it is synced first, so that what the scan reads is on the medium, and
+// the checkpoint recorded after the scan covers only synced chunks. It
+// returns the bytes found.
+func (w *chunkWriter) scan(f *os.File) (int64, error) {
+	rev, from := w.u.Base, w.cp.Verified
+	if from >= int64(len(rev.Chunks)) {
+		return 0, nil
+	}
+	if err := f.Sync(); err != nil {
+		return 0, fmt.Errorf("cannot sync slot %s: %w", w.u.Slot, err)
+	}
+	r, err := os.Open(w.u.Slot)
+	if err != nil {
+		return 0, fmt.Errorf("cannot read back slot %s: %w", w.u.Slot, err)
+	}
+	defer r.Close()
+	m := mediumReader{f: r}
+	if d := openDirect(w.u.Slot, os.O_RDONLY); d != nil {
+		defer d.Close()
+		m.d = d
+	}
+	to, err := firstBadChunk(m, rev, from, true)
+	if err != nil || to == from {
+		return 0, err
+	}
+	w.cp.Verified, w.next = to, to
+	if err := w.cp.save(w.u.Checkpoint); err != nil {
+		return 0, err
+	}
+	return min(to*rev.ChunkSize, rev.Size) - from*rev.ChunkSize, nil
 }
 
 func (u *Update) check() error {
@@ -292,8 +371,9 @@ type chunkWriter struct {
 	next int64      // the chunk being filled
 	fill int        // its bytes received
 	cur  *batch     // the batch being filled
-	// per is how many chunks a batch holds.
-	per                 int64
+	// per is how many chunks a batch holds; span how many the checkpoint
+	// lags at most behind the chunks received (SyncEvery).
+	per, span           int64
 	received, copiedNow int64
 	sw                  *slotWriter
 }
@@ -304,10 +384,11 @@ func (u *Update) newWriter() *chunkWriter {
 		cp = checkpoint{SHA256: u.Base.SHA256, Slot: u.Slot}
 	}
 	cp.ReadBack = true
-	// Two batches at most are received and not yet in the checkpoint
-	// (slotWriter): together no more than SyncEvery.
-	per := max(1, u.syncEvery()/2/u.Base.ChunkSize)
-	return &chunkWriter{u: u, cp: cp, next: cp.Verified, per: per}
+	// The batches received and not yet in the checkpoint are together
+	// no more than SyncEvery (slotWriter.due).
+	per := max(1, min(u.syncEvery()/2, maxBatch)/u.Base.ChunkSize)
+	span := max(u.syncEvery()/u.Base.ChunkSize, 2*per)
+	return &chunkWriter{u: u, cp: cp, next: cp.Verified, per: per, span: span}
 }
 
 // chunkLen is the length of chunk i.
@@ -451,14 +532,17 @@ type batch struct {
 	from, to           int64
 	buf, back          []byte
 	downloaded, copied int64
-	synced             chan error
+	// record says to sync the slot after b and record the checkpoint.
+	record bool
+	synced chan error
 }
 
 // slotWriter writes each batch to the slot, reads it back from the medium
-// and syncs it (its I/O goroutine), and checks each chunk read back
-// against the base-revision (its check goroutine, while the batch is
-// synced), then records the checkpoint. Two batches are in its hands or arriving at most: while one
-// is checked, the next is written and read back, or arrives.
+// and syncs it when due (its I/O goroutine), and checks each chunk read
+// back against the base-revision (its check goroutine, while the batch is
+// synced), then records the checkpoint when due. Two batches are in its
+// hands or arriving at most: while one is checked, the next is written
+// and read back, or arrives.
 type slotWriter struct {
 	w *chunkWriter
 	// f is the slot opened for writing (O_EXCL for a device), r for
@@ -472,8 +556,16 @@ type slotWriter struct {
 	work, check, free chan *batch
 	done              chan struct{}
 	closed            bool // by the chunk writer
-	mu                sync.Mutex
-	err               error
+	// recordTo is the end of the last batch to be recorded, and when it
+	// was chosen (the I/O goroutine's).
+	recordTo   int64
+	recordTime time.Time
+	// pendingTo is the end of the batches read back right and not yet
+	// recorded, pendingDown and pendingCopied their bytes (the check
+	// goroutine's).
+	pendingTo, pendingDown, pendingCopied int64
+	mu                                    sync.Mutex
+	err                                   error
 }
 
 // afterWrite, when set (by tests), is called with the chunks of a batch
@@ -492,7 +584,8 @@ func (w *chunkWriter) startSlotWriter(f *os.File) error {
 		return err
 	}
 	sw := &slotWriter{w: w, f: f, r: r, rec: rec, d: openDirect(w.u.Slot, os.O_WRONLY), rd: openDirect(w.u.Slot, os.O_RDONLY),
-		work: make(chan *batch), check: make(chan *batch, 1), free: make(chan *batch, 2), done: make(chan struct{})}
+		work: make(chan *batch), check: make(chan *batch, 1), free: make(chan *batch, 2), done: make(chan struct{}),
+		recordTo: w.cp.Verified, recordTime: time.Now(), pendingTo: w.cp.Verified}
 	n := int(w.per * w.u.Base.ChunkSize)
 	for range 2 {
 		sw.free <- &batch{buf: alignedBuffer(n), back: alignedBuffer(n), synced: make(chan error, 1)}
@@ -551,15 +644,35 @@ func (sw *slotWriter) close() error {
 func (sw *slotWriter) io() {
 	defer close(sw.check)
 	for b := range sw.work {
+		b.record = sw.due(b)
 		synced := sw.failed() != nil || sw.writeBack(b)
 		sw.check <- b
 		// The check of b goes on while it is synced.
 		var err error
-		if !synced {
+		if !synced && b.record {
 			err = sw.sync()
 		}
 		b.synced <- err
 	}
+}
+
+// checkpointEvery is the longest time between two records of the
+// checkpoint while batches arrive.
+var checkpointEvery = 2 * time.Second
+
+// due reports whether to sync and record the checkpoint after batch b:
+// when b ends the image, when it is checkpointEvery since the last
+// record, or when the checkpoint would otherwise lag more than span
+// chunks behind the chunks received. While b is not recorded the chunk
+// writer fills the next batch, and once b is freed the one after it: up
+// to b.to+2*per, before the next record.
+func (sw *slotWriter) due(b *batch) bool {
+	w := sw.w
+	if b.to < int64(len(w.u.Base.Chunks)) && b.to+2*w.per-sw.recordTo <= w.span && time.Since(sw.recordTime) < checkpointEvery {
+		return false
+	}
+	sw.recordTo, sw.recordTime = b.to, time.Now()
+	return true
 }
 
 // writeBack writes batch b and reads it back from the medium into b.back,
@@ -602,6 +715,7 @@ func (sw *slotWriter) sync() error {
 func (sw *slotWriter) checkAll() {
 	defer close(sw.done)
 	w, rev := sw.w, sw.w.u.Base
+	defer sw.flush()
 	for b := range sw.check {
 		bad := int64(-1)
 		if sw.failed() == nil {
@@ -621,26 +735,65 @@ func (sw *slotWriter) checkAll() {
 	}
 }
 
-// record records the checkpoint after batch b, synced and read back,
-// whose first chunk that read back wrong is bad (-1: none).
+// record adds batch b, read back, whose first chunk that read back wrong
+// is bad (-1: none), to the chunks read back right, and records them in
+// the checkpoint when b says so (synced after it) or when a chunk read
+// back wrong (synced now).
 func (sw *slotWriter) record(b *batch, bad int64) {
 	w := sw.w
 	if bad >= 0 {
-		// The chunks before the bad one read back right.
-		w.cp.Verified = bad
-		if err := sw.rec.save(w.cp); err != nil {
-			sw.fail(err)
-			return
+		// The chunks before the bad one read back right: synced, the
+		// checkpoint covers them.
+		if bad > w.cp.Verified {
+			if err := sw.sync(); err != nil {
+				sw.fail(err)
+				return
+			}
+			w.cp.Verified = bad
+			w.cp.Downloaded += sw.pendingDown
+			w.cp.Copied += sw.pendingCopied
+			sw.pendingDown, sw.pendingCopied = 0, 0
+			if err := sw.rec.save(w.cp); err != nil {
+				sw.fail(err)
+				return
+			}
 		}
 		sw.fail(fmt.Errorf("cannot update the base: chunk %d of slot %s: %w (the next try writes it again)", bad+1, w.u.Slot, ErrReadBack))
 		return
 	}
-	w.cp.Verified = b.to
-	w.cp.Downloaded += b.downloaded
-	w.cp.Copied += b.copied
+	sw.pendingTo = b.to
+	sw.pendingDown += b.downloaded
+	sw.pendingCopied += b.copied
+	if b.record {
+		sw.save()
+	}
+}
+
+// save records the chunks read back right in the checkpoint; the slot is
+// synced after them.
+func (sw *slotWriter) save() {
+	w := sw.w
+	w.cp.Verified = sw.pendingTo
+	w.cp.Downloaded += sw.pendingDown
+	w.cp.Copied += sw.pendingCopied
+	sw.pendingDown, sw.pendingCopied = 0, 0
 	if err := sw.rec.save(w.cp); err != nil {
 		sw.fail(err)
 	}
+}
+
+// flush syncs and records the chunks read back right and not recorded
+// yet, once the last batch is checked (a write that stops before the
+// end: the source failed).
+func (sw *slotWriter) flush() {
+	if sw.failed() != nil || sw.pendingTo <= sw.w.cp.Verified {
+		return
+	}
+	if err := sw.sync(); err != nil {
+		sw.fail(err)
+		return
+	}
+	sw.save()
 }
 
 // firstBad checks the chunks of batch b read back against the
@@ -718,11 +871,16 @@ func isAligned(b []byte, off int64) bool {
 	return off%directAlign == 0 && len(b)%directAlign == 0 && uintptr(unsafe.Pointer(unsafe.SliceData(b)))%directAlign == 0
 }
 
-// DefaultSyncEvery bounds the work a cut loses, unless told otherwise:
-// 8 MiB is under 3% of a 300 MiB base to write again, and a batch of 4
-// MiB per sync and checkpoint (make bench: a sync after every 1 MiB chunk
-// cost two thirds of the throughput on a loop device).
-const DefaultSyncEvery = 8 << 20
+// DefaultSyncEvery bounds the work a power cut loses, unless told
+// otherwise: 64 MiB, synced and recorded every 60 MiB (make bench:
+// a sync every 4 MiB, each a journal commit of a loop device's backing
+// file, cost half of the throughput). A cut loses less than that: the
+// slot's writes are O_DIRECT, on the device when they return, and the
+// next Write finds the chunks written after the checkpoint (scan).
+const DefaultSyncEvery = 64 << 20
+
+// maxBatch bounds the bytes of a batch: four of them are in memory.
+var maxBatch int64 = 4 << 20
 
 func (u *Update) syncEvery() int64 {
 	if u.SyncEvery > 0 {
