@@ -330,6 +330,7 @@ func TestApplianceBaseTryInQEMU(t *testing.T) {
 	if e := b.env(t, nil); e.Slot != "a" || e.Bad != "b" || e.Trying != "" || e.Last.Slot != "b" || e.Last.Result != boot.ResultFailed ||
 		e.Last.Boots != 1 || !strings.Contains(e.Last.Reason, unhealthy) {
 		t.Errorf("unhealthy try: got the environment %+v, want slot b's try failed after 1 boot: %s", *e, unhealthy)
+		b.explain(t, "", con)
 	}
 
 	// 5. The old base runs again: the update's change ends "rolled back:
@@ -344,7 +345,9 @@ func TestApplianceBaseTryInQEMU(t *testing.T) {
 		return
 	}
 
-	// 4. Two attempts, both panicking, then the fallback.
+	// 4. Two attempts, both panicking, then the fallback (slot b holds the
+	// unhealthy base since step 3).
+	b.writeSlotB(t, panicB, -1)
 	b.env(t, func(p string) error { return boot.SetTry(p, "b", 2) })
 	for i := range 2 {
 		_, con = b.boot(t, fmt.Sprintf("panicking try, attempt %d", i+1), qemu.Config{}, "")
