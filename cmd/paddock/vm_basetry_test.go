@@ -394,7 +394,7 @@ func TestApplianceBaseTryInQEMU(t *testing.T) {
 		t.Errorf("agent never ready: the console lacks %q:\n%s", want, con)
 	}
 	out, con = b.boot(t, "fallback after the agent was never ready", qemu.Config{}, statusScript+statusCmd)
-	b.checkStatus(t, "agent never ready", out, con, 1, "not committed after 1 boot(s): its agent was not ready within 20s", "its agent never got ready")
+	b.checkStatus(t, "agent never ready", out, con, 1, "not committed after 1 boot(s): its agent was not ready within 20s", "agent never got ready: check its agent.yaml")
 }
 
 // statusCmd prints 'paddock base status' in text, then in JSON, after
