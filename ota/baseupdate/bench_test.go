@@ -213,8 +213,11 @@ func benchResume(t *testing.T, dir, img string, rev *assert.BaseRevision, slot s
 }
 
 // syncEvery is the bench's Update.SyncEvery: PADDOCK_BENCH_SYNC bytes, or
-// the default.
+// the default; PADDOCK_BENCH_BATCH sets maxBatch (bytes), to try others.
 var syncEvery = func() int64 {
+	if n, _ := strconv.ParseInt(os.Getenv("PADDOCK_BENCH_BATCH"), 10, 64); n > 0 {
+		maxBatch = n
+	}
 	n, _ := strconv.ParseInt(os.Getenv("PADDOCK_BENCH_SYNC"), 10, 64)
 	return n
 }()
