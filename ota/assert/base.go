@@ -77,7 +77,7 @@ func ParseBaseRevision(a *Assertion) (*BaseRevision, error) {
 	}
 	c := &checker{a: a}
 	rev, size := c.revision(r.Name, r.Version, r.Arch, r.SHA256)
-	r.Revision, r.Size = int(min(rev, 1<<31-1)), size
+	r.Revision, r.Size = int(rev), size
 	r.ChunkSize = c.positive("chunk-size")
 	c.check(r.ChunkSize%MinChunkSize != 0 || r.ChunkSize > MaxChunkSize, "chunk-size %d (want a multiple of %d, at most %d)", r.ChunkSize, MinChunkSize, MaxChunkSize)
 	r.VerityDataSize = c.positive("verity-data-size")

@@ -79,6 +79,8 @@ func TestSignBaseRevisionRefuses(t *testing.T) {
 		{"salt upper case", func(r *BaseRevision) { r.VeritySalt = "AB" }, "verity-salt"},
 		{"root hash", func(r *BaseRevision) { r.VerityRootHash = "00" }, "verity-root-hash"},
 		{"revision", func(r *BaseRevision) { r.Revision = 0 }, "revision"},
+		// Was capped silently at 2^31-1 (and wraps in an int on armv7).
+		{"revision too large", func(r *BaseRevision) { big := int64(maxRevision); r.Revision = int(big + 1) }, "revision"},
 		{"arch", func(r *BaseRevision) { r.Arch = "AMD64" }, "arch"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -34,6 +34,8 @@ func (c *checker) revision(name, version, arch, sha256 string) (rev, size int64)
 	c.check(len(name) > 64 || !validName().MatchString(name), "name %q", name)
 	c.check(len(version) > 64 || !validVersion().MatchString(version), "version %q", version)
 	rev = c.positive("revision")
+	// Revisions are ints: 32 bits on armv7, where a larger one would wrap.
+	c.check(rev > maxRevision, "revision %d (want at most %d)", rev, maxRevision)
 	c.check(len(arch) > 32 || !validArch().MatchString(arch), "arch %q", arch)
 	size = c.positive("size")
 	c.check(!validSHA256().MatchString(sha256), "sha256 %q (want 64 lowercase hex digits)", sha256)
@@ -46,6 +48,9 @@ func (c *checker) time(name string) time.Time {
 	c.err = err
 	return t
 }
+
+// maxRevision is the largest revision an assertion may carry.
+const maxRevision = 1<<31 - 1
 
 // revisionHeaders are the headers that app-revision and base-revision
 // begin with, in their order.
