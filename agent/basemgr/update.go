@@ -256,8 +256,9 @@ func (m *Manager) doWrite(t *state.Task) error {
 		if res.Found > 0 {
 			found = fmt.Sprintf(" (%s found on the slot beyond the checkpoint)", size(res.Found))
 		}
-		t.Logf("%s from %s, %s copied from slot %s, %s resumed from an earlier try%s, in %v",
-			size(res.Downloaded), u.Source, size(res.Copied), d.Running, size(res.Resumed), found, m.now().Sub(start).Round(time.Millisecond))
+		t.Logf("%s from %s, %s copied from slot %s, %s resumed from an earlier try%s, in %v; over every try: %s downloaded, %s copied",
+			size(res.Downloaded), u.Source, size(res.Copied), d.Running, size(res.Resumed), found, m.now().Sub(start).Round(time.Millisecond),
+			size(res.TotalDownloaded), size(res.TotalCopied))
 		t.Set("result", res)
 		m.st.Unlock()
 	}
