@@ -128,8 +128,7 @@ func TestFleetRolloutOfABase(t *testing.T) {
 	broker := mosquittotest.Start(t)
 	op := newDevice(t)
 	op.setupKeys("hello")
-	op.ok("key", "create", "ops")
-	op.ok("key", "delegate", "--key", "root", "--to", "ops", "--role", "operator", "--names", "*", "-o", "ops.delegation")
+	op.setupOperator()
 	artifacts := filepath.Join(op.work, "artifacts")
 	os.MkdirAll(artifacts, 0o755)
 	op.ok("image", "base", "--arch", runtime.GOARCH, "--paddock", binary, "--trust", "root.asc", "-o", "artifacts/base-2.img",

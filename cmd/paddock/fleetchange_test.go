@@ -129,8 +129,7 @@ func (e *eventLog) finals(id string) []mqtt.Event {
 func fleetDevice(t *testing.T) *device {
 	d := newDevice(t)
 	d.setupKeys("hello")
-	d.ok("key", "create", "ops")
-	d.ok("key", "delegate", "--key", "root", "--to", "ops", "--role", "operator", "--names", "*", "-o", "ops.delegation")
+	d.setupOperator()
 	d.packHello("1.0", 1)
 	return d
 }

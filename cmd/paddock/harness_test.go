@@ -248,6 +248,15 @@ func (d *device) list() []appInfo {
 	return apps
 }
 
+// setupOperator creates the operator key "ops", delegated by the root
+// (setupKeys) for every device name: ops.delegation, which fleet commands
+// carry.
+func (d *device) setupOperator() {
+	d.t.Helper()
+	d.ok("key", "create", "ops")
+	d.ok("key", "delegate", "--key", "root", "--to", "ops", "--role", "operator", "--names", "*", "-o", "ops.delegation")
+}
+
 // setupKeys creates a root key trusted by the device and a publisher key
 // delegated for names.
 func (d *device) setupKeys(names string) {

@@ -210,8 +210,7 @@ func newFleetBase(t *testing.T) *fleetBase {
 	d := newDevice(t)
 	d.setupKeys("hello")
 	broker := mosquittotest.Start(t)
-	d.ok("key", "create", "ops")
-	d.ok("key", "delegate", "--key", "root", "--to", "ops", "--role", "operator", "--names", "*", "-o", "ops.delegation")
+	d.setupOperator()
 	testutil.WriteFile(t, filepath.Join(d.work, "agent.yaml"), "brokers: [tcp://10.0.2.100:1883]\ndevice-id: vm1\n")
 	d.ok("image", "base", "--arch", "amd64", "--paddock", binary, "--trust", "root.asc", "--agent-config", "agent.yaml",
 		"-o", "base.img", "--key", "root", "--revision", "1")

@@ -139,8 +139,7 @@ func TestApplianceHardwareInQEMU(t *testing.T) {
 	// The fleet: a broker on the host, which the guest reaches at
 	// 10.0.2.100:1883, and an operator key.
 	broker := mosquittotest.Start(t)
-	d.ok("key", "create", "ops")
-	d.ok("key", "delegate", "--key", "root", "--to", "ops", "--role", "operator", "--names", "*", "-o", "ops.delegation")
+	d.setupOperator()
 	testutil.WriteFile(t, filepath.Join(d.work, "agent.yaml"), "brokers: [tcp://10.0.2.100:1883]\ndevice-id: vm1\n")
 	d.ok("image", "base", "--arch", "amd64", "--paddock", binary, "--trust", "root.asc", "-o", "base.img", "--key", "root", "--revision", "1",
 		"--agent-config", "agent.yaml")
