@@ -81,7 +81,10 @@ type Result struct {
 	Downloaded int64 `json:"downloaded"`
 	Copied     int64 `json:"copied"`
 	// TotalDownloaded and TotalCopied are the bytes of the image that
-	// came from the source and from the running slot, over every run.
+	// came from the source and from the running slot, over every run;
+	// the chunks found on the slot are counted as a write gets them
+	// (copied when the running slot holds them), since the try that
+	// wrote them was cut before it could count them.
 	TotalDownloaded int64 `json:"total-downloaded"`
 	TotalCopied     int64 `json:"total-copied"`
 }
@@ -278,6 +281,19 @@ func (w *chunkWriter) scan(f *os.File) (int64, error) {
 	to, err := firstBadChunk(m, rev, from, true)
 	if err != nil || to == from {
 		return 0, err
+	}
+	// The totals over every run count a found chunk as the writer gets
+	// it: copied when the running slot holds it, else downloaded. (A try
+	// cut after it wrote its chunks and before its checkpoint leaves
+	// them to this scan; without this, the totals lost them.)
+	local := w.u.localIndex()
+	for i := from; i < to; i++ {
+		n := int64(w.chunkLen(i))
+		if _, ok := local[rev.Chunks[i]]; ok {
+			w.cp.Copied += n
+		} else {
+			w.cp.Downloaded += n
+		}
 	}
 	w.cp.Verified, w.next = to, to
 	if err := w.cp.save(w.u.Checkpoint); err != nil {

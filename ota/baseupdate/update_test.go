@@ -208,6 +208,47 @@ func TestUpdateCopiesIdenticalChunks(t *testing.T) {
 	}
 }
 
+// TestTotalsCountFoundChunks: the totals over every try are those of a
+// write in one go, also when the try before was cut after it wrote its
+// chunks and before it recorded a checkpoint, so that the next write
+// finds them on the slot: found chunks the running slot holds count as
+// copied, the others as downloaded. The bug it pins: a fresh-root CI run
+// reported "over every try: 268.0 KiB downloaded, 0 B copied" for an
+// update whose 17 MiB were nearly all copied from the running slot.
+func TestTotalsCountFoundChunks(t *testing.T) {
+	dir := t.TempDir()
+	old, oldRev := testImage(24, 3)
+	running := filepath.Join(dir, "base-a")
+	if err := os.WriteFile(running, old, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	img := bytes.Clone(old)
+	copy(img[5*testChunk:], bytes.Repeat([]byte("new"), testChunk/3+1)[:testChunk]) // a new chunk, found
+	img[17*testChunk+100] ^= 1                                                      // a changed chunk, not found
+	rev := revisionOf(img)
+	m := newMirror(t, img)
+	u := newUpdate(t, dir, rev, URLSource{URLs: []string{m.URL + "/base.img"}, Size: rev.Size})
+	u.Running, u.RunningChunks, u.RunningChunkSize = running, oldRev.Chunks, oldRev.ChunkSize
+	// The cut try wrote the first 12 chunks and recorded no checkpoint.
+	slot := make([]byte, rev.Size)
+	copy(slot, img[:12*testChunk])
+	if err := os.WriteFile(u.Slot, slot, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res, err := u.Run(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkSlot(t, u.Slot, img)
+	if res.Found != 12*testChunk || res.Downloaded != testChunk || res.Copied != rev.Size-13*testChunk {
+		t.Errorf("got %+v, want 12 chunks found, 1 downloaded and the rest copied by this write", res)
+	}
+	if res.TotalCopied != rev.Size-2*testChunk || res.TotalDownloaded != 2*testChunk {
+		t.Errorf("got the totals %d copied, %d downloaded, want %d and %d (as a write in one go)",
+			res.TotalCopied, res.TotalDownloaded, rev.Size-2*testChunk, 2*testChunk)
+	}
+}
+
 // TestUpdateRefusesRunningSlot: the running slot is never written, even
 // when named through another path.
 func TestUpdateRefusesRunningSlot(t *testing.T) {
