@@ -1,5 +1,6 @@
 // Package config reads the agent's configuration, agent.yaml: which broker
-// the fleet link talks to, as which device, in which groups.
+// the fleet link talks to, as which device, in which groups, and how the
+// appliance brings its network up.
 package config
 
 import (
@@ -39,6 +40,8 @@ type Config struct {
 	Download Download `yaml:"download"`
 	// Base tunes how a tried base is committed.
 	Base Base `yaml:"base"`
+	// Network says how the appliance brings its network up (network.go).
+	Network Network `yaml:"network"`
 }
 
 // Base tunes how the agent commits a base it tries after an update. The
@@ -106,7 +109,10 @@ func Parse(data []byte) (*Config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&raw); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("invalid configuration: %s", strings.TrimPrefix(err.Error(), "yaml: "))
+		// A type error lists each field on a line of its own, and may
+		// quote a value with line breaks: one line.
+		msg := strings.Join(strings.Fields(strings.TrimPrefix(err.Error(), "yaml: ")), " ")
+		return nil, fmt.Errorf("invalid configuration: %s", msg)
 	}
 	c := raw.Config
 	if raw.Broker != "" {
