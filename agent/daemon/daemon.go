@@ -24,6 +24,7 @@ import (
 	"paddock.dev/paddock/agent/health"
 	"paddock.dev/paddock/agent/ifacemgr"
 	"paddock.dev/paddock/agent/manager"
+	"paddock.dev/paddock/agent/netmgr"
 	"paddock.dev/paddock/agent/services"
 	"paddock.dev/paddock/agent/state"
 	"paddock.dev/paddock/internal/dirs"
@@ -70,6 +71,8 @@ type Daemon struct {
 	configs api.Configs
 	// base is the base manager, which the API and the fleet link drive.
 	base *basemgr.Manager
+	// net brings the appliance's network up; the API shows it.
+	net *netmgr.Manager
 	// startErr is what went wrong when the managers started up.
 	startErr error
 	// reported is the last state of the managers reported to the fleet link.
@@ -106,6 +109,7 @@ func Start(log *slog.Logger, opts Options) (*Daemon, error) {
 	env.Wake = d.Wake
 	d.addManagers(env)
 	d.configureBase(opts.Fleet.Base) // base.go
+	d.configureNetwork(opts.Fleet.Network)
 	d.startUp()
 	d.api = api.New(st, d.apps, log)
 	d.api.Health = d.health.AppHealth
@@ -114,6 +118,7 @@ func Start(log *slog.Logger, opts Options) (*Daemon, error) {
 	d.api.SetServices(d.services)
 	d.api.ServeInterfaces(d.ifaces)
 	d.api.ServeBase(d.base)
+	d.api.ServeNetwork(d.net)
 	if err := d.api.Listen(dirs.SocketPath); err != nil {
 		d.lock.Close()
 		return nil, err

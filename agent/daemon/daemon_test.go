@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"paddock.dev/paddock/agent/client"
+	"paddock.dev/paddock/agent/config"
 	"paddock.dev/paddock/internal/dirs"
 	"paddock.dev/paddock/internal/dirs/dirstest"
 )
@@ -115,5 +116,28 @@ func TestRunUsage(t *testing.T) {
 	err := Run([]string{"extra"}, &stdout, &stderr)
 	if err == nil || !strings.Contains(err.Error(), "no arguments") {
 		t.Errorf("got %v, want a usage error about arguments", err)
+	}
+}
+
+// TestNetworkLeftAloneOffTheAppliance: an agent in a test root (like one
+// on a developer's host) never touches the network, even with a network
+// section, and says why over the API.
+func TestNetworkLeftAloneOffTheAppliance(t *testing.T) {
+	dirstest.SetRoot(t)
+	conf, err := config.Parse([]byte("network: {eth0: dhcp}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := Start(quiet(), Options{Fleet: *conf})
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	defer d.Stop()
+	st, err := client.New("").Network()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Managed || !strings.Contains(st.Why, "not the appliance") || len(st.Interfaces) != 0 {
+		t.Errorf("got %+v, want the network left alone: not the appliance", st)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"paddock.dev/paddock/agent/health"
 	"paddock.dev/paddock/agent/ifacemgr"
 	"paddock.dev/paddock/agent/manager"
+	"paddock.dev/paddock/agent/netmgr"
 	"paddock.dev/paddock/agent/services"
 )
 
@@ -23,12 +24,14 @@ func (d *Daemon) addManagers(env manager.Env) {
 	d.health.Services = d.services
 	d.newCtl(apps)
 	d.base = d.newBase(env) // base.go
+	d.net = netmgr.New(env) // network.go configures it
 	d.managers = []manager.Manager{
 		apps,
 		d.services,
 		d.health,
 		d.ifaces,
 		d.base,
+		d.net,
 	}
 }
 

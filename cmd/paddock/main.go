@@ -59,6 +59,7 @@ var deviceCommands = []group{
 		{"connect", "connect an app's plug to a slot", admin.Connect},
 		{"disconnect", "disconnect an app's plug", admin.Disconnect},
 		{"base", "update the base in the other A/B slot, or show the slots: 'paddock base update|status'", admin.Base},
+		{"network", "show how the agent brought the network up (agent.yaml network:)", admin.Network},
 	}},
 	{"Apps", []command{
 		{"run", "run an app command in its sandbox", launch.RunCommand},
