@@ -287,6 +287,10 @@ func installKeys(dir string, files []string) error {
 	return nil
 }
 
+// resolvConfRun is where the agent writes resolv.conf, relative to the
+// root (agent/netmgr's ResolvConfRel).
+const resolvConfRun = "run/paddock/resolv.conf"
+
 // writeBaseEtc writes /etc and meta/app.yaml, and checks the manifest.
 func writeBaseEtc(dir string, o *BaseOptions) (*manifest.Manifest, error) {
 	app := fmt.Sprintf("name: %s\nversion: %q\ntype: base\nsummary: paddock base for %s\n", o.Name, o.Version, o.Arch)
@@ -309,6 +313,11 @@ func writeBaseEtc(dir string, o *BaseOptions) (*manifest.Manifest, error) {
 		}
 	}
 	if err := os.MkdirAll(filepath.Join(dir, "root"), 0o700); err != nil {
+		return nil, err
+	}
+	// The base is read-only: the agent writes the name servers it gets by
+	// DHCP or from agent.yaml on the /run tmpfs (netmgr.ResolvConfRel).
+	if err := os.Symlink("/"+resolvConfRun, filepath.Join(dir, "etc/resolv.conf")); err != nil {
 		return nil, err
 	}
 	return m, nil
