@@ -169,15 +169,24 @@ type fleetBase struct {
 	sendCtx context.Context
 }
 
+// waitNetwork waits, 30 s at most, for the agent to bring eth0 up by
+// itself (DHCP from QEMU's user network: 10.0.2.15/24; with restrict=on
+// it gives no router, and the host's forwards at 10.0.2.100 are on the
+// link), and says how long it waited; when it gives up it prints the
+// agent's network status, and the script goes on (the fleet link and a
+// resumed download retry until the network is there).
+const waitNetwork = `i=0; until ip -4 addr show dev eth0 | grep -q 'inet 10.0.2.15/24'; do
+  i=$((i+1)); if [ $i -ge 300 ]; then echo "network: not up after 30 s"; paddock network; paddock network --json; break; fi; sleep 0.1; done
+[ $i -lt 300 ] && echo "network: up $((i/10)).$((i%10)) s after the agent was ready"
+`
+
 // guestScript runs in every boot of the base-update test once the agent
-// is ready: it brings the network up (the agent's fleet link and a
-// resumed download retry until it is), prints each new checkpoint of a
+// is ready: it waits for the agent to bring the network up (waitNetwork), prints each new checkpoint of a
 // slot write once it is synced (a power cut after the line keeps it),
 // prints the changes once none is in progress, and after 150 s (well inside the VM's 4 min console
 // timeout) prints the agent's state and its goroutines (SIGQUIT) and
 // powers off, so that a wait that fails has them in the console.
-const guestScript = `ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0 && ip route add default via 10.0.2.2 || echo "network: not up"
-( for i in $(seq 150); do paddock changes --in-progress | grep -q 'No changes' && break; sleep 1; done; echo CHANGES; paddock changes --json; echo STATUS; paddock base status --json; echo REPORT-END ) &
+const guestScript = waitNetwork + `( for i in $(seq 150); do paddock changes --in-progress | grep -q 'No changes' && break; sleep 1; done; echo CHANGES; paddock changes --json; echo STATUS; paddock base status --json; echo REPORT-END ) &
 last=""; end=$(( $(cut -d. -f1 /proc/uptime) + 150 ))
 while [ $(cut -d. -f1 /proc/uptime) -lt $end ]; do
   c=$(cat /var/lib/paddock/boot/base-?.checkpoint 2>/dev/null)

@@ -59,8 +59,7 @@ start() { mkfifo /tmp/in.$1; : > /tmp/out.$1; paddock run escape -- serve < /tmp
 ask() { eval "echo \"\$3\" >&$2; n$1=\$((n$1+1)); k=\$n$1"; j=0; while [ "$(wc -l < /tmp/out.$1)" -lt $k ] && [ $j -lt 240 ]; do sleep 0.05; j=$((j+1)); done; echo "$4: $(sed -n "${k}p" /tmp/out.$1)"; }
 stamp() { echo "t $(cut -d' ' -f1 /proc/uptime) $(date +%s) $1"; }
 running() { pidof escape >/dev/null && echo "$1: running" || echo "$1: gone"; }
-ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0 && ip route add default via 10.0.2.2 || echo "network: not up"
-stamp start
+` + waitNetwork + `stamp start
 start a 3
 ask a 3 "open /dev/ttyS1" serial-before
 ask a 3 "open /dev/i2c-0" i2c-before
