@@ -7,7 +7,8 @@
 # with the image in the page cache and the slot's pages dropped, the order
 # alternates, and the best of PADDOCK_BENCH_RUNS (5) runs of each is kept.
 # It prints the ratio (goal: at least 0.9), and for comparison the ratio to
-# 'dd bs=4M oflag=direct conv=fsync'. Then it kills a process writing an
+# 'dd bs=4M oflag=direct conv=fsync'; then the same with the loop device's
+# I/O going to the disk (losetup --direct-io=on), as a partition's does. Then it kills a process writing an
 # update over HTTP once half the image is sent and prints the share of the
 # image that the resumed update transfers (goal: at most 55%).
 set -euo pipefail
@@ -32,3 +33,11 @@ dd if=/dev/zero of="$work/slot" bs=4M count=$(((SIZE_MB + 16) / 4)) conv=fsync s
 loop=$(losetup --find --show "$work/slot")
 PADDOCK_BENCH_SLOT="$loop" PADDOCK_BENCH_MB="$SIZE_MB" \
 	go test -v -count=1 -run '^TestBenchBaseWrite$' -timeout 20m ./ota/baseupdate/ | tee "$work/out" | grep -E "^base (write|resume)|FAIL|panic|bench_test"
+# The same slot with the loop device's I/O going straight to the disk
+# (--direct-io=on), as a partition's does: above, the slot's medium is
+# the page cache of the file behind it, where every side is bound by the
+# CPU, not by the medium as on a device.
+losetup --detach "$loop"
+loop=$(losetup --find --show --direct-io=on "$work/slot")
+PADDOCK_BENCH_SLOT="$loop" PADDOCK_BENCH_MB="$SIZE_MB" PADDOCK_BENCH_RESUME=0 PADDOCK_BENCH_MEDIUM="a loop device with direct I/O to the disk" \
+	go test -v -count=1 -run '^TestBenchBaseWrite$' -timeout 20m ./ota/baseupdate/ | tee "$work/out-direct" | grep -E "^base (write|resume)|FAIL|panic|bench_test"

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -76,7 +77,8 @@ func TestBenchBaseWrite(t *testing.T) {
 			best[k] = d
 		}
 	}
-	var ratios []float64 // dd conv=fsync over paddock, run by run
+	var ratios []float64     // dd conv=fsync over paddock, run by run
+	var cpus []time.Duration // paddock's CPU time, run by run
 	for i := range runs {
 		var line []string
 		var dd, up time.Duration
@@ -99,14 +101,16 @@ func TestBenchBaseWrite(t *testing.T) {
 			spoil(t, slot, rev)
 			settle(t, slot)
 			u := &Update{Base: rev, Slot: slot, Checkpoint: filepath.Join(dir, fmt.Sprintf("cp%d", i)), Source: FileSource{img}, SyncEvery: syncEvery}
-			start := time.Now()
+			cpu0, start := cpuTime(), time.Now()
 			if _, err := u.Run(context.Background()); err != nil {
 				t.Fatal(err)
 			}
 			d := time.Since(start)
+			cpu := cpuTime() - cpu0
 			keep(len(peers), d)
 			up = d
-			line = append(line, fmt.Sprintf("paddock write+verify %v", d.Round(time.Millisecond)))
+			cpus = append(cpus, cpu)
+			line = append(line, fmt.Sprintf("paddock write+verify %v (%v of CPU)", d.Round(time.Millisecond), cpu.Round(time.Millisecond)))
 		}
 		// Alternate which goes first, so that a drift of the machine's
 		// load or of the disk's cache favours neither.
@@ -123,13 +127,23 @@ func TestBenchBaseWrite(t *testing.T) {
 	slices.Sort(ratios)
 	mbps := func(d time.Duration) float64 { return float64(rev.Size) / (1 << 20) / d.Seconds() }
 	up := best[len(peers)]
-	fmt.Printf("base write: %d MiB slot image into %s, best of %d runs each: %s %.0f MiB/s, paddock (write, check, sync, read back from the medium) %.0f MiB/s: ratio %.2f (goal >= 0.90)\n",
-		rev.Size>>20, slot, runs, peers[0].name, mbps(best[0]), mbps(up), best[0].Seconds()/up.Seconds())
+	medium := os.Getenv("PADDOCK_BENCH_MEDIUM")
+	if medium == "" {
+		medium = "a loop device over a file"
+	}
+	fmt.Printf("base write: %d MiB slot image into %s (%s), best of %d runs each: %s %.0f MiB/s, paddock (write, check, sync, read back from the medium) %.0f MiB/s: ratio %.2f (goal >= 0.90)\n",
+		rev.Size>>20, slot, medium, runs, peers[0].name, mbps(best[0]), mbps(up), best[0].Seconds()/up.Seconds())
 	fmt.Printf("base write: the ratio run by run (each run's dd against its paddock): min %.2f, median %.2f, max %.2f\n", ratios[0], ratios[len(ratios)/2], ratios[len(ratios)-1])
+	slices.Sort(cpus)
+	fmt.Printf("base write: paddock's CPU time (user and system, its threads) per write: median %v, %.1f ms per MiB\n",
+		cpus[len(cpus)/2].Round(time.Millisecond), float64(cpus[len(cpus)/2].Milliseconds())/float64(rev.Size>>20))
 	for k, p := range peers[1:] {
 		fmt.Printf("base write: against %s %.0f MiB/s (no read back either): ratio %.2f\n", p.name, mbps(best[k+1]), best[k+1].Seconds()/up.Seconds())
 	}
 
+	if os.Getenv("PADDOCK_BENCH_RESUME") == "0" {
+		return
+	}
 	// The resumed update after a cut at 50%: a process writing the
 	// update is killed (SIGKILL, as the power goes) once the mirror has
 	// sent half the image, and the update runs again.
@@ -251,4 +265,11 @@ func settle(t *testing.T, slot string) {
 	}
 	defer f.Close()
 	dropCache(f, 0) // 0: to the end
+}
+
+// cpuTime is the CPU time the process used so far, user and system.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
