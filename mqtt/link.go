@@ -138,6 +138,7 @@ type Link struct {
 	cancel context.CancelFunc
 	stopCh func() bool // stops the context.AfterFunc that closes the link
 	wg     sync.WaitGroup
+	retry  chan struct{} // Retry: try the first connection now
 
 	mu         sync.Mutex // guards the fields below
 	closed     bool
@@ -176,7 +177,7 @@ func Start(ctx context.Context, cfg Config, dev Device) (*Link, error) {
 	if err := os.MkdirAll(session, 0o700); err != nil {
 		return nil, fmt.Errorf("cannot start the fleet link: %w", err)
 	}
-	l := &Link{cfg: cfg, dev: dev, down: closedChan()}
+	l := &Link{cfg: cfg, dev: dev, down: closedChan(), retry: make(chan struct{}, 1)}
 	var err error
 	if l.queue, err = loadEventQueue(filepath.Join(cfg.StoreDir, "events.queue"), l.logf); err != nil {
 		return nil, err
@@ -335,16 +336,43 @@ func (l *Link) connectLoop() {
 		if attempt&(attempt-1) == 0 { // 0, 1, 2, 4, 8...: do not flood the console
 			l.logf("mqtt: cannot connect to %s (attempt %d, still trying): %v", strings.Join(l.cfg.Brokers, ", "), attempt+1, tok.Error())
 		}
-		if !l.sleep(l.backoff(attempt)) {
+		if !l.sleepOrRetry(l.backoff(attempt)) {
 			return
 		}
 	}
 }
 
+// Retry makes a link that waits to try its first connection again try
+// now: the agent calls it when the network comes up, so the link does not
+// sleep out a backoff of up to MaxBackoff. Once connected, a lost
+// connection is paho's to restore, and Retry does nothing.
+func (l *Link) Retry() {
+	select {
+	case l.retry <- struct{}{}:
+	default:
+	}
+}
+
+// sleepOrRetry is sleep, cut short by Retry.
+func (l *Link) sleepOrRetry(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-l.retry:
+	case <-l.ctx.Done():
+		return false
+	}
+	return true
+}
+
+// backoffBase is the first connection's first backoff (tests lengthen it).
+var backoffBase = time.Second
+
 // backoff is the delay before attempt+1: doubling from 1s, capped at
 // MaxBackoff, half of it random ("equal jitter").
 func (l *Link) backoff(attempt int) time.Duration {
-	d := min(time.Second<<min(attempt, 20), l.cfg.MaxBackoff)
+	d := min(backoffBase<<min(attempt, 20), l.cfg.MaxBackoff)
 	return d/2 + rand.N(d/2+1)
 }
 

@@ -356,3 +356,33 @@ func TestStartRefusesBadConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestRetryConnectsAtOnce: a link waiting out its backoff before trying
+// its first connection again tries at once on Retry (the agent calls it
+// when the network comes up), not after the backoff.
+func TestRetryConnectsAtOnce(t *testing.T) {
+	testutil.Replace(t, &backoffBase, 20*time.Second) // a first wait of 10-20 s
+	b := mosquittotest.Start(t)
+	b.Stop()
+	cfg := testConfig(t, b.URL(), t.TempDir())
+	cfg.MaxBackoff = time.Minute
+	failed := make(chan struct{}, 10)
+	logf := cfg.Logf
+	cfg.Logf = func(format string, args ...any) {
+		if strings.HasPrefix(format, "mqtt: cannot connect") {
+			failed <- struct{}{}
+		}
+		logf(format, args...)
+	}
+	l := startLink(t, cfg, newFakeDevice())
+	select {
+	case <-failed:
+	case <-time.After(20 * time.Second):
+		t.Fatal("no failed connection within 20 s")
+	}
+	b.Restart()
+	begin := time.Now()
+	l.Retry()
+	testutil.WaitFor(t, "the link connected after Retry", 8*time.Second, l.Connected)
+	t.Logf("connected %v after Retry", time.Since(begin).Round(time.Millisecond))
+}

@@ -128,6 +128,7 @@ func Start(log *slog.Logger, opts Options) (*Daemon, error) {
 		d.lock.Close()
 		return nil, err
 	}
+	d.retryLinkOnNetwork() // network.go
 	d.wg.Add(2)
 	go func() {
 		defer d.wg.Done()

@@ -14,6 +14,14 @@ func (d *Daemon) configureNetwork(c config.Network) {
 	d.net.Configure(c, notAppliance())
 }
 
+// retryLinkOnNetwork makes the fleet link try to connect as soon as an
+// interface gets its address, instead of after its backoff.
+func (d *Daemon) retryLinkOnNetwork() {
+	if d.link != nil {
+		d.net.OnUp = d.link.Retry
+	}
+}
+
 // notAppliance says why the agent is not the appliance's, or "".
 func notAppliance() string {
 	if dirs.Root != "/" {

@@ -174,6 +174,9 @@ func (m *Manager) leased(name string, old, l lease) {
 		s.Server, s.LeaseExpiry, s.Renew = addrString(l.server), l.expiry, l.renew
 		s.Error, s.Retry = "", time.Time{}
 	})
+	if changed && m.OnUp != nil {
+		m.OnUp()
+	}
 }
 
 // drop removes the address of the lease l from name.
@@ -226,14 +229,18 @@ func (m *Manager) runStatic(name string, c config.Interface) {
 
 // static records and logs, once, that name has its static setting.
 func (m *Manager) static(name string, c config.Interface) {
+	var up bool
 	m.update(name, func(s *apitypes.NetworkInterface) {
-		if s.Since.IsZero() || s.Error != "" {
+		if up = s.Since.IsZero() || s.Error != ""; up {
 			m.log.Info("network: static address", "interface", name, "address", c.Address, "gateway", c.Gateway, "dns", c.DNS)
 			s.Since = time.Now()
 		}
 		s.Address, s.Gateway, s.DNS = c.Address.String(), addrString(c.Gateway), addrStrings(c.DNS)
 		s.Error, s.Retry = "", time.Time{}
 	})
+	if up && m.OnUp != nil {
+		m.OnUp()
+	}
 }
 
 func addrString(a netip.Addr) string {

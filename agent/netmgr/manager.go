@@ -40,6 +40,10 @@ const ResolvConfRel = "run/paddock/resolv.conf"
 
 // Manager brings the network up. Its zero value is not usable: call New.
 type Manager struct {
+	// OnUp, when set before the first Ensure, is called when an interface
+	// gets an address (the fleet link tries to connect at once).
+	OnUp func()
+
 	log *slog.Logger
 	sys system
 

@@ -12,6 +12,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -189,8 +190,13 @@ func TestDHCPRenewFailsUntilTheLeaseEnds(t *testing.T) {
 	f := &fakeSystem{leases: []*dhcpv4.DHCPv4{ack(t, "10.0.2.15", time.Second), ack(t, "10.0.2.16", time.Hour)},
 		renewErr: errors.New("no answer")}
 	m, log := newTestManager(t, f, dhcpOn("eth0"))
+	var ups atomic.Int32
+	m.OnUp = func() { ups.Add(1) }
 	m.Ensure()
 	testutil.WaitFor(t, "the second lease", 10*time.Second, func() bool { return iface(m, "eth0").Address == "10.0.2.16/24" })
+	if n := ups.Load(); n != 2 {
+		t.Errorf("got OnUp called %d times, want twice: once per address", n)
+	}
 	h := strings.Join(f.history(), "\n")
 	renews := strings.Count(h, "renew eth0")
 	// At half the second's lease, then every 100 ms until it ends.
@@ -269,8 +275,13 @@ func TestStatic(t *testing.T) {
 	conf := config.Network{Set: true, Interfaces: map[string]config.Interface{"eth1": {Address: netip.MustParsePrefix("192.168.1.20/24"),
 		Gateway: netip.MustParseAddr("192.168.1.1"), DNS: []netip.Addr{netip.MustParseAddr("192.168.1.1"), netip.MustParseAddr("9.9.9.9")}}}}
 	m, log := newTestManager(t, f, conf)
+	var ups atomic.Int32
+	m.OnUp = func() { ups.Add(1) }
 	m.Ensure()
 	testutil.WaitFor(t, "the static address", 10*time.Second, func() bool { return iface(m, "eth1").Address != "" })
+	if n := ups.Load(); n != 1 {
+		t.Errorf("got OnUp called %d times, want once", n)
+	}
 	want := apitypes.NetworkInterface{Name: "eth1", Method: "static", Address: "192.168.1.20/24", Gateway: "192.168.1.1", DNS: []string{"192.168.1.1", "9.9.9.9"}}
 	got := iface(m, "eth1")
 	got.Since = time.Time{}

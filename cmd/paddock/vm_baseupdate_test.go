@@ -175,9 +175,10 @@ type fleetBase struct {
 // link), and says how long it waited; when it gives up it prints the
 // agent's network status, and the script goes on (the fleet link and a
 // resumed download retry until the network is there).
-const waitNetwork = `i=0; until ip -4 addr show dev eth0 | grep -q 'inet 10.0.2.15/24'; do
-  i=$((i+1)); if [ $i -ge 300 ]; then echo "network: not up after 30 s"; paddock network; paddock network --json; break; fi; sleep 0.1; done
-[ $i -lt 300 ] && echo "network: up $((i/10)).$((i%10)) s after the agent was ready"
+const waitNetwork = `t0=$(cut -d' ' -f1 /proc/uptime); end=$(( ${t0%.*} + 30 ))
+until ip -4 addr show dev eth0 | grep -q 'inet 10.0.2.15/24'; do
+  if [ $(cut -d. -f1 /proc/uptime) -ge $end ]; then echo "network: not up after 30 s"; paddock network; paddock network --json; break; fi; sleep 0.1; done
+echo "network: waited from $t0 to $(cut -d' ' -f1 /proc/uptime) s of uptime"
 `
 
 // guestScript runs in every boot of the base-update test once the agent
