@@ -33,7 +33,8 @@ import (
 // (goal: at least 0.9); dd with oflag=direct is printed too. Then it kills
 // a process writing an update over HTTP once half the image is sent, and
 // prints the share of the image the resumed update transferred (goal: at
-// most 55%).
+// most 55%), unless PADDOCK_BENCH_RESUME=0. PADDOCK_BENCH_MEDIUM names
+// the slot's medium in the output.
 func TestBenchBaseWrite(t *testing.T) {
 	slot := os.Getenv("PADDOCK_BENCH_SLOT")
 	if slot == "" {
