@@ -55,7 +55,7 @@ type lease struct {
 }
 
 // leaseOf reads the lease in ack, got at now. A server that gives no
-// subnet mask gets /32, no lease time an hour; renewal is at the server's
+// subnet mask gets /32, no lease time (or 0) an hour; renewal is at the server's
 // T1, or half the lease (RFC 2131), but never within a second.
 func leaseOf(ack *dhcpv4.DHCPv4, now time.Time) (lease, error) {
 	ip, ok := netip.AddrFromSlice(ack.YourIPAddr.To4())
@@ -81,6 +81,9 @@ func leaseOf(ack *dhcpv4.DHCPv4, now time.Time) (lease, error) {
 	}
 	l.server, _ = netip.AddrFromSlice(ack.ServerIdentifier().To4())
 	total := ack.IPAddressLeaseTime(defaultLeaseTime)
+	if total <= 0 {
+		total = defaultLeaseTime // a lease of 0 s would be asked for again and again
+	}
 	t1 := ack.IPAddressRenewalTime(total / 2)
 	if t1 <= 0 || t1 >= total {
 		t1 = total / 2

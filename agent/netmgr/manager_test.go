@@ -389,6 +389,8 @@ func TestLeaseOf(t *testing.T) {
 			lease{addr: netip.MustParsePrefix("10.0.2.15/24"), renew: now.Add(30 * time.Minute), expiry: now.Add(time.Hour)}, ""},
 		{"a second's lease renews no sooner than minRenew", withMods(ip, dhcpv4.WithLeaseTime(1)),
 			lease{addr: netip.MustParsePrefix("10.0.2.15/32"), renew: now.Add(time.Second), expiry: now.Add(time.Second)}, ""},
+		{"a lease of 0 s is an hour's", withMods(ip, dhcpv4.WithLeaseTime(0)),
+			lease{addr: netip.MustParsePrefix("10.0.2.15/32"), renew: now.Add(30 * time.Minute), expiry: now.Add(time.Hour)}, ""},
 		{"no address", withMods(), lease{}, "has no address"},
 	}
 	for _, tt := range tests {
