@@ -3,6 +3,7 @@ package netmgr
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"time"
@@ -54,6 +55,16 @@ type lease struct {
 	expiry time.Time
 }
 
+// minPrefix is the widest subnet a lease may put on a link: a wider one
+// would take much of the internet's addresses for neighbours.
+const minPrefix = 8
+
+// unicast reports whether ip can be a host's own address or gateway: not
+// loopback, multicast, link-local, the broadcast or an unspecified one.
+func unicast(ip netip.Addr) bool {
+	return ip.IsGlobalUnicast() && ip != netip.AddrFrom4([4]byte{255, 255, 255, 255})
+}
+
 // leaseOf reads the lease in ack, got at now. A server that gives no
 // subnet mask gets /32, no lease time (or 0) an hour; renewal is at the server's
 // T1, or half the lease (RFC 2131), but never within a second.
@@ -62,15 +73,21 @@ func leaseOf(ack *dhcpv4.DHCPv4, now time.Time) (lease, error) {
 	if !ok || ip.IsUnspecified() {
 		return lease{}, errors.New("the DHCP server's answer has no address")
 	}
+	if !unicast(ip) {
+		return lease{}, fmt.Errorf("the DHCP server offered %s, which is not a unicast address (check the server's pool)", ip)
+	}
 	bits := 32
 	if m := ack.SubnetMask(); m != nil {
 		if ones, size := m.Size(); size == 32 {
 			bits = ones
 		}
 	}
+	if bits < minPrefix {
+		return lease{}, fmt.Errorf("the DHCP server offered the subnet %s, wider than /%d (check the server's subnet mask)", netip.PrefixFrom(ip, bits).Masked(), minPrefix)
+	}
 	l := lease{addr: netip.PrefixFrom(ip, bits)}
 	if r := ack.Router(); len(r) > 0 {
-		if gw, ok := netip.AddrFromSlice(r[0].To4()); ok && gw != ip && l.addr.Masked().Contains(gw) {
+		if gw, ok := netip.AddrFromSlice(r[0].To4()); ok && gw != ip && unicast(gw) && l.addr.Masked().Contains(gw) {
 			l.gw = gw
 		}
 	}

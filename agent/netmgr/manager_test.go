@@ -392,6 +392,12 @@ func TestLeaseOf(t *testing.T) {
 		{"a lease of 0 s is an hour's", withMods(ip, dhcpv4.WithLeaseTime(0)),
 			lease{addr: netip.MustParsePrefix("10.0.2.15/32"), renew: now.Add(30 * time.Minute), expiry: now.Add(time.Hour)}, ""},
 		{"no address", withMods(), lease{}, "has no address"},
+		// A hostile or broken server: none of these may land on the link.
+		{"a loopback address", withMods(dhcpv4.WithYourIP(net.ParseIP("127.0.0.1"))), lease{}, "not a unicast address"},
+		{"a multicast address", withMods(dhcpv4.WithYourIP(net.ParseIP("224.0.0.1"))), lease{}, "not a unicast address"},
+		{"the broadcast address", withMods(dhcpv4.WithYourIP(net.ParseIP("255.255.255.255"))), lease{}, "not a unicast address"},
+		{"a link-local address", withMods(dhcpv4.WithYourIP(net.ParseIP("169.254.1.1"))), lease{}, "not a unicast address"},
+		{"a /1 subnet", withMods(ip, dhcpv4.WithNetmask(net.CIDRMask(1, 32))), lease{}, "wider than /8"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
