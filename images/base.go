@@ -287,10 +287,6 @@ func installKeys(dir string, files []string) error {
 	return nil
 }
 
-// resolvConfRun is where the agent writes resolv.conf, relative to the
-// root (agent/netmgr's ResolvConfRel).
-const resolvConfRun = "run/paddock/resolv.conf"
-
 // writeBaseEtc writes /etc and meta/app.yaml, and checks the manifest.
 func writeBaseEtc(dir string, o *BaseOptions) (*manifest.Manifest, error) {
 	app := fmt.Sprintf("name: %s\nversion: %q\ntype: base\nsummary: paddock base for %s\n", o.Name, o.Version, o.Arch)
@@ -316,8 +312,8 @@ func writeBaseEtc(dir string, o *BaseOptions) (*manifest.Manifest, error) {
 		return nil, err
 	}
 	// The base is read-only: the agent writes the name servers it gets by
-	// DHCP or from agent.yaml on the /run tmpfs (netmgr.ResolvConfRel).
-	if err := os.Symlink("/"+resolvConfRun, filepath.Join(dir, "etc/resolv.conf")); err != nil {
+	// DHCP or from agent.yaml on the /run tmpfs (dirs.ResolvConfRel).
+	if err := os.Symlink("/"+dirs.ResolvConfRel, filepath.Join(dir, "etc/resolv.conf")); err != nil {
 		return nil, err
 	}
 	return m, nil

@@ -81,7 +81,7 @@ func TestBuildBase(t *testing.T) {
 		"drwxrwxrwt root/root", // /tmp
 		"drwxr-xr-x root/root", // the root: not MkdirTemp's 0700
 		" /etc/apparmor/parser.conf",
-		" /etc/resolv.conf -> /run/paddock/resolv.conf", // the agent writes it (agent/netmgr)
+		" /etc/resolv.conf -> /run/paddock-net/resolv.conf", // the agent writes it (agent/netmgr)
 	} {
 		if !strings.Contains(listing, want) {
 			t.Errorf("base listing lacks %q", want)

@@ -2,8 +2,8 @@
 // network section says (config.Network): DHCP on every wired ethernet
 // interface by default, or on the interfaces it names, or their static
 // addresses. It sets each link up, its address and default route, and
-// writes the name servers to /run/paddock/resolv.conf, at which the base's
-// read-only /etc/resolv.conf points.
+// writes the name servers to /run/paddock-net/resolv.conf (dirs.ResolvConfRel),
+// at which the base's read-only /etc/resolv.conf points.
 //
 // Each interface has a goroutine of its own: the agent's start never waits
 // for a lease, and the fleet link connects once the network is there. A
@@ -33,10 +33,6 @@ import (
 	"paddock.dev/paddock/internal/atomicfile"
 	"paddock.dev/paddock/internal/dirs"
 )
-
-// ResolvConfRel is where the agent writes the name servers, relative to
-// the root; the base's /etc/resolv.conf is a link to it (images/base.go).
-const ResolvConfRel = "run/paddock/resolv.conf"
 
 // Manager brings the network up. Its zero value is not usable: call New.
 type Manager struct {
@@ -81,6 +77,14 @@ func (m *Manager) Configure(c config.Network, off string) {
 	}
 	if m.why != "" {
 		m.log.Info("network: left alone", "why", m.why)
+	}
+	if off == "" {
+		// The folder is there before any service's sandbox is made, so
+		// that each can show it (confine/launch), and the file the agent
+		// writes into it later.
+		if err := os.MkdirAll(filepath.Join(dirs.Root, dirs.NetRunRel), 0o755); err != nil {
+			m.log.Warn("network", "err", fmt.Errorf("cannot make the folder of resolv.conf: %w", err))
+		}
 	}
 }
 
@@ -188,7 +192,7 @@ func writeResolvConf(dns []netip.Addr) error {
 	for _, a := range dns {
 		fmt.Fprintf(&b, "nameserver %s\n", a)
 	}
-	p := filepath.Join(dirs.Root, ResolvConfRel)
+	p := filepath.Join(dirs.Root, dirs.ResolvConfRel)
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return fmt.Errorf("cannot write %s: %w", p, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -22,6 +23,7 @@ import (
 	"paddock.dev/paddock/agent/api/apitypes"
 	"paddock.dev/paddock/agent/config"
 	"paddock.dev/paddock/agent/manager"
+	"paddock.dev/paddock/internal/dirs"
 	"paddock.dev/paddock/internal/dirs/dirstest"
 	"paddock.dev/paddock/internal/testutil"
 )
@@ -168,7 +170,7 @@ func TestDHCPAppliesLeaseAndResolvConf(t *testing.T) {
 	if h := f.history(); !reflect.DeepEqual(h, want) {
 		t.Errorf("got calls %q, want %q", h, want)
 	}
-	b, err := os.ReadFile(filepath.Join(testRoot, ResolvConfRel))
+	b, err := os.ReadFile(filepath.Join(testRoot, dirs.ResolvConfRel))
 	if err != nil || !strings.Contains(string(b), "\nnameserver 10.0.2.3\n") {
 		t.Errorf("got resolv.conf %q (%v), want nameserver 10.0.2.3", b, err)
 	}
@@ -297,7 +299,7 @@ func TestStatic(t *testing.T) {
 	if h := f.history(); len(h) != 2 || h[1] != "apply eth1 192.168.1.20/24 old invalid Prefix via 192.168.1.1" {
 		t.Errorf("got calls %q", h)
 	}
-	b, _ := os.ReadFile(filepath.Join(testRoot, ResolvConfRel))
+	b, _ := os.ReadFile(filepath.Join(testRoot, dirs.ResolvConfRel))
 	if !strings.HasSuffix(string(b), "nameserver 192.168.1.1\nnameserver 9.9.9.9\n") {
 		t.Errorf("got resolv.conf %q", b)
 	}
@@ -329,6 +331,34 @@ func TestLeftAlone(t *testing.T) {
 			st := m.Status()
 			if st.Managed || !strings.Contains(st.Why, tt.why) || len(st.Interfaces) != 0 || len(f.history()) != 0 {
 				t.Errorf("got %+v and calls %q, want nothing done because %q", st, f.history(), tt.why)
+			}
+		})
+	}
+}
+
+// TestConfigureMakesResolvFolder: in the appliance, Configure makes the
+// folder of resolv.conf (0755) before any service's sandbox is made, so
+// that each sandbox with the host's network can show it (confine/launch);
+// outside the appliance it makes nothing.
+func TestConfigureMakesResolvFolder(t *testing.T) {
+	for _, tt := range []struct {
+		name, off string
+		want      bool
+	}{
+		{"the appliance", "", true},
+		{"not the appliance", "not the appliance: the agent runs in the root /tmp/x", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			root := dirstest.SetRoot(t)
+			m := New(manager.Env{Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+			t.Cleanup(m.Stop)
+			m.Configure(config.Network{}, tt.off)
+			fi, err := os.Stat(filepath.Join(root, dirs.NetRunRel))
+			if got := err == nil; got != tt.want {
+				t.Fatalf("got the folder made %v (%v), want %v", got, err, tt.want)
+			}
+			if tt.want && (!fi.IsDir() || fi.Mode().Perm() != 0o755) {
+				t.Errorf("got %v, want a folder of mode 0755", fi.Mode())
 			}
 		})
 	}

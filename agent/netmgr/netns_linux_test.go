@@ -17,6 +17,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 
+	"paddock.dev/paddock/internal/dirs"
 	"paddock.dev/paddock/internal/testutil"
 )
 
@@ -181,7 +182,7 @@ func TestDHCPInNetns(t *testing.T) {
 	if err != nil || gw != "192.0.2.1" {
 		t.Errorf("got routes %v (%v), want the default route via 192.0.2.1", routes, err)
 	}
-	b, err := os.ReadFile(filepath.Join(testRoot, ResolvConfRel))
+	b, err := os.ReadFile(filepath.Join(testRoot, dirs.ResolvConfRel))
 	if err != nil || !strings.Contains(string(b), "nameserver 192.0.2.53\n") {
 		t.Errorf("got resolv.conf %q (%v), want nameserver 192.0.2.53", b, err)
 	}

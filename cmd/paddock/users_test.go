@@ -107,8 +107,11 @@ func TestSetuidDataIsNoWayIn(t *testing.T) {
 	}
 }
 
-// rootEscapeApp is the app.yaml of the hostile app asking to run as root.
-var rootEscapeApp = strings.Replace(escapeApp, "apps:", "user: root\napps:", 1)
+// rootEscapeApp is the app.yaml of the hostile app asking to run as root,
+// with the network plug (auto-connected: the host's network namespace),
+// whose sandbox shows the agent's resolv.conf (TestApplianceInQEMU).
+var rootEscapeApp = strings.NewReplacer("apps:", "user: root\napps:",
+	"    command: bin/escape\n", "    command: bin/escape\n    plugs: [network]\n").Replace(escapeApp)
 
 // packEscapeRoot packs and signs the hostile app as escape.pdk, asking to
 // run as root, with keys that allow hello and escape and grant root.

@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"net"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -37,11 +39,18 @@ func guestKernel(t *testing.T) (vmlinux, vmlinuz, modules string) {
 // 1), an initramfs with the guest kernel's modules that trusts root.asc
 // too, so that init mounts the base through dm-verity (every VM test boots
 // a verified base), and a disk from the example gadget with the guest
-// kernel, seeded with apps (package files in the work folder).
+// kernel, seeded with apps (package files in the work folder). The base
+// has the work folder's agent.yaml when there is one; the initramfs loads
+// virtio_net, so that a guest given QEMU's network (a forward) has its
+// interface.
 func (d *device) buildDisk(vmlinuz, modules string, apps ...string) {
 	d.t.Helper()
-	d.ok("image", "base", "--arch", "amd64", "--paddock", binary, "--trust", "root.asc", "-o", "base.img", "--key", "root", "--revision", "1")
-	d.ok("image", "initrd", "--modules", modules, "--paddock", binary, "--trust", "root.asc", "-o", "initrd.img")
+	base := []string{"image", "base", "--arch", "amd64", "--paddock", binary, "--trust", "root.asc", "-o", "base.img", "--key", "root", "--revision", "1"}
+	if _, err := os.Stat(filepath.Join(d.work, "agent.yaml")); err == nil {
+		base = append(base, "--agent-config", "agent.yaml")
+	}
+	d.ok(base...)
+	d.ok("image", "initrd", "--modules", modules, "--paddock", binary, "--trust", "root.asc", "-o", "initrd.img", "--module", "virtio_net")
 	args := []string{"image", "build", "--gadget", filepath.Join(examples, "gadget-amd64"), "--base", "base.img",
 		"--kernel", vmlinuz, "--initrd", "initrd.img", "--arch", "amd64"}
 	for _, app := range apps {
@@ -76,6 +85,10 @@ func (d *device) assertDisk(pdk string) int {
 // refuses a block device, and AppArmor denies a path its profile does not
 // allow, logging it. The escape app runs as root (its delegation grants
 // it), so that the owner bits do not stop it at the block device first.
+// The guest has a network (a guest forward gives it QEMU's user-mode
+// network; agent.yaml names a name server): the escape app, which has the
+// network plug, reads the resolv.conf the agent wrote through the base's
+// /etc/resolv.conf link.
 func TestApplianceInQEMU(t *testing.T) {
 	t.Parallel() // under TCG a VM keeps one core busy: two VM tests at once use both
 	vmlinux, vmlinuz, modules := guestKernel(t)
@@ -84,10 +97,21 @@ func TestApplianceInQEMU(t *testing.T) {
 	hello := d.packHello("1.0", 1)
 	ticker := d.packExample("ticker", 1)
 
+	// QEMU's restricted network names no name server by DHCP: the agent
+	// sets eth0 up with agent.yaml's, and writes it to resolv.conf.
+	testutil.WriteFile(t, filepath.Join(d.work, "agent.yaml"), "network: {eth0: {address: 10.0.2.15/24, dns: [10.0.2.3]}}\n")
 	d.buildDisk(vmlinuz, modules, "escape.pdk", ticker)
 
 	// The assertions travel on a third disk, padded to whole sectors.
 	assertLen := d.assertDisk(hello)
+	// A listener for the guest forward, which QEMU connects to at its start:
+	// the forward only gives the guest its network device.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	forward := fmt.Sprintf("8080:%d", l.Addr().(*net.TCPAddr).Port)
 	script := strings.Join([]string{
 		// First: the seeded ticker's services were started at boot, by
 		// the agent's start, before it said it was ready and this ran.
@@ -98,6 +122,12 @@ func TestApplianceInQEMU(t *testing.T) {
 		"paddock install $PKG --assert /tmp/hello.assert",
 		"paddock run hello",
 		"paddock run escape -- mount block_device read_etc_hostname own_data euid",
+		// The agent writes resolv.conf once it set eth0 up: wait for it
+		// (30 s at most), then an app with the network plug reads it.
+		// The bug: /etc/resolv.conf dangled in the sandbox.
+		`i=0; until grep -qs '^nameserver' /etc/resolv.conf || [ $i -ge 300 ]; do sleep 0.1; i=$((i+1)); done`,
+		`echo "resolv waited $i/10 s: $(head -n 1 /etc/resolv.conf)"; if [ $i -ge 300 ]; then paddock network; fi`,
+		"paddock run escape -- resolv_conf",
 		`echo hello-owner=$(stat -c %u /var/lib/paddock/data/hello/1)`,
 		`echo denied=$(dmesg | grep 'apparmor="DENIED"' | grep 'profile="paddock.escape.escape"' | grep -c 'name="/etc/hostname"')`,
 		`echo cgroup=$(awk '$2 == "/sys/fs/cgroup" {print $3}' /proc/mounts)`,
@@ -105,7 +135,8 @@ func TestApplianceInQEMU(t *testing.T) {
 		`paddock base status --json | grep -q '"verified": true' && echo base=verified`,
 	}, "\n")
 	out := d.ok("vm", "run", "disk.img", "--kernel", vmlinux, "--initrd", "initrd.img",
-		"--disk-ro", filepath.Join(d.work, hello), "--disk-ro", filepath.Join(d.work, "assert.disk"), "--", script)
+		"--disk-ro", filepath.Join(d.work, hello), "--disk-ro", filepath.Join(d.work, "assert.disk"),
+		"--guest-forward", forward, "--", script)
 	t.Logf("the guest answered:\n%s", out)
 	for _, want := range []string{
 		"escape", // the seeded app is listed
@@ -115,6 +146,7 @@ func TestApplianceInQEMU(t *testing.T) {
 		"read_etc_hostname: EACCES",
 		"own_data: allowed",
 		"euid: 0",
+		"resolv_conf: agent's", // the sandbox shows the agent's resolv.conf
 		"cgroup=cgroup2",
 		"ticker 1.0 (revision 1) starts", // its log
 		"base=verified",                  // buildDisk's initramfs trusts the root key: dm-verity

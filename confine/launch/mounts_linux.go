@@ -33,7 +33,7 @@ func setupMounts(s *Spec) error {
 	if err := mount("tmpfs", root, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755,size=1m"); err != nil {
 		return err
 	}
-	steps := []func(string, *Spec) error{mountBase, mountApp, mountData, mountTmp, mountDev, mountProc, mountPolicy, mountCtl}
+	steps := []func(string, *Spec) error{mountBase, mountApp, mountData, mountTmp, mountResolv, mountDev, mountProc, mountPolicy, mountCtl}
 	for _, step := range steps {
 		if err := step(root, s); err != nil {
 			return err

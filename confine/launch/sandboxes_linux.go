@@ -49,7 +49,9 @@ func recordPath(label string, rev int) string {
 // for the old ones). What every launch applies itself (the user, seccomp,
 // AppArmor, the device cgroup, the environment) is left out: a connection
 // that changes only those keeps the sandbox a running app is in (see
-// ApplyPolicy).
+// ApplyPolicy). So is the host's resolv.conf (mountResolv): a sandbox kept
+// from before it was shown (by an older agent) is joined as it is, and
+// shows it once it is made again (when idle, or at the next boot).
 func sandboxKey(s *Spec) string {
 	b, _ := json.Marshal([]any{s.App, s.Network, s.Mounts, s.Scratch, s.HostAppDir, s.AppDir, s.HostDataDir, s.DataDir, s.HostCommonDir, s.CommonDir, s.HostCtlDir})
 	sum := sha256.Sum256(b)

@@ -44,6 +44,17 @@ var (
 // in a sandbox's /run.
 const CtlSocketName = "paddock-ctl.sock"
 
+// NetRunRel is the folder, relative to the root, where the agent writes
+// the name servers it brought the network up with (ResolvConfRel), at
+// which the base's /etc/resolv.conf points. It is a folder of its own
+// (mode 0755, its file 0644) so that a sandbox with the host's network
+// can be shown it without the rest of the run directory; the agent
+// replaces the file atomically, so a sandbox binds the folder.
+const NetRunRel = "run/paddock-net"
+
+// ResolvConfRel is the agent's resolv.conf, relative to the root.
+const ResolvConfRel = NetRunRel + "/resolv.conf"
+
 // callbacks are called with the new root by SetRootDir (AddRootDirCallback).
 var callbacks []func(root string)
 

@@ -45,6 +45,10 @@ profile paddock.hello.hello flags=(attach_disconnected,mediate_deleted,complain)
 
   # A few files of the base's /etc that libc reads.
   /etc/{ld.so.cache,ld.so.preload,localtime,hosts,resolv.conf,nsswitch.conf,passwd,group} r,
+  # Where /etc/resolv.conf links to (AppArmor checks the target): the
+  # agent's (internal/dirs.ResolvConfRel) and systemd-resolved's.
+  /run/paddock-net/resolv.conf r,
+  /run/systemd/resolve/{stub-,}resolv.conf r,
 
   # The process's own view of itself, and harmless system facts.
   owner @{PROC}/@{pid}/{stat,statm,status,cmdline,comm,environ,limits,maps,mounts,mountinfo,auxv,cgroup,loginuid,sessionid} r,

@@ -36,6 +36,19 @@ var values = map[string]func() (string, error){
 		gs, err := unix.Getgroups()
 		return fmt.Sprint(gs), err
 	},
+	// The name servers: "agent's" when /etc/resolv.conf holds the header
+	// line of the file the paddock agent writes (agent/netmgr), which an
+	// app with the network plug must see.
+	"resolv_conf": func() (string, error) {
+		data, err := os.ReadFile("/etc/resolv.conf")
+		if err != nil {
+			return "", err
+		}
+		if strings.Contains(string(data), "# written by the paddock agent") {
+			return "agent's", nil
+		}
+		return "another's", nil
+	},
 	// The GPIO controller of the board, through its character device.
 	"gpiochip0": func() (string, error) { return gpioChipInfo("/dev/gpiochip0") },
 }
