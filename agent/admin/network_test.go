@@ -1,21 +1,15 @@
 package admin
 
 import (
-	"context"
 	"encoding/json"
-	"log/slog"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
-	"paddock.dev/paddock/agent/api"
 	"paddock.dev/paddock/agent/api/apitypes"
-	"paddock.dev/paddock/agent/appmgr"
+	"paddock.dev/paddock/agent/apitest"
 	"paddock.dev/paddock/agent/client"
-	"paddock.dev/paddock/agent/manager"
-	"paddock.dev/paddock/agent/state"
-	"paddock.dev/paddock/agent/state/statetest"
 	"paddock.dev/paddock/internal/dirs"
 	"paddock.dev/paddock/internal/testutil"
 )
@@ -26,15 +20,7 @@ func (f fakeNetwork) Status() *apitypes.NetworkStatus { return f.st }
 
 // serveNetwork serves the API with st as the network manager's status.
 func serveNetwork(t *testing.T, st *apitypes.NetworkStatus) {
-	s := statetest.Open(t)
-	log := slog.New(slog.DiscardHandler)
-	srv := api.New(s, appmgr.New(manager.NewEnv(s, state.NewRunner(s), log)), log)
-	srv.ServeNetwork(fakeNetwork{st})
-	if err := srv.Listen(dirs.SocketPath); err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve()
-	t.Cleanup(func() { srv.Shutdown(context.Background()) })
+	apitest.Start(t).Server.ServeNetwork(fakeNetwork{st})
 	testutil.Replace(t, &newClient, func() *client.Client { return client.New(dirs.SocketPath) })
 }
 

@@ -22,6 +22,9 @@ type Agent struct {
 	State  *state.State
 	Runner *state.Runner
 	Apps   *appmgr.Manager
+	// Server is the API server, for a test to add what a manager serves
+	// (ServeNetwork, ...).
+	Server *api.Server
 }
 
 // Start points dirs at a new temporary root and serves the API on
@@ -35,6 +38,7 @@ func Start(t testing.TB) *Agent {
 	a := &Agent{State: st, Runner: state.NewRunner(st)}
 	a.Apps = appmgr.New(manager.NewEnv(st, a.Runner, log))
 	srv := api.New(st, a.Apps, log)
+	a.Server = srv
 	if err := srv.Listen(dirs.SocketPath); err != nil {
 		t.Fatal(err)
 	}
