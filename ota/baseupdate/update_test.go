@@ -177,10 +177,10 @@ func TestUpdateRefusesCorruptChunk(t *testing.T) {
 	})
 }
 
-// TestUpdateCopiesIdenticalChunks: the chunks the running slot holds, at
-// the same place or elsewhere, are copied from it, and only the others
-// are downloaded.
-func TestUpdateCopiesIdenticalChunks(t *testing.T) {
+// deltaUpdate is an update over a mirror of an image that differs from
+// the running slot's (the old image) in two chunks: chunk 6 is new and
+// chunk 18 changed; chunk 10 is the old chunk 21, moved.
+func deltaUpdate(t *testing.T) (*Update, []byte, *mirror) {
 	dir := t.TempDir()
 	old, oldRev := testImage(24, 3)
 	running := filepath.Join(dir, "base-a")
@@ -195,6 +195,15 @@ func TestUpdateCopiesIdenticalChunks(t *testing.T) {
 	m := newMirror(t, img)
 	u := newUpdate(t, dir, rev, URLSource{URLs: []string{m.URL + "/base.img"}, Size: rev.Size})
 	u.Running, u.RunningChunks, u.RunningChunkSize = running, oldRev.Chunks, oldRev.ChunkSize
+	return u, img, m
+}
+
+// TestUpdateCopiesIdenticalChunks: the chunks the running slot holds, at
+// the same place or elsewhere, are copied from it, and only the others
+// are downloaded.
+func TestUpdateCopiesIdenticalChunks(t *testing.T) {
+	u, img, m := deltaUpdate(t)
+	rev := u.Base
 	res, err := u.Run(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -216,19 +225,8 @@ func TestUpdateCopiesIdenticalChunks(t *testing.T) {
 // reported "over every try: 268.0 KiB downloaded, 0 B copied" for an
 // update whose 17 MiB were nearly all copied from the running slot.
 func TestTotalsCountFoundChunks(t *testing.T) {
-	dir := t.TempDir()
-	old, oldRev := testImage(24, 3)
-	running := filepath.Join(dir, "base-a")
-	if err := os.WriteFile(running, old, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	img := bytes.Clone(old)
-	copy(img[5*testChunk:], bytes.Repeat([]byte("new"), testChunk/3+1)[:testChunk]) // a new chunk, found
-	img[17*testChunk+100] ^= 1                                                      // a changed chunk, not found
-	rev := revisionOf(img)
-	m := newMirror(t, img)
-	u := newUpdate(t, dir, rev, URLSource{URLs: []string{m.URL + "/base.img"}, Size: rev.Size})
-	u.Running, u.RunningChunks, u.RunningChunkSize = running, oldRev.Chunks, oldRev.ChunkSize
+	u, img, _ := deltaUpdate(t)
+	rev := u.Base
 	// The cut try wrote the first 12 chunks and recorded no checkpoint.
 	slot := make([]byte, rev.Size)
 	copy(slot, img[:12*testChunk])
